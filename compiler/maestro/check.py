@@ -1,0 +1,146 @@
+"""Validate spec files: load -> schema -> semantics, per environment.
+
+Composes the stages; each stage returns diagnostics as values. A spec is checked as
+written, then once per environment with `spec.environments.<env>` merged on top, so that
+an override that breaks a rule is reported at the override's line.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .diagnostics import Diagnostic, error, warning
+from .loader import Located, escape, load
+from .merge import merge_located
+from .semantics import Finding, check_literals, check_spec
+from .spec import Spec
+from .validate import validate_model
+
+SPECS_DIR = "specs"
+SPEC_FILE = "maestro.yaml"
+
+
+@dataclass
+class Checked:
+    """One spec file after validation."""
+
+    path: Path
+    located: Located | None
+    spec: Spec | None  # as written (None if invalid)
+    effective: dict[str, Spec] = field(default_factory=dict)  # env -> spec with its overrides
+    effective_located: dict[str, Located] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def to_diagnostics(findings: Iterable[Finding], located: Located, env: str | None = None) -> list[Diagnostic]:
+    out = []
+    for f in findings:
+        make = error if f.severity == "error" else warning
+        message = f.message if env is None else f"{f.message} (environment {env})"
+        hint = f.hint
+        if f.related is not None:
+            first = located.pos(f.related)
+            hint = f"first declared at line {first.line}" + (f"; {hint}" if hint else "")
+        out.append(make(f.code, message, hint=hint, **located.where(f.pointer, key=f.key)))
+    return out
+
+
+def discover(root: Path) -> list[Path]:
+    """Every specs/*/maestro.yaml, sorted (determinism does not depend on the file system)."""
+    return sorted((root / SPECS_DIR).glob(f"*/{SPEC_FILE}"))
+
+
+def effective_located(located: Located, env: str) -> Located:
+    """The spec with `spec.environments.<env>` merged onto `spec`, positions kept."""
+    base = Located(file=located.file, data=_without_environments(located.data), values=located.values,
+                   keys=located.keys)
+    fragment = (located.data.get("spec") or {}).get("environments", {}).get(env) \
+        if isinstance(located.data.get("spec"), dict) else None
+    if not isinstance(fragment, dict):
+        return base
+    return merge_located(base, located, over_root=f"/spec/environments/{escape(env)}", into="/spec")
+
+
+def _without_environments(data: dict) -> dict:
+    spec = data.get("spec")
+    if isinstance(spec, dict) and "environments" in spec:
+        return {**data, "spec": {k: v for k, v in spec.items() if k != "environments"}}
+    return data
+
+
+def check_located(located: Located, environments: list[str], selected: list[str] | None = None) -> Checked:
+    """Schema and semantic checks of one loaded spec, as written and per environment."""
+    checked = Checked(path=Path(located.file), located=located, spec=None)
+    diags = to_diagnostics(check_literals(located.data), located)
+    spec, more = validate_model(Spec, located)
+    diags += more
+    if spec is not None:
+        diags += to_diagnostics(check_spec(spec, environments), located)
+    checked.spec = spec
+    if spec is None:
+        checked.diagnostics = diags
+        return checked
+    # Problems of the spec as written are reported once, not again for every environment.
+    reported = {(d.file, d.line, d.col, d.code) for d in diags}
+    for env in selected if selected is not None else environments:
+        eff_loc = effective_located(located, env)
+        if env not in spec.spec.environments:
+            eff, env_diags = spec.model_copy(update={"spec": spec.spec.model_copy(update={"environments": {}})}), []
+        else:
+            eff, env_diags = validate_model(Spec, eff_loc)
+            env_diags = [_in_env(d, env) for d in env_diags]
+            if eff is not None:
+                env_diags += to_diagnostics(check_spec(eff, environments), eff_loc, env)
+        diags += [d for d in env_diags if (d.file, d.line, d.col, d.code) not in reported]
+        if eff is not None:
+            checked.effective[env] = eff
+            checked.effective_located[env] = eff_loc
+    checked.diagnostics = diags
+    return checked
+
+
+def _in_env(d: Diagnostic, env: str) -> Diagnostic:
+    from dataclasses import replace
+
+    return replace(d, message=f"{d.message} (environment {env})")
+
+
+def check_file(path: Path, display: str, environments: list[str], selected: list[str] | None = None,
+               root: Path | None = None) -> Checked:
+    located, diags = load(path, display)
+    if located is None:
+        return Checked(path=path, located=None, spec=None, diagnostics=diags)
+    checked = check_located(located, environments, selected)
+    checked.path = path
+    if checked.spec is not None and root is not None:
+        checked.diagnostics += _placement(checked.spec, path, root, located)
+    return checked
+
+
+def _placement(spec: Spec, path: Path, root: Path, located: Located) -> list[Diagnostic]:
+    """A spec under specs/ lives in the folder named after the model (rendered/<env>/<name>)."""
+    try:
+        rel = path.resolve().relative_to((root / SPECS_DIR).resolve())
+    except ValueError:
+        return []
+    if len(rel.parts) == 2 and rel.parts[0] != spec.metadata.name:
+        return [error("M217", f"spec is in folder '{rel.parts[0]}' but metadata.name is '{spec.metadata.name}'",
+                      hint=f"move it to specs/{spec.metadata.name}/{SPEC_FILE} or rename the model",
+                      **located.where("/metadata/name"))]
+    return []
+
+
+def duplicate_models(checked: list[Checked]) -> list[Diagnostic]:
+    seen: dict[str, Checked] = {}
+    out = []
+    for c in checked:
+        if c.spec is None or c.located is None:
+            continue
+        name = c.spec.metadata.name
+        if name in seen:
+            out.append(error("M214", f"model '{name}' is also defined in {seen[name].located.file}",  # type: ignore[union-attr]
+                             hint="model names are unique across specs/", **c.located.where("/metadata/name")))
+        else:
+            seen[name] = c
+    return out

@@ -1,0 +1,260 @@
+"""The `maestro` command line: parse arguments, run one verb, map outcomes to exit codes.
+
+Exit codes (DESIGN.md): 0 ok, 1 findings (invalid spec, policy denial, --check drift),
+2 usage or environment error. Problems in user input are diagnostics, never tracebacks;
+an unexpected exception is reported as a bug in one line.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import __version__
+
+OK, FINDINGS, USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or an unusable environment (exit 2)."""
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _root(args: argparse.Namespace) -> Path:
+    from .config import CONFIG_DIR, CONFIG_FILE, find_root
+
+    if args.root:
+        root = Path(args.root).resolve()
+        if not (root / CONFIG_DIR / CONFIG_FILE).is_file():
+            raise UsageError(f"--root {args.root}: no {CONFIG_DIR}/{CONFIG_FILE} there")
+        return root
+    found = find_root(Path.cwd().resolve())
+    if found is None:
+        raise UsageError(f"not inside a maestro repository: no {CONFIG_DIR}/{CONFIG_FILE} in "
+                         f"{Path.cwd()} or its parents (use --root DIR)")
+    return found
+
+
+def _display(path: Path) -> str:
+    """How to name a file in messages: relative to the working directory when below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _emit(diags: list, fmt: str) -> None:
+    from .diagnostics import FORMATTERS, format_sarif, sort_diagnostics
+
+    ordered = sort_diagnostics(diags)
+    text = format_sarif(ordered, __version__) if fmt == "sarif" else FORMATTERS[fmt](ordered)
+    sys.stdout.write(text)
+
+
+def _platform(root: Path, env: str | None = None):  # type: ignore[no-untyped-def]
+    from .config import load_config
+
+    platform, diags = load_config(root, env)
+    return platform, diags
+
+
+def _spec_paths(root: Path, specs: Sequence[str]) -> list[Path]:
+    from .check import SPEC_FILE, discover
+
+    if not specs:
+        return discover(root)
+    paths = []
+    for s in specs:
+        p = Path(s)
+        if p.is_dir():
+            p = p / SPEC_FILE
+        paths.append(p)
+    return paths
+
+
+# ------------------------------------------------------------------ verbs
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .check import check_file, duplicate_models
+    from .diagnostics import has_errors
+
+    root = _root(args)
+    platform, diags = _platform(root)
+    if platform is None:
+        _emit(diags, args.format)
+        return USAGE
+    envs = list(platform.environments)
+    if args.env is not None and args.env not in envs:
+        raise UsageError(f"unknown environment '{args.env}' (configured: {', '.join(envs)})")
+    selected = [args.env] if args.env else envs
+    checked = [check_file(p, _display(p), envs, selected, root) for p in _spec_paths(root, args.specs)]
+    for c in checked:
+        diags += c.diagnostics
+    diags += duplicate_models(checked)
+    _emit(diags, args.format)
+    if args.format == "text" and not diags:
+        print(f"{len(checked)} spec(s) valid in {', '.join(selected)}")
+    return FINDINGS if has_errors(diags) else OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .schema import SCHEMA_PATH, render
+
+    root = _root(args)
+    target = root / SCHEMA_PATH
+    text = render()
+    current = target.read_text(encoding="utf-8") if target.exists() else None
+    if args.check:
+        if current != text:
+            print(f"{SCHEMA_PATH} is out of date with the spec models; run: maestro schema", file=sys.stderr)
+            return FINDINGS
+        print(f"{SCHEMA_PATH} is current")
+        return OK
+    if current != text:
+        _atomic_write(target, text)
+        print(f"wrote {SCHEMA_PATH}")
+    return OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    import difflib
+
+    from .schema import explain, lookup
+
+    text = explain(args.field)
+    if text is None:
+        _, allowed = lookup(args.field)
+        last = args.field.rsplit(".", 1)[-1]
+        guess = difflib.get_close_matches(last, allowed, n=1)
+        hint = f"; did you mean '{args.field.rsplit('.', 1)[0] + '.' if '.' in args.field else ''}{guess[0]}'?" \
+            if guess else (f"; fields here: {', '.join(allowed)}" if allowed else "")
+        raise UsageError(f"no field '{args.field}' in maestro.yaml{hint}")
+    sys.stdout.write(text)
+    return OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .check import SPEC_FILE, SPECS_DIR
+    from .scaffold import scaffold
+
+    root = _root(args)
+    platform, diags = _platform(root)
+    if platform is None:
+        _emit(diags, "text")
+        return USAGE
+    text, problem = scaffold(args.name, args.team, args.framework, platform)
+    if problem:
+        raise UsageError(problem)
+    target = root / SPECS_DIR / args.name / SPEC_FILE
+    if target.exists() and not args.force:
+        raise UsageError(f"{_display(target)} already exists (use --force to overwrite)")
+    _atomic_write(target, text)
+    print(f"wrote {_display(target)}")
+    return OK
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from .diagnostics import has_errors
+    from .fmt import format_text
+    from .loader import load
+
+    root = _root(args)
+    diags = []
+    changed = []
+    for path in _spec_paths(root, args.specs):
+        located, problems = load(path, _display(path))
+        if located is None:
+            diags += problems
+            continue
+        original = path.read_text(encoding="utf-8-sig")
+        formatted = format_text(original)
+        if formatted != original:
+            changed.append(path)
+            if not args.check:
+                _atomic_write(path, formatted)
+    _emit(diags, "text")
+    verb = "would reformat" if args.check else "reformatted"
+    for path in changed:
+        print(f"{verb} {_display(path)}")
+    if has_errors(diags):
+        return FINDINGS
+    return FINDINGS if args.check and changed else OK
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ parser
+
+
+FORMATS = ("text", "json", "github", "sarif")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maestro", description="Compile and validate ML-platform GitOps specs.")
+    parser.add_argument("--version", action="version", version=f"maestro {__version__}")
+    parser.add_argument("--root", metavar="DIR", help="repository root (default: nearest folder with config/platform.yaml)")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    sub.required = True
+
+    p = sub.add_parser("validate", help="schema, semantic and policy checks; writes nothing")
+    p.add_argument("specs", nargs="*", metavar="SPEC", help="spec files or folders (default: specs/*/maestro.yaml)")
+    p.add_argument("--env", help="check one environment (default: every environment)")
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="write (or --check) schemas/maestro.schema.json")
+    p.add_argument("--check", action="store_true", help="exit 1 if the committed schema is out of date")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("explain", help="document a spec field, e.g. spec.serving.rollout.steps")
+    p.add_argument("field", metavar="FIELD")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("init", help="scaffold specs/NAME/maestro.yaml")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--team", required=True)
+    p.add_argument("--framework", required=True,
+                   choices=("sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "huggingface", "custom"))
+    p.add_argument("--force", action="store_true", help="overwrite an existing spec")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("fmt", help="canonical key order and indentation, comments kept")
+    p.add_argument("specs", nargs="*", metavar="SPEC")
+    p.add_argument("--check", action="store_true", help="exit 1 listing files that would change")
+    p.set_defaults(func=cmd_fmt)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help/--version exit 0, bad usage exits 2
+        return int(exc.code or 0)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except UsageError as exc:
+        print(f"maestro: {exc}", file=sys.stderr)
+        return USAGE
+    except KeyboardInterrupt:
+        print("maestro: interrupted", file=sys.stderr)
+        return USAGE
+    except BrokenPipeError:
+        return OK
+    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a report
+        if os.environ.get("MAESTRO_DEBUG"):
+            raise
+        print(f"maestro: internal error ({type(exc).__name__}: {exc}). This is a bug in maestro; please report it "
+              "with the command and the input (MAESTRO_DEBUG=1 shows the traceback).", file=sys.stderr)
+        return USAGE

@@ -1,0 +1,229 @@
+"""Platform configuration: `config/platform.yaml`, `config/platform.<env>.yaml`, `MAESTRO_*`.
+
+Precedence, lowest first: platform.yaml, platform.<env>.yaml (deep-merged), environment
+variables (pydantic-settings; nested fields with `__`, e.g.
+`MAESTRO_ENVIRONMENTS__PROD__ENDPOINTS__MLFLOW=http://mlflow:5000`). Keys are snake_case,
+so that every key has an obvious environment variable.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .diagnostics import Diagnostic, error
+from .loader import Located, load
+from .merge import deep_merge, merge_located
+from .names import DNS1123_LABEL
+
+CONFIG_DIR = "config"
+CONFIG_FILE = "platform.yaml"
+ENV_PREFIX = "MAESTRO_"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class VaultEndpoint(Section):
+    address: Annotated[str, Field(description="Vault address.")]
+    auth_mount: Annotated[str, Field(description="Kubernetes auth mount path.")] = "kubernetes"
+    kv_mount: Annotated[str, Field(description="KV v2 mount the spec's paths live under.")] = "secret"
+
+
+class FeastStores(Section):
+    provider: str = "local"
+    registry: Annotated[str, Field(description="Feast registry path or URI.")]
+    online_store: Annotated[dict[str, Any], Field(description="feature_store.yaml online_store block.")]
+    offline_store: Annotated[dict[str, Any], Field(description="feature_store.yaml offline_store block.")]
+
+
+class Endpoints(Section):
+    mlflow: Annotated[str, Field(description="MLflow tracking URI (MLFLOW_TRACKING_URI overrides it at run time).")]
+    prometheus: Annotated[str, Field(description="Prometheus URL used by rollout analysis.")]
+    otel: Annotated[str | None, Field(description="OTLP endpoint for traces.")] = None
+    vault: VaultEndpoint
+    feast: FeastStores
+
+
+class Governance(Section):
+    min_replicas: Annotated[int, Field(ge=0, description="Lowest serving min replicas allowed.")] = 0
+    require_pinned_images: bool = False
+    allow_latest: bool = True
+    min_gates: Annotated[dict[str, float], Field(description="metric -> minimum threshold the spec's gates must meet.")] = {}
+    require_canary_for_critical: bool = False
+    require_pdb: bool = False
+    require_mtls: bool = False
+    require_drift_for_critical: bool = False
+    max_waiver_days: Annotated[int, Field(ge=1)] = 90
+
+
+class Environment(Section):
+    cluster: Annotated[str, Field(description="API server URL Argo CD deploys to.")]
+    namespace: Annotated[str, Field(description="Namespace pattern; placeholders {team} {model} {env}.")] = "{team}-{env}"
+    project: Annotated[str, Field(description="Argo CD project pattern; placeholders {team} {env}.")] = "{team}-{env}"
+    sync: Literal["automated", "manual"] = "automated"
+    endpoints: Endpoints
+    governance: Governance = Governance()
+
+
+class ServingImages(Section):
+    mlserver: str
+    kserve_runtimes: dict[str, str] = {}  # framework -> KServe modelFormat name
+
+
+class Images(Section):
+    maestro: Annotated[str, Field(description="Image of maestro itself (registry sync Jobs).")]
+    serving: ServingImages
+    drift: str
+    feast: str
+    kubectl: str
+
+
+class Costs(Section):
+    currency: str = "USD"
+    cpu_hour: Annotated[float, Field(ge=0)]
+    memory_gib_hour: Annotated[float, Field(ge=0)]
+    gpu_hour: Annotated[float, Field(ge=0)]
+
+
+class Budget(Section):
+    monthly: Annotated[float, Field(ge=0, description="Monthly spend cap in `costs.currency`.")] = 0
+    cpu_hours: Annotated[float, Field(ge=0, description="CPU-hours per tuning study.")] = 0
+    gpu_hours: Annotated[float, Field(ge=0, description="GPU-hours per tuning study.")] = 0
+
+
+class Limits(Section):
+    max_replicas: Annotated[int, Field(ge=1)] = 20
+    max_gpus_per_pod: Annotated[int, Field(ge=0)] = 0
+    max_trials: Annotated[int, Field(ge=1)] = 200
+
+
+class TeamSettings(Section):
+    budget: Budget = Budget()
+    limits: Limits = Limits()
+
+
+class Teams(Section):
+    defaults: TeamSettings = TeamSettings()
+    overrides: Annotated[dict[str, dict[str, Any]], Field(description="team -> fields over the defaults.")] = {}
+
+
+class Gpu(Section):
+    resource_name: str = "nvidia.com/gpu"
+    tolerations: list[dict[str, Any]] = []
+    node_selector: dict[str, str] = {}
+
+
+class Tuning(Section):
+    trial_minutes: Annotated[int, Field(ge=1, description="Default expected minutes per trial.")] = 30
+
+
+class Platform(BaseSettings):
+    """The platform team's settings; a repository's `config/platform.yaml`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False, extra="forbid", frozen=True,
+    )
+
+    api_version: Annotated[Literal["maestro.ml/v1alpha1"], Field(alias="apiVersion")] = "maestro.ml/v1alpha1"
+    kind: Literal["PlatformConfig"] = "PlatformConfig"
+    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d+$", description="Kubernetes minor version of the schemas.")]
+    environments: Annotated[dict[str, Environment], Field(min_length=1)]
+    registries: Annotated[list[str], Field(description="Image registries (prefixes) workloads may pull from.")]
+    images: Images
+    costs: Costs
+    teams: Teams = Teams()
+    gpu: Gpu = Gpu()
+    tuning: Tuning = Tuning()
+    crd_schema_dir: Annotated[str | None, Field(description="Directory of CRD JSON Schemas, "
+                                                           "{group}/{kind}_{version}.json.")] = None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment variables override the files (first source wins).
+        return env_settings, init_settings
+
+    def team(self, name: str) -> TeamSettings:
+        """The team's settings: the defaults, with its overrides on top."""
+        over = self.teams.overrides.get(name)
+        if not over:
+            return self.teams.defaults
+        return TeamSettings.model_validate(deep_merge(self.teams.defaults.model_dump(), over))
+
+
+def _env_source(pointer: str) -> str | None:
+    """The MAESTRO_* variable that set the value at `pointer`, if one did."""
+    tokens = [t for t in pointer.split("/")[1:]]
+    names = {k.upper() for k in os.environ if k.upper().startswith(ENV_PREFIX)}
+    for n in range(len(tokens), 0, -1):
+        var = ENV_PREFIX + "__".join(tokens[:n]).upper()
+        if var in names:
+            return var
+    return None
+
+
+def load_config(root: Path, env: str | None = None) -> tuple[Platform | None, list[Diagnostic]]:
+    """Read and validate the platform config (for `env`: with platform.<env>.yaml merged)."""
+    from .validate import model_errors
+
+    base_path = root / CONFIG_DIR / CONFIG_FILE
+    located, diags = load(base_path, _rel(root, base_path))
+    if located is None:
+        return None, diags
+    if env is not None:
+        env_path = root / CONFIG_DIR / f"platform.{env}.yaml"
+        if env_path.exists():
+            over, more = load(env_path, _rel(root, env_path))
+            if over is None:
+                return None, more
+            located = merge_located(located, over)
+    try:
+        platform = Platform(**located.data)
+    except ValidationError as exc:
+        out = []
+        for d in model_errors(exc, located, Platform):
+            var = _env_source(d.pointer)
+            if var is not None:
+                d = error("M301", f"{d.message} (from environment variable {var})", file=f"${var}", pointer=d.pointer,
+                          hint=d.hint)
+            else:
+                d = error("M301", d.message, file=d.file, line=d.line, col=d.col, pointer=d.pointer, hint=d.hint)
+            out.append(d)
+        return None, out
+    return platform, _semantic(platform, located)
+
+
+def _semantic(platform: Platform, located: Located) -> list[Diagnostic]:
+    diags = []
+    for name in platform.environments:
+        if not DNS1123_LABEL.match(name):
+            diags.append(error("M301", f"environment name '{name}' is not a DNS-1123 label",
+                               **located.where(f"/environments/{name}", key=True)))
+    for team in platform.teams.overrides:
+        try:
+            platform.team(team)
+        except ValidationError as exc:
+            diags.extend(error("M301", f"teams.overrides.{team}: {e['msg']} at {'.'.join(map(str, e['loc']))}",
+                               **located.where(f"/teams/overrides/{team}", key=True)) for e in exc.errors())
+    return diags
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def find_root(start: Path) -> Path | None:
+    """The nearest ancestor folder holding config/platform.yaml."""
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_DIR / CONFIG_FILE).is_file():
+            return folder
+    return None

@@ -1,0 +1,36 @@
+"""Names the compiler derives from a model name, and the Kubernetes limits they must fit.
+
+One table, so that the spec check (`metadata.name` short enough) and the renderers agree.
+"""
+from __future__ import annotations
+
+import re
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_LABEL_PATTERN = DNS1123_LABEL.pattern
+
+# suffix -> the limit of the object that carries it. Knative (KServe serverless) names a
+# revision `<isvc>-predictor-00001` and requires a 63-char label; a CronJob name must
+# leave room for the 11 chars Kubernetes appends to its Jobs (limit 52).
+DERIVED: dict[str, int] = {
+    "-predictor-00001": 63,
+    "-train": 52,  # CronJob
+    "-drift": 52,  # CronJob
+    "-tuning": 63,
+    "-registry-sync": 63,
+    "-feast-apply": 63,
+    "-canary": 63,
+    "-preview": 63,
+}
+
+
+def max_name_length() -> int:
+    return min(limit - len(suffix) for suffix, limit in DERIVED.items())
+
+
+def longest_violation(name: str) -> tuple[str, int] | None:
+    """The derived name that would be too long, with its limit."""
+    for suffix, limit in DERIVED.items():
+        if len(name) + len(suffix) > limit:
+            return name + suffix, limit
+    return None

@@ -1,0 +1,175 @@
+"""The JSON Schema of maestro.yaml, generated from the pydantic models, and `explain`.
+
+`spec.environments.<env>` takes a *fragment* of `spec`: the same fields, none required.
+Pydantic types it as a free mapping (it is validated after merging), so the schema gets
+"Patch" copies of the spec's definitions with `required` dropped, for editors.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from .spec import Spec
+
+SCHEMA_PATH = "schemas/maestro.schema.json"
+SCHEMA_ID = "https://maestro.ml/schemas/maestro.schema.json"
+
+
+def _patch_defs(defs: dict[str, Any], root: str) -> dict[str, Any]:
+    """Copies of `root` and every definition it reaches, with nothing required."""
+    out: dict[str, Any] = {}
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        if name + "Patch" in out:
+            continue
+        node = copy.deepcopy(defs[name])
+
+        def rewrite(n: Any) -> Any:
+            if isinstance(n, dict):
+                if "$ref" in n:
+                    target = n["$ref"].rsplit("/", 1)[-1]
+                    todo.append(target)
+                    return {**n, "$ref": f"#/$defs/{target}Patch"}
+                return {k: rewrite(v) for k, v in n.items() if k != "required"}
+            if isinstance(n, list):
+                return [rewrite(v) for v in n]
+            return n
+
+        node = rewrite(node)
+        node.pop("default", None)
+        if "properties" in node:
+            for prop in node["properties"].values():
+                prop.pop("default", None)  # a fragment sets only what it names
+        node["title"] = f"{node.get('title', name)} (override)"
+        out[name + "Patch"] = node
+    # an override fragment does not nest further environments
+    out[root + "Patch"]["properties"].pop("environments", None)
+    return out
+
+
+def generate() -> dict[str, Any]:
+    schema = Spec.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+    defs = schema["$defs"]
+    defs.update(_patch_defs(defs, "SpecBody"))
+    envs = defs["SpecBody"]["properties"]["environments"]
+    envs["additionalProperties"] = {"$ref": "#/$defs/SpecBodyPatch"}
+    envs["propertyNames"] = {"pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def render() -> str:
+    return json.dumps(generate(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# ------------------------------------------------------------------ explain
+
+
+def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Follow $ref and Optional (anyOf with null) to the node that describes the value."""
+    seen = 0
+    while seen < 20:
+        seen += 1
+        if "$ref" in node:
+            extra = {k: v for k, v in node.items() if k != "$ref"}
+            node = {**defs[node["$ref"].rsplit("/", 1)[-1]], **extra}
+            continue
+        options = node.get("anyOf")
+        if options:
+            real = [o for o in options if o.get("type") != "null"]
+            if len(real) == 1:
+                node = {**real[0], **{k: v for k, v in node.items() if k != "anyOf"}}
+                continue
+        return node
+    return node
+
+
+def _type_name(node: dict[str, Any], defs: dict[str, Any]) -> str:
+    if "anyOf" in node or "oneOf" in node:
+        return " | ".join(_type_name(_resolve(o, defs), defs) for o in node.get("anyOf", node.get("oneOf", [])))
+    if "const" in node:
+        return json.dumps(node["const"])
+    if "enum" in node:
+        return "one of " + ", ".join(json.dumps(e) for e in node["enum"])
+    t = node.get("type", "any")
+    if t == "array":
+        return f"list of {_type_name(_resolve(node.get('items', {}), defs), defs)}"
+    if t == "object" and "additionalProperties" in node and not node.get("properties"):
+        return f"map of {_type_name(_resolve(node['additionalProperties'], defs), defs)}"
+    if t == "object" and node.get("title"):
+        return f"object ({node['title']})"
+    return str(t)
+
+
+def lookup(path: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The schema node for a dotted field path, or (None, the names allowed where it failed)."""
+    schema = generate()
+    defs = schema["$defs"]
+    node = _resolve(schema, defs)
+    for part in [p for p in path.replace("[]", "").split(".") if p]:
+        props = node.get("properties")
+        if props and part in props:
+            node = _resolve(props[part], defs)
+            continue
+        if node.get("type") == "array":
+            node = _resolve(node.get("items", {}), defs)
+            props = node.get("properties", {})
+            if part in props:
+                node = _resolve(props[part], defs)
+                continue
+        if isinstance(node.get("additionalProperties"), dict):
+            node = _resolve(node["additionalProperties"], defs)
+            continue
+        if "oneOf" in node or "discriminator" in node:
+            variants = [_resolve(o, defs) for o in node.get("oneOf", [])]
+            for v in variants:
+                if part in v.get("properties", {}):
+                    node = _resolve(v["properties"][part], defs)
+                    break
+            else:
+                return None, sorted({k for v in variants for k in v.get("properties", {})})
+            continue
+        return None, sorted(props or {})
+    return node, []
+
+
+def explain(path: str) -> str | None:
+    schema = generate()
+    defs = schema["$defs"]
+    node, _ = lookup(path)
+    if node is None:
+        return None
+    lines = [path or "(maestro.yaml)", f"  type:        {_type_name(node, defs)}"]
+    if "default" in node:
+        lines.append(f"  default:     {json.dumps(node['default'])}")
+    if "enum" in node:
+        lines.append(f"  allowed:     {', '.join(json.dumps(e) for e in node['enum'])}")
+    bounds = [f"{label} {node[k]}" for k, label in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="),
+                                                   ("exclusiveMaximum", "<"), ("minLength", "min length"),
+                                                   ("maxLength", "max length"), ("minItems", "min items"),
+                                                   ("maxItems", "max items")) if k in node]
+    if bounds:
+        lines.append(f"  constraints: {', '.join(bounds)}")
+    if "pattern" in node:
+        lines.append(f"  pattern:     {node['pattern']}")
+    if node.get("examples"):
+        lines.append(f"  examples:    {', '.join(json.dumps(e) for e in node['examples'])}")
+    if node.get("description"):
+        lines.append("")
+        lines.append("  " + node["description"])
+    variants = [_resolve(o, defs) for o in node.get("oneOf", [])]
+    fields = node.get("properties") or {k: v for var in variants for k, v in var.get("properties", {}).items()}
+    if node.get("type") == "array":
+        fields = _resolve(node.get("items", {}), defs).get("properties", {})
+    if fields:
+        required = set(node.get("required", []))
+        lines.append("")
+        lines.append("  fields:")
+        width = max(len(k) for k in fields)
+        for name, sub in fields.items():
+            sub_r = _resolve(sub, defs)
+            desc = sub_r.get("description") or sub.get("description") or ""
+            mark = " (required)" if name in required else ""
+            lines.append(f"    {name.ljust(width)}  {desc}{mark}")
+    return "\n".join(lines) + "\n"

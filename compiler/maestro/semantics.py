@@ -1,0 +1,267 @@
+"""Rules across fields, run on a structurally valid spec.
+
+Each check yields `Finding`s (pointer, code, message, hint); the caller turns pointers into
+`file:line:col`. Checks never raise for bad input.
+"""
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from decimal import Decimal
+from typing import Any, Iterable, Iterator, NamedTuple
+
+from .loader import escape
+from .spec import FloatParam, IntParam, SpecBody, Spec
+
+
+class Finding(NamedTuple):
+    pointer: str
+    code: str
+    message: str
+    hint: str | None = None
+    key: bool = False  # position the mapping key rather than the value
+    severity: str = "error"
+    related: str | None = None  # pointer of an earlier node the hint refers to ("first declared")
+
+
+def _dupes(items: Iterable[tuple[str, str]], what: str, where: str = "") -> Iterator[Finding]:
+    """(name, pointer) pairs -> a finding at every repeat."""
+    seen: dict[str, str] = {}
+    for name, ptr in items:
+        if name in seen:
+            yield Finding(ptr, "M214", f"duplicate {what} '{name}'{where}", related=seen[name])
+        else:
+            seen[name] = ptr
+
+
+def check_serving(spec: SpecBody, name: str) -> Iterator[Finding]:
+    s = spec.serving
+    if s is None:
+        return
+    base = "/spec/serving"
+    if s.replicas.min > s.replicas.max:
+        yield Finding(f"{base}/replicas/min", "M204",
+                      f"serving.replicas.min ({s.replicas.min}) is greater than max ({s.replicas.max})",
+                      "raise max or lower min")
+    ro = s.rollout
+    steps_ptr = f"{base}/rollout/steps"
+    if ro.strategy == "canary":
+        if not ro.steps:
+            yield Finding(f"{base}/rollout/strategy", "M205", "canary rollout needs steps",
+                          "e.g. steps: [10, 25, 50, 100]")
+        for i in range(1, len(ro.steps)):
+            if ro.steps[i] <= ro.steps[i - 1]:
+                yield Finding(f"{steps_ptr}/{i}", "M205",
+                              f"canary steps must be strictly increasing: {ro.steps[i]} follows {ro.steps[i - 1]}")
+        if ro.steps and ro.steps[-1] != 100:
+            yield Finding(f"{steps_ptr}/{len(ro.steps) - 1}", "M205",
+                          f"canary steps must end at 100, the last is {ro.steps[-1]}", "append 100")
+    elif ro.steps:
+        yield Finding(steps_ptr, "M205", f"steps only apply to the canary strategy, not '{ro.strategy}'",
+                      "remove steps or set strategy: canary")
+    if s.ab_test is not None:
+        vptr = f"{base}/abTest/variants"
+        total = sum(v.weight for v in s.ab_test.variants)
+        if total >= 100:
+            yield Finding(vptr, "M206", f"A/B variant weights sum to {total}; they must sum below 100",
+                          "the main model receives 100 minus the sum")
+        yield from _dupes(((v.name, f"{vptr}/{i}/name") for i, v in enumerate(s.ab_test.variants)), "variant")
+        for i, v in enumerate(s.ab_test.variants):
+            derived = f"{name}-{v.name}-predictor-00001"
+            if len(derived) > 63:
+                yield Finding(f"{vptr}/{i}/name", "M201",
+                              f"variant name '{v.name}' makes '{derived}' ({len(derived)} chars) longer than 63",
+                              f"shorten the variant to at most {63 - len(name) - len('--predictor-00001')} characters")
+
+
+def check_features(spec: SpecBody) -> Iterator[Finding]:
+    f = spec.features
+    base = "/spec/features"
+    if f is not None:
+        yield from _dupes(((e.name, f"{base}/entities/{i}/name") for i, e in enumerate(f.entities)), "entity")
+        yield from _dupes(((s.name, f"{base}/sources/{i}/name") for i, s in enumerate(f.sources)), "source")
+        yield from _dupes(((v.name, f"{base}/views/{i}/name") for i, v in enumerate(f.views)), "view")
+        entities = [e.name for e in f.entities]
+        sources = [s.name for s in f.sources]
+        for i, view in enumerate(f.views):
+            for j, ent in enumerate(view.entities):
+                if ent not in entities:
+                    yield Finding(f"{base}/views/{i}/entities/{j}", "M207",
+                                  f"view '{view.name}' refers to undeclared entity '{ent}'",
+                                  f"declared entities: {', '.join(entities)}")
+            if view.source not in sources:
+                yield Finding(f"{base}/views/{i}/source", "M207",
+                              f"view '{view.name}' refers to undeclared source '{view.source}'",
+                              f"declared sources: {', '.join(sources)}")
+            yield from _dupes(((fld.name, f"{base}/views/{i}/fields/{k}/name") for k, fld in enumerate(view.fields)),
+                              "field", f" in view '{view.name}'")
+    drift = spec.monitoring.drift if spec.monitoring else None
+    if drift is not None:
+        known = {fld.name for v in (f.views if f else []) for fld in v.fields}
+        for i, feat in enumerate(drift.features):
+            if feat not in known:
+                hint = (f"features declared in views: {', '.join(sorted(known))}" if known
+                        else "declare the feature in spec.features.views")
+                yield Finding(f"/spec/monitoring/drift/features/{i}", "M208",
+                              f"drift feature '{feat}' is not a field of any feature view", hint)
+
+
+def _step_divides(low: float, high: float, step: float) -> bool:
+    span = Decimal(str(high)) - Decimal(str(low))
+    return span % Decimal(str(step)) == 0
+
+
+def check_tuning(spec: SpecBody) -> Iterator[Finding]:
+    t = spec.tuning
+    if t is None:
+        return
+    base = "/spec/tuning"
+    if spec.training is None:
+        yield Finding(base, "M216", "tuning needs a training section: trials run the training image",
+                      "add spec.training with image and command", key=True)
+    if t.parallelism > t.trials:
+        yield Finding(f"{base}/parallelism", "M209",
+                      f"parallelism ({t.parallelism}) exceeds trials ({t.trials}); workers would sit idle",
+                      severity="warning")
+    # Optuna's own distribution classes decide what a valid search space is.
+    from optuna import distributions as od
+
+    for pname, p in t.search_space.items():
+        ptr = f"{base}/searchSpace/{escape(pname)}"
+        if isinstance(p, (FloatParam, IntParam)) and p.step is not None and not p.log and p.low <= p.high \
+                and not _step_divides(p.low, p.high, p.step):
+            # Optuna only warns and silently lowers `high`; a spec should say what it means.
+            yield Finding(f"{ptr}/step", "M209",
+                          f"search space '{pname}': step {p.step} does not divide the range [{p.low}, {p.high}]",
+                          "adjust high so that (high - low) is a multiple of step")
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                if isinstance(p, FloatParam):
+                    od.FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+                elif isinstance(p, IntParam):
+                    od.IntDistribution(p.low, p.high, log=p.log, step=p.step)
+                else:
+                    od.CategoricalDistribution(p.choices)
+        except (ValueError, TypeError, Warning) as exc:
+            yield Finding(ptr, "M209", f"search space '{pname}': {str(exc).strip()}", key=True)
+            continue
+        if isinstance(p, FloatParam) and not all(math.isfinite(x) for x in (p.low, p.high)):
+            yield Finding(ptr, "M209", f"search space '{pname}': bounds must be finite", key=True)
+
+
+def check_registry(spec: SpecBody) -> Iterator[Finding]:
+    r = spec.registry
+    if r is None:
+        return
+    yield from (
+        f._replace(code="M210", message=f"metric {f.message.split(' ', 2)[2]} is gated more than once",
+                   hint="one gate per metric: the strictest threshold is the one that matters")
+        for f in _dupes(((g.metric, f"/spec/registry/gates/{i}/metric") for i, g in enumerate(r.gates)), "metric")
+    )
+
+
+def check_secrets(spec: SpecBody) -> Iterator[Finding]:
+    yield from _dupes(((s.name, f"/spec/secrets/{i}/name") for i, s in enumerate(spec.secrets)), "secret")
+    yield from _dupes(((var, f"/spec/secrets/{i}/env/{escape(var)}") for i, s in enumerate(spec.secrets)
+                       for var in s.env), "environment variable")
+
+
+def check_sections(spec: SpecBody) -> Iterator[Finding]:
+    m = spec.monitoring
+    if m is not None and m.slo is not None and spec.serving is None:
+        yield Finding("/spec/monitoring/slo", "M216", "an SLO needs a serving section to measure",
+                      "remove monitoring.slo for a batch model", key=True)
+    if spec.network is not None and spec.network.allow_from and spec.serving is None:
+        yield Finding("/spec/network/allowFrom", "M216", "network.allowFrom needs a serving section to reach",
+                      key=True, severity="warning")
+    yield from _dupes(((p.namespace + "/" + (p.service_account or "*"), f"/spec/network/allowFrom/{i}")
+                       for i, p in enumerate(spec.network.allow_from if spec.network else [])), "network peer")
+
+
+def check_environment_names(spec: SpecBody, known: Iterable[str]) -> Iterator[Finding]:
+    import difflib
+
+    known = list(known)
+    for env in spec.environments:
+        if env not in known:
+            guess = difflib.get_close_matches(env, known, n=1)
+            yield Finding(f"/spec/environments/{escape(env)}", "M215", f"unknown environment '{env}'",
+                          f"did you mean '{guess[0]}'?" if guess else f"environments: {', '.join(known)}", key=True)
+
+
+# ---------------------------------------------------------------- secret-looking literals
+
+_SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("a private key", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")),
+    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b")),
+    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("a Stripe key", re.compile(r"\b[sr]k_(live|test)_[0-9A-Za-z]{16,}")),
+    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("a URL with a password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")),
+)
+_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
+
+
+def _entropy(s: str) -> float:
+    counts = {c: s.count(c) for c in set(s)}
+    return -sum(n / len(s) * math.log2(n / len(s)) for n in counts.values())
+
+
+def secret_kind(value: str) -> str | None:
+    """What secret `value` looks like, if any."""
+    for what, rx in _SECRET_PATTERNS:
+        if rx.search(value):
+            return what
+    for m in _TOKEN.finditer(value):
+        tok = m.group(0)
+        if value[max(0, m.start() - 7):m.start()] == "sha256:":
+            continue  # image digests are meant to be there
+        classes = sum(bool(re.search(rx, tok)) for rx in (r"[a-z]", r"[A-Z]", r"[0-9]"))
+        if classes == 3 and _entropy(tok) >= 4.0 and "/" not in tok.strip("/"):
+            return "a high-entropy token"
+    return None
+
+
+def check_literals(data: Any, ptr: str = "") -> Iterator[Finding]:
+    """Scan every key and string value of the raw document."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            child = f"{ptr}/{escape(str(k))}"
+            what = secret_kind(str(k))
+            if what:
+                yield Finding(child, "M213", f"{what} in a key of {_dotted(ptr)}",
+                              "specs never hold secret values: store it in Vault and reference it in spec.secrets",
+                              key=True)
+            yield from check_literals(v, child)
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from check_literals(v, f"{ptr}/{i}")
+    elif isinstance(data, str):
+        what = secret_kind(data)
+        if what:
+            yield Finding(ptr, "M213", f"{_dotted(ptr)} holds what looks like {what}",
+                          "specs never hold secret values: store it in Vault and reference it in spec.secrets")
+
+
+def _dotted(ptr: str) -> str:
+    from .validate import dotted
+
+    return dotted(ptr)
+
+
+def check_spec(spec: Spec, environments: Iterable[str]) -> list[Finding]:
+    body = spec.spec
+    return [
+        *check_serving(body, spec.metadata.name),
+        *check_features(body),
+        *check_tuning(body),
+        *check_registry(body),
+        *check_secrets(body),
+        *check_sections(body),
+        *check_environment_names(body, environments),
+    ]

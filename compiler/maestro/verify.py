@@ -1,0 +1,500 @@
+"""verify: check every rendered Kubernetes object against its JSON Schema before emit.
+
+Core kinds are checked against the strict (unknown fields rejected) schemas that the
+`kubernetes-validate` package ships, one folder per Kubernetes minor version; custom
+resources against CRD schemas in a kubeconform-style folder,
+`{group}/{kind}_{version}.json`. On top of the schemas we check what they leave out:
+`metadata.name`, label and annotation syntax, and resource quantities.
+
+`kubernetes_validate.validate()` re-reads 1.3 MB of definitions per call and stops at the
+first error, so we read its schema files ourselves, build one validator per kind, keep
+it, and report every error.
+
+A rendered object that fails is a Maestro bug, not a user mistake: every diagnostic says
+so in its hint.
+
+PASS: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}
+FAIL: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "dta": {}}
+      -> M601 ConfigMap/a: dta: unknown field 'dta' (did you mean 'data'?)
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.util
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterable, Iterator, NamedTuple
+
+from .diagnostics import CODES, Diagnostic, error
+
+CODES.update(
+    {
+        "M601": "rendered object has an unknown field",
+        "M602": "rendered object misses a required field",
+        "M603": "rendered object has a value of the wrong type",
+        "M604": "rendered object has an invalid value",
+        "M605": "rendered object has an invalid resource quantity",
+        "M606": "rendered object has a missing or invalid name",
+        "M607": "rendered object has an invalid label",
+        "M608": "rendered object has an invalid annotation",
+        "M609": "no schema for a rendered kind",
+    }
+)
+
+HINT = "rendered object fails its schema (a Maestro bug, please report)"
+HINT_NO_SCHEMA = "Maestro rendered a kind it has no schema for (a Maestro bug, please report)"
+
+# The pattern controller-gen puts on every resource.Quantity in CRDs. We compare schema
+# patterns to it to word those errors as quantity errors, and use it for core kinds too.
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+_QUANTITY = re.compile(QUANTITY_PATTERN)
+
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+_QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_ANNOTATIONS_MAX_BYTES = 256 * 1024  # Kubernetes' TotalAnnotationSizeLimitB
+
+# metadata.name rules that are stricter than a DNS-1123 subdomain (what the API server enforces).
+_NAME_RULES: dict[str, tuple[re.Pattern[str], int, str]] = {
+    "Service": (_DNS1035_LABEL, 63, "DNS-1035 label"),
+    "Namespace": (_DNS1123_LABEL, 63, "DNS-1123 label"),
+}
+_SUBDOMAIN_RULE = (_DNS1123_SUBDOMAIN, 253, "DNS-1123 subdomain")
+
+_DEFS_ID = "https://kubernetes.io/api/_definitions.json"
+_OBJECT_META = _DEFS_ID + "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+# (code, JSON pointer, complaint): what the checks below yield before it becomes a Diagnostic.
+Finding = tuple[str, str, str]
+
+
+class SchemaLookup(NamedTuple):
+    validator: Any  # a jsonschema validator, or None when there is no usable schema
+    problem: str  # why there is none
+
+
+# ------------------------------------------------------------------ schema files
+
+
+def supported_kubernetes_versions() -> list[str]:
+    """Minor versions ("1.32") that kubernetes-validate ships strict schemas for."""
+    found = []
+    for d in _bundled_root().iterdir():
+        m = re.fullmatch(r"v(\d+)\.(\d+)\.\d+-local-strict", d.name)
+        if m:
+            found.append((int(m[1]), int(m[2])))
+    return [f"{a}.{b}" for a, b in sorted(found)]
+
+
+def _bundled_root() -> Path:
+    # find_spec locates the package without importing it (its __init__ pulls in yaml,
+    # jsonschema and more, none of which we need from it).
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("kubernetes-validate is not installed; it ships the Kubernetes schemas")
+    return Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
+
+
+def _core_dir(kubernetes_version: str) -> Path:
+    m = re.fullmatch(r"v?(\d+)\.(\d+)(\.\d+)?", kubernetes_version.strip())
+    if not m:
+        raise ValueError(f"Kubernetes version '{kubernetes_version}' is not like '1.32'")
+    d = _bundled_root() / f"v{m[1]}.{m[2]}.0-local-strict"
+    if not d.is_dir():
+        raise ValueError(
+            f"no Kubernetes {m[1]}.{m[2]} schemas in kubernetes-validate; it has "
+            + ", ".join(supported_kubernetes_versions())
+        )
+    return d
+
+
+def _python_pattern(pattern: str) -> str | None:
+    """`pattern` as Python `re` accepts it, or None when it cannot be expressed.
+
+    Schemas come from Go, whose RE2 allows inline flags after `^` (`^(?i)(abort|warn)?$`
+    in prometheus-operator's PrometheusRule); Python only allows them at the very start.
+    """
+    try:
+        re.compile(pattern)
+        return pattern
+    except re.error:
+        pass
+    m = re.match(r"\^\(\?([ims]+)\)", pattern)
+    if m:
+        moved = f"(?{m[1]})^{pattern[m.end():]}"
+        try:
+            re.compile(moved)
+            return moved
+        except re.error:
+            pass
+    return None
+
+
+def _adapt(schema: Any) -> None:
+    """Make a schema from Go tooling behave in Python the way it does in Kubernetes."""
+    if isinstance(schema, list):
+        for item in schema:
+            _adapt(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    if isinstance(schema.get("pattern"), str):
+        pattern = _python_pattern(schema["pattern"])
+        if pattern is None:
+            del schema["pattern"]  # no Python equivalent; skipping beats crashing mid-check
+        else:
+            schema["pattern"] = pattern
+    # The kubeconform converter closes every object with properties, even those the API
+    # server keeps open (x-kubernetes-preserve-unknown-fields); reopen them.
+    if schema.get("x-kubernetes-preserve-unknown-fields") is True and schema.get("additionalProperties") is False:
+        del schema["additionalProperties"]
+    for value in schema.values():
+        if isinstance(value, (dict, list)):
+            _adapt(value)
+
+
+@functools.lru_cache(maxsize=None)
+def _registry(core_dir: Path) -> Any:
+    """All definitions of one Kubernetes version, parsed once per process (1.3 MB)."""
+    from referencing import Registry, Resource
+
+    defs = json.loads((core_dir / "_definitions.json").read_text(encoding="utf-8"))
+    d = defs["$defs"]
+    # Both are oneOf[string|null, number|null] upstream: null matches both branches, so it
+    # fails, and a wrong type yields "not valid under any of the given schemas". One type
+    # list says the same thing plainly; the pattern adds the quantity check the schemas lack.
+    d["io.k8s.apimachinery.pkg.api.resource.Quantity"] = {
+        "type": ["string", "number", "null"],
+        "pattern": QUANTITY_PATTERN,
+    }
+    d["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {"type": ["string", "integer", "null"]}
+    _adapt(defs)
+    return Registry().with_resource(defs["$id"], Resource.from_contents(defs))
+
+
+def _split_api_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+# ------------------------------------------------------------------ the verifier
+
+
+class Verifier:
+    """Checks rendered objects; one per Kubernetes version and CRD schema folder.
+
+    Validators are built on first use of a kind and kept: `validator_for` returns the
+    same object every time.
+    """
+
+    def __init__(self, kubernetes_version: str, crd_schema_dir: Path | None = None) -> None:
+        self.core_dir = _core_dir(kubernetes_version)
+        self.kubernetes_version = ".".join(self.core_dir.name[1:].split(".")[:2])
+        self.crd_schema_dir = Path(crd_schema_dir) if crd_schema_dir is not None else None
+        self._cache: dict[tuple[str, str, str], SchemaLookup] = {}
+
+    def validator_for(self, api_version: str, kind: str) -> Any:
+        """The cached validator for this kind, or None when no schema covers it."""
+        return self._lookup(api_version, kind).validator
+
+    def verify(self, obj: dict[str, Any], *, source: str = "") -> list[Diagnostic]:
+        """Every problem of one rendered object, sorted by pointer; [] when it is fine."""
+        meta = obj.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        kind = obj.get("kind")
+        api_version = obj.get("apiVersion")
+        subject = f"{kind if isinstance(kind, str) and kind else '?'}/{name if isinstance(name, str) and name else '?'}"
+
+        found: set[Finding] = set()
+        if not (isinstance(api_version, str) and api_version and isinstance(kind, str) and kind):
+            found.add(("M609", "", "object has no apiVersion and kind, so no schema can be chosen"))
+        else:
+            lookup = self._lookup(api_version, kind)
+            if lookup.validator is None:
+                found.add(("M609", "/kind", lookup.problem))
+            else:
+                for err in lookup.validator.iter_errors(obj):
+                    found.update(_explain(err))
+        found.update(_name_findings(obj, kind if isinstance(kind, str) else ""))
+        found.update(_content_findings(obj, []))
+
+        out = []
+        for code, pointer, complaint in sorted(found):
+            hint = HINT_NO_SCHEMA if code == "M609" else HINT
+            out.append(error(code, f"{subject}: {_dotted(pointer)}: {complaint}", file=source, pointer=pointer, hint=hint))
+        return out
+
+    def _lookup(self, api_version: str, kind: str) -> SchemaLookup:
+        group, version = _split_api_version(api_version)
+        key = (group, version, kind)
+        if key not in self._cache:
+            self._cache[key] = self._build(group, version, kind)
+        return self._cache[key]
+
+    def _build(self, group: str, version: str, kind: str) -> SchemaLookup:
+        from jsonschema import Draft202012Validator
+
+        registry = _registry(self.core_dir)
+        # kubernetes-validate's file name keeps only the first label of the group
+        # (rbac.authorization.k8s.io/v1 -> rbac-v1), so check the schema's own
+        # group/version/kind: another group could share that first label.
+        short = group.split(".")[0]
+        core_file = self.core_dir / (f"{kind.lower()}-{short}-{version}.json" if group else f"{kind.lower()}-{version}.json")
+        looked = [str(core_file)]
+        if core_file.is_file():
+            schema = json.loads(core_file.read_text(encoding="utf-8"))
+            gvks = schema.get("x-kubernetes-group-version-kind", [])
+            if {"group": group, "version": version, "kind": kind} in gvks:
+                return SchemaLookup(Draft202012Validator(schema, registry=registry), "")
+        if self.crd_schema_dir is not None and group:
+            crd_file = self.crd_schema_dir / group / f"{kind.lower()}_{version.lower()}.json"
+            looked.append(str(crd_file))
+            if crd_file.is_file():
+                try:
+                    schema = json.loads(crd_file.read_text(encoding="utf-8"))
+                except (OSError, ValueError) as exc:
+                    return SchemaLookup(None, f"schema {crd_file} cannot be read: {exc}")
+                if not isinstance(schema, dict):
+                    return SchemaLookup(None, f"schema {crd_file} is not a JSON object")
+                _prepare_crd_schema(schema)
+                return SchemaLookup(Draft202012Validator(schema, registry=registry), "")
+        where = "Kubernetes " + self.kubernetes_version + " schemas"
+        where += " and CRD schemas" if self.crd_schema_dir is not None else " (no CRD schema folder configured)"
+        return SchemaLookup(
+            None,
+            f"no schema for apiVersion '{group + '/' if group else ''}{version}' kind '{kind}' in {where};"
+            f" looked for {' and '.join(looked)}",
+        )
+
+
+def _prepare_crd_schema(schema: dict[str, Any]) -> None:
+    """A CRD's openAPIV3Schema, made as strict as the API server is with it."""
+    _adapt(schema)
+    props = schema.setdefault("properties", {})
+    # A CRD leaves metadata as {type: object}, but the API server checks it as ObjectMeta.
+    props["metadata"] = {**props.get("metadata", {}), "$ref": _OBJECT_META}
+    # The converted root is open; with strict field validation the API server rejects
+    # unknown top-level fields (a `sepc` typo), so close it unless the CRD keeps unknowns.
+    if not schema.get("x-kubernetes-preserve-unknown-fields") and "additionalProperties" not in schema:
+        props.setdefault("apiVersion", {"type": "string"})
+        props.setdefault("kind", {"type": "string"})
+        schema["additionalProperties"] = False
+
+
+# ------------------------------------------------------------------ schema errors in words
+
+
+def _explain(err: Any) -> Iterator[Finding]:
+    """One jsonschema error as findings in plain words (some errors carry several)."""
+    path = list(err.absolute_path)
+    pointer = _pointer(path)
+    keyword, expected, instance = err.validator, err.validator_value, err.instance
+
+    if keyword == "additionalProperties" and expected is False and isinstance(instance, dict):
+        allowed = list(err.schema.get("properties", {}))
+        patterns = list(err.schema.get("patternProperties", {}))
+        for key in instance:
+            if key in allowed or any(re.search(p, key) for p in patterns):
+                continue
+            close = difflib.get_close_matches(key, allowed, n=1)
+            guess = f" (did you mean '{close[0]}'?)" if close else ""
+            yield "M601", _pointer(path + [key]), f"unknown field '{key}'{guess}"
+    elif keyword == "required" and isinstance(instance, dict):
+        # jsonschema yields one error per missing field; each names all, the set dedups.
+        for key in expected:
+            if key not in instance:
+                yield "M602", pointer, f"missing required field '{key}'"
+    elif keyword == "type":
+        yield "M603", pointer, f"expected {_types(expected)}, got {_json_type(instance)}"
+    elif keyword in ("oneOf", "anyOf"):
+        yield from _explain_alternatives(err, pointer)
+    elif keyword == "enum":
+        shown = ", ".join(_show(v) for v in expected[:8]) + (", ..." if len(expected) > 8 else "")
+        yield "M604", pointer, f"expected one of {shown}, got {_show(instance)}"
+    elif keyword == "const":
+        yield "M604", pointer, f"expected {_show(expected)}, got {_show(instance)}"
+    elif keyword == "pattern" and expected == QUANTITY_PATTERN:
+        yield "M605", pointer, _quantity_problem(instance) or f"invalid quantity {_show(instance)}"
+    elif keyword == "pattern":
+        yield "M604", pointer, f"{_show(instance)} does not match the pattern {expected}"
+    else:
+        message = err.message if len(err.message) <= 160 else f"fails the schema's '{keyword}' constraint"
+        yield "M604", pointer, message
+
+
+def _explain_alternatives(err: Any, pointer: str) -> Iterator[Finding]:
+    alternatives = [a for a in err.validator_value if isinstance(a, dict)]
+    if not err.context:  # oneOf matched more than one alternative
+        names = sorted({n for a in alternatives for n in a.get("required", [])})
+        if names:
+            yield "M604", pointer, f"sets more than one of {', '.join(map(repr, names))}; at most one is allowed"
+        else:
+            yield "M604", pointer, "matches more than one of the alternatives the schema allows (oneOf)"
+        return
+    # int-or-string and similar: alternatives that differ only in type.
+    if alternatives and all("type" in a and set(a) <= {"type", "description", "format"} for a in alternatives):
+        types = []
+        for a in alternatives:
+            types += a["type"] if isinstance(a["type"], list) else [a["type"]]
+        yield "M603", pointer, f"expected {_types(list(dict.fromkeys(types)))}, got {_json_type(err.instance)}"
+        return
+    from jsonschema.exceptions import best_match
+
+    yield from _explain(best_match(err.context))
+
+
+def _types(expected: Any) -> str:
+    names = expected if isinstance(expected, list) else [expected]
+    # Core schemas make almost every field nullable; saying "or null" each time is noise.
+    shown = [n for n in names if n != "null"] or names
+    return " or ".join(shown)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ------------------------------------------------------------------ what the schemas miss
+
+
+def _quantity_problem(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None  # a wrong type is the schema's to report
+    if isinstance(value, str) and not _QUANTITY.fullmatch(value):
+        return f"invalid quantity {_show(value)} (expected a number with an optional suffix, like 500m, 2 or 1.5Gi)"
+    if value.startswith("-") if isinstance(value, str) else value < 0:
+        return f"quantity {_show(value)} must not be negative"
+    return None
+
+
+def _name_findings(obj: dict[str, Any], kind: str) -> Iterator[Finding]:
+    meta = obj.get("metadata")
+    if meta is None:
+        yield "M606", "", "missing required field 'metadata'"
+        return
+    if not isinstance(meta, dict):
+        yield "M606", "/metadata", f"expected object, got {_json_type(meta)}"
+        return
+    name = meta.get("name")
+    if name is None or name == "":
+        yield "M606", "/metadata", "missing required field 'name'"
+    elif isinstance(name, str):
+        pattern, limit, what = _NAME_RULES.get(kind, _SUBDOMAIN_RULE)
+        if len(name) > limit or not pattern.fullmatch(name):
+            chars = "lower case letters, digits, '-' and '.'" if pattern is _DNS1123_SUBDOMAIN else "lower case letters, digits and '-'"
+            yield "M606", "/metadata/name", (
+                f"name {name!r} is not a valid {what} ({chars}, alphanumeric at both ends, at most {limit} characters)"
+            )
+    namespace = meta.get("namespace")
+    if isinstance(namespace, str) and (len(namespace) > 63 or not _DNS1123_LABEL.fullmatch(namespace)):
+        yield "M606", "/metadata/namespace", f"namespace {namespace!r} is not a valid DNS-1123 label"
+
+
+def _content_findings(node: Any, path: list[str | int]) -> Iterator[Finding]:
+    """Labels, annotations and resource quantities, wherever they sit (pod templates too)."""
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _content_findings(item, path + [i])
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        here = path + [key]
+        if key == "metadata" and isinstance(value, dict):
+            labels, annotations = value.get("labels"), value.get("annotations")
+            if isinstance(labels, dict):
+                yield from _label_findings(labels, here + ["labels"])
+            if isinstance(annotations, dict):
+                yield from _annotation_findings(annotations, here + ["annotations"])
+        elif key == "matchLabels" and isinstance(value, dict):
+            yield from _label_findings(value, here)
+        elif key == "resources" and isinstance(value, dict):
+            for section in ("requests", "limits"):
+                amounts = value.get(section)
+                if isinstance(amounts, dict):
+                    for resource, amount in amounts.items():
+                        problem = _quantity_problem(amount)
+                        if problem:
+                            yield "M605", _pointer(here + [section, resource]), problem
+        yield from _content_findings(value, here)
+
+
+def _qualified_name_problem(key: str) -> str | None:
+    prefix, slash, name = key.rpartition("/")
+    if slash and (len(prefix) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(prefix)):
+        return f"prefix {prefix!r} must be a DNS-1123 subdomain of at most 253 characters"
+    if len(name) > 63 or not _QUALIFIED_NAME.fullmatch(name):
+        return (
+            f"name part {name!r} must be 1-63 characters of letters, digits, '-', '_' and '.',"
+            " alphanumeric at both ends"
+        )
+    return None
+
+
+def _label_findings(labels: dict[str, Any], path: list[str | int]) -> Iterator[Finding]:
+    for key, value in labels.items():
+        problem = _qualified_name_problem(key)
+        if problem:
+            yield "M607", _pointer(path + [key]), f"label key {key!r} is invalid: {problem}"
+        if isinstance(value, str) and (len(value) > 63 or not _LABEL_VALUE.fullmatch(value)):
+            yield "M607", _pointer(path + [key]), (
+                f"label value {_show(value)} is invalid: at most 63 characters of letters, digits,"
+                " '-', '_' and '.', alphanumeric at both ends (or empty)"
+            )
+
+
+def _annotation_findings(annotations: dict[str, Any], path: list[str | int]) -> Iterator[Finding]:
+    size = 0
+    for key, value in annotations.items():
+        # Kubernetes checks annotation keys lower-cased: an upper-case prefix is allowed.
+        problem = _qualified_name_problem(key.lower())
+        if problem:
+            yield "M608", _pointer(path + [key]), f"annotation key {key!r} is invalid: {problem}"
+        size += len(key) + (len(value) if isinstance(value, str) else 0)
+    if size > _ANNOTATIONS_MAX_BYTES:
+        yield "M608", _pointer(path), f"annotations total {size} bytes, more than Kubernetes' {_ANNOTATIONS_MAX_BYTES}"
+
+
+# ------------------------------------------------------------------ paths
+
+
+def _pointer(path: Iterable[str | int]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _dotted(pointer: str) -> str:
+    """`/spec/containers/0/resources` -> `spec.containers[0].resources` (how people name fields)."""
+    out = ""
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if token.isdigit():
+            out += f"[{token}]"
+        elif re.fullmatch(r"[A-Za-z_$][\w$-]*", token):
+            out += ("." if out else "") + token
+        else:
+            out += f"[{json.dumps(token)}]"  # label keys like "maestro.ml/env"
+    return out or "(top level)"
