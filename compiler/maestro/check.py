@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Iterable
 
 from .diagnostics import Diagnostic, error, warning
-from .loader import Located, escape, load
-from .merge import merge_located
+from .loader import Located, load
+from .resolve import effective
 from .semantics import Finding, check_literals, check_spec
 from .spec import Spec
 from .validate import validate_model
@@ -28,9 +28,18 @@ class Checked:
     path: Path
     located: Located | None
     spec: Spec | None  # as written (None if invalid)
-    effective: dict[str, Spec] = field(default_factory=dict)  # env -> spec with its overrides
+    effective: dict[str, Spec] = field(default_factory=dict)  # env -> resolved spec
     effective_located: dict[str, Located] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What every spec is resolved against."""
+
+    environments: list[str]
+    platforms: dict[str, Located] = field(default_factory=dict)  # env -> platform config document
+    overlays: dict[str, Located] = field(default_factory=dict)  # env -> valid overlay document
 
 
 def to_diagnostics(findings: Iterable[Finding], located: Located, env: str | None = None) -> list[Diagnostic]:
@@ -51,51 +60,29 @@ def discover(root: Path) -> list[Path]:
     return sorted((root / SPECS_DIR).glob(f"*/{SPEC_FILE}"))
 
 
-def effective_located(located: Located, env: str) -> Located:
-    """The spec with `spec.environments.<env>` merged onto `spec`, positions kept."""
-    base = Located(file=located.file, data=_without_environments(located.data), values=located.values,
-                   keys=located.keys)
-    fragment = (located.data.get("spec") or {}).get("environments", {}).get(env) \
-        if isinstance(located.data.get("spec"), dict) else None
-    if not isinstance(fragment, dict):
-        return base
-    return merge_located(base, located, over_root=f"/spec/environments/{escape(env)}", into="/spec")
-
-
-def _without_environments(data: dict) -> dict:
-    spec = data.get("spec")
-    if isinstance(spec, dict) and "environments" in spec:
-        return {**data, "spec": {k: v for k, v in spec.items() if k != "environments"}}
-    return data
-
-
-def check_located(located: Located, environments: list[str], selected: list[str] | None = None) -> Checked:
+def check_located(located: Located, inputs: Inputs, selected: list[str] | None = None) -> Checked:
     """Schema and semantic checks of one loaded spec, as written and per environment."""
     checked = Checked(path=Path(located.file), located=located, spec=None)
     diags = to_diagnostics(check_literals(located.data), located)
     spec, more = validate_model(Spec, located)
     diags += more
     if spec is not None:
-        diags += to_diagnostics(check_spec(spec, environments), located)
+        diags += to_diagnostics(check_spec(spec, inputs.environments), located)
     checked.spec = spec
     if spec is None:
         checked.diagnostics = diags
         return checked
     # Problems of the spec as written are reported once, not again for every environment.
     reported = {(d.file, d.line, d.col, d.code) for d in diags}
-    for env in selected if selected is not None else environments:
-        eff_loc = effective_located(located, env)
-        if env not in spec.spec.environments:
-            eff, env_diags = spec.model_copy(update={"spec": spec.spec.model_copy(update={"environments": {}})}), []
-        else:
-            eff, env_diags = validate_model(Spec, eff_loc)
-            env_diags = [_in_env(d, env) for d in env_diags]
-            if eff is not None:
-                env_diags += to_diagnostics(check_spec(eff, environments), eff_loc, env)
-        diags += [d for d in env_diags if (d.file, d.line, d.col, d.code) not in reported]
+    for env in selected if selected is not None else inputs.environments:
+        eff_loc = effective(located, env, platform=inputs.platforms.get(env), overlay=inputs.overlays.get(env))
+        eff, env_diags = validate_model(Spec, eff_loc)
+        env_diags = [_in_env(d, env) for d in env_diags]
         if eff is not None:
+            env_diags += to_diagnostics(check_spec(eff, inputs.environments), eff_loc, env)
             checked.effective[env] = eff
             checked.effective_located[env] = eff_loc
+        diags += [d for d in env_diags if (d.file, d.line, d.col, d.code) not in reported]
     checked.diagnostics = diags
     return checked
 
@@ -106,12 +93,12 @@ def _in_env(d: Diagnostic, env: str) -> Diagnostic:
     return replace(d, message=f"{d.message} (environment {env})")
 
 
-def check_file(path: Path, display: str, environments: list[str], selected: list[str] | None = None,
+def check_file(path: Path, display: str, inputs: Inputs, selected: list[str] | None = None,
                root: Path | None = None) -> Checked:
     located, diags = load(path, display)
     if located is None:
         return Checked(path=path, located=None, spec=None, diagnostics=diags)
-    checked = check_located(located, environments, selected)
+    checked = check_located(located, inputs, selected)
     checked.path = path
     if checked.spec is not None and root is not None:
         checked.diagnostics += _placement(checked.spec, path, root, located)

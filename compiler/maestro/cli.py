@@ -55,11 +55,21 @@ def _emit(diags: list, fmt: str) -> None:
     sys.stdout.write(text)
 
 
-def _platform(root: Path, env: str | None = None):  # type: ignore[no-untyped-def]
-    from .config import load_config
+class Unusable(Exception):
+    """The repository's config or overlays are invalid: nothing can be checked (exit 2)."""
 
-    platform, diags = load_config(root, env)
-    return platform, diags
+    def __init__(self, diags: list, fmt: str) -> None:  # type: ignore[type-arg]
+        self.diags, self.fmt = diags, fmt
+
+
+def _workspace(root: Path, fmt: str = "text"):  # type: ignore[no-untyped-def]
+    from .diagnostics import has_errors
+    from .workspace import open_workspace
+
+    ws, diags = open_workspace(root)
+    if ws is None or has_errors(diags):
+        raise Unusable(diags, fmt)
+    return ws, diags
 
 
 def _spec_paths(root: Path, specs: Sequence[str]) -> list[Path]:
@@ -84,15 +94,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .diagnostics import has_errors
 
     root = _root(args)
-    platform, diags = _platform(root)
-    if platform is None:
-        _emit(diags, args.format)
-        return USAGE
-    envs = list(platform.environments)
+    ws, diags = _workspace(root, args.format)
+    envs = ws.environments
     if args.env is not None and args.env not in envs:
         raise UsageError(f"unknown environment '{args.env}' (configured: {', '.join(envs)})")
     selected = [args.env] if args.env else envs
-    checked = [check_file(p, _display(p), envs, selected, root) for p in _spec_paths(root, args.specs)]
+    checked = [check_file(p, _display(p), ws.inputs, selected, root) for p in _spec_paths(root, args.specs)]
     for c in checked:
         diags += c.diagnostics
     diags += duplicate_models(checked)
@@ -143,11 +150,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     from .scaffold import scaffold
 
     root = _root(args)
-    platform, diags = _platform(root)
-    if platform is None:
-        _emit(diags, "text")
-        return USAGE
-    text, problem = scaffold(args.name, args.team, args.framework, platform)
+    ws, _ = _workspace(root)
+    text, problem = scaffold(args.name, args.team, args.framework, ws.platform)
     if problem:
         raise UsageError(problem)
     target = root / SPECS_DIR / args.name / SPEC_FILE
@@ -246,6 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except UsageError as exc:
         print(f"maestro: {exc}", file=sys.stderr)
+        return USAGE
+    except Unusable as exc:
+        _emit(exc.diags, exc.fmt)
         return USAGE
     except KeyboardInterrupt:
         print("maestro: interrupted", file=sys.stderr)

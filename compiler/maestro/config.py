@@ -140,7 +140,10 @@ class Platform(BaseSettings):
     gpu: Gpu = Gpu()
     tuning: Tuning = Tuning()
     crd_schema_dir: Annotated[str | None, Field(description="Directory of CRD JSON Schemas, "
-                                                           "{group}/{kind}_{version}.json.")] = None
+                                                           "{group}/{kind}_{version}.json, relative to the "
+                                                           "repository root.")] = None
+    spec_defaults: Annotated[dict[str, Any], Field(description="Spec fragment below every spec and overlay "
+                                                               "(lowest precedence).")] = {}
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -170,18 +173,24 @@ def _env_source(pointer: str) -> str | None:
 
 def load_config(root: Path, env: str | None = None) -> tuple[Platform | None, list[Diagnostic]]:
     """Read and validate the platform config (for `env`: with platform.<env>.yaml merged)."""
+    platform, _, diags = load_config_source(root, env)
+    return platform, diags
+
+
+def load_config_source(root: Path, env: str | None = None) -> tuple[Platform | None, Located | None, list[Diagnostic]]:
+    """As `load_config`, also returning the located document (positions of `spec_defaults`)."""
     from .validate import model_errors
 
     base_path = root / CONFIG_DIR / CONFIG_FILE
     located, diags = load(base_path, _rel(root, base_path))
     if located is None:
-        return None, diags
+        return None, None, diags
     if env is not None:
         env_path = root / CONFIG_DIR / f"platform.{env}.yaml"
         if env_path.exists():
             over, more = load(env_path, _rel(root, env_path))
             if over is None:
-                return None, more
+                return None, None, more
             located = merge_located(located, over)
     try:
         platform = Platform(**located.data)
@@ -195,8 +204,8 @@ def load_config(root: Path, env: str | None = None) -> tuple[Platform | None, li
             else:
                 d = error("M301", d.message, file=d.file, line=d.line, col=d.col, pointer=d.pointer, hint=d.hint)
             out.append(d)
-        return None, out
-    return platform, _semantic(platform, located)
+        return None, None, out
+    return platform, located, _semantic(platform, located)
 
 
 def _semantic(platform: Platform, located: Located) -> list[Diagnostic]:

@@ -17,6 +17,7 @@ PASS: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}
 FAIL: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "dta": {}}
       -> M601 ConfigMap/a: dta: unknown field 'dta' (did you mean 'data'?)
 """
+
 from __future__ import annotations
 
 import difflib
@@ -25,9 +26,10 @@ import importlib.util
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable, Iterator, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
 
-from .diagnostics import CODES, Diagnostic, error
+from .diagnostics import CODES, Diagnostic, error, sort_diagnostics
 
 CODES.update(
     {
@@ -71,8 +73,9 @@ _SUBDOMAIN_RULE = (_DNS1123_SUBDOMAIN, 253, "DNS-1123 subdomain")
 _DEFS_ID = "https://kubernetes.io/api/_definitions.json"
 _OBJECT_META = _DEFS_ID + "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 
-# (code, JSON pointer, complaint): what the checks below yield before it becomes a Diagnostic.
-Finding = tuple[str, str, str]
+FieldPath = tuple[str | int, ...]
+# (code, path to the field, complaint): what the checks yield before it becomes a Diagnostic.
+Finding = tuple[str, FieldPath, str]
 
 
 class SchemaLookup(NamedTuple):
@@ -128,7 +131,7 @@ def _python_pattern(pattern: str) -> str | None:
         pass
     m = re.match(r"\^\(\?([ims]+)\)", pattern)
     if m:
-        moved = f"(?{m[1]})^{pattern[m.end():]}"
+        moved = f"(?{m[1]})^{pattern[m.end() :]}"
         try:
             re.compile(moved)
             return moved
@@ -160,7 +163,7 @@ def _adapt(schema: Any) -> None:
             _adapt(value)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _registry(core_dir: Path) -> Any:
     """All definitions of one Kubernetes version, parsed once per process (1.3 MB)."""
     from referencing import Registry, Resource
@@ -205,31 +208,36 @@ class Verifier:
         return self._lookup(api_version, kind).validator
 
     def verify(self, obj: dict[str, Any], *, source: str = "") -> list[Diagnostic]:
-        """Every problem of one rendered object, sorted by pointer; [] when it is fine."""
+        """Every problem of one rendered object, in canonical order; [] when it is fine."""
         meta = obj.get("metadata")
         name = meta.get("name") if isinstance(meta, dict) else None
         kind = obj.get("kind")
         api_version = obj.get("apiVersion")
-        subject = f"{kind if isinstance(kind, str) and kind else '?'}/{name if isinstance(name, str) and name else '?'}"
+        shown_kind = kind if isinstance(kind, str) and kind else "?"
+        subject = f"{shown_kind}/{name if isinstance(name, str) and name else '?'}"
 
         found: set[Finding] = set()
         if not (isinstance(api_version, str) and api_version and isinstance(kind, str) and kind):
-            found.add(("M609", "", "object has no apiVersion and kind, so no schema can be chosen"))
+            found.add(("M609", (), "object has no apiVersion and kind, so no schema can be chosen"))
         else:
             lookup = self._lookup(api_version, kind)
             if lookup.validator is None:
-                found.add(("M609", "/kind", lookup.problem))
+                found.add(("M609", ("kind",), lookup.problem))
             else:
                 for err in lookup.validator.iter_errors(obj):
                     found.update(_explain(err))
         found.update(_name_findings(obj, kind if isinstance(kind, str) else ""))
-        found.update(_content_findings(obj, []))
-
-        out = []
-        for code, pointer, complaint in sorted(found):
-            hint = HINT_NO_SCHEMA if code == "M609" else HINT
-            out.append(error(code, f"{subject}: {_dotted(pointer)}: {complaint}", file=source, pointer=pointer, hint=hint))
-        return out
+        found.update(_content_findings(obj, ()))
+        return sort_diagnostics(
+            error(
+                code,
+                f"{subject}: {_dotted(path)}: {complaint}",
+                file=source,
+                pointer=_pointer(path),
+                hint=HINT_NO_SCHEMA if code == "M609" else HINT,
+            )
+            for code, path, complaint in found
+        )
 
     def _lookup(self, api_version: str, kind: str) -> SchemaLookup:
         group, version = _split_api_version(api_version)
@@ -245,8 +253,8 @@ class Verifier:
         # kubernetes-validate's file name keeps only the first label of the group
         # (rbac.authorization.k8s.io/v1 -> rbac-v1), so check the schema's own
         # group/version/kind: another group could share that first label.
-        short = group.split(".")[0]
-        core_file = self.core_dir / (f"{kind.lower()}-{short}-{version}.json" if group else f"{kind.lower()}-{version}.json")
+        short = group.split(".")[0] + "-" if group else ""
+        core_file = self.core_dir / f"{kind.lower()}-{short}{version}.json"
         looked = [str(core_file)]
         if core_file.is_file():
             schema = json.loads(core_file.read_text(encoding="utf-8"))
@@ -265,8 +273,13 @@ class Verifier:
                     return SchemaLookup(None, f"schema {crd_file} is not a JSON object")
                 _prepare_crd_schema(schema)
                 return SchemaLookup(Draft202012Validator(schema, registry=registry), "")
-        where = "Kubernetes " + self.kubernetes_version + " schemas"
-        where += " and CRD schemas" if self.crd_schema_dir is not None else " (no CRD schema folder configured)"
+        where = f"the Kubernetes {self.kubernetes_version} schemas"
+        if self.crd_schema_dir is None:
+            where += " (no CRD schema folder configured)"
+        elif not self.crd_schema_dir.is_dir():
+            where += f" (the CRD schema folder {self.crd_schema_dir} does not exist)"
+        else:
+            where += " or the CRD schemas"
         return SchemaLookup(
             None,
             f"no schema for apiVersion '{group + '/' if group else ''}{version}' kind '{kind}' in {where};"
@@ -293,8 +306,7 @@ def _prepare_crd_schema(schema: dict[str, Any]) -> None:
 
 def _explain(err: Any) -> Iterator[Finding]:
     """One jsonschema error as findings in plain words (some errors carry several)."""
-    path = list(err.absolute_path)
-    pointer = _pointer(path)
+    path = tuple(err.absolute_path)
     keyword, expected, instance = err.validator, err.validator_value, err.instance
 
     if keyword == "additionalProperties" and expected is False and isinstance(instance, dict):
@@ -305,45 +317,47 @@ def _explain(err: Any) -> Iterator[Finding]:
                 continue
             close = difflib.get_close_matches(key, allowed, n=1)
             guess = f" (did you mean '{close[0]}'?)" if close else ""
-            yield "M601", _pointer(path + [key]), f"unknown field '{key}'{guess}"
+            yield "M601", path + (key,), f"unknown field '{key}'{guess}"
     elif keyword == "required" and isinstance(instance, dict):
         # jsonschema yields one error per missing field; each names all, the set dedups.
+        # A required field with a default is filled in by the API server before it validates.
+        props = err.schema.get("properties", {})
         for key in expected:
-            if key not in instance:
-                yield "M602", pointer, f"missing required field '{key}'"
+            if key not in instance and "default" not in props.get(key, {}):
+                yield "M602", path, f"missing required field '{key}'"
     elif keyword == "type":
-        yield "M603", pointer, f"expected {_types(expected)}, got {_json_type(instance)}"
+        yield "M603", path, f"expected {_types(expected)}, got {_json_type(instance)}"
     elif keyword in ("oneOf", "anyOf"):
-        yield from _explain_alternatives(err, pointer)
+        yield from _explain_alternatives(err, path)
     elif keyword == "enum":
         shown = ", ".join(_show(v) for v in expected[:8]) + (", ..." if len(expected) > 8 else "")
-        yield "M604", pointer, f"expected one of {shown}, got {_show(instance)}"
+        yield "M604", path, f"expected one of {shown}, got {_show(instance)}"
     elif keyword == "const":
-        yield "M604", pointer, f"expected {_show(expected)}, got {_show(instance)}"
+        yield "M604", path, f"expected {_show(expected)}, got {_show(instance)}"
     elif keyword == "pattern" and expected == QUANTITY_PATTERN:
-        yield "M605", pointer, _quantity_problem(instance) or f"invalid quantity {_show(instance)}"
+        yield "M605", path, _quantity_problem(instance) or f"invalid quantity {_show(instance)}"
     elif keyword == "pattern":
-        yield "M604", pointer, f"{_show(instance)} does not match the pattern {expected}"
+        yield "M604", path, f"{_show(instance)} does not match the pattern {expected}"
     else:
         message = err.message if len(err.message) <= 160 else f"fails the schema's '{keyword}' constraint"
-        yield "M604", pointer, message
+        yield "M604", path, message
 
 
-def _explain_alternatives(err: Any, pointer: str) -> Iterator[Finding]:
+def _explain_alternatives(err: Any, path: FieldPath) -> Iterator[Finding]:
     alternatives = [a for a in err.validator_value if isinstance(a, dict)]
     if not err.context:  # oneOf matched more than one alternative
         names = sorted({n for a in alternatives for n in a.get("required", [])})
         if names:
-            yield "M604", pointer, f"sets more than one of {', '.join(map(repr, names))}; at most one is allowed"
+            yield "M604", path, f"sets more than one of {', '.join(map(repr, names))}; at most one is allowed"
         else:
-            yield "M604", pointer, "matches more than one of the alternatives the schema allows (oneOf)"
+            yield "M604", path, "matches more than one of the alternatives the schema allows (oneOf)"
         return
     # int-or-string and similar: alternatives that differ only in type.
     if alternatives and all("type" in a and set(a) <= {"type", "description", "format"} for a in alternatives):
         types = []
         for a in alternatives:
             types += a["type"] if isinstance(a["type"], list) else [a["type"]]
-        yield "M603", pointer, f"expected {_types(list(dict.fromkeys(types)))}, got {_json_type(err.instance)}"
+        yield "M603", path, f"expected {_types(list(dict.fromkeys(types)))}, got {_json_type(err.instance)}"
         return
     from jsonschema.exceptions import best_match
 
@@ -394,42 +408,47 @@ def _quantity_problem(value: Any) -> str | None:
 def _name_findings(obj: dict[str, Any], kind: str) -> Iterator[Finding]:
     meta = obj.get("metadata")
     if meta is None:
-        yield "M606", "", "missing required field 'metadata'"
+        yield "M606", (), "missing required field 'metadata'"
         return
     if not isinstance(meta, dict):
-        yield "M606", "/metadata", f"expected object, got {_json_type(meta)}"
+        yield "M606", ("metadata",), f"expected object, got {_json_type(meta)}"
         return
     name = meta.get("name")
     if name is None or name == "":
-        yield "M606", "/metadata", "missing required field 'name'"
+        yield "M606", ("metadata",), "missing required field 'name'"
     elif isinstance(name, str):
         pattern, limit, what = _NAME_RULES.get(kind, _SUBDOMAIN_RULE)
         if len(name) > limit or not pattern.fullmatch(name):
-            chars = "lower case letters, digits, '-' and '.'" if pattern is _DNS1123_SUBDOMAIN else "lower case letters, digits and '-'"
-            yield "M606", "/metadata/name", (
-                f"name {name!r} is not a valid {what} ({chars}, alphanumeric at both ends, at most {limit} characters)"
+            chars = "lower case letters, digits, '-'" + (" and '.'" if pattern is _DNS1123_SUBDOMAIN else "")
+            yield (
+                "M606",
+                ("metadata", "name"),
+                (
+                    f"name {name!r} is not a valid {what}"
+                    f" ({chars}, alphanumeric at both ends, at most {limit} characters)"
+                ),
             )
     namespace = meta.get("namespace")
     if isinstance(namespace, str) and (len(namespace) > 63 or not _DNS1123_LABEL.fullmatch(namespace)):
-        yield "M606", "/metadata/namespace", f"namespace {namespace!r} is not a valid DNS-1123 label"
+        yield "M606", ("metadata", "namespace"), f"namespace {namespace!r} is not a valid DNS-1123 label"
 
 
-def _content_findings(node: Any, path: list[str | int]) -> Iterator[Finding]:
+def _content_findings(node: Any, path: FieldPath) -> Iterator[Finding]:
     """Labels, annotations and resource quantities, wherever they sit (pod templates too)."""
     if isinstance(node, list):
         for i, item in enumerate(node):
-            yield from _content_findings(item, path + [i])
+            yield from _content_findings(item, path + (i,))
         return
     if not isinstance(node, dict):
         return
     for key, value in node.items():
-        here = path + [key]
+        here = path + (key,)
         if key == "metadata" and isinstance(value, dict):
             labels, annotations = value.get("labels"), value.get("annotations")
             if isinstance(labels, dict):
-                yield from _label_findings(labels, here + ["labels"])
+                yield from _label_findings(labels, here + ("labels",))
             if isinstance(annotations, dict):
-                yield from _annotation_findings(annotations, here + ["annotations"])
+                yield from _annotation_findings(annotations, here + ("annotations",))
         elif key == "matchLabels" and isinstance(value, dict):
             yield from _label_findings(value, here)
         elif key == "resources" and isinstance(value, dict):
@@ -439,7 +458,7 @@ def _content_findings(node: Any, path: list[str | int]) -> Iterator[Finding]:
                     for resource, amount in amounts.items():
                         problem = _quantity_problem(amount)
                         if problem:
-                            yield "M605", _pointer(here + [section, resource]), problem
+                            yield "M605", here + (section, resource), problem
         yield from _content_findings(value, here)
 
 
@@ -455,28 +474,32 @@ def _qualified_name_problem(key: str) -> str | None:
     return None
 
 
-def _label_findings(labels: dict[str, Any], path: list[str | int]) -> Iterator[Finding]:
+def _label_findings(labels: dict[str, Any], path: FieldPath) -> Iterator[Finding]:
     for key, value in labels.items():
-        problem = _qualified_name_problem(key)
+        problem = _qualified_name_problem(key) if isinstance(key, str) else "keys must be strings"
         if problem:
-            yield "M607", _pointer(path + [key]), f"label key {key!r} is invalid: {problem}"
+            yield "M607", path + (key,), f"label key {key!r} is invalid: {problem}"
         if isinstance(value, str) and (len(value) > 63 or not _LABEL_VALUE.fullmatch(value)):
-            yield "M607", _pointer(path + [key]), (
-                f"label value {_show(value)} is invalid: at most 63 characters of letters, digits,"
-                " '-', '_' and '.', alphanumeric at both ends (or empty)"
+            yield (
+                "M607",
+                path + (key,),
+                (
+                    f"label value {_show(value)} is invalid: at most 63 characters of letters, digits,"
+                    " '-', '_' and '.', alphanumeric at both ends (or empty)"
+                ),
             )
 
 
-def _annotation_findings(annotations: dict[str, Any], path: list[str | int]) -> Iterator[Finding]:
+def _annotation_findings(annotations: dict[str, Any], path: FieldPath) -> Iterator[Finding]:
     size = 0
     for key, value in annotations.items():
         # Kubernetes checks annotation keys lower-cased: an upper-case prefix is allowed.
-        problem = _qualified_name_problem(key.lower())
+        problem = _qualified_name_problem(key.lower()) if isinstance(key, str) else "keys must be strings"
         if problem:
-            yield "M608", _pointer(path + [key]), f"annotation key {key!r} is invalid: {problem}"
-        size += len(key) + (len(value) if isinstance(value, str) else 0)
+            yield "M608", path + (key,), f"annotation key {key!r} is invalid: {problem}"
+        size += len(str(key)) + (len(value) if isinstance(value, str) else 0)
     if size > _ANNOTATIONS_MAX_BYTES:
-        yield "M608", _pointer(path), f"annotations total {size} bytes, more than Kubernetes' {_ANNOTATIONS_MAX_BYTES}"
+        yield "M608", path, f"annotations total {size} bytes, more than Kubernetes' {_ANNOTATIONS_MAX_BYTES}"
 
 
 # ------------------------------------------------------------------ paths
@@ -486,15 +509,14 @@ def _pointer(path: Iterable[str | int]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
-def _dotted(pointer: str) -> str:
-    """`/spec/containers/0/resources` -> `spec.containers[0].resources` (how people name fields)."""
+def _dotted(path: FieldPath) -> str:
+    """`("spec", "containers", 0, "resources")` -> `spec.containers[0].resources` (how people name fields)."""
     out = ""
-    for token in pointer.split("/")[1:]:
-        token = token.replace("~1", "/").replace("~0", "~")
-        if token.isdigit():
-            out += f"[{token}]"
-        elif re.fullmatch(r"[A-Za-z_$][\w$-]*", token):
-            out += ("." if out else "") + token
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_$][\w$-]*", part):
+            out += ("." if out else "") + part
         else:
-            out += f"[{json.dumps(token)}]"  # label keys like "maestro.ml/env"
+            out += f"[{json.dumps(part)}]"  # label keys like "maestro.ml/env"
     return out or "(top level)"

@@ -1,0 +1,47 @@
+"""A repository as the compiler sees it: root, platform config per environment, overlays.
+
+Loaded once per command; everything after this is pure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .check import Inputs
+from .config import Platform, load_config_source
+from .diagnostics import Diagnostic
+from .overlay import Overlay, load_overlay
+
+
+@dataclass
+class Workspace:
+    root: Path
+    platform: Platform  # platform.yaml alone
+    platforms: dict[str, Platform] = field(default_factory=dict)  # env -> with platform.<env>.yaml
+    overlays: dict[str, Overlay] = field(default_factory=dict)
+    inputs: Inputs = field(default_factory=lambda: Inputs([]))
+
+    @property
+    def environments(self) -> list[str]:
+        return list(self.platform.environments)
+
+
+def open_workspace(root: Path) -> tuple[Workspace | None, list[Diagnostic]]:
+    """Config and overlays of every environment; (None, diagnostics) when unusable."""
+    platform, _, diags = load_config_source(root)
+    if platform is None:
+        return None, diags
+    ws = Workspace(root=root, platform=platform)
+    platform_docs, overlay_docs = {}, {}
+    for env in platform.environments:
+        env_platform, env_doc, more = load_config_source(root, env)
+        diags += more
+        if env_platform is None or env_doc is None:
+            return None, diags
+        ws.platforms[env], platform_docs[env] = env_platform, env_doc
+        overlay, overlay_doc, more = load_overlay(root, env)
+        diags += more
+        if overlay is not None and overlay_doc is not None:
+            ws.overlays[env], overlay_docs[env] = overlay, overlay_doc
+    ws.inputs = Inputs(environments=list(platform.environments), platforms=platform_docs, overlays=overlay_docs)
+    return ws, diags
