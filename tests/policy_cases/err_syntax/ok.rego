@@ -1,0 +1,5 @@
+package main
+
+import rego.v1
+
+warn contains "fine" if input.x

@@ -1,0 +1,5 @@
+package helpers
+
+import rego.v1
+
+is_set(x) if x
