@@ -39,6 +39,7 @@ class Located:
     data: Any
     values: dict[str, Pos] = field(default_factory=dict)  # pointer -> value position
     keys: dict[str, Pos] = field(default_factory=dict)  # pointer -> key position
+    document: int = 0  # index in a multi-document stream, empty documents counted
 
     def pos(self, pointer: str, *, key: bool = False) -> Pos:
         """Best position for a pointer: the exact node, else its nearest located parent."""
@@ -155,9 +156,9 @@ class _Builder:
         return result
 
 
-def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
-    if len(raw) > MAX_BYTES:
-        return None, [error("M008", f"file is {len(raw)} bytes, larger than the {MAX_BYTES} byte bound",
+def _decode(raw: bytes, file: str, max_bytes: int = MAX_BYTES) -> tuple[str | None, list[Diagnostic]]:
+    if len(raw) > max_bytes:
+        return None, [error("M008", f"file is {len(raw)} bytes, larger than the {max_bytes} byte bound",
                             file=file, line=1, col=1, hint="split the spec, or check that this is the right file")]
     if b"\x00" in raw:
         off = raw.index(b"\x00")
@@ -191,45 +192,30 @@ def _syntax(exc: YAMLError, file: str, text: str) -> Diagnostic:
                  hint="check the indentation and quoting on this line and the one above")
 
 
-def loads(text_or_bytes: str | bytes, file: str = "<string>", *,
-          max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> tuple[Located | None, list[Diagnostic]]:
-    """Parse one YAML document holding a mapping. Never raises for bad input."""
-    raw = text_or_bytes.encode("utf-8", "surrogatepass") if isinstance(text_or_bytes, str) else text_or_bytes
-    text, diags = _decode(raw, file)
-    if text is None:
-        return None, diags
+def _compose(text: str, file: str) -> tuple[YAML, list[Node] | None, list[Diagnostic]]:
+    """Every document's node graph (None entries for empty documents)."""
     yaml = YAML(typ="safe", pure=True)
     yaml.version = (1, 2)
     try:
-        nodes = list(yaml.compose_all(io.StringIO(text)))
+        return yaml, list(yaml.compose_all(io.StringIO(text))), []
     except MarkedYAMLError as exc:
-        return None, [_syntax(exc, file, text)]
+        return yaml, None, [_syntax(exc, file, text)]
     except YAMLError as exc:
         # Reader errors (control characters) carry a position but are not "marked".
         pos = getattr(exc, "position", None)
         line = text.count("\n", 0, pos) + 1 if isinstance(pos, int) else 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1 if isinstance(pos, int) else 1
-        return None, [error("M001", str(exc).splitlines()[0], file=file, line=line, col=col)]
+        return yaml, None, [error("M001", str(exc).splitlines()[0], file=file, line=line, col=col)]
     except RecursionError:
-        return None, [error("M009", f"nesting deeper than the parser can follow", file=file, line=1, col=1)]
-    nodes = [n for n in nodes if n is not None]
-    if not nodes:
-        return None, [error("M005", "file is empty: expected a mapping with apiVersion, kind, metadata, spec",
-                            file=file, line=1, col=1)]
-    if len(nodes) > 1:
-        second = _mark(nodes[1])
-        return None, [error("M004", "more than one YAML document; a spec file holds exactly one",
-                            file=file, line=second.line, col=second.col, hint="remove the '---' separator and what follows, or split into two files")]
-    root = nodes[0]
-    if not isinstance(root, MappingNode):
-        pos = _mark(root)
-        kind = "a list" if isinstance(root, SequenceNode) else "a scalar"
-        return None, [error("M006", f"top level is {kind}; expected a mapping",
-                            file=file, line=pos.line, col=pos.col)]
+        return yaml, None, [error("M009", "nesting deeper than the parser can follow", file=file, line=1, col=1)]
+
+
+def _build(yaml: YAML, node: Node, file: str, max_nodes: int, max_depth: int) -> tuple[Located | None, list[Diagnostic]]:
     located = Located(file=file, data=None)
     builder = _Builder(yaml, located, max_nodes, max_depth)
+    start = _mark(node)
     try:
-        located.data = builder.build(root, "", 0)
+        located.data = builder.build(node, "", 0)
     except _Duplicate as dup:
         pos, first = _mark(dup.key), _mark(dup.first)
         return None, [error("M003", f"duplicate key '{dup.name}' (first defined at line {first.line})",
@@ -240,10 +226,60 @@ def loads(text_or_bytes: str | bytes, file: str = "<string>", *,
         return None, [error("M009", exc.message, file=file, line=pos.line, col=pos.col,
                             hint=f"documents are limited to {max_nodes} nodes after alias expansion and {max_depth} levels")]
     except RecursionError:
-        return None, [error("M009", "nesting deeper than the parser can follow", file=file, line=1, col=1)]
+        return None, [error("M009", "nesting deeper than the parser can follow", file=file, line=start.line, col=1)]
     except (YAMLError, ValueError, OverflowError) as exc:
-        return None, [error("M001", str(exc).splitlines()[0], file=file, line=1, col=1)]
+        return None, [error("M001", str(exc).splitlines()[0], file=file, line=start.line, col=start.col)]
     return located, []
+
+
+def loads_all(text_or_bytes: str | bytes, file: str = "<string>", *, max_nodes: int = MAX_NODES,
+              max_depth: int = MAX_DEPTH, max_bytes: int = MAX_BYTES) -> tuple[list[Located], list[Diagnostic]]:
+    """Every non-empty document of a multi-document stream (any top-level type)."""
+    raw = text_or_bytes.encode("utf-8", "surrogatepass") if isinstance(text_or_bytes, str) else text_or_bytes
+    text, diags = _decode(raw, file, max_bytes)
+    if text is None:
+        return [], diags
+    yaml, nodes, diags = _compose(text, file)
+    if nodes is None:
+        return [], diags
+    docs = []
+    for index, node in enumerate(nodes):
+        if node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
+            continue
+        located, diags = _build(yaml, node, file, max_nodes, max_depth)
+        if located is None:
+            return [], diags
+        located.document = index
+        docs.append(located)
+    return docs, []
+
+
+def loads(text_or_bytes: str | bytes, file: str = "<string>", *,
+          max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> tuple[Located | None, list[Diagnostic]]:
+    """Parse one YAML document holding a mapping. Never raises for bad input."""
+    raw = text_or_bytes.encode("utf-8", "surrogatepass") if isinstance(text_or_bytes, str) else text_or_bytes
+    text, diags = _decode(raw, file)
+    if text is None:
+        return None, diags
+    yaml, nodes, diags = _compose(text, file)
+    if nodes is None:
+        return None, diags
+    nodes = [n for n in nodes if n is not None]
+    if not nodes:
+        return None, [error("M005", "file is empty: expected a mapping with apiVersion, kind, metadata, spec",
+                            file=file, line=1, col=1)]
+    if len(nodes) > 1:
+        second = _mark(nodes[1])
+        return None, [error("M004", "more than one YAML document; a spec file holds exactly one",
+                            file=file, line=second.line, col=second.col,
+                            hint="remove the '---' separator and what follows, or split into two files")]
+    root = nodes[0]
+    if not isinstance(root, MappingNode):
+        pos = _mark(root)
+        kind = "a list" if isinstance(root, SequenceNode) else "a scalar"
+        return None, [error("M006", f"top level is {kind}; expected a mapping",
+                            file=file, line=pos.line, col=pos.col)]
+    return _build(yaml, root, file, max_nodes, max_depth)
 
 
 def load(path: Path, display: str | None = None) -> tuple[Located | None, list[Diagnostic]]:

@@ -47,11 +47,14 @@ def _under(table: dict[str, Any], prefix: str) -> list[str]:
     return [p for p in table if p == prefix or p.startswith(prefix + "/")]
 
 
-def merge_located(base: Located, over: Located, over_root: str = "", into: str = "") -> Located:
+def merge_located(base: Located, over: Located, over_root: str = "", into: str = "", *,
+                  keep_base_keys: bool = False) -> Located:
     """Merge `over`'s subtree at `over_root` onto `base` at `into`; positions follow values.
 
     Where a value comes from `over`, so does its position, so that a diagnostic about a
-    merged value points at the file and line that set it.
+    merged value points at the file and line that set it. A map both sides have is
+    declared where `over` declares it, unless `keep_base_keys` (an enforced fragment
+    tightens a section; the section is still the one the spec declared).
     """
     values, keys = dict(base.values), dict(base.keys)
 
@@ -69,9 +72,11 @@ def merge_located(base: Located, over: Located, over_root: str = "", into: str =
     def walk(b: Any, o: Any, bptr: str, optr: str) -> None:
         for key, value in o.items():
             bp, op = f"{bptr}/{escape(key)}", f"{optr}/{escape(key)}"
-            if op in over.keys:
+            merging = value is not None and isinstance(b, dict) and isinstance(b.get(key), dict) \
+                and isinstance(value, dict)
+            if op in over.keys and not (merging and keep_base_keys and bp in keys):
                 keys[bp] = over.keys[op]
-            if value is not None and isinstance(b, dict) and isinstance(b.get(key), dict) and isinstance(value, dict):
+            if merging:
                 walk(b[key], value, bp, op)
             elif value is None:
                 for table in (values, keys):
@@ -88,16 +93,16 @@ def merge_located(base: Located, over: Located, over_root: str = "", into: str =
     else:
         replace_subtree(into, over_root)
         merged_sub = _strip_nulls(fragment)
-    data = _set(base.data, into, merged_sub)
+    data = set_at(base.data, into, merged_sub)
     return Located(file=base.file, data=data, values=values, keys=keys)
 
 
-def _set(data: Any, pointer: str, value: Any) -> Any:
+def set_at(data: Any, pointer: str, value: Any) -> Any:
     """A copy of `data` with `value` at `pointer` (parents created as maps)."""
     if not pointer:
         return value
     head, _, rest = pointer[1:].partition("/")
     key = head.replace("~1", "/").replace("~0", "~")
     out = dict(data) if isinstance(data, dict) else {}
-    out[key] = _set(out.get(key), "/" + rest if rest else "", value)
+    out[key] = set_at(out.get(key), "/" + rest if rest else "", value)
     return out

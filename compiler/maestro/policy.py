@@ -20,7 +20,6 @@ a `PolicyError`, never an empty result (conftest silently ignores several of the
 """
 from __future__ import annotations
 
-import io
 import json
 import re
 import time
@@ -441,75 +440,26 @@ def format_test_results(results: Sequence[TestResult], *, verbose: bool = False)
 # ---------------------------------------------------------------- checking YAML files
 
 
-def _decode(raw: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:
-    if len(raw) > MAX_INPUT_BYTES:
-        return None, [error("M008", f"file is {len(raw)} bytes, larger than the {MAX_INPUT_BYTES} byte bound",
-                            file=file, line=1, col=1)]
-    if b"\x00" in raw:
-        off = raw.index(b"\x00")
-        line = raw.count(b"\n", 0, off) + 1
-        return None, [error("M007", "file contains NUL bytes: binary, not YAML text", file=file,
-                            line=line, col=off - (raw.rfind(b"\n", 0, off) + 1) + 1)]
-    try:
-        return raw.decode("utf-8-sig"), []
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        return None, [error("M007", f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})", file=file,
-                            line=line, col=exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1)]
-
-
 def load_documents(path: Path, display: str | None = None) -> tuple[list[InputDocument], list[Diagnostic]]:
     """Every non-empty YAML document of a file (YAML 1.2; JSON is YAML), each with positions.
 
-    Reuses the loader's node builder, so duplicate keys, alias bombs and nesting bounds give
-    the same diagnostics (M001-M010) as for specs. Never raises for bad input.
+    The spec loader's reader, so duplicate keys, alias bombs and nesting bounds give the
+    same diagnostics (M001-M010) as for specs; only the size bound is larger, for
+    manifests. Never raises for bad input.
     """
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-    from ruamel.yaml.nodes import ScalarNode
-
-    from . import loader
+    from .loader import loads_all
 
     file = display or str(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         return [], [error("M010", f"cannot read: {exc.strerror or exc}", file=file)]
-    text, diags = _decode(raw, file)
-    if text is None:
-        return [], diags
-    yaml = YAML(typ="safe", pure=True)
-    yaml.version = (1, 2)
-    try:
-        nodes = list(yaml.compose_all(io.StringIO(text)))
-    except MarkedYAMLError as exc:
-        return [], [loader._syntax(exc, file, text)]
-    except YAMLError as exc:
-        return [], [error("M001", str(exc).splitlines()[0], file=file, line=1, col=1)]
-    except RecursionError:
-        return [], [error("M009", "nesting deeper than the parser can follow", file=file, line=1, col=1)]
-    docs: list[InputDocument] = []
-    for index, node in enumerate(nodes):
-        if node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
-            continue  # an empty document (or a bare `null`): nothing to check
-        pos = loader._mark(node, file)
-        located = loader.Located(file=file, data=None)
-        builder = loader._Builder(yaml, located, loader.MAX_NODES, loader.MAX_DEPTH)
-        try:
-            located.data = builder.build(node, "", 0)
-        except loader._Duplicate as dup:
-            at, first = loader._mark(dup.key), loader._mark(dup.first)
-            return [], [error("M003", f"duplicate key '{dup.name}' (first defined at line {first.line})",
-                              file=file, line=at.line, col=at.col)]
-        except loader._Bound as exc:
-            at = loader._mark(exc.node)
-            return [], [error("M009", exc.message, file=file, line=at.line, col=at.col)]
-        except RecursionError:
-            return [], [error("M009", "nesting deeper than the parser can follow", file=file, line=pos.line, col=1)]
-        except (YAMLError, ValueError, OverflowError) as exc:
-            return [], [error("M001", str(exc).splitlines()[0], file=file, line=pos.line, col=pos.col)]
-        docs.append(InputDocument(file, index, pos.line, pos.col, located.data, located))
-    return docs, []
+    docs, diags = loads_all(raw, file, max_bytes=MAX_INPUT_BYTES)
+    out = []
+    for located in docs:
+        pos = located.pos("")
+        out.append(InputDocument(file, located.document, pos.line, pos.col, located.data, located))
+    return out, diags
 
 
 def _pointer_for(doc: InputDocument, path: Any) -> str | None:
