@@ -109,6 +109,85 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return FINDINGS if has_errors(diags) else OK
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from .check import check_file, duplicate_models
+    from .diagnostics import has_errors
+    from .emit import check_output_root, compare, write_tree
+
+    root = _root(args)
+    ws, diags = _workspace(root)
+    envs = ws.environments
+    if args.env is not None and args.env not in envs:
+        raise UsageError(f"unknown environment '{args.env}' (configured: {', '.join(envs)})")
+    selected = [args.env] if args.env else envs
+    crd = ws.platform.crd_schema_dir
+    if crd and not (root / crd).is_dir():
+        raise UsageError(f"crd_schema_dir '{crd}' (config/platform.yaml) is not a folder")
+    out_root = Path(args.out) if args.out else root / "rendered"
+    bad_root = check_output_root(out_root, root) if args.out else None
+    if bad_root is not None:
+        _emit([bad_root], "text")
+        return USAGE
+    paths = _spec_paths(root, [])
+    checked = [check_file(p, _display(p), ws.inputs, selected, root) for p in paths]
+    if args.model is not None:
+        checked = [c for c in checked if c.spec is not None and c.spec.metadata.name == args.model]
+        if not checked:
+            raise UsageError(f"no spec named '{args.model}' under specs/")
+    for c in checked:
+        diags += c.diagnostics
+    diags += duplicate_models(checked)
+    if has_errors(diags):
+        _emit(diags, "text")
+        print("nothing written: fix the errors above", file=sys.stderr)
+        return FINDINGS
+    result = _render_with_progress(ws, checked, selected)
+    diags += result.diagnostics
+    if has_errors(diags):
+        _emit(diags, "text")
+        print("nothing written: fix the errors above", file=sys.stderr)
+        return FINDINGS
+    if args.model is not None:
+        scopes = [f"{env}/{args.model}" for env in selected]
+        files = {k: v for k, v in result.tree.files.items() if any(k.startswith(s + "/") for s in scopes)}
+    else:
+        scopes = selected if args.env else [""]
+        files = result.tree.files
+    _emit(diags, "text")  # warnings, if any
+    shown = out_root.relative_to(root).as_posix() if out_root.is_relative_to(root) else _display(out_root)
+    if args.check:
+        changes = compare(out_root, scopes, files)
+        for label, paths_ in (("added", changes.added), ("changed", changes.changed), ("removed", changes.removed)):
+            for rel in paths_:
+                print(f"{label}: {shown}/{rel}")
+        if changes:
+            print(f"{shown} is out of date: run maestro render", file=sys.stderr)
+            return FINDINGS
+        print(f"{shown} is current ({len(result.models)} model(s), {result.objects} objects)")
+        return OK
+    changes = compare(out_root, scopes, files)
+    if changes:
+        write_tree(out_root, scopes, files)
+    print(f"rendered {len(result.models)} model(s), {result.objects} objects into {shown} "
+          f"({len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed)")
+    return OK
+
+
+def _render_with_progress(ws, checked, envs):  # type: ignore[no-untyped-def]
+    """A progress bar on a terminal when there is enough to render to be worth one."""
+    from .pipeline import render, verifier_for
+
+    verifier = verifier_for(ws)
+    total = sum(1 for c in checked for env in envs if env in c.effective)
+    if not sys.stderr.isatty() or total < 50:
+        return render(ws, checked, envs, verifier)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("rendering", total=total)
+        return render(ws, checked, envs, verifier, progress=lambda: bar.advance(task))
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schema import SCHEMA_PATH, render
 
@@ -215,6 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", help="check one environment (default: every environment)")
     p.add_argument("--format", choices=FORMATS, default="text")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("render", help="compile specs/ into rendered/ (or --out DIR)")
+    p.add_argument("--env", help="render one environment (default: every environment)")
+    p.add_argument("--model", help="render one model")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: rendered/ in the repository)")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 listing files that would change")
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("schema", help="write (or --check) schemas/maestro.schema.json")
     p.add_argument("--check", action="store_true", help="exit 1 if the committed schema is out of date")

@@ -32,6 +32,20 @@ class VaultEndpoint(Section):
     address: Annotated[str, Field(description="Vault address.")]
     auth_mount: Annotated[str, Field(description="Kubernetes auth mount path.")] = "kubernetes"
     kv_mount: Annotated[str, Field(description="KV v2 mount the spec's paths live under.")] = "secret"
+    admin_role: Annotated[str, Field(description="Vault role vault-config-operator logs in with (Kubernetes auth at "
+                                                 "auth_mount) to write each model's policy and role; it needs write "
+                                                 "on sys/policies/acl/<team>-* and auth/<auth_mount>/role/<team>-*.")] \
+        = "vault-admin"
+    admin_service_account: Annotated[str, Field(description="Service account, in the model's namespace, that "
+                                                            "vault-config-operator logs in as.")] = "default"
+    token_ttl: Annotated[int, Field(ge=60, description="Seconds a model's Vault token lives between renewals.")] = 3600
+    token_max_ttl: Annotated[int, Field(ge=60, description="Seconds after which a model's Vault token cannot be "
+                                                           "renewed any more.")] = 86400
+    audience: Annotated[str | None, Field(description="Audience the Kubernetes auth role requires in service "
+                                                      "account tokens; Vault Secrets Operator requests it.")] = None
+    refresh_after: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(s|m|h)$",
+                                        description="How often Vault Secrets Operator re-reads a secret "
+                                                    "(30s, 5m, 1h).")] = "1h"
 
 
 class FeastStores(Section):
@@ -118,6 +132,70 @@ class Gpu(Section):
     node_selector: dict[str, str] = {}
 
 
+class GitOps(Section):
+    repo_url: Annotated[str, Field(description="Git URL Argo CD reads rendered/ from.")]
+    target_revision: Annotated[str, Field(description="Branch, tag or commit Argo CD tracks.")] = "main"
+    argocd_namespace: Annotated[str, Field(description="Namespace Argo CD's Applications live in.")] = "argocd"
+
+
+class Metrics(Section):
+    """Serving metrics as Prometheus has them (they differ between meshes and runtimes).
+
+    Matchers take the placeholders {namespace}, {model} and {service}."""
+
+    requests_total: str = "istio_requests_total"
+    request_duration_bucket: str = "istio_request_duration_milliseconds_bucket"
+    duration_to_ms: Annotated[float, Field(gt=0, description="Multiplier from the histogram's unit to ms.")] = 1.0
+    error_matcher: str = 'response_code=~"5.."'
+    workload_matcher: str = 'destination_workload_namespace="{namespace}",destination_service_name="{service}"'
+    rate_window: str = "1m"
+    job_failed: Annotated[str, Field(description="Gauge that is 1 while a Job has failed, with labels namespace and "
+                                                 "job_name (kube-state-metrics).")] = "kube_job_failed"
+    job_failed_matcher: Annotated[str, Field(description="Matcher that keeps the failed Jobs' series.")] = \
+        'condition="true"'
+    drift_score: Annotated[str, Field(description="Gauge the drift CronJob pushes: one series per feature, with labels "
+                                                  "model, env and feature.")] = "maestro_feature_drift_score"
+
+
+class Monitoring(Section):
+    namespace: Annotated[str, Field(description="Namespace Prometheus scrapes from (allowed by NetworkPolicy).")] = \
+        "monitoring"
+    metrics: Metrics = Metrics()
+    prometheus_labels: Annotated[dict[str, str], Field(
+        description="Labels on PodMonitors, ServiceMonitors and PrometheusRules, for the Prometheus "
+                    "podMonitorSelector / serviceMonitorSelector / ruleSelector.")] = {}
+    scrape_interval: Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h)$",
+                                          description="How often the model servers' metrics port is scraped.")] = "30s"
+    panel_window: Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h)$",
+                                       description="Rate window of dashboard panels and the latency alert (they read "
+                                                   "the same recorded series).")] = "5m"
+    burn_rate_window: Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h|d|w)$",
+                                           description="SLO window the burn_rates windows are written for; a model "
+                                                       "with another SLO window gets them scaled by its window / "
+                                                       "this.")] = "30d"
+    burn_rates: Annotated[
+        list[tuple[Annotated[float, Field(gt=0)], Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h|d|w)$")],
+                   Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h|d|w)$")], Literal["page", "ticket"]]],
+        Field(description="Multi-window burn-rate alerts, each [burn rate, long window, short window, severity]: "
+                          "fires while the error ratio exceeds burn rate x error budget over both windows "
+                          "(Google SRE workbook, 'Alerting on SLOs').")] = [
+        (14.4, "1h", "5m", "page"), (6.0, "6h", "30m", "page"), (1.0, "3d", "6h", "ticket")]
+    latency_for: Annotated[str, Field(pattern=r"^[0-9]+(s|m|h)$",
+                                      description="How long p99 latency stays above the SLO before it alerts.")] = "10m"
+    latency_severity: Literal["page", "ticket"] = "page"
+    training_severity: Literal["page", "ticket"] = "ticket"
+    drift_for: Annotated[str, Field(pattern=r"^[0-9]+(s|m|h)$",
+                                    description="How long a feature's drift stays above threshold before it "
+                                                "alerts.")] = "15m"
+    drift_severity: Literal["page", "ticket"] = "ticket"
+    runbook_url: Annotated[str, Field(description="Runbook link of every alert; placeholders {alert} {model} {team} "
+                                                  "{env}.")] = "https://runbooks.example.com/ml/{alert}"
+    dashboard_labels: Annotated[dict[str, str], Field(
+        description="Labels the Grafana dashboard sidecar selects dashboard ConfigMaps by.")] = {"grafana_dashboard": "1"}
+    pushgateway: Annotated[str, Field(description="Pushgateway URL drift CronJobs push their scores to "
+                                                  "(PUSHGATEWAY_URL).")] = "http://prometheus-pushgateway.monitoring.svc:9091"
+
+
 class Tuning(Section):
     trial_minutes: Annotated[int, Field(ge=1, description="Default expected minutes per trial.")] = 30
 
@@ -139,6 +217,10 @@ class Platform(BaseSettings):
     teams: Teams = Teams()
     gpu: Gpu = Gpu()
     tuning: Tuning = Tuning()
+    gitops: GitOps
+    monitoring: Monitoring = Monitoring()
+    istio_ingress_namespace: Annotated[str | None, Field(description="Namespace of the Istio ingress gateway, "
+                                                                     "allowed to call every model.")] = None
     crd_schema_dir: Annotated[str | None, Field(description="Directory of CRD JSON Schemas, "
                                                            "{group}/{kind}_{version}.json, relative to the "
                                                            "repository root.")] = None

@@ -1,0 +1,239 @@
+"""Emit: objects -> a deterministic file tree, written atomically, or compared (--check).
+
+The only stage that writes. A render produces the complete content of its *scope* (the
+whole output root, one environment, or one model's folders) as `{relative path: bytes}`;
+`write_tree` makes the output root hold exactly that within the scope, all at once: the
+new tree is staged beside the old one and swapped in with one `renameat2(RENAME_EXCHANGE)`
+(a plain rename pair where the kernel lacks it), so a failure or a kill leaves the
+previous tree as it was.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import io
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ruamel.yaml import YAML
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.representer import SafeRepresenter
+from ruamel.yaml.resolver import VersionedResolver
+
+from .diagnostics import CODES, Diagnostic, error
+
+CODES.update({
+    "M701": "unsafe output path",
+    "M702": "two objects render to the same file",
+    "M703": "output folder is not a rendered tree",
+})
+
+TOP_ORDER = ("apiVersion", "kind", "metadata", "spec")
+ARTIFACT_DIR = "maestro.ml/artifact-dir"  # ConfigMap annotation: also write its data as files there
+_SAFE_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+# ------------------------------------------------------------------ serialization
+
+
+class _Literal(str):
+    """A multi-line string, written as a YAML literal block."""
+
+
+def _represent_literal(representer: SafeRepresenter, data: _Literal) -> Any:
+    return representer.represent_scalar("tag:yaml.org,2002:str", str(data), style="|")
+
+
+# Kubernetes tooling (sigs.k8s.io/yaml, go-yaml) reads YAML 1.1, where `yes`, `on`, `010`
+# or `12:30` are not strings. Quote every string a 1.1 reader would take for another type.
+_YAML11 = VersionedResolver(version=(1, 1))
+
+
+def _represent_str(representer: SafeRepresenter, data: str) -> Any:
+    tag = _YAML11.resolve(ScalarNode, data, (True, False))
+    style = "'" if tag != "tag:yaml.org,2002:str" else None
+    return representer.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+def _prepare(value: Any, top: bool = False) -> Any:
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: (TOP_ORDER.index(k) if k in TOP_ORDER else len(TOP_ORDER), k)) \
+            if top else sorted(value)
+        return {k: _prepare(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [_prepare(v) for v in value]
+    if isinstance(value, str) and "\n" in value and not any(c in value for c in "\r\t") \
+            and not value.startswith((" ", "\n")) and not any(line.endswith(" ") for line in value.split("\n")):
+        return _Literal(value)
+    return value
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=2, offset=0)  # kubectl's style
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
+    yaml.representer.add_representer(_Literal, _represent_literal)
+    yaml.representer.add_representer(str, _represent_str)
+    return yaml
+
+
+def dump(doc: Any) -> str:
+    """One object as YAML: apiVersion, kind, metadata, spec first, every map sorted after."""
+    out = io.StringIO()
+    _yaml().dump(_prepare(doc, top=True), out)
+    return out.getvalue()
+
+
+def dump_all(docs: Iterable[Any]) -> str:
+    return "".join(f"---\n{dump(d)}" for d in docs)
+
+
+def file_name(resource: dict[str, Any]) -> str:
+    return f"{resource['kind'].lower()}-{resource['metadata']['name']}.yaml"
+
+
+def kustomization(files: Iterable[str]) -> str:
+    return dump({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                 "resources": sorted(files)})
+
+
+@dataclass
+class Tree:
+    """Files of a render, relative to the output root."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, rel: str, text: str, source: str = "") -> None:
+        parts = rel.split("/")
+        if any(not _SAFE_SEGMENT.match(p) for p in parts[:-1]) or not _SAFE_FILE.match(parts[-1]):
+            self.diagnostics.append(error("M701", f"refusing to write '{rel}': not a safe path inside the output "
+                                                  f"folder", file=source))
+            return
+        if rel in self.files:
+            self.diagnostics.append(error("M702", f"two objects render to {rel}", file=source,
+                                          hint="object names must be unique per kind within a model"))
+            return
+        self.files[rel] = text.encode("utf-8")
+
+
+def folder(tree: Tree, prefix: str, resources: list[dict[str, Any]], source: str = "") -> None:
+    """A kustomize-buildable folder: one file per object plus kustomization.yaml; text
+    artifacts carried by annotated ConfigMaps are mirrored as plain files beside them."""
+    names = []
+    for res in resources:
+        name = file_name(res)
+        names.append(name)
+        tree.add(f"{prefix}/{name}", dump(res), source)
+        art = (res.get("metadata", {}).get("annotations") or {}).get(ARTIFACT_DIR)
+        if res.get("kind") == "ConfigMap" and art:
+            for key, text in sorted((res.get("data") or {}).items()):
+                tree.add(f"{prefix}/{art}/{key}", text, source)
+    tree.add(f"{prefix}/kustomization.yaml", kustomization(names), source)
+
+
+# ------------------------------------------------------------------ disk
+
+
+def _in_scope(rel: str, scopes: list[str]) -> bool:
+    return any(s == "" or rel == s or rel.startswith(s + "/") for s in scopes)
+
+
+def read_tree(root: Path, scopes: list[str]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    if not root.is_dir():
+        return out
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            rel = path.relative_to(root).as_posix()
+            if _in_scope(rel, scopes):
+                out[rel] = path.read_bytes()
+    return out
+
+
+@dataclass(frozen=True)
+class Changes:
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+
+def compare(root: Path, scopes: list[str], files: dict[str, bytes]) -> Changes:
+    current = read_tree(root, scopes)
+    return Changes(
+        added=sorted(set(files) - set(current)),
+        changed=sorted(k for k in files if k in current and current[k] != files[k]),
+        removed=sorted(set(current) - set(files)),
+    )
+
+
+def check_output_root(root: Path, repo: Path) -> Diagnostic | None:
+    """Refuse to treat a folder that holds other things (a repository, a home) as output."""
+    resolved = root.resolve()
+    if resolved == Path(resolved.anchor) or repo.resolve().is_relative_to(resolved) or (resolved / ".git").exists() \
+            or (resolved / "config" / "platform.yaml").exists():
+        return error("M703", f"refusing to write into {root}: it holds more than a rendered tree",
+                     hint="use an empty folder or the repository's rendered/")
+    return None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return rc == 0
+
+
+def write_tree(root: Path, scopes: list[str], files: dict[str, bytes]) -> None:
+    """Make `root` hold exactly `files` within `scopes` (and leave the rest), atomically."""
+    root = root.absolute()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    for stale in root.parent.glob(f".{root.name}.staging-*"):  # left by a render that was killed
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-", dir=root.parent))
+    try:
+        if root.is_dir() and scopes != [""]:
+            # Keep what lies outside the scope: hard links make this cheap and the files
+            # are replaced, never modified in place.
+            shutil.rmtree(staging)
+            shutil.copytree(root, staging, copy_function=os.link, symlinks=True)
+            for scope in scopes:
+                target = staging / scope
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        for rel, data in files.items():
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        os.chmod(staging, 0o755)
+        if not root.exists():
+            os.rename(staging, root)
+            return
+        if _exchange(staging, root):
+            shutil.rmtree(staging)  # now holds the old tree
+            return
+        old = root.with_name(f".{root.name}.old-{os.getpid()}")
+        os.rename(root, old)
+        os.rename(staging, root)
+        shutil.rmtree(old)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,158 @@
+"""security: who the model's pods are, and who may reach them.
+
+- ServiceAccount `<model>` without an automounted token: no pod of the model talks to the
+  Kubernetes API (the training launcher, which does, has its own account; see training.py).
+- Role + RoleBinding only for ConfigMaps the pods read through the API, by name.
+- NetworkPolicy `<model>-default-deny`: no ingress to any pod of the model unless another
+  policy allows it; `<model>-train-peers` lets distributed training pods reach each other.
+- For a served model: NetworkPolicy `<model>-allow` (L3/L4) and Istio PeerAuthentication
+  (STRICT mTLS) + AuthorizationPolicy (L7 identities) for the callers `network.allowFrom`
+  names, the model's own namespace and the ingress gateway; Prometheus reaches the metrics
+  ports only.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..spec import Spec
+from . import Context, Resource, name_of, obj, selector_labels, service_account_name
+from .serving import GRPC as GRPC_PORT, HTTP as HTTP_PORT, METRICS as METRICS_PORT  # the ports serving opens
+
+COMPONENT = "security"
+NAME_LABEL = "app.kubernetes.io/name"
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace (1.22+)
+# Istio's own metrics (istio_requests_total, which SLOs and rollout analysis query) are
+# scraped from the sidecar: merged agent endpoint and Envoy's stats port.
+SIDECAR_METRICS_PORTS = (15020, 15090)
+TRUST_DOMAIN = "cluster.local"  # Istio's default; principals are <trust domain>/ns/<ns>/sa/<sa>
+
+
+def render(spec: Spec, ctx: Context) -> list[Resource]:
+    out = [obj("v1", "ServiceAccount", service_account_name(spec), automountServiceAccountToken=False)]
+    out += reader_rbac(spec, ctx, _configmaps_read_via_api(spec))
+    out.append(_network_policy(f"{name_of(spec)}-default-deny", _model_pods(spec), []))
+    training = spec.spec.training
+    if training is not None and training.workers > 1:
+        out.append(_train_peers(spec))
+    if spec.spec.serving is not None:
+        out += [_allow(spec, ctx), _peer_authentication(spec), _authorization_policy(spec, ctx)]
+    return out
+
+
+def _model_pods(spec: Spec) -> dict[str, str]:
+    """Every pod of the model, by the one label they all carry whatever their component:
+    KServe's and our serving pods, A/B variants (`serving-<variant>`), training."""
+    return {NAME_LABEL: selector_labels(spec, "serving")[NAME_LABEL]}
+
+
+# ------------------------------------------------------------------ RBAC
+
+
+def _configmaps_read_via_api(spec: Spec) -> list[str]:
+    """ConfigMaps the model's pods `get` from the API server.
+
+    None today: every ConfigMap Maestro renders reaches its pods as a volume, which the
+    kubelet reads with its own credentials, so the model's account needs no RBAC at all. A
+    renderer whose pods read a ConfigMap through the API names it here.
+    """
+    return []
+
+
+def reader_rbac(spec: Spec, ctx: Context, configmaps: list[str]) -> list[Resource]:
+    """Role + RoleBinding to `get` exactly these ConfigMaps; nothing when there are none
+    (an empty Role grants nothing and only adds noise). No list/watch: those cannot be
+    limited by resourceNames and would expose every ConfigMap of the namespace."""
+    if not configmaps:
+        return []
+    name = service_account_name(spec)
+    role = obj("rbac.authorization.k8s.io/v1", "Role", name, rules=[
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": sorted(set(configmaps)), "verbs": ["get"]},
+    ])
+    binding = obj("rbac.authorization.k8s.io/v1", "RoleBinding", name,
+                  roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                  subjects=[{"kind": "ServiceAccount", "name": name, "namespace": ctx.namespace}])
+    return [role, binding]
+
+
+# ------------------------------------------------------------------ NetworkPolicy
+
+
+def _network_policy(name: str, pods: dict[str, str], ingress: list[dict[str, Any]]) -> Resource:
+    # Ingress only: egress stays open, since training and serving reach MLflow, Feast, Vault
+    # and object stores whose addresses the platform does not pin down.
+    body: dict[str, Any] = {"podSelector": {"matchLabels": pods}, "policyTypes": ["Ingress"]}
+    if ingress:
+        body["ingress"] = ingress
+    return obj("networking.k8s.io/v1", "NetworkPolicy", name, body)
+
+
+def _namespace_peer(namespace: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: namespace}}}
+
+
+def _tcp(*ports: int) -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": p} for p in ports]
+
+
+def _caller_namespaces(spec: Spec, ctx: Context) -> list[str]:
+    """Namespaces with some caller: allowFrom (with or without a service account), the
+    ingress gateway's; the model's own is allowed separately."""
+    network = spec.spec.network
+    names = {peer.namespace for peer in network.allow_from} if network else set()
+    if ctx.platform.istio_ingress_namespace:
+        names.add(ctx.platform.istio_ingress_namespace)
+    names.discard(ctx.namespace)
+    return sorted(names)
+
+
+def _allow(spec: Spec, ctx: Context) -> Resource:
+    # A NetworkPolicy cannot select a caller's service account: a peer with
+    # `serviceAccount` opens its whole namespace here, and the AuthorizationPolicy below
+    # narrows it to that account (by its mTLS identity).
+    callers = [_namespace_peer(ns) for ns in _caller_namespaces(spec, ctx)] + [{"podSelector": {}}]
+    ingress = [
+        {"from": callers, "ports": _tcp(HTTP_PORT, GRPC_PORT)},
+        {"from": [_namespace_peer(ctx.platform.monitoring.namespace)],
+         "ports": _tcp(METRICS_PORT, *SIDECAR_METRICS_PORTS)},
+    ]
+    return _network_policy(f"{name_of(spec)}-allow", _model_pods(spec), ingress)
+
+
+def _train_peers(spec: Spec) -> Resource:
+    # Distributed training pods talk to each other (rendezvous, NCCL, gRPC) on ports each
+    # framework picks, so all ports, but only between this model's training pods.
+    pods = selector_labels(spec, "training")
+    ingress = [{"from": [{"podSelector": {"matchLabels": dict(pods)}}]}]
+    return _network_policy(f"{name_of(spec)}-train-peers", pods, ingress)
+
+
+# ------------------------------------------------------------------ Istio
+
+
+def _peer_authentication(spec: Spec) -> Resource:
+    # STRICT: plaintext is refused, so every caller has an identity the
+    # AuthorizationPolicy can check (source.namespaces and principals need mTLS).
+    body = {"selector": {"matchLabels": _model_pods(spec)}, "mtls": {"mode": "STRICT"}}
+    return obj("security.istio.io/v1", "PeerAuthentication", name_of(spec), body)
+
+
+def _authorization_policy(spec: Spec, ctx: Context) -> Resource:
+    network = spec.spec.network
+    peers = network.allow_from if network else []
+    namespaces = {p.namespace for p in peers if p.service_account is None} | {ctx.namespace}
+    if ctx.platform.istio_ingress_namespace:
+        namespaces.add(ctx.platform.istio_ingress_namespace)
+    principals = sorted({f"{TRUST_DOMAIN}/ns/{p.namespace}/sa/{p.service_account}"
+                         for p in peers if p.service_account is not None})
+    # Sources in one rule's `from` are alternatives; a rule matches a source AND a port.
+    sources: list[dict[str, Any]] = [{"source": {"namespaces": sorted(namespaces)}}]
+    if principals:
+        sources.append({"source": {"principals": principals}})
+    rules = [
+        {"from": sources, "to": [{"operation": {"ports": [str(HTTP_PORT), str(GRPC_PORT)]}}]},
+        {"from": [{"source": {"namespaces": [ctx.platform.monitoring.namespace]}}],
+         "to": [{"operation": {"ports": [str(METRICS_PORT)]}}]},
+    ]
+    # ALLOW with rules: whatever matches no rule is denied, for the selected pods.
+    body = {"selector": {"matchLabels": _model_pods(spec)}, "action": "ALLOW", "rules": rules}
+    return obj("security.istio.io/v1", "AuthorizationPolicy", name_of(spec), body)

@@ -1,0 +1,228 @@
+"""render/security.py on the example specs: kinds, exact policies, schemas, determinism."""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+
+from conftest import CRD_SCHEMAS, ROOT, require_path
+from maestro.check import check_file
+from maestro.render import Context, training
+from maestro.render.security import reader_rbac, render
+from maestro.spec import Spec
+from maestro.verify import Verifier
+from maestro.workspace import open_workspace
+
+MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "image-classifier", "recsys-ranker", "sentiment-bert"]
+ENVS = ["dev", "staging", "prod"]
+SERVED = ["NetworkPolicy", "PeerAuthentication", "AuthorizationPolicy"]
+
+
+@functools.cache
+def _workspace() -> Any:
+    ws, diags = open_workspace(ROOT)
+    assert ws is not None, diags
+    return ws
+
+
+@functools.cache
+def _effective(model: str) -> dict[str, Spec]:
+    ws = _workspace()
+    rel = f"specs/{model}/maestro.yaml"
+    checked = check_file(ROOT / rel, rel, ws.inputs, root=ROOT)
+    assert not [d for d in checked.diagnostics if d.severity == "error"], checked.diagnostics
+    return checked.effective
+
+
+def effective(model: str, env: str = "prod") -> tuple[Spec, Context]:
+    ws = _workspace()
+    spec = _effective(model)[env]
+    ctx = Context(env=env, platform=ws.platforms[env], namespace=f"{spec.metadata.team}-{env}",
+                  source=f"specs/{model}/maestro.yaml", sync="automated")
+    return spec, ctx
+
+
+def ids(resources: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(r["kind"], r["metadata"]["name"]) for r in resources]
+
+
+def named(resources: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    [found] = [r for r in resources if r["kind"] == kind and r["metadata"]["name"] == name]
+    return found
+
+
+@pytest.fixture(scope="module")
+def verifier() -> Verifier:
+    require_path(CRD_SCHEMAS, "CRD schemas")
+    return Verifier(_workspace().platform.kubernetes_version, CRD_SCHEMAS)
+
+
+# ------------------------------------------------------------------ kinds and names per example
+
+
+def _expected(model: str, peers: bool, served: bool) -> list[tuple[str, str]]:
+    out = [("ServiceAccount", model), ("NetworkPolicy", f"{model}-default-deny")]
+    if peers:
+        out.append(("NetworkPolicy", f"{model}-train-peers"))
+    if served:
+        out += [("NetworkPolicy", f"{model}-allow"), ("PeerAuthentication", model), ("AuthorizationPolicy", model)]
+    return out
+
+
+@pytest.mark.parametrize(("model", "env", "peers", "served"), [
+    ("fraud-detector", "prod", True, True),  # xgboost, 2 workers
+    ("image-classifier", "prod", True, True),  # 4 workers
+    ("image-classifier", "dev", False, True),  # dev trains on 1 worker
+    ("recsys-ranker", "prod", True, True),
+    ("churn-predictor", "prod", False, True),
+    ("sentiment-bert", "prod", False, True),  # serving only
+    ("demand-forecaster", "prod", False, False),  # batch only: account and default deny
+])
+def test_kinds_and_names(model: str, env: str, peers: bool, served: bool) -> None:
+    assert ids(render(*effective(model, env))) == _expected(model, peers, served)
+
+
+def test_service_account_mounts_no_token_and_no_role_is_needed() -> None:
+    for model in MODELS:
+        out = render(*effective(model))
+        assert named(out, "ServiceAccount", model)["automountServiceAccountToken"] is False
+        # Every ConfigMap reaches its pods as a volume: the model's account needs no RBAC.
+        assert not [r for r in out if r["kind"] in ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")]
+
+
+def test_reader_role_gets_only_named_configmaps(verifier: Verifier) -> None:
+    spec, ctx = effective("fraud-detector")
+    assert reader_rbac(spec, ctx, []) == []
+    role, binding = reader_rbac(spec, ctx, ["fraud-detector-b", "fraud-detector-a", "fraud-detector-b"])
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"],
+                              "resourceNames": ["fraud-detector-a", "fraud-detector-b"], "verbs": ["get"]}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "fraud-detector"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "fraud-detector",
+                                    "namespace": "payments-risk-prod"}]
+    assert verifier.verify(role) == [] and verifier.verify(binding) == []
+
+
+# ------------------------------------------------------------------ exact policies (image-classifier)
+
+
+def test_default_deny_selects_every_pod_of_the_model_and_allows_nothing() -> None:
+    deny = named(render(*effective("image-classifier")), "NetworkPolicy", "image-classifier-default-deny")
+    assert deny["spec"] == {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "image-classifier"}},
+                            "policyTypes": ["Ingress"]}
+
+
+def test_allow_policy_for_image_classifier() -> None:
+    allow = named(render(*effective("image-classifier")), "NetworkPolicy", "image-classifier-allow")
+
+    def ns(name: str) -> dict[str, Any]:
+        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+
+    assert allow["spec"] == {
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "image-classifier"}},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            # `search` is opened whole here; only its `ranker` account passes Istio.
+            {"from": [ns("catalog"), ns("istio-ingress"), ns("search"), {"podSelector": {}}],
+             "ports": [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": 8081}]},
+            {"from": [ns("monitoring")],
+             "ports": [{"protocol": "TCP", "port": p} for p in (8082, 15020, 15090)]},
+        ],
+    }
+
+
+def test_authorization_policy_principals_for_image_classifier() -> None:
+    out = render(*effective("image-classifier"))
+    policy = named(out, "AuthorizationPolicy", "image-classifier")
+    assert policy["apiVersion"] == "security.istio.io/v1"
+    assert policy["spec"] == {
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "image-classifier"}},
+        "action": "ALLOW",
+        "rules": [
+            {"from": [{"source": {"namespaces": ["catalog", "istio-ingress", "vision-prod"]}},
+                      {"source": {"principals": ["cluster.local/ns/search/sa/ranker"]}}],
+             "to": [{"operation": {"ports": ["8080", "8081"]}}]},
+            {"from": [{"source": {"namespaces": ["monitoring"]}}],
+             "to": [{"operation": {"ports": ["8082"]}}]},
+        ],
+    }
+    peer = named(out, "PeerAuthentication", "image-classifier")
+    assert peer["spec"] == {"selector": {"matchLabels": {"app.kubernetes.io/name": "image-classifier"}},
+                            "mtls": {"mode": "STRICT"}}
+
+
+def test_without_an_ingress_gateway_only_named_callers_and_the_namespace_remain() -> None:
+    spec, ctx = effective("fraud-detector")
+    ctx = Context(env=ctx.env, platform=ctx.platform.model_copy(update={"istio_ingress_namespace": None}),
+                  namespace=ctx.namespace, source=ctx.source, sync=ctx.sync)
+    out = render(spec, ctx)
+    rule = named(out, "AuthorizationPolicy", "fraud-detector")["spec"]["rules"][0]
+    assert rule["from"] == [{"source": {"namespaces": ["payments-api", "payments-risk-prod"]}}]
+    callers = named(out, "NetworkPolicy", "fraud-detector-allow")["spec"]["ingress"][0]["from"]
+    assert callers == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "payments-api"}}},
+                       {"podSelector": {}}]
+
+
+def test_policies_select_the_pods_training_renders() -> None:
+    """Selectors here and pod labels in training.py must agree, or policies select nothing."""
+    spec, ctx = effective("image-classifier")
+    policies = {r["metadata"]["name"]: r["spec"] for r in render(spec, ctx) if r["kind"] == "NetworkPolicy"}
+    [job] = training.render(spec, ctx)
+    for replica in job["spec"]["pytorchReplicaSpecs"].values():
+        labels = replica["template"]["metadata"]["labels"]
+        for name in ("image-classifier-default-deny", "image-classifier-train-peers"):
+            assert policies[name]["podSelector"]["matchLabels"].items() <= labels.items(), name
+        [peer] = policies["image-classifier-train-peers"]["ingress"][0]["from"]
+        assert peer["podSelector"]["matchLabels"].items() <= labels.items()
+
+
+# ------------------------------------------------------------------ schemas, determinism, purity
+
+
+def test_every_object_passes_its_schema(verifier: Verifier) -> None:
+    checked = 0
+    for model in MODELS:
+        for env in ENVS:
+            for resource in render(*effective(model, env)):
+                assert verifier.verify(resource) == [], (model, env, resource["kind"], resource["metadata"]["name"])
+                checked += 1
+    assert checked >= 60
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_deterministic_and_pure(model: str) -> None:
+    spec, ctx = effective(model)
+    before = spec.model_dump()
+    first = render(spec, ctx)
+    assert spec.model_dump() == before
+    pristine = render(spec, ctx)
+    for resource in first:  # mutating the output (as the pipeline's stamping does) must not leak
+        resource["metadata"]["labels"] = {"x": "y"}
+        for selector in ("podSelector", "selector"):
+            resource.get("spec", {}).get(selector, {}).get("matchLabels", {}).update(x="y")
+    assert render(spec, ctx) == pristine
+    assert all("labels" not in r["metadata"] for r in pristine)  # the pipeline stamps them
+
+
+def test_order_of_allow_from_does_not_change_the_output() -> None:
+    spec, ctx = effective("image-classifier")
+    assert spec.spec.network is not None
+    flipped = spec.spec.network.model_copy(update={"allow_from": list(reversed(spec.spec.network.allow_from))})
+    other = spec.model_copy(update={"spec": spec.spec.model_copy(update={"network": flipped})})
+    assert render(other, ctx) == render(spec, ctx)
+
+
+def test_nothing_is_opened_wider_than_a_namespace() -> None:
+    for model in MODELS:
+        for env in ENVS:
+            for resource in render(*effective(model, env)):
+                if resource["kind"] != "NetworkPolicy":
+                    continue
+                assert resource["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == model
+                for rule in resource["spec"].get("ingress", []):
+                    assert rule["from"], "an ingress rule without `from` admits every source"
+                    assert all("ipBlock" not in peer for peer in rule["from"])
+                    assert all(peer.get("namespaceSelector", {"matchLabels": {"-": "-"}})["matchLabels"]
+                               for peer in rule["from"]), "an empty namespaceSelector admits every namespace"
+                    if any("namespaceSelector" in peer for peer in rule["from"]):
+                        assert rule.get("ports"), "other namespaces reach named ports only"

@@ -1,0 +1,170 @@
+"""The rendered tree: current, buildable by kubectl kustomize, deterministic, atomic.
+
+The committed `rendered/` is the golden output; `pytest --update-goldens` regenerates it
+(then review `git diff rendered/`).
+"""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from conftest import CRD_SCHEMAS, ROOT, require_path, require_tool
+from maestro import check
+from maestro.cli import main
+from maestro.emit import read_tree
+
+RENDERED = ROOT / "rendered"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    rc = main(list(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    for sub in ("config", "specs", "overlays", "schemas"):
+        shutil.copytree(ROOT / sub, tmp_path / sub)
+    cfg = tmp_path / "config" / "platform.yaml"
+    cfg.write_text(cfg.read_text().replace("crd_schema_dir: ../shared/crd-schemas",
+                                           f"crd_schema_dir: {require_path(CRD_SCHEMAS, 'CRD schemas')}"))
+    return tmp_path
+
+
+def test_rendered_tree_is_current(capsys: pytest.CaptureFixture[str], update_goldens: bool) -> None:
+    require_path(CRD_SCHEMAS, "CRD schemas")
+    if update_goldens:
+        assert run(capsys, "--root", str(ROOT), "render")[0] == 0
+    rc, out, err = run(capsys, "--root", str(ROOT), "render", "--check")
+    assert rc == 0, out + err
+
+
+def _docs(text: str) -> list[dict]:
+    return [d for d in YAML(typ="safe").load_all(text) if d is not None]
+
+
+@pytest.mark.parametrize("folder", sorted(str(p.relative_to(RENDERED)) for p in RENDERED.glob("*/*")
+                                          if (p / "kustomization.yaml").exists()))
+def test_every_folder_builds_with_kubectl_kustomize(folder: str) -> None:
+    kubectl = require_tool("kubectl")
+    built = subprocess.run([kubectl, "kustomize", str(RENDERED / folder)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    ours = [d for f in sorted((RENDERED / folder).glob("*.yaml")) if f.name != "kustomization.yaml"
+            for d in _docs(f.read_text())]
+    key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
+    # kustomize re-orders objects and may drop empty maps; the content is the same.
+    assert sorted(_docs(built.stdout), key=key) == sorted(ours, key=key)
+
+
+def test_render_twice_and_shuffled_discovery_is_byte_identical(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "--root", str(repo), "render", "--out", str(repo / "a"))[0] == 0
+    original = check.discover
+
+    def shuffled(root: Path) -> list[Path]:
+        paths = original(root)
+        random.Random(7).shuffle(paths)
+        return list(reversed(paths))
+
+    monkeypatch.setattr(check, "discover", shuffled)
+    assert run(capsys, "--root", str(repo), "render", "--out", str(repo / "b"))[0] == 0
+    a, b = read_tree(repo / "a", [""]), read_tree(repo / "b", [""])
+    assert a == b and a
+    assert a == read_tree(RENDERED, [""])
+
+
+def test_check_lists_added_changed_removed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = repo / "rendered"
+    assert run(capsys, "--root", str(repo), "render")[0] == 0
+    (out_dir / "prod" / "stale").mkdir()
+    (out_dir / "prod" / "stale" / "x.yaml").write_text("x: 1\n")
+    victim = next((out_dir / "dev" / "fraud-detector").glob("inferenceservice-*.yaml"))
+    victim.write_text(victim.read_text() + "# edited\n")
+    (out_dir / "staging" / "sentiment-bert" / "kustomization.yaml").unlink()
+    before = read_tree(out_dir, [""])
+    rc, out, err = run(capsys, "--root", str(repo), "render", "--check")
+    assert rc == 1
+    assert "added: rendered/staging/sentiment-bert/kustomization.yaml" in out
+    assert f"changed: rendered/dev/fraud-detector/{victim.name}" in out
+    assert "removed: rendered/prod/stale/x.yaml" in out
+    assert read_tree(out_dir, [""]) == before  # --check writes nothing
+    assert run(capsys, "--root", str(repo), "render")[0] == 0
+    assert not (out_dir / "prod" / "stale").exists()
+
+
+def test_deleted_spec_disappears_and_filters_limit_scope(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = repo / "rendered"
+    assert run(capsys, "--root", str(repo), "render")[0] == 0
+    shutil.rmtree(repo / "specs" / "sentiment-bert")
+    marker = out_dir / "staging" / "fraud-detector" / "kustomization.yaml"
+    marker.write_text("# stale\n")
+    assert run(capsys, "--root", str(repo), "render", "--env", "dev")[0] == 0
+    assert not (out_dir / "dev" / "sentiment-bert").exists()
+    assert (out_dir / "prod" / "sentiment-bert").exists()  # outside --env dev: untouched
+    assert marker.read_text() == "# stale\n"
+    assert run(capsys, "--root", str(repo), "render", "--env", "staging", "--model", "fraud-detector")[0] == 0
+    assert marker.read_text() != "# stale\n"
+    assert run(capsys, "--root", str(repo), "render")[0] == 0
+    assert not (out_dir / "prod" / "sentiment-bert").exists()
+
+
+def test_invalid_spec_writes_nothing(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "--root", str(repo), "render")[0] == 0
+    before = read_tree(repo / "rendered", [""])
+    spec = repo / "specs" / "fraud-detector" / "maestro.yaml"
+    spec.write_text(spec.read_text().replace("min: 2, max: 12", "min: 20, max: 12"))
+    rc, out, err = run(capsys, "--root", str(repo), "render")
+    assert rc == 1 and "M204" in out and "nothing written" in err
+    assert read_tree(repo / "rendered", [""]) == before
+
+
+def test_refuses_dangerous_output_folder(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "--root", str(repo), "render", "--out", str(repo))
+    assert rc == 2 and "M703" in out
+
+
+def test_bad_patch_in_overlay_is_positioned(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    overlay = repo / "overlays" / "prod" / "overlay.yaml"
+    overlay.write_text(overlay.read_text().replace("path: /spec/predictor/priorityClassName",
+                                                   "path: /spec/predictor/nope/priorityClassName"))
+    rc, out, _ = run(capsys, "--root", str(repo), "render")
+    assert rc == 1
+    assert "overlays/prod/overlay.yaml:" in out
+
+
+def test_killed_render_leaves_old_or_new_tree(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_dir = repo / "out"
+    assert run(capsys, "--root", str(repo), "render", "--out", str(out_dir))[0] == 0
+    old = read_tree(out_dir, [""])
+    spec = repo / "specs" / "fraud-detector" / "maestro.yaml"
+    spec.write_text(spec.read_text().replace("min: 2, max: 12", "min: 2, max: 11"))
+    assert run(capsys, "--root", str(repo), "render", "--out", str(repo / "expected"))[0] == 0
+    new = read_tree(repo / "expected", [""])
+    assert new != old
+    cmd = [sys.executable, "-m", "maestro", "--root", str(repo), "render", "--out", str(out_dir)]
+    seen_old = False
+    for delay in (0.2, 0.5, 0.8, 1.1, 1.5, 2.0, 3.0, 5.0, 8.0):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        now = read_tree(out_dir, [""])
+        assert now in (old, new), f"mixed tree after a kill at {delay}s"
+        seen_old = seen_old or now == old
+        if now == new:
+            break
+    assert seen_old, "every kill came too late to test anything"
+    spec.write_text(spec.read_text().replace("min: 2, max: 11", "min: 2, max: 12"))
+    assert run(capsys, "--root", str(repo), "render", "--out", str(out_dir))[0] == 0
+    assert read_tree(out_dir, [""]) == old
+    assert not list(repo.glob(".out.staging-*"))  # a later render cleans what a killed one left
