@@ -123,10 +123,19 @@ def test_image_classifier_is_a_pytorchjob_with_master_and_workers_on_gpus() -> N
         assert pod["serviceAccountName"] == "image-classifier"
         assert "restartPolicy" not in pod  # the replica spec's restartPolicy rules
         assert replica["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == "training"
-        env = {e["name"]: e["value"] for e in container["env"]}
+        env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
         assert env == {"MLFLOW_TRACKING_URI": "http://mlflow.mlflow.svc:5000",
                        "MLFLOW_EXPERIMENT_NAME": "image-classifier-vit",
-                       "MAESTRO_MODEL": "image-classifier", "MAESTRO_ENV": "prod"}
+                       "MAESTRO_MODEL": "image-classifier", "MAESTRO_ENV": "prod",
+                       # tracing (monitoring.tracing) and the spec's Vault-synced secrets
+                       "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability.svc:4317",
+                       "OTEL_SERVICE_NAME": "image-classifier",
+                       "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,model=image-classifier,team=vision",
+                       "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.05",
+                       "AWS_ACCESS_KEY_ID": {"secretKeyRef": {"name": "image-classifier-object-store",
+                                                              "key": "access_key"}},
+                       "AWS_SECRET_ACCESS_KEY": {"secretKeyRef": {"name": "image-classifier-object-store",
+                                                                  "key": "secret_key"}}}
     # Each replica type has its own template: no shared dicts (YAML aliases, patch bleed).
     assert replicas["Master"]["template"] is not replicas["Worker"]["template"]
 

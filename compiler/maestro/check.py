@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from .diagnostics import Diagnostic, error, warning
 from .loader import Located, load
@@ -40,6 +40,7 @@ class Inputs:
     environments: list[str]
     platforms: dict[str, Located] = field(default_factory=dict)  # env -> platform config document
     overlays: dict[str, Located] = field(default_factory=dict)  # env -> valid overlay document
+    settings: dict[str, Any] = field(default_factory=dict)  # env -> Platform (checks that need the config)
 
 
 def to_diagnostics(findings: Iterable[Finding], located: Located, env: str | None = None) -> list[Diagnostic]:
@@ -80,6 +81,14 @@ def check_located(located: Located, inputs: Inputs, selected: list[str] | None =
         env_diags = [_in_env(d, env) for d in env_diags]
         if eff is not None:
             env_diags += to_diagnostics(check_spec(eff, inputs.environments), eff_loc, env)
+            if env in inputs.settings:
+                from .render import features, secrets, tuning
+
+                platform = inputs.settings[env]
+                env_diags += to_diagnostics(tuning.check(eff, platform), eff_loc, env)
+                env_diags += to_diagnostics(features.check(eff, platform, env), eff_loc, env)
+                env_diags += to_diagnostics(secrets.check(eff, platform.environments[env].endpoints.vault),
+                                            eff_loc, env)
             checked.effective[env] = eff
             checked.effective_located[env] = eff_loc
         diags += [d for d in env_diags if (d.file, d.line, d.col, d.code) not in reported]

@@ -92,6 +92,7 @@ def _spec_paths(root: Path, specs: Sequence[str]) -> list[Path]:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .check import check_file, duplicate_models
     from .diagnostics import has_errors
+    from .governance import govern_spec
 
     root = _root(args)
     ws, diags = _workspace(root, args.format)
@@ -99,20 +100,47 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.env is not None and args.env not in envs:
         raise UsageError(f"unknown environment '{args.env}' (configured: {', '.join(envs)})")
     selected = [args.env] if args.env else envs
+    gov = _governance(root, args)
     checked = [check_file(p, _display(p), ws.inputs, selected, root) for p in _spec_paths(root, args.specs)]
     for c in checked:
         diags += c.diagnostics
+        if not has_errors(c.diagnostics):
+            diags += govern_spec(c, ws, selected, gov)
     diags += duplicate_models(checked)
     _emit(diags, args.format)
-    if args.format == "text" and not diags:
+    if args.format == "text" and not has_errors(diags) and not (args.strict and diags):
         print(f"{len(checked)} spec(s) valid in {', '.join(selected)}")
-    return FINDINGS if has_errors(diags) else OK
+    return _exit(diags, args.strict)
+
+
+def _exit(diags: list, strict: bool) -> int:  # type: ignore[type-arg]
+    from .diagnostics import Severity, has_errors
+
+    if has_errors(diags) or (strict and any(d.severity is Severity.WARNING for d in diags)):
+        return FINDINGS
+    return OK
+
+
+def _governance(root: Path, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The policies, loaded once; a broken or missing (when named) policy set is exit 2."""
+    from .governance import Governance
+
+    policy_dir = Path(args.policy) if getattr(args, "policy", None) else None
+    if policy_dir is not None and not policy_dir.is_dir():
+        raise UsageError(f"--policy {args.policy}: no such folder")
+    gov, problems = Governance.load(root, policy_dir)
+    if problems:
+        raise Unusable(problems, getattr(args, "format", "text"))
+    return gov
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    if getattr(args, "stdout", False):
+        return _render_stdout(args)
     from .check import check_file, duplicate_models
     from .diagnostics import has_errors
     from .emit import check_output_root, compare, write_tree
+    from .governance import govern_spec
 
     root = _root(args)
     ws, diags = _workspace(root)
@@ -128,22 +156,26 @@ def cmd_render(args: argparse.Namespace) -> int:
     if bad_root is not None:
         _emit([bad_root], "text")
         return USAGE
+    gov = _governance(root, args)
     paths = _spec_paths(root, [])
     checked = [check_file(p, _display(p), ws.inputs, selected, root) for p in paths]
     if args.model is not None:
-        checked = [c for c in checked if c.spec is not None and c.spec.metadata.name == args.model]
+        # By name, or by folder for a spec too broken to have one: its diagnostics must show.
+        checked = [c for c in checked if (c.spec.metadata.name if c.spec else c.path.parent.name) == args.model]
         if not checked:
             raise UsageError(f"no spec named '{args.model}' under specs/")
     for c in checked:
         diags += c.diagnostics
+        if not has_errors(c.diagnostics):
+            diags += govern_spec(c, ws, selected, gov)
     diags += duplicate_models(checked)
     if has_errors(diags):
         _emit(diags, "text")
         print("nothing written: fix the errors above", file=sys.stderr)
         return FINDINGS
-    result = _render_with_progress(ws, checked, selected)
+    result = _render_with_progress(ws, checked, selected, gov)
     diags += result.diagnostics
-    if has_errors(diags):
+    if _exit(diags, args.strict):
         _emit(diags, "text")
         print("nothing written: fix the errors above", file=sys.stderr)
         return FINDINGS
@@ -154,6 +186,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         scopes = selected if args.env else [""]
         files = result.tree.files
     _emit(diags, "text")  # warnings, if any
+    if getattr(args, "stream", None) is not None:  # --stdout
+        args.stream.write(_model_documents(files, f"{args.env}/{args.model}"))
+        return OK
     shown = out_root.relative_to(root).as_posix() if out_root.is_relative_to(root) else _display(out_root)
     if args.check:
         changes = compare(out_root, scopes, files)
@@ -173,19 +208,128 @@ def cmd_render(args: argparse.Namespace) -> int:
     return OK
 
 
-def _render_with_progress(ws, checked, envs):  # type: ignore[no-untyped-def]
+def _render_stdout(args: argparse.Namespace) -> int:
+    """`render --stdout --env E --model M`: one model's objects as multi-document YAML on
+    stdout (what an Argo CD Config Management Plugin's `generate` prints); diagnostics go
+    to stderr and nothing is written."""
+    import contextlib
+
+    if args.env is None or args.model is None:
+        raise UsageError("render --stdout needs --env E and --model M (it prints one model's objects)")
+    if args.out or args.check:
+        raise UsageError("render --stdout writes no files: it does not combine with --out or --check")
+    inner = argparse.Namespace(**{**vars(args), "stdout": False, "stream": sys.stdout})
+    with contextlib.redirect_stdout(sys.stderr):
+        return cmd_render(inner)
+
+
+def _model_documents(files: dict[str, bytes], prefix: str) -> str:
+    """The objects of one rendered model folder, in its kustomization's order."""
+    from ruamel.yaml import YAML
+
+    from .emit import dump_all
+
+    yaml = YAML(typ="safe", pure=True)
+    listed = yaml.load(files[f"{prefix}/kustomization.yaml"].decode("utf-8"))["resources"]
+    return dump_all(yaml.load(files[f"{prefix}/{name}"].decode("utf-8")) for name in listed)
+
+
+def _render_with_progress(ws, checked, envs, gov):  # type: ignore[no-untyped-def]
     """A progress bar on a terminal when there is enough to render to be worth one."""
     from .pipeline import render, verifier_for
 
     verifier = verifier_for(ws)
     total = sum(1 for c in checked for env in envs if env in c.effective)
     if not sys.stderr.isatty() or total < 50:
-        return render(ws, checked, envs, verifier)
+        return render(ws, checked, envs, verifier, gov=gov)
     from rich.progress import Progress
 
     with Progress(transient=True) as bar:
         task = bar.add_task("rendering", total=total)
-        return render(ws, checked, envs, verifier, progress=lambda: bar.advance(task))
+        return render(ws, checked, envs, verifier, progress=lambda: bar.advance(task), gov=gov)
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    from .diagnostics import has_errors
+    from .policy import PolicySet, check_files, format_test_results, policy_error_diagnostic
+    from .rego import PolicyError
+
+    if args.policy_verb == "test":
+        if args.policy:
+            folders = [Path(args.policy)]
+        else:
+            folders = [p for p in sorted((_root(args) / "policies").glob("*")) if p.is_dir()]
+        if not folders or not all(f.is_dir() for f in folders):
+            raise UsageError(f"no policy folder at {args.policy or 'policies/'}")
+        results = []
+        for folder in folders:
+            try:
+                results += PolicySet.load(folder, display=_display(folder)).run_tests()
+            except PolicyError as exc:
+                _emit([policy_error_diagnostic(exc)], "text")
+                return USAGE
+        sys.stdout.write(format_test_results(results, verbose=args.verbose))
+        if any(r.status == "error" for r in results):
+            return USAGE
+        return FINDINGS if any(r.status == "fail" for r in results) or not results else OK
+    policy_dir = Path(args.policy) if args.policy else _root(args) / "policies" / "k8s"
+    if not policy_dir.is_dir():
+        raise UsageError(f"no policy folder at {policy_dir}")
+    data = _policy_data(args)
+    diags, summary = check_files([Path(f) for f in args.files], policy_dir, args.namespace,
+                                 all_namespaces=args.all_namespaces, data=data)
+    _emit(diags, args.format)
+    if any(d.code in ("M403", "M404") for d in diags):
+        return USAGE
+    if args.format == "text":
+        print(f"{summary.documents} document(s) in {summary.files} file(s): {summary.failures} failure(s), "
+              f"{summary.warnings} warning(s), {summary.exceptions} exception(s)")
+    return _exit(diags, args.strict) if not has_errors(diags) else FINDINGS
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    from . import registry
+
+    if args.registry_action == "sync" and args.state:
+        return registry.run(args, None)  # the sync Job: a state file, no repository
+    if not args.env:
+        raise UsageError("registry sync needs --env (or --state FILE)")
+    ws, _ = _workspace(_root(args))
+    if args.env not in ws.environments:
+        raise UsageError(f"unknown environment '{args.env}' (configured: {', '.join(ws.environments)})")
+    return registry.run(args, ws)
+
+
+def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-arg]
+    """`data` for `policy check`: files given with --data (conftest's flag), and/or the
+    platform config of --env (and --team) as `data.maestro.config`, as maestro render uses."""
+    import json
+
+    from .loader import load
+    from .merge import deep_merge
+
+    data: dict = {}  # type: ignore[type-arg]
+    for name in args.data or []:
+        path = Path(name)
+        if path.suffix == ".json":
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"--data {name}: {exc}") from None
+        else:
+            located, problems = load(path, name)
+            if located is None:
+                raise Unusable(problems, "text")
+            doc = located.data
+        data = deep_merge(data, doc)
+    if args.env:
+        from .governance import config_data
+
+        ws, _ = _workspace(_root(args))
+        if args.env not in ws.environments:
+            raise UsageError(f"unknown environment '{args.env}' (configured: {', '.join(ws.environments)})")
+        data = deep_merge(config_data(ws.platforms[args.env], args.env, args.team or ""), data)
+    return data or None
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -293,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("specs", nargs="*", metavar="SPEC", help="spec files or folders (default: specs/*/maestro.yaml)")
     p.add_argument("--env", help="check one environment (default: every environment)")
     p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument("--policy", metavar="DIR", help="policy folder with spec/ and k8s/ (default: policies/)")
+    p.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("render", help="compile specs/ into rendered/ (or --out DIR)")
@@ -300,7 +446,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="render one model")
     p.add_argument("--out", metavar="DIR", help="output folder (default: rendered/ in the repository)")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 listing files that would change")
+    p.add_argument("--stdout", action="store_true",
+                   help="with --env and --model: print that model's objects as multi-document YAML, write nothing")
+    p.add_argument("--policy", metavar="DIR", help="policy folder with spec/ and k8s/ (default: policies/)")
+    p.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("policy", help="Rego policies: run their unit tests, or check any YAML like conftest")
+    psub = p.add_subparsers(dest="policy_verb", metavar="test|check")
+    psub.required = True
+    t = psub.add_parser("test", help="run every test_* rule (like opa test / conftest verify)")
+    t.add_argument("--policy", metavar="DIR", help="policy folder (default: every folder under policies/)")
+    t.add_argument("--verbose", "-v", action="store_true", help="list passing tests too")
+    t.set_defaults(func=cmd_policy)
+    c = psub.add_parser("check", help="conftest-style check of YAML files (multi-document aware)")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--policy", metavar="DIR", help="policy folder (default: policies/k8s)")
+    c.add_argument("--namespace", default="main", help="Rego package to evaluate (default: main)")
+    c.add_argument("--all-namespaces", action="store_true", help="evaluate every package")
+    c.add_argument("--data", action="append", metavar="FILE", help="JSON/YAML data documents (like conftest)")
+    c.add_argument("--env", help="give the policies this environment's platform config (data.maestro.config)")
+    c.add_argument("--team", help="with --env: whose budgets and limits apply (default: the defaults)")
+    c.add_argument("--format", choices=FORMATS, default="text")
+    c.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+    c.set_defaults(func=cmd_policy)
+
+    # Arguments mirror maestro.registry.configure_parser; spelled out here so that building
+    # the parser does not import the registry module (and the spec models) on every command.
+    p = sub.add_parser("registry", help="apply (sync) or verify (check) MLflow registry state")
+    rsub = p.add_subparsers(dest="registry_action", metavar="sync|check")
+    rsub.required = True
+    r = rsub.add_parser("sync", help="create or correct the experiment, registered model, description and tags")
+    r.add_argument("--env", help="environment whose config and tracking server to use (required without --state)")
+    r.add_argument("--model", help="sync one model")
+    r.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    r.add_argument("--state", metavar="FILE", help="sync exactly this state file (the sync Job); no repository needed")
+    r.set_defaults(func=cmd_registry)
+    r = rsub.add_parser("check", help="evaluate the gates on the served version; exit 1 when one fails")
+    r.add_argument("--env", required=True, help="environment to check")
+    r.add_argument("--model", help="check one model")
+    r.set_defaults(func=cmd_registry)
 
     p = sub.add_parser("schema", help="write (or --check) schemas/maestro.schema.json")
     p.add_argument("--check", action="store_true", help="exit 1 if the committed schema is out of date")

@@ -1488,4 +1488,3 @@ def apply_transforms(resources: list[Resource], overlay: dict[str, Any], *, cont
     if not diagnostics:
         step("", _check_unique)   # a patch may have renamed an object onto another
     return out, diagnostics
-

@@ -42,18 +42,19 @@ class Located:
     document: int = 0  # index in a multi-document stream, empty documents counted
 
     def pos(self, pointer: str, *, key: bool = False) -> Pos:
-        """Best position for a pointer: the exact node, else its nearest located parent."""
+        """Best position for a pointer: the exact node, else the key of its nearest located
+        parent (a value the file does not spell out belongs to the section that lacks it)."""
         table = self.keys if key else self.values
+        if pointer in table:
+            return table[pointer]
         p = pointer
-        while True:
-            if p in table:
-                return table[p]
-            if not key and p in self.keys:
+        while p:
+            if p in self.keys:
                 return self.keys[p]
-            if p == "":
-                return Pos(self.file, 1, 1)
+            if p in self.values:
+                return self.values[p]
             p = p.rsplit("/", 1)[0]
-            table = self.values
+        return self.values.get("", Pos(self.file, 1, 1))
 
     def where(self, pointer: str, *, key: bool = False) -> dict[str, Any]:
         pos = self.pos(pointer, key=key)

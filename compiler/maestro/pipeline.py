@@ -13,14 +13,17 @@ from . import kustomize
 from .check import Checked
 from .diagnostics import Diagnostic
 from .emit import Tree, folder
-from .render import SYNC_WAVE, Context, Resource, argocd, mesh, security, serving, training
+from .governance import Governance, apply_waivers
+from .render import (SYNC_WAVE, Context, Resource, argocd, features, mesh, monitoring, registry, secrets, security,
+                     serving, training, tuning)
 from .render import standard_labels
 from .spec import Spec
 from .verify import Verifier
 from .workspace import Workspace
 
 # One module per artifact family, in the order their objects are listed (DESIGN.md).
-RENDERERS: tuple[ModuleType, ...] = (serving, mesh, training, security)
+RENDERERS: tuple[ModuleType, ...] = (serving, mesh, training, tuning, registry, features, monitoring, secrets,
+                                     security)
 SOURCE_ANNOTATION = "maestro.ml/source"
 
 
@@ -91,8 +94,9 @@ def render_model(ws: Workspace, env: str, spec: Spec, source: str) -> tuple[list
 
 
 def render(ws: Workspace, checked: list[Checked], envs: list[str], verifier: Verifier,
-           progress: Callable[[], None] | None = None) -> Rendered:
-    """The tree of every selected environment for every valid spec in `checked`."""
+           progress: Callable[[], None] | None = None, gov: Governance | None = None) -> Rendered:
+    """The tree of every selected environment for every valid spec in `checked`, each
+    object verified against its schema and, with `gov`, the resource-scope policies."""
     result = Rendered()
     for env in envs:
         refs = []
@@ -104,8 +108,16 @@ def render(ws: Workspace, checked: list[Checked], envs: list[str], verifier: Ver
             objects, diags = render_model(ws, env, spec, source)
             result.tree.diagnostics.extend(diags)
             prefix = f"{env}/{spec.metadata.name}"
+            # The rendered tree never carries a secret value, whatever a renderer or patch did.
+            result.tree.diagnostics.extend(secrets.inline_secret_findings(objects, prefix=prefix))
+            findings: list[Diagnostic] = []
             for res in objects:
-                result.tree.diagnostics.extend(verifier.verify(res, source=f"{prefix}/{_fname(res)}"))
+                where = f"{prefix}/{_fname(res)}"
+                result.tree.diagnostics.extend(verifier.verify(res, source=where))
+                if gov is not None:
+                    findings += gov.check_object(res, env, spec.metadata.team, ws.platforms[env], f"rendered/{where}")
+            if findings and c.spec is not None and c.located is not None:
+                result.tree.diagnostics.extend(apply_waivers(findings, c.spec, c.located, ws.platform, envs))
             folder(result.tree, prefix, objects, source)
             result.objects += len(objects)
             result.models.add(spec.metadata.name)
@@ -116,6 +128,7 @@ def render(ws: Workspace, checked: list[Checked], envs: list[str], verifier: Ver
             if progress is not None:
                 progress()
         apps = argocd.render_env(env, ws.platforms[env], ws.overlays.get(env), refs)
+        result.tree.diagnostics.extend(secrets.inline_secret_findings(apps, prefix=f"{env}/argocd"))
         for res in apps:
             result.tree.diagnostics.extend(verifier.verify(res, source=f"{env}/argocd/{_fname(res)}"))
         folder(result.tree, f"{env}/argocd", apps)

@@ -480,7 +480,8 @@ def _pointer_for(doc: InputDocument, path: Any) -> str | None:
     for ptr in candidates:
         if ptr in located.values or ptr in located.keys:
             return ptr
-    return None
+    # A value the document does not spell out (a default): report at its nearest parent.
+    return candidates[0] if candidates else None
 
 
 def _extra(pairs: Iterable[tuple[str, Any]]) -> tuple[tuple[str, str], ...]:
@@ -501,15 +502,16 @@ def finding_to_diagnostic(finding: Finding, doc: InputDocument) -> Diagnostic | 
     digits, `_.:-`, at most 64, not of Maestro's `M###` form), else M401 (deny) / M402 (warn).
     """
     ptr = _pointer_for(doc, finding.path)
-    line, col = doc.line, doc.col
+    file, line, col = doc.file, doc.line, doc.col
     if ptr is not None:
         pos = doc.located.pos(ptr)
-        line, col = pos.line, pos.col
+        # A merged document knows which file set each value (a spec, or the overlay).
+        file, line, col = pos.file or doc.file, pos.line, pos.col
     base = [("rule", finding.rule_path), ("document", str(doc.index))]
     if finding.kind == "exception":
         if not finding.details.get("suppressed"):
             return None
-        return Diagnostic(Severity.INFO, "M405", finding.msg, file=doc.file, line=line, col=col,
+        return Diagnostic(Severity.INFO, "M405", finding.msg, file=file, line=line, col=col,
                           extra=_extra(base + [("suppressed", finding.details["suppressed"])]))
     fallback = "M401" if finding.kind == "deny" else "M402"
     code = finding.code
@@ -520,7 +522,7 @@ def finding_to_diagnostic(finding: Finding, doc: InputDocument) -> Diagnostic | 
     hint = finding.details.get("hint")
     extra.extend((k, v) for k, v in sorted(finding.details.items()) if k != "hint")
     make = error if finding.kind == "deny" else warning
-    return make(code if own else fallback, finding.msg, file=doc.file, line=line, col=col,
+    return make(code if own else fallback, finding.msg, file=file, line=line, col=col,
                 pointer=ptr or "", hint=hint if isinstance(hint, str) else None, extra=_extra(extra))
 
 

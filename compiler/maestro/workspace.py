@@ -43,5 +43,6 @@ def open_workspace(root: Path) -> tuple[Workspace | None, list[Diagnostic]]:
         diags += more
         if overlay is not None and overlay_doc is not None:
             ws.overlays[env], overlay_docs[env] = overlay, overlay_doc
-    ws.inputs = Inputs(environments=list(platform.environments), platforms=platform_docs, overlays=overlay_docs)
+    ws.inputs = Inputs(environments=list(platform.environments), platforms=platform_docs, overlays=overlay_docs,
+                       settings=dict(ws.platforms))
     return ws, diags

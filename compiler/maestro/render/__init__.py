@@ -120,6 +120,17 @@ def model_uri(spec: Spec, serve: str | int | None = None) -> str:
     return f"models:/{name}/{target}" if isinstance(target, int) else f"models:/{name}@{target}"
 
 
+def mlflow_env(spec: Spec, ctx: Context) -> list[dict[str, str]]:
+    """What training code needs to log runs to the model's experiment."""
+    registry = spec.spec.registry
+    return [
+        {"name": "MLFLOW_TRACKING_URI", "value": ctx.environment.endpoints.mlflow},
+        {"name": "MLFLOW_EXPERIMENT_NAME", "value": (registry.experiment if registry else None) or spec.metadata.name},
+        {"name": "MAESTRO_MODEL", "value": spec.metadata.name},
+        {"name": "MAESTRO_ENV", "value": ctx.env},
+    ]
+
+
 def service_account_name(spec: Spec) -> str:
     return spec.metadata.name
 

@@ -64,12 +64,15 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
 
 
 def _env(spec: Spec, ctx: Context, uri: str) -> list[dict[str, Any]]:
+    from .monitoring import tracing_env
+    from .secrets import secret_env
+
     return [
         {"name": "MLFLOW_TRACKING_URI", "value": ctx.environment.endpoints.mlflow},
         {"name": "MAESTRO_MODEL", "value": spec.metadata.name},
         {"name": "MAESTRO_ENV", "value": ctx.env},
         {"name": "MODEL_URI", "value": uri},
-    ]
+    ] + tracing_env(spec, ctx) + secret_env(spec)
 
 
 def _probes() -> dict[str, Any]:
@@ -109,6 +112,10 @@ def _inference_service(spec: Spec, ctx: Context, name: str, variant: Variant | N
             "storageUri": uri,
             "resources": resource_requirements(serving.resources, ctx.platform),
             "env": _env(spec, ctx, uri),
+            # KServe's raw-mode Service targets the first port; the metrics port is what the
+            # PodMonitor scrapes (and the NetworkPolicy opens to the monitoring namespace).
+            "ports": [{"name": "http1", "containerPort": HTTP, "protocol": "TCP"},
+                      {"name": "metrics", "containerPort": METRICS, "protocol": "TCP"}],
             "securityContext": container_security_context(),
             "volumeMounts": [dict(TMP_MOUNT)],
             **_probes(),

@@ -25,6 +25,7 @@ from . import (
     Resource,
     container_security_context,
     gpu_scheduling,
+    mlflow_env,
     name_of,
     obj,
     pod_labels,
@@ -98,14 +99,11 @@ def _kubeflow_kind(spec: Spec) -> Kubeflow | None:
 
 
 def _env(spec: Spec, ctx: Context) -> list[dict[str, str]]:
-    registry = spec.spec.registry
-    experiment = (registry.experiment if registry else None) or name_of(spec)
-    return [
-        {"name": "MLFLOW_TRACKING_URI", "value": ctx.environment.endpoints.mlflow},
-        {"name": "MLFLOW_EXPERIMENT_NAME", "value": experiment},
-        {"name": "MAESTRO_MODEL", "value": name_of(spec)},
-        {"name": "MAESTRO_ENV", "value": ctx.env},
-    ]
+    from .monitoring import tracing_env
+
+    from .secrets import secret_env
+
+    return mlflow_env(spec, ctx) + tracing_env(spec, ctx) + secret_env(spec)
 
 
 def _pod_template(spec: Spec, ctx: Context, container_name: str, restart_policy: str | None) -> dict[str, Any]:

@@ -1,0 +1,196 @@
+"""Governance: the platform's Rego policies applied to specs and rendered objects, and waivers.
+
+Two scopes, one engine (`policy.py`):
+- `policies/spec` (package `maestro.spec`): one evaluation per model and environment;
+  input = the resolved spec plus `{env, model, team, tier, argocd, estimates}`.
+- `policies/k8s` (package `main`): one evaluation per rendered object, exactly what
+  `conftest test rendered/<env>/<model>/*.yaml -p policies/k8s` feeds it.
+Both see `data.maestro.config`: the environment's governance thresholds, the team's budget
+and limits, allowed registries and cost rates, so thresholds live in config, not in Rego.
+
+A finding's `path` is a JSON pointer into the spec (or object); it is reported at the line
+that set the value, in the spec or in the overlay that enforced it.
+
+Waivers (`metadata.waivers`) turn a finding of the named rule into an `info` diagnostic
+marked waived; an expired waiver, or one longer than the platform allows, is an error.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .config import Platform
+from .costs import tuning_estimate
+from .diagnostics import CODES, Diagnostic, Severity, error
+from .loader import Located
+from .policy import InputDocument, PolicySet, finding_to_diagnostic, policy_error_diagnostic
+from .rego import PolicyError
+from .spec import Spec
+
+CODES.update({
+    "M406": "waiver expired",
+    "M407": "waiver longer than the platform allows",
+})
+
+POLICIES_DIR = "policies"
+# Rules that guard the governance itself (config present, waivers valid) or secrets: a
+# waiver never silences them (policies/README.md lists them as not waivable).
+NOT_WAIVABLE = frozenset({"MPS000", "MPS016", "MPK000", "MPK009", "MPK010"})
+SPEC_NAMESPACE = "maestro.spec"
+K8S_NAMESPACE = "main"
+
+
+def today() -> dt.date:
+    """The date waivers are judged on; MAESTRO_TODAY (YYYY-MM-DD) pins it for reproducible runs."""
+    pinned = os.environ.get("MAESTRO_TODAY")
+    return dt.date.fromisoformat(pinned) if pinned else dt.date.today()
+
+
+def config_data(platform: Platform, env: str, team: str) -> dict[str, Any]:
+    """`data.maestro.config` for one environment and team."""
+    return {"maestro": {"config": {
+        "env": env,
+        "governance": platform.environments[env].governance.model_dump(mode="json"),
+        "team": platform.team(team).model_dump(mode="json"),
+        "registries": list(platform.registries),
+        "costs": platform.costs.model_dump(mode="json"),
+    }}}
+
+
+def spec_input(spec: Spec, env: str, platform: Platform, sync: str) -> dict[str, Any]:
+    estimate = tuning_estimate(spec, platform)
+    doc = spec.model_dump(mode="json", by_alias=True)
+    doc["spec"].pop("environments", None)
+    return {
+        "env": env,
+        "model": spec.metadata.name,
+        "team": spec.metadata.team,
+        "tier": spec.metadata.tier,
+        "spec": doc,
+        "argocd": {"sync": sync},
+        "estimates": {"tuning": None if estimate is None else {
+            "trials": estimate.trials, "trialHours": estimate.trial_hours, "cpuHours": estimate.cpu_hours,
+            "gpuHours": estimate.gpu_hours, "cost": estimate.cost, "currency": platform.costs.currency}},
+    }
+
+
+@dataclass
+class Governance:
+    spec_policies: PolicySet | None
+    k8s_policies: PolicySet | None
+
+    @classmethod
+    def load(cls, root: Path, policy_dir: Path | None = None) -> tuple["Governance", list[Diagnostic]]:
+        """The repository's policies; a broken policy fails closed (an error, never a pass)."""
+        base = policy_dir or root / POLICIES_DIR
+        sets: dict[str, PolicySet | None] = {}
+        diags: list[Diagnostic] = []
+        for scope in ("spec", "k8s"):
+            folder = base / scope
+            sets[scope] = None
+            if not folder.is_dir():
+                continue
+            try:
+                sets[scope] = PolicySet.load(folder, display=_rel(root, folder))
+            except PolicyError as exc:
+                diags.append(policy_error_diagnostic(exc))
+        return cls(sets["spec"], sets["k8s"]), diags
+
+    def check_spec(self, spec: Spec, env: str, platform: Platform, sync: str, located: Located) -> list[Diagnostic]:
+        if self.spec_policies is None:
+            return []
+        doc = InputDocument(located.file, 0, 1, 1, None, located)
+        try:
+            findings = self.spec_policies.check(spec_input(spec, env, platform, sync), SPEC_NAMESPACE,
+                                                data=config_data(platform, env, spec.metadata.team))
+        except PolicyError as exc:
+            return [policy_error_diagnostic(exc, f"model {spec.metadata.name}, environment {env}")]
+        out = []
+        for f in findings:
+            d = finding_to_diagnostic(f, doc)
+            if d is not None:
+                out.append(replace(d, message=f"{d.message} (environment {env})"))
+        return out
+
+    def check_object(self, obj: dict[str, Any], env: str, team: str, platform: Platform,
+                     file: str) -> list[Diagnostic]:
+        if self.k8s_policies is None:
+            return []
+        doc = InputDocument(file, 0, 0, 0, obj, None)
+        try:
+            findings = self.k8s_policies.check(obj, K8S_NAMESPACE, data=config_data(platform, env, team))
+        except PolicyError as exc:
+            return [policy_error_diagnostic(exc, f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}")]
+        out = []
+        for f in findings:
+            d = finding_to_diagnostic(f, doc)
+            if d is not None:
+                out.append(replace(d, pointer=f.path if isinstance(f.path, str) else d.pointer))
+        return out
+
+
+def apply_waivers(diags: list[Diagnostic], spec: Spec, located: Located, platform: Platform,
+                  envs: list[str]) -> list[Diagnostic]:
+    """Waived findings become `info`, marked waived; invalid waivers become errors."""
+    on = today()
+    problems: list[Diagnostic] = []
+    active: dict[str, Any] = {}
+    longest = min(platform.environments[e].governance.max_waiver_days for e in envs) if envs else 90
+    for i, w in enumerate(spec.metadata.waivers):
+        where = located.where(f"/metadata/waivers/{i}/until")
+        try:
+            until = dt.date.fromisoformat(w.until)
+        except ValueError:
+            problems.append(error("M104", f"waiver for {w.rule}: '{w.until}' is not a date (YYYY-MM-DD)", **where))
+            continue
+        if until < on:
+            problems.append(error("M406", f"waiver for {w.rule} expired on {w.until}",
+                                  hint="renew it with a new date and reason, or fix the finding", **where))
+            continue
+        if (until - on).days > longest:
+            problems.append(error("M407", f"waiver for {w.rule} runs {(until - on).days} days; the platform allows "
+                                          f"at most {longest}", hint=f"set until to {on + dt.timedelta(days=longest)} "
+                                                                     f"or earlier", **where))
+            continue
+        active[w.rule] = w
+    out = []
+    used: set[str] = set()
+    for d in diags:
+        w = active.get(d.code) if d.code not in NOT_WAIVABLE else None
+        if w is not None and d.severity is not Severity.INFO:
+            used.add(d.code)
+            out.append(replace(d, severity=Severity.INFO,
+                               message=f"waived until {w.until}: {d.message}",
+                               hint=f"waiver: {w.reason}" + (f" ({w.ticket})" if w.ticket else ""),
+                               extra=d.extra + (("waived", "true"), ("waiver_until", w.until))))
+        else:
+            out.append(d)
+    return out + problems
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def govern_spec(checked: Any, ws: Any, envs: list[str], gov: Governance) -> list[Diagnostic]:
+    """Spec-scope findings of one validated spec in every selected environment, waived."""
+    from .render.argocd import sync_mode
+
+    spec = checked.spec
+    if spec is None or gov.spec_policies is None:
+        return []
+    diags: list[Diagnostic] = []
+    for env in envs:
+        eff = checked.effective.get(env)
+        if eff is None:
+            continue
+        platform = ws.platforms[env]
+        sync = sync_mode(platform.environments[env].sync, ws.overlays.get(env), eff.metadata.tier)
+        diags += gov.check_spec(eff, env, platform, sync, checked.effective_located[env])
+    return apply_waivers(diags, spec, checked.located, ws.platform, envs)

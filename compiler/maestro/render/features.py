@@ -1,0 +1,428 @@
+"""features: the model's Feast feature repository, and the Job that applies it.
+
+Only for a spec with `features`:
+
+- ConfigMap `<model>-feast-repo`, annotated `maestro.ml/artifact-dir: feast` so that its
+  two files also land in `rendered/<env>/<model>/feast/` for review:
+  - `feature_store.yaml`: project, provider, registry, online and offline store from the
+    environment's `endpoints.feast`, `entity_key_serialization_version: 3`. Written as
+    data with the emitter's dumper, which quotes every string a YAML 1.1 reader (Feast
+    uses PyYAML) would take for another type.
+  - `features.py`: the definitions, from `templates/feast_definitions.py.j2`. One
+    `Entity` per join key, each with its `value_type`, so that Feast neither warns nor
+    has to read the source to find the entity columns (Feast's `Entity` takes exactly one
+    join key and raises for more: a spec entity with several keys, a composite key,
+    becomes one Feast entity per key, `<entity>.<key>`, and its views list them all); one
+    source per spec source (`SOURCE_CLASSES`); one `FeatureView` per view (schema, ttl,
+    online); a `FeatureService` named after the model listing every view.
+
+  Feast names are the spec's with '-' turned into '_' (`feast_name`), the project's too:
+  the SQLite online store writes project and view names into table names unquoted
+  (`sqlite3.OperationalError: near "-"`), and one rule for every kind and every
+  environment keeps the names that serving code asks Feast for the same in dev (SQLite)
+  and prod (Redis). A DNS label becomes `[a-z0-9_]+`, and no two labels become the same.
+- Job `<model>-feast-apply`: an Argo CD **Sync** hook in sync wave -1 that runs
+  `feast apply` on a copy of the repo. Sync, not PostSync: PostSync runs only after every
+  workload is healthy, so new serving code would go live against a registry without the
+  views it reads, a failed apply would leave it live, and a workload that is slow or
+  unhealthy for unrelated reasons (a paused canary, a failing training run) would hold
+  the definitions back. In wave -1 the ConfigMap (wave -2) and the model's
+  ServiceAccount (-4) exist, and the workloads (wave 0) start only after the Job
+  succeeded; a failed apply fails the sync before anything reads the new definitions.
+  `BeforeHookCreation` deletes the previous run's Job (kept until then for its logs) when
+  the next sync creates the new one; `feast apply` is idempotent, so a sync that changed
+  nothing in Feast costs a pod start and changes nothing.
+
+The definitions module is generated code, and spec values are data: the template runs in
+jinja2's immutable sandbox with StrictUndefined and no autoescaping, receives plain dicts
+and lists (no spec objects), and every interpolation passes a filter that writes either a
+Python literal (`repr` of a type-checked str, int or bool, or of lists and dicts of them)
+or code from a fixed table; `finalize` rejects any value that did not pass one. Variables
+are positional (`entity_0`, `source_0`, `view_0`), never derived from names. The result
+is then compiled, and its calls checked against the names the template may call, so a bug
+here fails the render instead of shipping a module that does something else.
+
+The compiler never imports Feast (an optional extra, `maestro[feast]`, seconds to
+import); jinja2 is imported on first use, not when the CLI starts.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import functools
+import keyword
+import re
+from importlib import resources
+from typing import Any, Iterator
+
+from ..config import Platform
+from ..emit import ARTIFACT_DIR, dump
+from ..semantics import Finding
+from ..spec import Resources, Source, Spec
+from . import (
+    TMP_MOUNT,
+    TMP_VOLUME,
+    Context,
+    Resource,
+    SYNC_WAVE,
+    container_security_context,
+    name_of,
+    obj,
+    pod_labels,
+    pod_security_context,
+    resource_requirements,
+    service_account_name,
+)
+from .argocd import HOOK
+
+COMPONENT = "features"
+REPO_CONFIG = "feature_store.yaml"
+# Feast imports every .py of the repo as a top-level module (repo folder appended to
+# sys.path), so this name must not be one the Feast image can import from elsewhere.
+DEFINITIONS = "features.py"
+REPO_FILES = (REPO_CONFIG, DEFINITIONS)
+ARTIFACT_FOLDER = "feast"
+TEMPLATE = "feast_definitions.py.j2"
+ENTITY_KEY_SERIALIZATION_VERSION = 3  # Feast's current; below 3 it warns
+
+HOOK_DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
+HOOK_PHASE = "Sync"
+HOOK_WAVE = "-1"  # after the ConfigMap (-2), before the workloads (0); see argocd.py
+REPO_DIR = "/feast-repo"  # the ConfigMap, read-only
+WORK_DIR = "/work"  # the copy feast runs in: it writes relative registry/online-store paths there
+BACKOFF_LIMIT = 2  # a registry or store briefly unreachable gets a retry; a bad repo does not get ten
+APPLY_DEADLINE = 900  # importing Feast takes seconds and an apply a minute; longer is stuck
+# `feast plan`/`apply` of the examples peak at ~250 MB resident (Feast imports pandas,
+# pyarrow and dask); twice that leaves room for the remote stores' clients.
+APPLY_RESOURCES = Resources(cpu="250m", memory="512Mi")
+COPY_RESOURCES = Resources(cpu="50m", memory="64Mi")
+# An injected (non-native) Istio sidecar outlives the container, so the Job would never
+# complete; see training.py, which turns injection off for the same reason.
+NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
+
+# Spec dtype -> the feast.types name the template writes.
+FEAST_TYPES = {
+    "int32": "Int32", "int64": "Int64", "float32": "Float32", "float64": "Float64",
+    "string": "String", "bytes": "Bytes", "bool": "Bool", "unix_timestamp": "UnixTimestamp",
+}
+# Spec join-key type -> ValueType member.
+VALUE_TYPES = {"int32": "INT32", "int64": "INT64", "string": "STRING", "bytes": "BYTES"}
+# Spec source type -> (Feast class, its import).
+SOURCE_CLASSES = {
+    "file": ("FileSource", "from feast import FileSource"),
+    "bigquery": ("BigQuerySource", "from feast import BigQuerySource"),
+    "snowflake": ("SnowflakeSource", "from feast import SnowflakeSource"),
+    "redshift": ("RedshiftSource", "from feast import RedshiftSource"),
+    "spark": ("SparkSource",
+              "from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource"),
+}
+TTL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+SPARK_FORMATS = ("parquet", "avro", "csv", "json")  # what SparkSource accepts as file_format
+# What the generated module may call: anything else in it is a bug of this module.
+CALLABLE = frozenset({"Entity", "FeatureService", "FeatureView", "Field", "timedelta",
+                      *(cls for cls, _ in SOURCE_CLASSES.values())})
+
+_QUERY = re.compile(r"\s*(select|with)\s", re.IGNORECASE)
+_DURATION = re.compile(r"([1-9][0-9]*)([smhdw])")
+
+
+class GeneratedCodeError(RuntimeError):
+    """The generated definitions are not what this module means to write (a Maestro bug)."""
+
+
+# ------------------------------------------------------------------ API
+
+
+def render(spec: Spec, ctx: Context) -> list[Resource]:
+    if spec.spec.features is None:
+        return []
+    configmap = obj("v1", "ConfigMap", repo_configmap_name(spec), data=repo_files(spec, ctx))
+    configmap["metadata"]["annotations"] = {ARTIFACT_DIR: ARTIFACT_FOLDER}
+    return [configmap, _apply_job(spec, ctx)]
+
+
+def check(spec: Spec, platform: Platform, env: str) -> Iterator[Finding]:
+    """Feast reads every source of a repo through the one offline store the environment
+    configures: a source of another type would fail `feast apply` in the cluster."""
+    if spec.spec.features is None:
+        return
+    store = str(platform.environments[env].endpoints.feast.offline_store.get("type", "file"))
+    for i, source in enumerate(spec.spec.features.sources):
+        if source.type != store and not (source.type == "spark" and store.endswith("spark")):
+            yield Finding(f"/spec/features/sources/{i}/type", "M216",
+                          f"source '{source.name}' is a {source.type} source but environment {env}'s Feast "
+                          f"offline store is '{store}'",
+                          f"use a {store} source, or ask the platform team for a {source.type} offline store")
+
+
+def repo_configmap_name(spec: Spec) -> str:
+    return f"{name_of(spec)}-feast-repo"
+
+
+def apply_job_name(spec: Spec) -> str:
+    return f"{name_of(spec)}-feast-apply"
+
+
+def feast_name(label: str) -> str:
+    """The Feast name of a spec name (a DNS label): '-' -> '_'; see the module docstring."""
+    return label.replace("-", "_")
+
+
+def project_name(spec: Spec) -> str:
+    return feast_name(name_of(spec))
+
+
+def feature_service_name(spec: Spec) -> str:
+    """What serving code passes to `FeatureStore.get_feature_service`."""
+    return feast_name(name_of(spec))
+
+
+def repo_files(spec: Spec, ctx: Context) -> dict[str, str]:
+    """The feature repo: {file name: text}."""
+    return {REPO_CONFIG: feature_store_yaml(spec, ctx), DEFINITIONS: definitions(spec)}
+
+
+def feature_store_yaml(spec: Spec, ctx: Context) -> str:
+    feast = ctx.environment.endpoints.feast
+    config = {
+        "project": project_name(spec),
+        "provider": feast.provider,
+        "registry": feast.registry,
+        "online_store": copy.deepcopy(feast.online_store),
+        "offline_store": copy.deepcopy(feast.offline_store),
+        "entity_key_serialization_version": ENTITY_KEY_SERIALIZATION_VERSION,
+    }
+    return f"# Rendered by maestro from the platform config (endpoints.feast): edit that, not this file.\n{dump(config)}"
+
+
+def definitions(spec: Spec) -> str:
+    """The definitions module, compiled and checked (GeneratedCodeError if it is not right)."""
+    text: str = _template().render(**_template_data(spec))
+    check_generated(text)
+    return text
+
+
+# ------------------------------------------------------------------ template data
+
+
+def _template_data(spec: Spec) -> dict[str, Any]:
+    features = spec.spec.features
+    assert features is not None
+    tags = {"maestro.ml/model": spec.metadata.name, "maestro.ml/team": spec.metadata.team}
+
+    entities: list[dict[str, Any]] = []
+    entity_vars: dict[str, list[str]] = {}  # spec entity -> its Feast entities' variables
+    for entity in features.entities:
+        keys = entity.join_keys
+        for key in keys:
+            var = f"entity_{len(entities)}"
+            entity_vars.setdefault(entity.name, []).append(var)
+            entities.append({
+                "var": var,
+                # '.' is in no Feast name of a label, so no two of these names are the same
+                "name": feast_name(entity.name) if len(keys) == 1 else f"{feast_name(entity.name)}.{key}",
+                "join_keys": [key],
+                "value_type": entity.value_type,
+                "description": entity.description,
+            })
+
+    sources = []
+    source_vars = {}
+    for i, source in enumerate(features.sources):
+        source_vars[source.name] = f"source_{i}"
+        sources.append({"var": f"source_{i}", "cls": source.type, "kwargs": _source_kwargs(source)})
+
+    views = []
+    for i, view in enumerate(features.views):
+        views.append({
+            "var": f"view_{i}",
+            "name": feast_name(view.name),
+            # semantics.py has checked that every reference resolves
+            "entities": [var for name in view.entities for var in entity_vars[name]],
+            "source": source_vars[view.source],
+            "ttl": view.ttl,
+            "online": view.online,
+            "fields": [{"name": f.name, "dtype": f.dtype} for f in view.fields],
+        })
+
+    return {
+        "source_classes": sorted({s.type for s in features.sources}),
+        "entities": entities,
+        "sources": sources,
+        "views": views,
+        "service": {"var": "feature_service", "name": feature_service_name(spec),
+                    "views": [v["var"] for v in views], "description": spec.metadata.description},
+        "tags": tags,
+    }
+
+
+def _source_kwargs(source: Source) -> list[tuple[str, str]]:
+    """Keyword arguments of the source's Feast class, in the order written.
+
+    `path` is a file path or URI for `file`; a SQL query (starting with SELECT or WITH) or a
+    table for the warehouses, `[database.][schema.]table` split for Snowflake and Redshift,
+    whose classes quote each part; for `spark` a path (with '/' or a URI scheme; format
+    from the extension, parquet otherwise), a query or a table.
+    """
+    path = source.path
+    kwargs: list[tuple[str, str]] = [("name", feast_name(source.name))]
+    if source.type == "file":
+        kwargs.append(("path", path))
+    elif _QUERY.match(path):
+        kwargs.append(("query", path))
+    elif source.type == "spark" and ("/" in path or "://" in path):
+        base = path.rstrip("/").rsplit("/", 1)[-1]
+        ext = base.rsplit(".", 1)[-1].lower() if "." in base else ""
+        kwargs += [("path", path), ("file_format", ext if ext in SPARK_FORMATS else "parquet")]
+    elif source.type in ("snowflake", "redshift"):
+        parts = path.split(".")
+        if len(parts) in (2, 3) and all(parts):
+            names = ("database", "schema", "table")[3 - len(parts):]
+            kwargs += list(zip(names, parts))
+        else:
+            kwargs.append(("table", path))
+    else:
+        kwargs.append(("table", path))
+    kwargs.append(("timestamp_field", source.timestamp_field))
+    if source.created_timestamp_field is not None:
+        kwargs.append(("created_timestamp_column", source.created_timestamp_field))
+    return kwargs
+
+
+# ------------------------------------------------------------------ template and filters
+
+
+class _Code(str):
+    """Text a filter has made safe for its place in the module."""
+
+
+def _py(value: object) -> _Code:
+    """A Python literal for a str, int or bool, or a list or str-keyed dict of them."""
+    return _Code(_literal(value))
+
+
+def _literal(value: object) -> str:
+    # Exact types: a subclass could override __repr__. No floats or None: nothing needs them.
+    if type(value) in (bool, int, str):
+        return repr(value)
+    if isinstance(value, str):
+        return repr(str(value))
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(value[k])}" for k in sorted(value)) + "}"
+    raise GeneratedCodeError(f"{type(value).__name__} value {value!r} has no literal form in the Feast definitions")
+
+
+def _ident(value: object) -> _Code:
+    if not (isinstance(value, str) and value.isidentifier() and value.isascii() and not keyword.iskeyword(value)
+            and value not in CALLABLE):
+        raise GeneratedCodeError(f"{value!r} is not a safe variable name for the Feast definitions")
+    return _Code(value)
+
+
+def _from_table(table: dict[str, str], what: str) -> Any:
+    def pick(value: object) -> _Code:
+        if not isinstance(value, str) or value not in table:
+            raise GeneratedCodeError(f"{value!r} is not a known {what}")
+        return _Code(table[value])
+    return pick
+
+
+def _ttl(value: object) -> _Code:
+    m = _DURATION.fullmatch(value) if isinstance(value, str) else None
+    if m is None:
+        raise GeneratedCodeError(f"{value!r} is not a duration such as 7d")
+    return _Code(f"timedelta({TTL_UNITS[m[2]]}={int(m[1])})")
+
+
+def _finalize(value: object) -> object:
+    if isinstance(value, _Code):
+        return value
+    raise GeneratedCodeError(f"template value {value!r} went into the Feast definitions unfiltered: pass it through "
+                             "a filter (py, ident, ...)")
+
+
+@functools.cache
+def _template() -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_finalize,
+                                        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update({
+        "py": _py,
+        "ident": _ident,
+        "feast_type": _from_table(FEAST_TYPES, "Feast type"),
+        "value_type": _from_table({k: f"ValueType.{v}" for k, v in VALUE_TYPES.items()}, "join key type"),
+        "source_class": _from_table({k: cls for k, (cls, _) in SOURCE_CLASSES.items()}, "source type"),
+        "source_import": _from_table({k: imp for k, (_, imp) in SOURCE_CLASSES.items()}, "source type"),
+        "ttl": _ttl,
+    })
+    text = resources.files("maestro").joinpath("templates", TEMPLATE).read_text(encoding="utf-8")
+    return env.from_string(text)
+
+
+def check_generated(text: str) -> None:
+    """The module compiles, and calls nothing but the Feast constructors and timedelta."""
+    try:
+        tree = ast.parse(text, DEFINITIONS)
+        compile(tree, DEFINITIONS, "exec", dont_inherit=True)  # what parsing alone lets through
+    except (SyntaxError, ValueError) as exc:
+        raise GeneratedCodeError(f"the generated Feast definitions are not valid Python: {exc}\n{text}") from exc
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in CALLABLE):
+            raise GeneratedCodeError(f"the generated Feast definitions call {ast.unparse(node.func)} "
+                                     f"(line {node.lineno})")
+
+
+# ------------------------------------------------------------------ the apply Job
+
+
+def _apply_job(spec: Spec, ctx: Context) -> Resource:
+    """`feast apply` in a writable copy of the repo, as the model's service account."""
+    image = ctx.platform.images.feast
+    files = sorted(REPO_FILES)
+    copy_repo = {
+        "name": "copy-repo",
+        "image": image,
+        # cp follows the ConfigMap volume's symlinks for files named on the command line.
+        "command": ["cp", *(f"{REPO_DIR}/{f}" for f in files), f"{WORK_DIR}/"],
+        "resources": resource_requirements(COPY_RESOURCES, ctx.platform),
+        "securityContext": container_security_context(),
+        "volumeMounts": [{"name": "repo", "mountPath": REPO_DIR, "readOnly": True},
+                         {"name": "work", "mountPath": WORK_DIR}],
+    }
+    apply = {
+        "name": "feast-apply",
+        "image": image,
+        "command": ["feast", "--chdir", WORK_DIR, "apply", "--no-progress"],
+        "workingDir": WORK_DIR,
+        # Libraries Feast loads (fsspec, dask) cache under $HOME; the root filesystem is read-only.
+        "env": [{"name": "HOME", "value": "/tmp"}],
+        "resources": resource_requirements(APPLY_RESOURCES, ctx.platform),
+        "securityContext": container_security_context(),
+        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}, copy.deepcopy(TMP_MOUNT)],
+    }
+    pod = {
+        "serviceAccountName": service_account_name(spec),
+        "restartPolicy": "Never",
+        "securityContext": pod_security_context(),
+        "initContainers": [copy_repo],
+        "containers": [apply],
+        "volumes": [
+            {"name": "repo", "configMap": {"name": repo_configmap_name(spec)}},
+            {"name": "work", "emptyDir": {}},
+            copy.deepcopy(TMP_VOLUME),
+        ],
+    }
+    job = obj("batch/v1", "Job", apply_job_name(spec), {
+        "backoffLimit": BACKOFF_LIMIT,
+        "activeDeadlineSeconds": APPLY_DEADLINE,
+        # No ttlSecondsAfterFinished: the hook delete policy removes the Job at the next sync;
+        # a TTL could delete it before Argo CD has seen it complete.
+        "template": {"metadata": {"labels": {**pod_labels(spec, ctx, COMPONENT), **NO_SIDECAR}}, "spec": pod},
+    })
+    job["metadata"]["annotations"] = {HOOK: HOOK_PHASE, HOOK_DELETE_POLICY: "BeforeHookCreation",
+                                      SYNC_WAVE: HOOK_WAVE}
+    return job

@@ -1,0 +1,490 @@
+"""monitoring: how a model's owners learn it is unwell, for models with a `monitoring` section.
+
+Scraping. The model servers' own metrics are served on port 8082 (`serving.METRICS`), the
+one port the model's NetworkPolicy and AuthorizationPolicy open to the monitoring
+namespace (security.py). KServe creates the predictor's Service itself and its ports are
+not ours, so KServe pods are scraped through a PodMonitor by port number (the model
+container must declare 8082; MLServer and TorchServe serve metrics there); the
+`deployment` runtime's Services are ours and name the port `metrics`, so a ServiceMonitor
+scrapes them. Both cover the A/B variants, set the scrape `job` to the model name (so
+"replicas up" is one query whatever the runtime), and a blue-green ServiceMonitor skips
+`<model>-preview`, which selects the same pods as the active Service once promoted.
+Istio's request metrics, which the SLO reads, come from the sidecars, which the platform
+scrapes for every workload.
+
+Rules. One PrometheusRule `<model>`: a recording group (labels model, namespace) and an
+alert group (labels team, model, env, severity; annotations summary, description,
+runbook_url). Every PromQL string comes from `queries.py`; alerts read recorded series,
+and the dashboard shows the recording rules' own expressions, so a panel plots exactly
+what an alert evaluates (tests check the identity).
+
+SLO burn rates (Google SRE workbook, "Alerting on SLOs"): the error budget is
+b = 1 - availability/100; a pair (burn rate B, long window L, short window S) fires while
+the error ratio over L and over S both exceed B x b. The platform's pairs are written for
+an SLO window W0 (`monitoring.burn_rate_window`, 30d); for a model whose window is W both
+windows scale by W / W0:
+
+    L' = max(round(L x W / W0), rate_window)      S' = max(round(S x W / W0), rate_window)
+
+in whole seconds (half up), rate_window being `monitoring.metrics.rate_window`; B is unchanged.
+An alert so still fires when the same share of the budget, B x L' / W = B x L / W0, is
+spent within L', and a constant burn rate B still exhausts the budget in W / B. For 28d:
+1h -> 56m, 5m -> 4m40s; for 7d: 1h -> 14m, 5m -> 1m10s, 3d -> 16h48m.
+
+Dashboard: a ConfigMap `<model>-dashboard` labelled for the Grafana sidecar, its JSON also
+written to `rendered/<env>/<model>/grafana/<model>.json` (emit's artifact-dir).
+
+Drift: a CronJob `<model>-drift` runs the platform's drift detector on the schedule and
+pushes `<drift_score>{model, env, feature}` to the Pushgateway (a CronJob's pods live too
+briefly to be scraped); the drift alert reads that series.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any, NamedTuple
+
+from ..emit import ARTIFACT_DIR
+from ..spec import Resources, Spec
+from . import (TMP_MOUNT, TMP_VOLUME, Context, Resource, container_security_context, name_of, obj, pod_labels,
+               pod_security_context, resource_requirements, selector_labels, service_account_name, standard_labels)
+from .queries import (above, burn_rate_exceeded, drift_score, error_budget_remaining, error_ratio, format_duration,
+                      job_failed, latency_quantile_ms, matcher, number, parse_duration, request_rate, selector,
+                      targets_up)
+from .serving import METRICS, _metrics_service  # the Service the mesh metrics describe, as analysis uses
+from .training import NO_SIDECAR
+
+COMPONENT = "monitoring"
+MONITORING_API = "monitoring.coreos.com/v1"
+DASHBOARD_DIR = "grafana"  # rendered/<env>/<model>/grafana/<model>.json
+GRAFANA_SCHEMA_VERSION = 39
+UID_MAX = 40  # Grafana's limit on dashboard uids
+DRIFT_RESOURCES = Resources(cpu="500m", memory="1Gi")
+DRIFT_BACKOFF_LIMIT = 1
+DRIFT_HISTORY_LIMIT = 3
+DRIFT_DEADLINE = 3600  # a drift run that takes an hour is stuck, and the next one is due
+LATENCY_QUANTILES = (0.5, 0.9, 0.99)
+
+
+class BurnRate(NamedTuple):
+    """One multi-window burn-rate alert, windows already scaled to the model's SLO window."""
+
+    rate: float
+    long: str
+    short: str
+    severity: str
+
+
+class Recording(NamedTuple):
+    record: str
+    expr: str
+
+
+def render(spec: Spec, ctx: Context) -> list[Resource]:
+    if spec.spec.monitoring is None:
+        return []
+    out: list[Resource] = []
+    if spec.spec.serving is not None:
+        out.append(_scrape_monitor(spec, ctx))
+    recordings = _recordings(spec, ctx)
+    rule = _prometheus_rule(spec, ctx, recordings)
+    if rule is not None:
+        out.append(rule)
+    if spec.spec.monitoring.dashboard:
+        dashboard = _dashboard_config_map(spec, ctx, recordings)
+        if dashboard is not None:
+            out.append(dashboard)
+    if spec.spec.monitoring.drift is not None:
+        out.append(_drift_cronjob(spec, ctx))
+    return out
+
+
+# ------------------------------------------------------------------ tracing
+
+
+def tracing_env(spec: Spec, ctx: Context) -> list[dict[str, str]]:
+    """OpenTelemetry SDK settings for the model's serving and training containers; none
+    without `monitoring.tracing` or without an OTLP endpoint in this environment."""
+    monitoring = spec.spec.monitoring
+    tracing = monitoring.tracing if monitoring is not None else None
+    endpoint = ctx.environment.endpoints.otel
+    if tracing is None or not endpoint:
+        return []
+    # Names are DNS labels, so no value needs the W3C-baggage percent-encoding.
+    attributes = {"deployment.environment": ctx.env, "model": name_of(spec), "team": spec.metadata.team}
+    return [
+        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint},
+        {"name": "OTEL_SERVICE_NAME", "value": name_of(spec)},
+        {"name": "OTEL_RESOURCE_ATTRIBUTES", "value": ",".join(f"{k}={v}" for k, v in sorted(attributes.items()))},
+        {"name": "OTEL_TRACES_SAMPLER", "value": "parentbased_traceidratio"},
+        {"name": "OTEL_TRACES_SAMPLER_ARG", "value": number(tracing.sample_ratio)},
+    ]
+
+
+# ------------------------------------------------------------------ scraping
+
+
+def scrape_job(spec: Spec) -> str:
+    """The `job` label of the model servers' scrape targets."""
+    return name_of(spec)
+
+
+def _monitor_labels(ctx: Context) -> dict[str, str]:
+    return dict(ctx.platform.monitoring.prometheus_labels)
+
+
+def _scrape_monitor(spec: Spec, ctx: Context) -> Resource:
+    serving = spec.spec.serving
+    assert serving is not None
+    name = name_of(spec)
+    variants = [f"{name}-{v.name}" for v in serving.ab_test.variants] if serving.ab_test else []
+    set_job = {"action": "replace", "targetLabel": "job", "replacement": scrape_job(spec)}
+    endpoint: dict[str, Any] = {"path": "/metrics", "interval": ctx.platform.monitoring.scrape_interval}
+    if serving.runtime == "kserve":
+        endpoint.update(portNumber=METRICS, relabelings=[set_job])
+        pods = {"matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "In",
+                                      "values": [name, *variants]}]}
+        monitor = obj(MONITORING_API, "PodMonitor", name, {"selector": pods, "podMetricsEndpoints": [endpoint]})
+    else:
+        relabelings = []
+        if serving.rollout.strategy == "blueGreen":
+            relabelings.append({"action": "drop", "sourceLabels": ["__meta_kubernetes_service_name"],
+                                "regex": f"{name}-preview"})
+        endpoint.update(port="metrics", relabelings=[*relabelings, set_job])
+        # The labels the pipeline stamps on every serving object, variants' Services included.
+        services = {"matchLabels": selector_labels(spec, "serving")}
+        monitor = obj(MONITORING_API, "ServiceMonitor", name, {"selector": services, "endpoints": [endpoint]})
+    labels = _monitor_labels(ctx)
+    if labels:
+        monitor["metadata"]["labels"] = labels
+    return monitor
+
+
+# ------------------------------------------------------------------ SLO windows
+
+
+def error_budget(availability: float) -> float:
+    """1 - availability/100, without float noise (99.9 -> 0.001)."""
+    from decimal import Decimal
+
+    return float(1 - Decimal(repr(availability)) / 100)
+
+
+def burn_rates(spec: Spec, ctx: Context) -> list[BurnRate]:
+    """The platform's burn-rate pairs with both windows scaled to the model's SLO window."""
+    monitoring = spec.spec.monitoring
+    if monitoring is None or monitoring.slo is None:
+        return []
+    config = ctx.platform.monitoring
+    window, base = parse_duration(monitoring.slo.window), parse_duration(config.burn_rate_window)
+    floor = parse_duration(config.metrics.rate_window)
+
+    def scaled(text: str) -> str:
+        seconds = (2 * parse_duration(text) * window + base) // (2 * base)  # round half up
+        return format_duration(max(seconds, floor))
+
+    return [BurnRate(rate, scaled(long), scaled(short), severity) for rate, long, short, severity in config.burn_rates]
+
+
+# ------------------------------------------------------------------ rules
+
+
+def _series_labels(spec: Spec, ctx: Context) -> dict[str, str]:
+    """Labels of every recorded series."""
+    return {"model": name_of(spec), "namespace": ctx.namespace}
+
+
+def _recordings(spec: Spec, ctx: Context) -> dict[str, Recording]:
+    """Recording rules by purpose; alerts read their series, panels show their expressions."""
+    monitoring = spec.spec.monitoring
+    assert monitoring is not None
+    config = ctx.platform.monitoring
+    m = config.metrics
+    name = name_of(spec)
+    out: dict[str, Recording] = {}
+    if spec.spec.serving is not None:
+        match = matcher(m, ctx.namespace, name, _metrics_service(spec, name))
+        panel = config.panel_window
+        out["request_rate"] = Recording(f"maestro:model_request_rate:rate{panel}", request_rate(m, match, panel))
+        windows = [panel] + [w for b in burn_rates(spec, ctx) for w in (b.long, b.short)]
+        for window in sorted(set(windows), key=parse_duration):
+            out[f"error_ratio:{window}"] = Recording(f"maestro:model_error_ratio:rate{window}",
+                                                     error_ratio(m, match, window))
+        for q in LATENCY_QUANTILES:
+            p = f"p{q * 100:g}"
+            out[f"latency_{p}"] = Recording(f"maestro:model_latency_{p}_ms:rate{panel}",
+                                            latency_quantile_ms(m, match, q, panel))
+        slo = monitoring.slo
+        if slo is not None:
+            out["budget_remaining"] = Recording(
+                f"maestro:model_error_budget_remaining:rate{slo.window}",
+                error_budget_remaining(m, match, slo.window, error_budget(slo.availability)))
+        out["replicas_up"] = Recording("maestro:model_replicas_up:sum", targets_up(ctx.namespace, scrape_job(spec)))
+    if monitoring.drift is not None:
+        out["drift"] = Recording("maestro:model_feature_drift_score:max", drift_score(m, name, ctx.env))
+    return out
+
+
+def _recorded(spec: Spec, ctx: Context, recording: Recording) -> str:
+    return selector(recording.record, _series_labels(spec, ctx))
+
+
+def _alert(spec: Spec, ctx: Context, alert: str, expr: str, severity: str, summary: str, description: str,
+           for_: str | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    rule: dict[str, Any] = {"alert": alert, "expr": expr}
+    if for_ is not None:
+        rule["for"] = for_
+    rule["labels"] = {**(labels or {}), "team": spec.metadata.team, "model": name_of(spec), "env": ctx.env,
+                      "severity": severity}
+    url = ctx.platform.monitoring.runbook_url.format(alert=alert, model=name_of(spec), team=spec.metadata.team,
+                                                     env=ctx.env)
+    rule["annotations"] = {"summary": summary, "description": description, "runbook_url": url}
+    return rule
+
+
+def _percent(value: float) -> str:
+    return f"{number(value * 100)}%"
+
+
+def _alerts(spec: Spec, ctx: Context, recordings: dict[str, Recording]) -> list[dict[str, Any]]:
+    monitoring = spec.spec.monitoring
+    assert monitoring is not None
+    config = ctx.platform.monitoring
+    name, env = name_of(spec), ctx.env
+    out: list[dict[str, Any]] = []
+    slo = monitoring.slo
+    if slo is not None and spec.spec.serving is not None:
+        budget = error_budget(slo.availability)
+        for b in burn_rates(spec, ctx):
+            expr = burn_rate_exceeded(_recorded(spec, ctx, recordings[f"error_ratio:{b.long}"]),
+                                      _recorded(spec, ctx, recordings[f"error_ratio:{b.short}"]), b.rate, budget)
+            exhausted = format_duration(round(parse_duration(slo.window) / b.rate))
+            out.append(_alert(
+                spec, ctx, "MaestroErrorBudgetBurn", expr, b.severity,
+                f"{name} ({env}) is spending its error budget {number(b.rate)}x too fast",
+                f"More than {_percent(b.rate * budget)} of requests to {name} failed over both the last {b.long} and "
+                f"the last {b.short}: {number(b.rate)}x the {_percent(budget)} a {number(slo.availability)}% "
+                f"availability SLO allows. At this rate the {slo.window} error budget is gone in {exhausted}.",
+                labels={"long_window": b.long, "short_window": b.short}))
+        if slo.latency_p99_ms is not None:
+            out.append(_alert(
+                spec, ctx, "MaestroLatencyHigh",
+                above(_recorded(spec, ctx, recordings["latency_p99"]), slo.latency_p99_ms),
+                config.latency_severity, f"{name} ({env}) p99 latency is above {slo.latency_p99_ms} ms",
+                f"The p99 latency of {name} over {config.panel_window} windows has been above its "
+                f"{slo.latency_p99_ms} ms SLO for {config.latency_for}.", for_=config.latency_for))
+    m = config.metrics
+    if spec.spec.training is not None:
+        # Plain Jobs are `<model>-train`, a CronJob's `<model>-train-<minutes since epoch>`
+        # (for Kubeflow kinds, the launcher's Jobs: the run's own failure is the operator's).
+        out.append(_alert(
+            spec, ctx, "MaestroTrainingFailed", job_failed(m, ctx.namespace, f"{name}-train(-[0-9]+)?"),
+            config.training_severity, f"{name} ({env}) training job {{{{ $labels.job_name }}}} failed",
+            f"Job {{{{ $labels.job_name }}}} in namespace {ctx.namespace} failed; the model was not retrained. "
+            f"See `kubectl -n {ctx.namespace} describe job {{{{ $labels.job_name }}}}` and its pods' logs."))
+    drift = monitoring.drift
+    if drift is not None:
+        out.append(_alert(
+            spec, ctx, "MaestroFeatureDrift", above(_recorded(spec, ctx, recordings["drift"]), drift.threshold),
+            config.drift_severity, f"{name} ({env}) feature {{{{ $labels.feature }}}} drifted",
+            f"The {drift.method} drift statistic of feature {{{{ $labels.feature }}}} of {name} has been above "
+            f"{number(drift.threshold)} for {config.drift_for}: live data no longer looks like the training data.",
+            for_=config.drift_for))
+        out.append(_alert(
+            spec, ctx, "MaestroDriftJobFailed", job_failed(m, ctx.namespace, f"{name}-drift-[0-9]+"),
+            config.drift_severity, f"{name} ({env}) drift detection job {{{{ $labels.job_name }}}} failed",
+            f"Job {{{{ $labels.job_name }}}} in namespace {ctx.namespace} failed, so the drift scores of {name} "
+            f"are stale until a run succeeds."))
+    return out
+
+
+def _prometheus_rule(spec: Spec, ctx: Context, recordings: dict[str, Recording]) -> Resource | None:
+    name = name_of(spec)
+    groups = []
+    if recordings:
+        labels = _series_labels(spec, ctx)
+        groups.append({"name": f"maestro-{name}-recording",
+                       "rules": [{"record": r.record, "expr": r.expr, "labels": dict(labels)}
+                                 for r in recordings.values()]})
+    alerts = _alerts(spec, ctx, recordings)
+    if alerts:
+        groups.append({"name": f"maestro-{name}-alerts", "rules": alerts})
+    if not groups:
+        return None
+    rule = obj(MONITORING_API, "PrometheusRule", name, {"groups": groups})
+    labels = _monitor_labels(ctx)
+    if labels:
+        rule["metadata"]["labels"] = labels
+    return rule
+
+
+# ------------------------------------------------------------------ dashboard
+
+
+def dashboard_uid(model: str, env: str) -> str:
+    """`maestro-<model>-<env>` when it fits Grafana's 40 characters, else a hash of the two."""
+    uid = f"maestro-{model}-{env}"
+    if len(uid) <= UID_MAX:
+        return uid
+    return "maestro-" + hashlib.sha256(f"{model}/{env}".encode()).hexdigest()[:UID_MAX - len("maestro-")]
+
+
+_DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+
+
+def _thresholds(*steps: tuple[str, float | None]) -> dict[str, Any]:
+    return {"mode": "absolute", "steps": [{"color": color, "value": value} for color, value in steps]}
+
+
+def _panel(title: str, unit: str, targets: list[tuple[str, str]], *, kind: str = "timeseries",
+           limit: float | None = None, description: str = "") -> dict[str, Any]:
+    """A panel without id and position (the dashboard assigns them); `limit` draws a red line."""
+    defaults: dict[str, Any] = {"unit": unit}
+    if kind == "timeseries":
+        defaults["custom"] = {"lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
+                              "thresholdsStyle": {"mode": "line" if limit is not None else "off"}}
+    if limit is not None:
+        defaults["thresholds"] = _thresholds(("green", None), ("red", limit))
+    panel: dict[str, Any] = {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": dict(_DATASOURCE),
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "targets": [{"refId": chr(ord("A") + i), "datasource": dict(_DATASOURCE), "expr": expr,
+                     "legendFormat": legend, **({"instant": True, "range": False} if kind == "stat" else {})}
+                    for i, (expr, legend) in enumerate(targets)],
+    }
+    if kind == "timeseries":
+        panel["options"] = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+                            "tooltip": {"mode": "multi", "sort": "desc"}}
+    return panel
+
+
+def _dashboard(spec: Spec, ctx: Context, recordings: dict[str, Recording]) -> dict[str, Any] | None:
+    monitoring = spec.spec.monitoring
+    assert monitoring is not None
+    config = ctx.platform.monitoring
+    window = config.panel_window
+    panels = []
+    slo = monitoring.slo
+    if "request_rate" in recordings:
+        panels.append(_panel("Request rate", "reqps", [(recordings["request_rate"].expr, "requests/s")],
+                             description=f"Requests per second over {window} windows."))
+        budget = error_budget(slo.availability) if slo is not None else None
+        panels.append(_panel("Error ratio", "percentunit", [(recordings[f"error_ratio:{window}"].expr, "errors")],
+                             limit=budget, description=f"Share of failed requests over {window} windows"
+                             + (f"; the line is the SLO's error budget ({_percent(budget)})." if budget else ".")))
+        panels.append(_panel(
+            "Latency", "ms", [(recordings[f"latency_p{q * 100:g}"].expr, f"p{q * 100:g}") for q in LATENCY_QUANTILES],
+            limit=slo.latency_p99_ms if slo is not None else None,
+            description=f"Latency quantiles over {window} windows"
+            + (f"; the line is the p99 SLO ({slo.latency_p99_ms} ms)." if slo and slo.latency_p99_ms else ".")))
+    if "budget_remaining" in recordings:
+        assert slo is not None
+        stat = _panel("Error budget remaining", "percentunit", [(recordings["budget_remaining"].expr, "remaining")],
+                      kind="stat", description=f"Share of the {slo.window} error budget of a "
+                                               f"{number(slo.availability)}% availability SLO not yet spent.")
+        stat["fieldConfig"]["defaults"].update(
+            decimals=1, thresholds=_thresholds(("red", None), ("orange", 0), ("green", 0.25)))
+        stat["options"] = {"colorMode": "background", "graphMode": "none", "justifyMode": "center",
+                           "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                           "textMode": "value"}
+        panels.append(stat)
+    if "drift" in recordings:
+        drift = monitoring.drift
+        assert drift is not None
+        panels.append(_panel("Feature drift", "none", [(recordings["drift"].expr, "{{feature}}")],
+                             limit=drift.threshold, description=f"Latest {drift.method} statistic per feature "
+                                                                f"(computed on '{drift.schedule}'); the line is "
+                                                                f"the alert threshold."))
+    if "replicas_up" in recordings:
+        panels.append(_panel("Replicas", "none", [(recordings["replicas_up"].expr, "replicas up")],
+                             description="Model server replicas (A/B variants included) whose metrics "
+                                         "endpoint answered the last scrape."))
+    if not panels:
+        return None
+    for i, panel in enumerate(panels):
+        panel["id"] = i + 1
+        panel["gridPos"] = {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)}
+    name = name_of(spec)
+    return {
+        "uid": dashboard_uid(name, ctx.env),
+        "title": f"{name} ({ctx.env})",
+        "description": spec.metadata.description or f"Maestro model {name}",
+        "tags": ["maestro", spec.metadata.team, ctx.env],
+        "editable": False,  # provisioned from Git: edits in Grafana would be overwritten
+        "graphTooltip": 1,
+        "refresh": "1m",
+        "schemaVersion": GRAFANA_SCHEMA_VERSION,
+        "time": {"from": "now-24h", "to": "now"},
+        "timezone": "utc",
+        "version": 1,
+        "annotations": {"list": []},
+        "links": [],
+        "templating": {"list": [{"name": "datasource", "label": "Data source", "type": "datasource",
+                                 "query": "prometheus", "current": {}, "hide": 0, "refresh": 1}]},
+        "panels": panels,
+    }
+
+
+def dashboard_json(dashboard: dict[str, Any]) -> str:
+    """Deterministic text: sorted keys, two-space indent, a trailing newline."""
+    return json.dumps(dashboard, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def _dashboard_config_map(spec: Spec, ctx: Context, recordings: dict[str, Recording]) -> Resource | None:
+    dashboard = _dashboard(spec, ctx, recordings)
+    if dashboard is None:
+        return None
+    name = name_of(spec)
+    cm = obj("v1", "ConfigMap", f"{name}-dashboard", data={f"{name}.json": dashboard_json(dashboard)})
+    cm["metadata"]["labels"] = dict(ctx.platform.monitoring.dashboard_labels)
+    cm["metadata"]["annotations"] = {ARTIFACT_DIR: DASHBOARD_DIR}
+    return cm
+
+
+# ------------------------------------------------------------------ drift
+
+
+def _drift_cronjob(spec: Spec, ctx: Context) -> Resource:
+    monitoring = spec.spec.monitoring
+    assert monitoring is not None and monitoring.drift is not None
+    drift = monitoring.drift
+    config = ctx.platform.monitoring
+    name = name_of(spec)
+    container = {
+        "name": "drift",
+        "image": ctx.platform.images.drift,
+        "args": ["--method", drift.method, "--threshold", number(drift.threshold),
+                 "--features", ",".join(drift.features), "--model", name, "--env", ctx.env],
+        "env": [
+            {"name": "PUSHGATEWAY_URL", "value": config.pushgateway},
+            {"name": "DRIFT_METRIC", "value": config.metrics.drift_score},
+            {"name": "MLFLOW_TRACKING_URI", "value": ctx.environment.endpoints.mlflow},
+        ],
+        "resources": resource_requirements(DRIFT_RESOURCES, ctx.platform),
+        "securityContext": container_security_context(),
+        "volumeMounts": [copy.deepcopy(TMP_MOUNT)],
+    }
+    pod = {
+        "serviceAccountName": service_account_name(spec),
+        "restartPolicy": "Never",
+        "securityContext": pod_security_context(),
+        "containers": [container],
+        "volumes": [copy.deepcopy(TMP_VOLUME)],
+    }
+    job_spec = {
+        "backoffLimit": DRIFT_BACKOFF_LIMIT,
+        "activeDeadlineSeconds": DRIFT_DEADLINE,
+        # Like training pods: a sidecar that outlives the detector would keep the Job running.
+        "template": {"metadata": {"labels": {**pod_labels(spec, ctx, COMPONENT), **NO_SIDECAR}}, "spec": pod},
+    }
+    return obj("batch/v1", "CronJob", f"{name}-drift", {
+        "schedule": drift.schedule,
+        "concurrencyPolicy": "Forbid",
+        "successfulJobsHistoryLimit": DRIFT_HISTORY_LIMIT,
+        "failedJobsHistoryLimit": DRIFT_HISTORY_LIMIT,
+        "jobTemplate": {"metadata": {"labels": standard_labels(spec, ctx, COMPONENT)}, "spec": job_spec},
+    })

@@ -1,0 +1,349 @@
+"""secrets: Vault access for `spec.secrets`, and the check that no secret value is rendered.
+
+For a model with secrets, in each environment (nothing at all without secrets):
+
+- ConfigMap `<model>-vault-policy`, data `policy.hcl`: the Vault ACL policy
+  `<team>-<model>-<env>`, granting `read` and nothing else on exactly the spec's paths
+  (sorted, de-duplicated). `emit` also writes it to `rendered/<env>/<model>/vault/policy.hcl`.
+- vault-config-operator `Policy` `<model>`: the same HCL, written to `sys/policies/acl/<policy>`.
+- vault-config-operator `KubernetesAuthEngineRole` `<model>`: role `<team>-<model>-<env>` on
+  the environment's Kubernetes auth mount, for the model's service account in the model's
+  namespace only, with that one policy.
+- Vault Secrets Operator `VaultAuth` `<model>`: logs in with that role as that account.
+- Vault Secrets Operator `VaultStaticSecret` `<model>-<secret>` per secret: syncs the Vault
+  secret into the Kubernetes Secret `<model>-<secret>`, holding only the keys `env` maps
+  (and not VSO's `_raw` copy of the whole response). Pods read it through `secret_env`.
+
+The rendered tree never holds a secret value: Kubernetes Secrets are created in the cluster
+by the operator, never rendered. `inline_secret_findings` checks every rendered object for
+it, whatever put the value there (a spec, an overlay patch, the platform config).
+
+Path convention. `vaultPath` is the *API path* of a KV v2 secret: `<kv_mount>/data/<path>`,
+what `vault kv get -mount=<kv_mount> <path>` reads and what a policy must name. The policy
+uses it as written; VaultStaticSecret gets `mount: <kv_mount>` and `path: <path>` (VSO adds
+`data/` itself). The mount is the environment's `endpoints.vault.kv_mount`, so whether a
+path lies under it is known only per environment: `check` reports it (M211, at the path),
+and `render` refuses a path that is not.
+
+    PASS: secret/data/payments/fraud/feature-db   (kv_mount: secret)
+    FAIL: payments/fraud/feature-db               (no mount: which engine?)
+    FAIL: secret/metadata/payments/fraud          (metadata is not the secret)
+    FAIL: secret/data/payments/*                  (M211 at validation: never a glob)
+
+Defense in depth: the spec's grammar (`spec.VAULT_PATH`, DNS-label names) already rejects
+anything that could widen a policy (globs, `..`, quotes, braces, newlines, `${`). The
+renderer checks every value again before use and raises `UnsafeSecretReference` (a bug:
+validation let it through); the template's filters check once more, and its `finalize`
+refuses any value that no filter checked.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+from typing import Any, Iterator, NamedTuple
+
+from ..config import VaultEndpoint
+from ..diagnostics import CODES, Diagnostic, error
+from ..emit import ARTIFACT_DIR, file_name
+from ..names import DNS1123_LABEL
+from ..semantics import Finding, secret_kind
+from ..spec import ENV_NAME, VAULT_PATH, Spec
+from . import Context, Resource, name_of, obj, service_account_name
+
+COMPONENT = "secrets"
+
+CODES.update({
+    "M710": "rendered object carries a secret value",
+})
+
+POLICY_TEMPLATE = "vault_policy.hcl.j2"
+POLICY_KEY = "policy.hcl"
+POLICY_DIR = "vault"  # rendered/<env>/<model>/vault/policy.hcl
+CAPABILITIES = ("read",)  # the template grants exactly these; `_check_policy` holds it to that
+KV_TYPE = "kv-v2"
+VCO_API = "redhatcop.redhat.io/v1alpha1"  # vault-config-operator
+VSO_API = "secrets.hashicorp.com/v1beta1"  # Vault Secrets Operator
+
+_VAULT_PATH = re.compile(VAULT_PATH)
+_PATH_CHARS = re.compile(r"[A-Za-z0-9_./-]+")  # a second, independent look at the same paths
+_PATH_MAX = 512
+_SECRET_KEY = re.compile(r"[A-Za-z0-9_.-]+")  # spec.SecretKey
+_ENV_NAME = re.compile(ENV_NAME)
+
+
+class UnsafeSecretReference(ValueError):
+    """A secret reference validation should have refused reached the renderer (a bug)."""
+
+
+class SecretRef(NamedTuple):
+    """One `spec.secrets` entry, re-checked and resolved against the environment."""
+
+    name: str  # the spec's name
+    secret: str  # Kubernetes Secret (and VaultStaticSecret) name: <model>-<name>
+    api_path: str  # <kv_mount>/data/<path>, as the policy names it
+    path: str  # <path>, relative to the mount, as VSO names it
+    keys: tuple[str, ...]  # the Vault keys the pods use, sorted
+
+
+# ------------------------------------------------------------------ names and paths
+
+
+def policy_name(spec: Spec, ctx: Context) -> str:
+    """The Vault policy, and the Kubernetes auth role: `<team>-<model>-<env>`."""
+    return _label(f"{spec.metadata.team}-{spec.metadata.name}-{ctx.env}", "policy name")
+
+
+def secret_name(spec: Spec, name: str) -> str:
+    """The synced Kubernetes Secret of `spec.secrets[].name`."""
+    return f"{_label(spec.metadata.name, 'model name')}-{_label(name, 'secret name')}"
+
+
+def kv_path(api_path: str, kv_mount: str) -> str | None:
+    """`<kv_mount>/data/<path>` -> `<path>`; None when `api_path` is not under that mount."""
+    prefix = f"{kv_mount.strip('/')}/data/"
+    if not api_path.startswith(prefix) or len(api_path) == len(prefix):
+        return None
+    return api_path[len(prefix):]
+
+
+def check(spec: Spec, vault: VaultEndpoint) -> Iterator[Finding]:
+    """Each vaultPath must lie under the environment's KV v2 mount (M211, at the path).
+
+    Run per environment on the effective spec; `render` refuses what this reports."""
+    mount = vault.kv_mount.strip("/")
+    for i, s in enumerate(spec.spec.secrets):
+        if kv_path(s.vault_path, mount) is None:
+            yield Finding(f"/spec/secrets/{i}/vaultPath", "M211",
+                          f"'{s.vault_path}' is not a secret under the KV v2 mount '{mount}'",
+                          f"write the KV v2 API path: '{mount}/data/<path of the secret>'")
+
+
+def _label(value: str, what: str) -> str:
+    if not isinstance(value, str) or not DNS1123_LABEL.fullmatch(value):
+        raise UnsafeSecretReference(f"{what} {value!r} is not a DNS-1123 label")
+    return value
+
+
+def _safe_path(value: object) -> str:
+    """A vaultPath, re-checked against the spec's grammar and independently of it."""
+    if not isinstance(value, str) or len(value) > _PATH_MAX or not _VAULT_PATH.fullmatch(value) \
+            or not _PATH_CHARS.fullmatch(value) or any(seg in ("", ".", "..") for seg in value.split("/")):
+        raise UnsafeSecretReference(f"vaultPath {value!r} is not a safe Vault path; it never reaches a policy")
+    return value
+
+
+def _refs(spec: Spec, vault: VaultEndpoint) -> list[SecretRef]:
+    mount = vault.kv_mount.strip("/")
+    _safe_path(mount)
+    out = []
+    for s in spec.spec.secrets:
+        api_path = _safe_path(s.vault_path)
+        rel = kv_path(api_path, mount)
+        if rel is None:
+            raise UnsafeSecretReference(f"vaultPath {api_path!r} of secret {s.name!r} is not under the KV v2 mount "
+                                        f"'{mount}/data/'")
+        for var, key in s.env.items():
+            if not (isinstance(var, str) and _ENV_NAME.fullmatch(var)) \
+                    or not (isinstance(key, str) and _SECRET_KEY.fullmatch(key)):
+                raise UnsafeSecretReference(f"secret {s.name!r}: env {var!r} -> {key!r} is not a variable name and "
+                                            "a Vault key")
+        out.append(SecretRef(name=s.name, secret=secret_name(spec, s.name), api_path=api_path, path=rel,
+                             keys=tuple(sorted(set(s.env.values())))))
+    return sorted(out, key=lambda r: r.name)
+
+
+# ------------------------------------------------------------------ the policy (HCL)
+
+
+class _Checked(str):
+    """A value a template filter has checked for the place it goes in the HCL."""
+
+
+def _hcl_path(value: object) -> _Checked:
+    # Only characters that mean the same unescaped in every HCL dialect get here, so no
+    # escaping is needed: Vault parses policies as HCL 1, where `$${` is not an escape.
+    return _Checked(_safe_path(value))
+
+
+def _hcl_name(value: object) -> _Checked:
+    return _Checked(_label(str(value), "policy name"))
+
+
+def _finalize(value: object) -> object:
+    if isinstance(value, _Checked):
+        return value
+    raise UnsafeSecretReference(f"template value {value!r} went into the policy unchecked: pass it through an "
+                                "hcl_* filter")
+
+
+@functools.cache
+def _policy_template() -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_finalize,
+                                        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["hcl_path"] = _hcl_path
+    env.filters["hcl_name"] = _hcl_name
+    text = resources.files("maestro").joinpath("templates", POLICY_TEMPLATE).read_text(encoding="utf-8")
+    return env.from_string(text)
+
+
+def policy_hcl(name: str, paths: list[str]) -> str:
+    """The ACL policy: `read` on each path (sorted, de-duplicated), nothing else."""
+    unique = sorted({_safe_path(p) for p in paths})
+    text: str = _policy_template().render(name=name, paths=unique)
+    _check_policy(text, unique)
+    return text
+
+
+def _check_policy(text: str, paths: list[str]) -> None:
+    """The rendered policy says exactly what we mean, or rendering stops (a bug)."""
+    caps = ", ".join(f'"{c}"' for c in CAPABILITIES)
+    expected = [line for p in paths for line in (f'path "{p}" {{', f"  capabilities = [{caps}]", "}")]
+    body = [line for line in text.split("\n") if line.strip() and not line.startswith("#")]
+    if body != expected:
+        raise UnsafeSecretReference(f"the rendered Vault policy grants something else than read on {paths}:\n{text}")
+
+
+# ------------------------------------------------------------------ render
+
+
+def render(spec: Spec, ctx: Context) -> list[Resource]:
+    if not spec.spec.secrets:
+        return []
+    vault = ctx.environment.endpoints.vault
+    refs = _refs(spec, vault)
+    model = name_of(spec)
+    account = service_account_name(spec)
+    name = policy_name(spec, ctx)
+    hcl = policy_hcl(name, [r.api_path for r in refs])
+
+    configmap = obj("v1", "ConfigMap", f"{model}-vault-policy", data={POLICY_KEY: hcl})
+    configmap["metadata"]["annotations"] = {ARTIFACT_DIR: POLICY_DIR}
+    policy = obj(VCO_API, "Policy", model,
+                 {"authentication": _admin(vault), "name": name, "type": "acl", "policy": hcl})
+    role_spec: dict[str, Any] = {
+        "authentication": _admin(vault),
+        "path": vault.auth_mount,
+        "name": name,
+        "policies": [name],
+        "targetServiceAccounts": [account],
+        "targetNamespaces": {"targetNamespaces": [ctx.namespace]},
+        "tokenTTL": vault.token_ttl,
+        "tokenMaxTTL": vault.token_max_ttl,
+    }
+    login: dict[str, Any] = {"role": name, "serviceAccount": account}
+    if vault.audience:
+        role_spec["audience"] = vault.audience
+        login["audiences"] = [vault.audience]
+    role = obj(VCO_API, "KubernetesAuthEngineRole", model, role_spec)
+    auth = obj(VSO_API, "VaultAuth", model, {"method": "kubernetes", "mount": vault.auth_mount, "kubernetes": login})
+    return [configmap, policy, role, auth, *(_static_secret(r, model, vault) for r in refs)]
+
+
+def _admin(vault: VaultEndpoint) -> dict[str, Any]:
+    """How vault-config-operator logs in to Vault to write the policy and the role."""
+    return {"path": vault.auth_mount, "role": vault.admin_role,
+            "serviceAccount": {"name": vault.admin_service_account}}
+
+
+def _static_secret(ref: SecretRef, auth: str, vault: VaultEndpoint) -> Resource:
+    body = {
+        "type": KV_TYPE,
+        "mount": vault.kv_mount.strip("/"),
+        "path": ref.path,
+        "refreshAfter": vault.refresh_after,
+        "vaultAuthRef": auth,
+        "destination": {
+            "name": ref.secret,
+            "create": True,
+            # Only the keys the pods read, and not VSO's `_raw` copy of the whole response.
+            "transformation": {"excludeRaw": True,
+                               "includes": [_exactly(key) for key in ref.keys]},
+        },
+    }
+    return obj(VSO_API, "VaultStaticSecret", ref.secret, body)
+
+
+def _exactly(key: str) -> str:
+    """A (Go) regex matching only `key`; a Vault key has letters, digits, '_', '-' and '.'."""
+    return "^" + key.replace(".", "\\.") + "$"
+
+
+def secret_env(spec: Spec) -> list[dict[str, Any]]:
+    """Container `env` entries for every `spec.secrets[].env` mapping, sorted by variable:
+    each reads its key from the synced Secret `<model>-<secret>`."""
+    out = []
+    for s in spec.spec.secrets:
+        name = secret_name(spec, s.name)
+        for var, key in s.env.items():
+            out.append({"name": var, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}})
+    return sorted(out, key=lambda e: (e["name"], e["valueFrom"]["secretKeyRef"]["name"]))
+
+
+# ------------------------------------------------------------------ no secret values, ever
+
+
+_HINT = ("the rendered tree never holds secret values: store it in Vault and reference it from spec.secrets "
+         "(values also come from overlays and config/platform.yaml)")
+
+
+def inline_secret_findings(resources: list[Resource], prefix: str = "") -> list[Diagnostic]:
+    """M710 for every rendered object that carries a secret value: a string (or key) that
+    looks like one (`semantics.secret_kind`), or a `kind: Secret` with `data`/`stringData`.
+
+    `prefix` (`<env>/<model>`) goes before the object's file name in the diagnostic."""
+    out = []
+    for res in resources:
+        meta = res.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        subject = f"{res.get('kind') or '?'}/{name or '?'}"
+        where = file_name(res) if isinstance(res.get("kind"), str) and isinstance(name, str) else ""
+        file = f"{prefix}/{where}" if prefix and where else (where or prefix)
+        if res.get("kind") == "Secret":
+            for field in ("data", "stringData"):
+                if field in res:
+                    out.append(error("M710", f"{subject}: {field}: a Secret with inline {field}; secrets reach the "
+                                             "cluster only from Vault (VaultStaticSecret)",
+                                     file=file, pointer=f"/{field}", hint=_HINT))
+        for path, what, is_key in _secret_strings(res, ()):
+            place = f"a key of {_field(path[:-1])}" if is_key else _field(path)
+            message = f"{subject}: {place} holds what looks like {what}"
+            out.append(error("M710", message, file=file, pointer=_pointer(path), hint=_HINT))
+    return sorted(out, key=lambda d: (d.file, d.pointer, d.message))
+
+
+def _secret_strings(node: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str, bool]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = path + (str(key),)
+            what = secret_kind(str(key))
+            if what:
+                yield here, what, True
+            yield from _secret_strings(value, here)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _secret_strings(item, path + (i,))
+    elif isinstance(node, str):
+        what = secret_kind(node)
+        if what:
+            yield path, what, False
+
+
+def _pointer(path: tuple[str | int, ...]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _field(path: tuple[str | int, ...]) -> str:
+    """`("data", "policy.hcl")` -> `data["policy.hcl"]`, as people name fields."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
+            out += ("." if out else "") + part
+        else:
+            out += f'["{part}"]'
+    return out or "(top level)"

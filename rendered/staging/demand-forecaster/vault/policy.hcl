@@ -1,0 +1,6 @@
+# Vault policy supply-chain-demand-forecaster-staging: read-only access to the KV v2 secrets of one model.
+# Rendered by maestro from spec.secrets; edit the spec, not this file.
+
+path "secret/data/supply-chain/bigquery-writer" {
+  capabilities = ["read"]
+}
