@@ -259,12 +259,14 @@ def load_config(root: Path, env: str | None = None) -> tuple[Platform | None, li
     return platform, diags
 
 
-def load_config_source(root: Path, env: str | None = None) -> tuple[Platform | None, Located | None, list[Diagnostic]]:
-    """As `load_config`, also returning the located document (positions of `spec_defaults`)."""
+def load_config_source(root: Path, env: str | None = None, base: Located | None = None
+                       ) -> tuple[Platform | None, Located | None, list[Diagnostic]]:
+    """As `load_config`, also returning the located document (positions of `spec_defaults`).
+    `base`: platform.yaml already loaded (it is read once per command, not once per env)."""
     from .validate import model_errors
 
     base_path = root / CONFIG_DIR / CONFIG_FILE
-    located, diags = load(base_path, _rel(root, base_path))
+    located, diags = (base, []) if base is not None else load(base_path, _rel(root, base_path))
     if located is None:
         return None, None, diags
     if env is not None:

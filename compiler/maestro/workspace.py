@@ -28,13 +28,13 @@ class Workspace:
 
 def open_workspace(root: Path) -> tuple[Workspace | None, list[Diagnostic]]:
     """Config and overlays of every environment; (None, diagnostics) when unusable."""
-    platform, _, diags = load_config_source(root)
+    platform, base, diags = load_config_source(root)
     if platform is None:
         return None, diags
     ws = Workspace(root=root, platform=platform)
     platform_docs, overlay_docs = {}, {}
     for env in platform.environments:
-        env_platform, env_doc, more = load_config_source(root, env)
+        env_platform, env_doc, more = load_config_source(root, env, base)
         diags += more
         if env_platform is None or env_doc is None:
             return None, diags
