@@ -332,6 +332,12 @@ def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-
     return data or None
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from . import diff
+
+    return diff.run(args, _root(args))
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schema import SCHEMA_PATH, render
 
@@ -470,6 +476,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=FORMATS, default="text")
     c.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
     c.set_defaults(func=cmd_policy)
+
+    # Mirrors maestro.diff.add_arguments, spelled out so building the parser does not import diff.
+    p = sub.add_parser("diff", help="what a change does to the rendered tree, with monthly cost, per env and model")
+    p.add_argument("--base", required=True, metavar="GITREF", help="the ref to compare against, e.g. origin/main")
+    p.add_argument("--head", metavar="GITREF", help="the ref to compare (default: the working tree as it is)")
+    p.add_argument("--env", help="one environment (default: every environment)")
+    p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    p.set_defaults(func=cmd_diff)
 
     # Arguments mirror maestro.registry.configure_parser; spelled out here so that building
     # the parser does not import the registry module (and the spec models) on every command.
