@@ -6,9 +6,11 @@ behaviour; review the diff before committing. Tests that need an external tool c
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +46,32 @@ def require_path(path: Path, what: str) -> Path:
             pytest.fail(message + "; MAESTRO_REQUIRE_TOOLS=1 makes this a failure")
         pytest.skip(message)
     return path
+
+
+@functools.cache
+def example_workspace() -> Any:
+    """The repository's own workspace (config, overlays), loaded once per test session."""
+    from maestro.workspace import open_workspace
+
+    ws, diags = open_workspace(ROOT)
+    assert ws is not None, diags
+    return ws
+
+
+@functools.cache
+def example_specs(model: str) -> dict[str, Any]:
+    """env -> effective spec of an example model (which must validate)."""
+    from maestro.check import check_file
+
+    rel = f"specs/{model}/maestro.yaml"
+    checked = check_file(ROOT / rel, rel, example_workspace().inputs, root=ROOT)
+    assert not [d for d in checked.diagnostics if d.severity == "error"], checked.diagnostics
+    return checked.effective
+
+
+def example(model: str, env: str = "prod") -> tuple[Any, Any]:
+    """(effective spec, render Context) of an example model, as the pipeline builds them."""
+    from maestro.pipeline import context_for
+
+    spec = example_specs(model)[env]
+    return spec, context_for(example_workspace(), env, spec, f"specs/{model}/maestro.yaml")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import functools
 import itertools
 import json
 import shutil
@@ -21,10 +20,8 @@ from typing import Any, Iterator
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import CRD_SCHEMAS, ROOT, require_path
-from maestro.check import check_file
+from conftest import example, example_specs, example_workspace, CRD_SCHEMAS, ROOT, require_path
 from maestro.emit import dump
-from maestro.pipeline import context_for
 from maestro.registry import (RegistryUnavailable, absolute_sqlite, check_command, check_with, combine_gates,
                               configure_parser, connect, desired_state, load_state, plan, redact, run, state_json,
                               state_problems, sync, sync_command, sync_with, tracking_uri_for)
@@ -39,26 +36,12 @@ ENVS = ["dev", "staging", "prod"]
 MODELS = sorted(p.parent.name for p in (ROOT / "specs").glob("*/maestro.yaml"))
 
 
-@functools.cache
-def _workspace() -> Workspace:
-    ws, diags = open_workspace(ROOT)
-    assert ws is not None, diags
-    return ws
-
-
-@functools.cache
-def _effective(model: str) -> dict[str, Spec]:
-    rel = f"specs/{model}/maestro.yaml"
-    checked = check_file(ROOT / rel, rel, _workspace().inputs, root=ROOT)
-    assert not [d for d in checked.diagnostics if d.is_error], checked.diagnostics
-    return checked.effective
+def _workspace() -> Any:
+    return example_workspace()
 
 
 def effective(model: str, env: str = "prod") -> tuple[Spec, Context]:
-    spec = _effective(model)[env]
-    return spec, context_for(_workspace(), env, spec, f"specs/{model}/maestro.yaml")
-
-
+    return example(model, env)  # type: ignore[no-any-return]
 def state_of(model: str, env: str = "prod") -> dict[str, Any]:
     spec, _ = effective(model, env)
     return desired_state(spec, _workspace().platforms[env], env)
@@ -711,7 +694,7 @@ def test_embedded_sqlite_default(laptop_repo: Workspace, capsys: pytest.CaptureF
     assert sync_command(ws, "dev") == 0
     assert capsys.readouterr().out.splitlines()[-1].endswith(": 0 change(s) applied")
     # versions are ints over sqlite (strings over REST): the same check either way
-    state = desired_state(_effective("sentiment-bert")["dev"], ws.platforms["dev"], "dev")
+    state = desired_state(example_specs("sentiment-bert")["dev"], ws.platforms["dev"], "dev")
     register(local, state, passing(state), ("production",))
     assert check_command(ws, "dev", "sentiment-bert") == 0
     assert check_command(ws, "dev", "fraud-detector") == 1

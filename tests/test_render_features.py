@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import functools
 import importlib.util
 import json
 import os
@@ -33,14 +32,11 @@ import pytest
 from hypothesis import given, strategies as st
 from ruamel.yaml import YAML
 
-from conftest import CRD_SCHEMAS, ROOT, require_path
-from maestro.check import check_file
-from maestro.pipeline import context_for
+from conftest import example, example_workspace, CRD_SCHEMAS, ROOT, require_path
 from maestro.render import Context, features
 from maestro.render.features import GeneratedCodeError, check_generated, render
 from maestro.spec import Spec
 from maestro.verify import Verifier
-from maestro.workspace import open_workspace
 
 FEATURE_MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "recsys-ranker"]
 OTHER_MODELS = ["image-classifier", "sentiment-bert"]
@@ -49,26 +45,12 @@ HOSTILE = "\"\"\"'\\\n__import__('os').system('touch PWNED')\n{{ 7*7 }}{% raw %}
 FEAST_SKIP_VALIDATION = "--skip-source-validation"
 
 
-@functools.cache
 def _workspace() -> Any:
-    ws, diags = open_workspace(ROOT)
-    assert ws is not None, diags
-    return ws
-
-
-@functools.cache
-def _effective(model: str) -> dict[str, Spec]:
-    rel = f"specs/{model}/maestro.yaml"
-    checked = check_file(ROOT / rel, rel, _workspace().inputs, root=ROOT)
-    assert not [d for d in checked.diagnostics if d.severity == "error"], checked.diagnostics
-    return checked.effective
+    return example_workspace()
 
 
 def effective(model: str, env: str = "dev") -> tuple[Spec, Context]:
-    spec = _effective(model)[env]
-    return spec, context_for(_workspace(), env, spec, f"specs/{model}/maestro.yaml")
-
-
+    return example(model, env)  # type: ignore[no-any-return]
 def with_features(spec: Spec, **changes: Any) -> Spec:
     assert spec.spec.features is not None
     feats = spec.spec.features.model_copy(update=changes)

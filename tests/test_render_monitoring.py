@@ -7,7 +7,6 @@ synthetic Istio/kube-state-metrics/Pushgateway series in, expected alerts out.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import re
 import subprocess
@@ -18,40 +17,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import CRD_SCHEMAS, ROOT, require_path, require_tool
-from maestro.check import check_file
+from conftest import example, example_workspace, CRD_SCHEMAS, ROOT, require_path, require_tool
 from maestro.emit import Tree, dump, folder
-from maestro.pipeline import context_for, render_model
+from maestro.pipeline import render_model
 from maestro.render import Context, monitoring, security, serving
 from maestro.render.queries import format_duration, number, parse_duration
 from maestro.spec import Spec
 from maestro.verify import Verifier
-from maestro.workspace import open_workspace
 
 MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "image-classifier", "recsys-ranker", "sentiment-bert"]
 ENVS = ["dev", "staging", "prod"]
 
 
-@functools.cache
 def _workspace() -> Any:
-    ws, diags = open_workspace(ROOT)
-    assert ws is not None, diags
-    return ws
-
-
-@functools.cache
-def _effective(model: str) -> dict[str, Spec]:
-    rel = f"specs/{model}/maestro.yaml"
-    checked = check_file(ROOT / rel, rel, _workspace().inputs, root=ROOT)
-    assert not [d for d in checked.diagnostics if d.severity == "error"], checked.diagnostics
-    return checked.effective
+    return example_workspace()
 
 
 def effective(model: str, env: str = "prod") -> tuple[Spec, Context]:
-    spec = _effective(model)[env]
-    return spec, context_for(_workspace(), env, spec, f"specs/{model}/maestro.yaml")
-
-
+    return example(model, env)  # type: ignore[no-any-return]
 def rendered(model: str, env: str = "prod") -> dict[str, dict[str, Any]]:
     return {f"{o['kind']}/{o['metadata']['name']}": o for o in monitoring.render(*effective(model, env))}
 

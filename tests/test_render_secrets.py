@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import random
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from conftest import CRD_SCHEMAS, ROOT, require_path
+from conftest import example, example_workspace, CRD_SCHEMAS, ROOT, require_path
 from maestro import pipeline
-from maestro.check import check_file, check_located, to_diagnostics
+from maestro.check import check_located, to_diagnostics
 from maestro.cli import main
 from maestro.emit import Tree, folder
 from maestro.loader import loads
@@ -30,7 +29,6 @@ from maestro.render.secrets import (
 )
 from maestro.spec import Secret, Spec
 from maestro.verify import Verifier
-from maestro.workspace import open_workspace
 
 MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "image-classifier", "recsys-ranker", "sentiment-bert"]
 ENVS = ["dev", "staging", "prod"]
@@ -44,26 +42,12 @@ TEAMS = {"demand-forecaster": "supply-chain", "fraud-detector": "payments-risk",
 HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 
 
-@functools.cache
 def _workspace() -> Any:
-    ws, diags = open_workspace(ROOT)
-    assert ws is not None, diags
-    return ws
-
-
-@functools.cache
-def _checked(model: str) -> Any:
-    ws = _workspace()
-    rel = f"specs/{model}/maestro.yaml"
-    checked = check_file(ROOT / rel, rel, ws.inputs, root=ROOT)
-    assert not [d for d in checked.diagnostics if d.is_error], checked.diagnostics
-    return checked
+    return example_workspace()
 
 
 def effective(model: str, env: str = "prod") -> tuple[Spec, Context]:
-    ws = _workspace()
-    spec = _checked(model).effective[env]
-    return spec, pipeline.context_for(ws, env, spec, f"specs/{model}/maestro.yaml")
+    return example(model, env)  # type: ignore[no-any-return]
 
 
 def with_secrets(spec: Spec, *entries: Secret) -> Spec:

@@ -1,48 +1,27 @@
 """render/security.py on the example specs: kinds, exact policies, schemas, determinism."""
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import pytest
 
-from conftest import CRD_SCHEMAS, ROOT, require_path
-from maestro.check import check_file
+from conftest import example, example_workspace, CRD_SCHEMAS, ROOT, require_path
 from maestro.render import Context, training
 from maestro.render.security import reader_rbac, render
 from maestro.spec import Spec
 from maestro.verify import Verifier
-from maestro.workspace import open_workspace
 
 MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "image-classifier", "recsys-ranker", "sentiment-bert"]
 ENVS = ["dev", "staging", "prod"]
 SERVED = ["NetworkPolicy", "PeerAuthentication", "AuthorizationPolicy"]
 
 
-@functools.cache
 def _workspace() -> Any:
-    ws, diags = open_workspace(ROOT)
-    assert ws is not None, diags
-    return ws
-
-
-@functools.cache
-def _effective(model: str) -> dict[str, Spec]:
-    ws = _workspace()
-    rel = f"specs/{model}/maestro.yaml"
-    checked = check_file(ROOT / rel, rel, ws.inputs, root=ROOT)
-    assert not [d for d in checked.diagnostics if d.severity == "error"], checked.diagnostics
-    return checked.effective
+    return example_workspace()
 
 
 def effective(model: str, env: str = "prod") -> tuple[Spec, Context]:
-    ws = _workspace()
-    spec = _effective(model)[env]
-    ctx = Context(env=env, platform=ws.platforms[env], namespace=f"{spec.metadata.team}-{env}",
-                  source=f"specs/{model}/maestro.yaml", sync="automated")
-    return spec, ctx
-
-
+    return example(model, env)  # type: ignore[no-any-return]
 def ids(resources: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(r["kind"], r["metadata"]["name"]) for r in resources]
 

@@ -2,50 +2,29 @@
 from __future__ import annotations
 
 import copy
-import functools
 from typing import Any, Iterator
 
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import CRD_SCHEMAS, ROOT, require_path
-from maestro.check import check_file
+from conftest import example, example_workspace, CRD_SCHEMAS, ROOT, require_path
 from maestro.render import Context
 from maestro.emit import dump
 from maestro.render.training import render
 from maestro.spec import Spec
 from maestro.verify import Verifier
-from maestro.workspace import open_workspace
 
 MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "image-classifier", "recsys-ranker", "sentiment-bert"]
 ENVS = ["dev", "staging", "prod"]
 LAUNCHER_KINDS = ["ConfigMap", "CronJob", "ServiceAccount", "Role", "RoleBinding"]
 
 
-@functools.cache
 def _workspace() -> Any:
-    ws, diags = open_workspace(ROOT)
-    assert ws is not None, diags
-    return ws
-
-
-@functools.cache
-def _effective(model: str) -> dict[str, Spec]:
-    ws = _workspace()
-    rel = f"specs/{model}/maestro.yaml"
-    checked = check_file(ROOT / rel, rel, ws.inputs, root=ROOT)
-    assert not [d for d in checked.diagnostics if d.severity == "error"], checked.diagnostics
-    return checked.effective
+    return example_workspace()
 
 
 def effective(model: str, env: str = "prod") -> tuple[Spec, Context]:
-    ws = _workspace()
-    spec = _effective(model)[env]
-    ctx = Context(env=env, platform=ws.platforms[env], namespace=f"{spec.metadata.team}-{env}",
-                  source=f"specs/{model}/maestro.yaml", sync="automated")
-    return spec, ctx
-
-
+    return example(model, env)  # type: ignore[no-any-return]
 def with_training(spec: Spec, **changes: Any) -> Spec:
     assert spec.spec.training is not None
     training = spec.spec.training.model_copy(update=changes)

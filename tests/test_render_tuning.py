@@ -7,7 +7,6 @@ against the spec's own ranges.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import math
 import os
@@ -30,8 +29,7 @@ from optuna.storages import RDBStorage
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
-from conftest import CRD_SCHEMAS, ROOT, require_path
-from maestro.check import check_file
+from conftest import example, example_workspace, CRD_SCHEMAS, ROOT, require_path
 from maestro.costs import tuning_estimate
 from maestro.emit import ARTIFACT_DIR, dump
 from maestro.render import Context, pod_labels
@@ -47,7 +45,6 @@ from maestro.render.tuning import (
 )
 from maestro.spec import CategoricalParam, FloatParam, IntParam, Secret, Spec
 from maestro.verify import Verifier
-from maestro.workspace import open_workspace
 
 TUNED = ["churn-predictor", "fraud-detector", "image-classifier"]
 UNTUNED = ["demand-forecaster", "recsys-ranker", "sentiment-bert"]
@@ -56,30 +53,12 @@ CASES = [(m, e) for m in TUNED for e in ENVS]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-@functools.cache
 def _workspace() -> Any:
-    ws, diags = open_workspace(ROOT)
-    assert ws is not None, diags
-    return ws
-
-
-@functools.cache
-def _effective(model: str) -> dict[str, Spec]:
-    ws = _workspace()
-    rel = f"specs/{model}/maestro.yaml"
-    checked = check_file(ROOT / rel, rel, ws.inputs, root=ROOT)
-    assert not [d for d in checked.diagnostics if d.severity == "error"], checked.diagnostics
-    return checked.effective
+    return example_workspace()
 
 
 def effective(model: str, env: str = "prod") -> tuple[Spec, Context]:
-    ws = _workspace()
-    spec = _effective(model)[env]
-    ctx = Context(env=env, platform=ws.platforms[env], namespace=f"{spec.metadata.team}-{env}",
-                  source=f"specs/{model}/maestro.yaml", sync="automated")
-    return spec, ctx
-
-
+    return example(model, env)  # type: ignore[no-any-return]
 def with_tuning(spec: Spec, **changes: Any) -> Spec:
     assert spec.spec.tuning is not None
     tuning = spec.spec.tuning.model_copy(update=changes)
