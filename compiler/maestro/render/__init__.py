@@ -9,7 +9,7 @@ that other objects refer to, using the helpers below so that those agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from ..config import Environment, Platform
 from ..spec import Resources, Spec
@@ -136,3 +136,18 @@ def service_account_name(spec: Spec) -> str:
 
 
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+
+
+def text_template(name: str, filters: dict[str, Callable[..., Any]], finalize: Callable[[object], object]) -> Any:
+    """A jinja2 template for a text artifact (Vault HCL, Feast Python): sandboxed, strict
+    about undefined names, and every printed value passes `finalize`, which refuses
+    anything a filter did not check (so no spec value reaches the text unescaped)."""
+    from importlib import resources
+
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=finalize,
+                                        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(filters)
+    return env.from_string(resources.files("maestro").joinpath("templates", name).read_text(encoding="utf-8"))

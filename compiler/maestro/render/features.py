@@ -52,7 +52,6 @@ import copy
 import functools
 import keyword
 import re
-from importlib import resources
 from typing import Any, Iterator
 
 from ..config import Platform
@@ -72,6 +71,7 @@ from . import (
     pod_security_context,
     resource_requirements,
     service_account_name,
+    text_template,
 )
 from .argocd import HOOK
 
@@ -345,12 +345,7 @@ def _finalize(value: object) -> object:
 
 @functools.cache
 def _template() -> Any:
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_finalize,
-                                        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update({
+    return text_template(TEMPLATE, {
         "py": _py,
         "ident": _ident,
         "feast_type": _from_table(FEAST_TYPES, "Feast type"),
@@ -358,9 +353,7 @@ def _template() -> Any:
         "source_class": _from_table({k: cls for k, (cls, _) in SOURCE_CLASSES.items()}, "source type"),
         "source_import": _from_table({k: imp for k, (_, imp) in SOURCE_CLASSES.items()}, "source type"),
         "ttl": _ttl,
-    })
-    text = resources.files("maestro").joinpath("templates", TEMPLATE).read_text(encoding="utf-8")
-    return env.from_string(text)
+    }, _finalize)
 
 
 def check_generated(text: str) -> None:

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import functools
 import re
-from importlib import resources
 from typing import Any, Iterator, NamedTuple
 
 from ..config import VaultEndpoint
@@ -49,7 +48,7 @@ from ..emit import ARTIFACT_DIR, file_name
 from ..names import DNS1123_LABEL
 from ..semantics import Finding, secret_kind
 from ..spec import ENV_NAME, VAULT_PATH, Spec
-from . import Context, Resource, name_of, obj, service_account_name
+from . import Context, Resource, name_of, obj, service_account_name, text_template
 
 COMPONENT = "secrets"
 
@@ -179,15 +178,7 @@ def _finalize(value: object) -> object:
 
 @functools.cache
 def _policy_template() -> Any:
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=_finalize,
-                                        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters["hcl_path"] = _hcl_path
-    env.filters["hcl_name"] = _hcl_name
-    text = resources.files("maestro").joinpath("templates", POLICY_TEMPLATE).read_text(encoding="utf-8")
-    return env.from_string(text)
+    return text_template(POLICY_TEMPLATE, {"hcl_path": _hcl_path, "hcl_name": _hcl_name}, _finalize)
 
 
 def policy_hcl(name: str, paths: list[str]) -> str:
