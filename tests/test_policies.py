@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from maestro.check import check_file, discover
-from maestro.costs import tuning_estimate
+from maestro.governance import config_data, spec_input
 from maestro.policy import Finding, PolicySet, format_test_results
 from maestro.render.argocd import sync_mode
 from maestro.workspace import open_workspace
@@ -54,41 +54,22 @@ def workspace():
 
 
 def platform_config(ws, env: str, team: str) -> dict[str, Any]:
-    """data.maestro.config for one environment and team, as the integration builds it."""
-    platform = ws.platforms[env]
-    return {
-        "env": env,
-        "governance": platform.environments[env].governance.model_dump(mode="json"),
-        "team": platform.team(team).model_dump(mode="json"),
-        "registries": list(platform.registries),
-        "costs": platform.costs.model_dump(mode="json"),
-    }
+    """data.maestro.config for one environment and team, exactly as maestro feeds it."""
+    return config_data(ws.platforms[env], env, team)["maestro"]["config"]
 
 
 @pytest.fixture(scope="module")
 def spec_inputs(workspace) -> dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]]:
-    """(model, env) -> (spec-scope input, data.maestro.config), for every example."""
+    """(model, env) -> (spec-scope input, data.maestro.config), for every example, built by
+    the integration itself (governance.spec_input), so these tests see what validate sees."""
     out = {}
     for path in discover(ROOT):
         checked = check_file(path, path.relative_to(ROOT).as_posix(), workspace.inputs, root=ROOT)
         assert checked.effective, [str(d) for d in checked.diagnostics]
         for env, spec in checked.effective.items():
             platform = workspace.platforms[env]
-            doc = spec.model_dump(mode="json", by_alias=True)
-            doc["spec"].pop("environments", None)
-            est = tuning_estimate(spec, platform)
             sync = sync_mode(platform.environments[env].sync, workspace.overlays.get(env), spec.metadata.tier)
-            inp = {
-                "env": env,
-                "model": spec.metadata.name,
-                "team": spec.metadata.team,
-                "tier": spec.metadata.tier,
-                "spec": doc,
-                "argocd": {"sync": sync},
-                "estimates": {"tuning": None if est is None else {
-                    "trials": est.trials, "trialHours": est.trial_hours, "cpuHours": est.cpu_hours,
-                    "gpuHours": est.gpu_hours, "cost": est.cost, "currency": platform.costs.currency}},
-            }
+            inp = spec_input(spec, env, platform, sync)
             out[(spec.metadata.name, env)] = (inp, platform_config(workspace, env, spec.metadata.team))
     return out
 
