@@ -23,9 +23,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def make_repo(dest: Path, n: int) -> None:
     for sub in ("config", "overlays", "schemas"):
         shutil.copytree(ROOT / sub, dest / sub)
-    cfg = dest / "config" / "platform.yaml"
-    cfg.write_text(cfg.read_text().replace("crd_schema_dir: ../shared/crd-schemas",
-                                           f"crd_schema_dir: {ROOT.parent / 'shared' / 'crd-schemas'}"))
     examples = sorted((ROOT / "specs").glob("*/maestro.yaml"))
     for i in range(n):
         src = examples[i % len(examples)]

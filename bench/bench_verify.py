@@ -15,12 +15,10 @@ import argparse
 import copy
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from maestro.verify import Verifier, _registry
 
-CRD_DIR = Path(__file__).resolve().parents[2] / "shared" / "crd-schemas"
 LABELS = {"app.kubernetes.io/name": "fraud-detector", "maestro.ml/env": "prod"}
 
 
@@ -160,7 +158,7 @@ def main() -> None:
     objs = core_objects(args.count)
 
     start = time.perf_counter()
-    verifier = Verifier(args.version, CRD_DIR if CRD_DIR.is_dir() else None)
+    verifier = Verifier(args.version)  # with the CRD schemas shipped in the package
     for o in objs[:10]:  # one object of each kind: builds and caches the validators
         verifier.verify(o)
     print(f"{'Verifier cold start (registry + 10 kinds)':<58} {time.perf_counter() - start:7.3f} s")
@@ -183,7 +181,7 @@ def main() -> None:
     print(f"objects with errors: Verifier {found}, kubernetes_validate {kv()}")
     print(f"ratio: kubernetes_validate / Verifier = {theirs / ours:.1f}x")
 
-    if verifier.crd_schema_dir is not None:
+    if verifier.crd_dirs:
         crs = crd_objects(args.count)
         for o in crs[:5]:
             verifier.verify(o)

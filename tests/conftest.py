@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-CRD_SCHEMAS = SHARED / "crd-schemas"
+CRD_SCHEMAS = ROOT / "compiler" / "maestro" / "data" / "crd-schemas"  # shipped in the package
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

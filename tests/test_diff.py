@@ -12,9 +12,7 @@ schemas, then commits one kind of change at a time (tags in brackets):
     [add]      tiny-model added
     [compiler] compiler/maestro/__init__.py: __version__ 0.1.0 -> 0.2.0
 
-`crd_schema_dir` is relative (`crd-schemas`, a symlink in the work tree that git ignores),
-so every test also checks that it is resolved against the real root, not the temporary
-copy of a ref. Renders cost ~0.1-0.5 s per model and environment: reports are computed
+Renders cost ~0.1-0.5 s per model and environment: reports are computed
 once per (base, head, env) and tests that only need one environment say so.
 """
 from __future__ import annotations
@@ -30,7 +28,7 @@ from typing import Callable
 
 import pytest
 
-from conftest import CRD_SCHEMAS, ROOT, require_path
+from conftest import ROOT
 from maestro import diff
 from maestro.cli import UsageError
 
@@ -77,7 +75,6 @@ def edit(path: Path, old: str, new: str) -> None:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_path(CRD_SCHEMAS, "CRD schemas")
     root = tmp_path_factory.mktemp("diff") / "repo"
     root.mkdir()
     git(root, "init", "-q")
@@ -85,9 +82,6 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     commit(root, "empty")
     for sub in ("config", "specs", "overlays", "policies", "schemas"):
         shutil.copytree(ROOT / sub, root / sub)
-    edit(root / "config" / "platform.yaml", "crd_schema_dir: ../shared/crd-schemas", "crd_schema_dir: crd-schemas")
-    (root / "crd-schemas").symlink_to(CRD_SCHEMAS)
-    (root / ".git" / "info" / "exclude").write_text("crd-schemas\n")
     (root / "compiler" / "maestro").mkdir(parents=True)
     (root / "compiler" / "maestro" / "__init__.py").write_text('__version__ = "0.1.0"\n')
     commit(root, "c0")
@@ -323,8 +317,6 @@ def test_nothing_changed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None
 def clone(repo: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(dest))
-    (dest / "crd-schemas").symlink_to(CRD_SCHEMAS)
-    (dest / ".git" / "info" / "exclude").write_text("crd-schemas\n")
     return dest
 
 
@@ -377,7 +369,6 @@ def test_maestro_root_below_the_git_top(repo: Path, tmp_path: Path) -> None:
     top = tmp_path / "mono"
     shutil.copytree(repo, top / "platform", ignore=shutil.ignore_patterns(".git"), symlinks=True)
     git(top, "init", "-q")
-    (top / ".git" / "info" / "exclude").write_text("crd-schemas\n")
     commit(top, "base")
     edit(top / "platform/specs/fraud-detector/maestro.yaml", "{min: 4}", "{min: 5}")
     r = diff.compute(top / "platform", "base", None, "prod")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CRD_SCHEMAS, ROOT, require_path
+from conftest import ROOT
 from maestro.cli import main
 
 SPEC = Path("specs/fraud-detector/maestro.yaml")
@@ -18,9 +18,6 @@ SPEC = Path("specs/fraud-detector/maestro.yaml")
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for sub in ("config", "specs", "overlays", "policies", "schemas"):
         shutil.copytree(ROOT / sub, tmp_path / sub)
-    cfg = tmp_path / "config" / "platform.yaml"
-    cfg.write_text(cfg.read_text().replace("crd_schema_dir: ../shared/crd-schemas",
-                                           f"crd_schema_dir: {require_path(CRD_SCHEMAS, 'CRD schemas')}"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAESTRO_TODAY", "2026-12-01")
     return tmp_path

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from ruamel.yaml import YAML
 
-from conftest import example, example_specs, example_workspace, CRD_SCHEMAS, ROOT, require_path
+from conftest import example, example_specs, example_workspace, ROOT
 from maestro.emit import dump
 from maestro.registry import (RegistryUnavailable, absolute_sqlite, check_command, check_with, combine_gates,
                               configure_parser, connect, desired_state, load_state, plan, redact, run, state_json,
@@ -191,7 +190,7 @@ def test_state_does_not_depend_on_gate_order() -> None:
 
 @pytest.fixture(scope="module")
 def verifier() -> Verifier:
-    return Verifier(_workspace().platform.kubernetes_version, require_path(CRD_SCHEMAS, "CRD schemas"))
+    return Verifier(_workspace().platform.kubernetes_version)
 
 
 @pytest.mark.parametrize("env", ENVS)

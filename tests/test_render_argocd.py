@@ -26,7 +26,7 @@ from maestro.spec import Spec
 from maestro.verify import Verifier
 from maestro.workspace import Workspace, open_workspace
 
-from conftest import CRD_SCHEMAS, ROOT, require_path
+from conftest import CRD_SCHEMAS, ROOT
 
 PROD_OVERLAY = Overlay.model_validate({
     "apiVersion": "maestro.ml/v1alpha1", "kind": "Overlay", "environment": "prod",
@@ -210,7 +210,7 @@ def test_a_namespace_shared_by_teams_gets_no_team_label(ws: Workspace, specs: di
 
 @pytest.mark.parametrize("env", ENVS)
 def test_every_object_passes_its_schema(ws: Workspace, specs: dict[str, tuple[Spec, str]], env: str) -> None:
-    verifier = Verifier(ws.platform.kubernetes_version, require_path(CRD_SCHEMAS, "CRD schemas"))
+    verifier = Verifier(ws.platform.kubernetes_version)
     for overlay in (None, ws.overlays.get(env), PROD_OVERLAY if env == "prod" else None):
         for resource in render_env(env, ws.platforms[env], overlay, refs(ws, specs, env, overlay)):
             assert verifier.verify(resource) == [], resource["metadata"]["name"]
@@ -315,7 +315,7 @@ def test_hooks_explicit_waves_and_unknown_kinds() -> None:
 
 
 def test_every_custom_resource_maestro_can_verify_has_a_wave() -> None:
-    folder = require_path(CRD_SCHEMAS, "CRD schemas")
+    folder = CRD_SCHEMAS
     argocd_own = {("argoproj.io", "application"), ("argoproj.io", "applicationset"), ("argoproj.io", "appproject")}
     known = {(group, kind.lower()) for group, kind in WAVES}
     missing = sorted(f"{path.parent.name}/{path.stem}" for path in folder.glob("*/*.json")

@@ -32,7 +32,7 @@ import pytest
 from hypothesis import given, strategies as st
 from ruamel.yaml import YAML
 
-from conftest import example, example_workspace, CRD_SCHEMAS, ROOT, require_path
+from conftest import example, example_workspace, ROOT
 from maestro.render import Context, features
 from maestro.render.features import GeneratedCodeError, check_generated, render
 from maestro.spec import Spec
@@ -87,8 +87,7 @@ def calls(source: str) -> dict[str, list[dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def verifier() -> Verifier:
-    require_path(CRD_SCHEMAS, "CRD schemas")
-    return Verifier(_workspace().platform.kubernetes_version, CRD_SCHEMAS)
+    return Verifier(_workspace().platform.kubernetes_version)
 
 
 # ------------------------------------------------------------------ objects

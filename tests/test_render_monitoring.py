@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import example, example_workspace, CRD_SCHEMAS, ROOT, require_path, require_tool
+from conftest import example, example_workspace, require_tool
 from maestro.emit import Tree, dump, folder
 from maestro.pipeline import render_model
 from maestro.render import Context, monitoring, security, serving
@@ -58,8 +58,7 @@ def panel_exprs(board: dict[str, Any]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def verifier() -> Verifier:
-    require_path(CRD_SCHEMAS, "CRD schemas")
-    return Verifier(_workspace().platform.kubernetes_version, CRD_SCHEMAS)
+    return Verifier(_workspace().platform.kubernetes_version)
 
 
 # ------------------------------------------------------------------ what is rendered

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from conftest import example, example_workspace, CRD_SCHEMAS, ROOT, require_path
+from conftest import example, example_workspace, ROOT
 from maestro import pipeline
 from maestro.check import check_located, to_diagnostics
 from maestro.cli import main
@@ -81,8 +81,7 @@ def grants(text: str) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def verifier() -> Verifier:
-    require_path(CRD_SCHEMAS, "CRD schemas")
-    return Verifier(_workspace().platform.kubernetes_version, CRD_SCHEMAS)
+    return Verifier(_workspace().platform.kubernetes_version)
 
 
 # ------------------------------------------------------------------ what is rendered per example

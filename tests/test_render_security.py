@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from conftest import example, example_workspace, CRD_SCHEMAS, ROOT, require_path
+from conftest import example, example_workspace
 from maestro.render import Context, training
 from maestro.render.security import reader_rbac, render
 from maestro.spec import Spec
@@ -33,8 +33,7 @@ def named(resources: list[dict[str, Any]], kind: str, name: str) -> dict[str, An
 
 @pytest.fixture(scope="module")
 def verifier() -> Verifier:
-    require_path(CRD_SCHEMAS, "CRD schemas")
-    return Verifier(_workspace().platform.kubernetes_version, CRD_SCHEMAS)
+    return Verifier(_workspace().platform.kubernetes_version)
 
 
 # ------------------------------------------------------------------ kinds and names per example

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 
-from conftest import CRD_SCHEMAS, ROOT, require_path
+from conftest import ROOT
 from maestro.check import check_file
 from maestro.pipeline import context_for
 from maestro.render import mesh, serving
@@ -35,7 +34,7 @@ MODELS = sorted(p.parent.name for p in (ROOT / "specs").glob("*/maestro.yaml"))
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 @pytest.mark.parametrize("model", MODELS)
 def test_every_object_passes_its_schema(model: str, env: str) -> None:
-    verifier = Verifier(WS.platform.kubernetes_version, require_path(CRD_SCHEMAS, "CRD schemas"))
+    verifier = Verifier(WS.platform.kubernetes_version)
     for key, o in rendered(model, env).items():
         assert verifier.verify(o, source=key) == [], key
 

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import example, example_workspace, CRD_SCHEMAS, ROOT, require_path
+from conftest import example, example_workspace
 from maestro.render import Context
 from maestro.emit import dump
 from maestro.render.training import render
@@ -59,8 +59,7 @@ def pod_specs(node: Any) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def verifier() -> Verifier:
-    require_path(CRD_SCHEMAS, "CRD schemas")
-    return Verifier(_workspace().platform.kubernetes_version, CRD_SCHEMAS)
+    return Verifier(_workspace().platform.kubernetes_version)
 
 
 # ------------------------------------------------------------------ kinds and names per example

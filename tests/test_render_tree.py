@@ -5,7 +5,6 @@ The committed `rendered/` is the golden output; `pytest --update-goldens` regene
 """
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import signal
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import CRD_SCHEMAS, ROOT, require_path, require_tool
+from conftest import ROOT, require_tool
 from maestro import check
 from maestro.cli import main
 from maestro.emit import read_tree
@@ -35,14 +34,10 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def repo(tmp_path: Path) -> Path:
     for sub in ("config", "specs", "overlays", "schemas"):
         shutil.copytree(ROOT / sub, tmp_path / sub)
-    cfg = tmp_path / "config" / "platform.yaml"
-    cfg.write_text(cfg.read_text().replace("crd_schema_dir: ../shared/crd-schemas",
-                                           f"crd_schema_dir: {require_path(CRD_SCHEMAS, 'CRD schemas')}"))
     return tmp_path
 
 
 def test_rendered_tree_is_current(capsys: pytest.CaptureFixture[str], update_goldens: bool) -> None:
-    require_path(CRD_SCHEMAS, "CRD schemas")
     if update_goldens:
         assert run(capsys, "--root", str(ROOT), "render")[0] == 0
     rc, out, err = run(capsys, "--root", str(ROOT), "render", "--check")

@@ -29,7 +29,7 @@ from optuna.storages import RDBStorage
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
-from conftest import example, example_workspace, CRD_SCHEMAS, ROOT, require_path
+from conftest import example, example_workspace, ROOT
 from maestro.costs import tuning_estimate
 from maestro.emit import ARTIFACT_DIR, dump
 from maestro.render import Context, pod_labels
@@ -95,8 +95,7 @@ def study_doc(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def verifier() -> Verifier:
-    require_path(CRD_SCHEMAS, "CRD schemas")
-    return Verifier(_workspace().platform.kubernetes_version, CRD_SCHEMAS)
+    return Verifier(_workspace().platform.kubernetes_version)
 
 
 @pytest.fixture(scope="module")

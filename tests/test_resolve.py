@@ -36,9 +36,7 @@ def repo(tmp_path: Path) -> Path:
     for env in ("dev", "staging", "prod"):
         (tmp_path / "overlays" / env).mkdir(parents=True)
     cfg = tmp_path / "config" / "platform.yaml"
-    cfg.write_text(cfg.read_text().replace("crd_schema_dir: ../shared/crd-schemas",
-                                           f"crd_schema_dir: {ROOT.parent / 'shared' / 'crd-schemas'}")
-                   + "spec_defaults:\n  serving: {autoscaling: {memory: 90}, resources: {memory: 3Gi}}\n")
+    cfg.write_text(cfg.read_text() + "spec_defaults:\n  serving: {autoscaling: {memory: 90}, resources: {memory: 3Gi}}\n")
     return tmp_path
 
 

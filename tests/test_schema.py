@@ -9,12 +9,10 @@ them integers; YAML and maestro call them floats).
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pydantic
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import random
 import subprocess
 import sys
@@ -12,29 +11,20 @@ from typing import Any
 
 import pytest
 
+from maestro.verify import BUNDLED_CRD_SCHEMAS as CRD_DIR
 from maestro.verify import HINT, Verifier, supported_kubernetes_versions
 
-CRD_DIR = Path(__file__).resolve().parents[2] / "shared" / "crd-schemas"
 K8S = "1.32"
-
-
-def _crd_dir() -> Path:
-    if not CRD_DIR.is_dir():
-        message = f"CRD schemas not found at {CRD_DIR} (the shared folder beside the repo)"
-        if os.environ.get("MAESTRO_REQUIRE_TOOLS") == "1":
-            pytest.fail(message + "; MAESTRO_REQUIRE_TOOLS=1 makes this a failure")
-        pytest.skip(message)
-    return CRD_DIR
 
 
 @pytest.fixture(scope="module")
 def core() -> Verifier:
-    return Verifier(K8S, None)
+    return Verifier(K8S, None, bundled=False)
 
 
 @pytest.fixture(scope="module")
 def crds() -> Verifier:
-    return Verifier(K8S, _crd_dir())
+    return Verifier(K8S)  # the CRD schemas shipped in the package
 
 
 # ------------------------------------------------------------------ valid examples
@@ -576,9 +566,37 @@ def test_core_kind_in_wrong_group_is_unknown(core: Verifier) -> None:
     ]
 
 
+def test_platform_crd_folder_adds_kinds_and_comes_first(tmp_path: Path) -> None:
+    widget = {"apiVersion": "widgets.example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}}
+    (tmp_path / "widgets.example.com").mkdir()
+    (tmp_path / "widgets.example.com" / "widget_v1.json").write_text(
+        '{"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}')
+    # A platform's newer ScaledObject schema replaces the shipped one: here it forbids `spec`.
+    (tmp_path / "keda.sh").mkdir()
+    (tmp_path / "keda.sh" / "scaledobject_v1alpha1.json").write_text(
+        '{"type": "object", "properties": {"spec": {"type": "object", "additionalProperties": false}}}')
+    verifier = Verifier(K8S, tmp_path)
+    assert verifier.verify(widget) == []
+    scaled = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"},
+              "spec": {"scaleTargetRef": {"name": "x"}, "triggers": [{"type": "cpu", "metadata": {"value": "70"}}]}}
+    assert {d.code for d in verifier.verify(scaled)} == {"M601"}  # scaleTargetRef, triggers
+    assert Verifier(K8S).verify(scaled) == []  # the shipped schema accepts it
+    # Kinds the platform folder lacks still come from the shipped set.
+    assert verifier.validator_for("argoproj.io/v1alpha1", "Rollout") is not None
+
+
+def test_shipped_crd_schemas_are_package_data() -> None:
+    """Every schema is named by the README of sources, which travels with them (with a NOTICE)."""
+    readme = (CRD_DIR / "README.md").read_text(encoding="utf-8")
+    assert (CRD_DIR / "NOTICE").is_file()
+    files = sorted(p.relative_to(CRD_DIR).as_posix() for p in CRD_DIR.glob("*/*.json"))
+    assert len(files) >= 25
+    assert [f for f in files if f not in readme] == []
+
+
 def test_missing_crd_folder_is_named(tmp_path: Path) -> None:
     verifier = Verifier(K8S, tmp_path / "nowhere")
-    [d] = verifier.verify({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"}})
+    [d] = verifier.verify({"apiVersion": "widgets.example.com/v1", "kind": "Widget", "metadata": {"name": "x"}})
     assert d.code == "M609"
     assert f"the CRD schema folder {tmp_path / 'nowhere'} does not exist" in d.message
 

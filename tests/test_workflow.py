@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import CRD_SCHEMAS, ROOT, require_path, require_tool
+from conftest import ROOT, require_tool
 from maestro.verify import Verifier
 
 VENV_BIN = Path(sys.executable).parent
@@ -111,8 +111,7 @@ def _hook_repo(dest: Path, language: str) -> Path:
 
 
 def _model_repo(dest: Path) -> Path:
-    """A repository laid out for Maestro with one valid model and a bad spec outside specs/,
-    beside a `shared` link so config/platform.yaml's crd_schema_dir resolves."""
+    """A repository laid out for Maestro with one valid model and a bad spec outside specs/."""
     for name in REPO_INPUTS:
         shutil.copytree(ROOT / name, dest / name)
     for spec in (dest / "specs").iterdir():
@@ -120,9 +119,6 @@ def _model_repo(dest: Path) -> Path:
             shutil.rmtree(spec)
     (dest / "drafts" / "typo-model").mkdir(parents=True)
     (dest / "drafts" / "typo-model" / "maestro.yaml").write_text(BAD_SPEC, encoding="utf-8")
-    shared = dest.parent / "shared"
-    if not shared.exists():
-        shared.symlink_to(ROOT.parent / "shared", target_is_directory=True)
     done = _run([_tool("maestro"), "render"], dest)
     assert done.returncode == 0, done.stdout + done.stderr
     _git_commit_all(dest)
@@ -397,7 +393,6 @@ def scratch_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("stdout")
     for name in REPO_INPUTS:
         shutil.copytree(ROOT / name, base / "repo" / name)
-    (base / "shared").symlink_to(ROOT.parent / "shared", target_is_directory=True)
     return base / "repo"
 
 
@@ -450,9 +445,8 @@ def _instantiate(template: Any, params: dict[str, str]) -> Any:
 
 
 def test_applicationset_is_valid_and_uses_the_plugin():
-    crds = require_path(CRD_SCHEMAS, "CRD schemas")
     appset = _load(CMP_DIR / "applicationset.yaml")
-    verifier = Verifier("1.32", crds)
+    verifier = Verifier("1.32")
     # label values in the template hold {{...}} until the controller fills them in
     problems = [d for d in verifier.verify(appset, source="applicationset.yaml")
                 if not (d.code == "M607" and "{{" in d.message)]

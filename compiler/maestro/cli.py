@@ -150,7 +150,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     selected = [args.env] if args.env else envs
     crd = ws.platform.crd_schema_dir
     if crd and not (root / crd).is_dir():
-        raise UsageError(f"crd_schema_dir '{crd}' (config/platform.yaml) is not a folder")
+        raise UsageError(f"crd_schema_dir '{crd}' (config/platform.yaml) is not a folder; it names extra CRD "
+                         "schemas on top of the ones Maestro ships: create it, or remove the key")
     out_root = Path(args.out) if args.out else root / "rendered"
     bad_root = check_output_root(out_root, root) if args.out else None
     if bad_root is not None:

@@ -221,9 +221,10 @@ class Platform(BaseSettings):
     monitoring: Monitoring = Monitoring()
     istio_ingress_namespace: Annotated[str | None, Field(description="Namespace of the Istio ingress gateway, "
                                                                      "allowed to call every model.")] = None
-    crd_schema_dir: Annotated[str | None, Field(description="Directory of CRD JSON Schemas, "
-                                                           "{group}/{kind}_{version}.json, relative to the "
-                                                           "repository root.")] = None
+    crd_schema_dir: Annotated[str | None, Field(description="Extra CRD JSON Schemas, {group}/{kind}_{version}.json, "
+                                                           "relative to the repository root: searched before the "
+                                                           "schemas Maestro ships, so they add kinds or replace a "
+                                                           "shipped version.")] = None
     spec_defaults: Annotated[dict[str, Any], Field(description="Spec fragment below every spec and overlay "
                                                                "(lowest precedence).")] = {}
 

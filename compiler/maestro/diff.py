@@ -360,7 +360,8 @@ def open_side(snap: Snapshot, repo: Repo, fmt: str, like: Side | None = None) ->
     crd = ws.platform.crd_schema_dir
     crd_dir = (repo.root / crd) if crd else None  # against the real root, never the temporary copy
     if crd_dir is not None and not crd_dir.is_dir():
-        raise UsageError(f"crd_schema_dir '{crd}' (config/platform.yaml in {snap.label}) is not a folder")
+        raise UsageError(f"crd_schema_dir '{crd}' (config/platform.yaml in {snap.label}) is not a folder; it names "
+                         "extra CRD schemas on top of the ones Maestro ships: create it, or remove the key")
     side.verifier = Verifier(ws.platform.kubernetes_version, crd_dir)
     return side
 

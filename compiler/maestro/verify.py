@@ -3,7 +3,8 @@
 Core kinds are checked against the strict (unknown fields rejected) schemas that the
 `kubernetes-validate` package ships, one folder per Kubernetes minor version; custom
 resources against CRD schemas in a kubeconform-style folder,
-`{group}/{kind}_{version}.json`. On top of the schemas we check what they leave out:
+`{group}/{kind}_{version}.json`: the set shipped in the package (`data/crd-schemas`), after
+the platform's own folder (`crd_schema_dir` in config) when it names one. On top of the schemas we check what they leave out:
 `metadata.name`, label and annotation syntax, and resource quantities.
 
 `kubernetes_validate.validate()` re-reads 1.3 MB of definitions per call and stops at the
@@ -69,6 +70,10 @@ _NAME_RULES: dict[str, tuple[re.Pattern[str], int, str]] = {
     "Namespace": (_DNS1123_LABEL, 63, "DNS-1123 label"),
 }
 _SUBDOMAIN_RULE = (_DNS1123_SUBDOMAIN, 253, "DNS-1123 subdomain")
+
+# The CRD schemas Maestro knows, shipped inside the package (data/crd-schemas/README.md
+# names each file's upstream source and version).
+BUNDLED_CRD_SCHEMAS = Path(__file__).resolve().parent / "data" / "crd-schemas"
 
 _DEFS_ID = "https://kubernetes.io/api/_definitions.json"
 _OBJECT_META = _DEFS_ID + "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
@@ -197,10 +202,14 @@ class Verifier:
     same object every time.
     """
 
-    def __init__(self, kubernetes_version: str, crd_schema_dir: Path | None = None) -> None:
+    def __init__(self, kubernetes_version: str, crd_schema_dir: Path | None = None, *, bundled: bool = True) -> None:
         self.core_dir = _core_dir(kubernetes_version)
         self.kubernetes_version = ".".join(self.core_dir.name[1:].split(".")[:2])
         self.crd_schema_dir = Path(crd_schema_dir) if crd_schema_dir is not None else None
+        # The platform's own folder comes first, so that it can add kinds and also replace a
+        # bundled schema with the one of the operator version its clusters run.
+        self.crd_dirs: tuple[Path, ...] = tuple(
+            d for d in (self.crd_schema_dir, BUNDLED_CRD_SCHEMAS if bundled else None) if d is not None)
         self._cache: dict[tuple[str, str, str], SchemaLookup] = {}
 
     def validator_for(self, api_version: str, kind: str) -> Any:
@@ -261,8 +270,8 @@ class Verifier:
             gvks = schema.get("x-kubernetes-group-version-kind", [])
             if {"group": group, "version": version, "kind": kind} in gvks:
                 return SchemaLookup(Draft202012Validator(schema, registry=registry), "")
-        if self.crd_schema_dir is not None and group:
-            crd_file = self.crd_schema_dir / group / f"{kind.lower()}_{version.lower()}.json"
+        for crd_dir in self.crd_dirs if group else ():
+            crd_file = crd_dir / group / f"{kind.lower()}_{version.lower()}.json"
             looked.append(str(crd_file))
             if crd_file.is_file():
                 try:
@@ -274,12 +283,12 @@ class Verifier:
                 _prepare_crd_schema(schema)
                 return SchemaLookup(Draft202012Validator(schema, registry=registry), "")
         where = f"the Kubernetes {self.kubernetes_version} schemas"
-        if self.crd_schema_dir is None:
-            where += " (no CRD schema folder configured)"
-        elif not self.crd_schema_dir.is_dir():
+        if self.crd_schema_dir is not None and not self.crd_schema_dir.is_dir():
             where += f" (the CRD schema folder {self.crd_schema_dir} does not exist)"
-        else:
+        elif self.crd_dirs:
             where += " or the CRD schemas"
+        else:
+            where += " (no CRD schema folder configured)"
         return SchemaLookup(
             None,
             f"no schema for apiVersion '{group + '/' if group else ''}{version}' kind '{kind}' in {where};"

@@ -68,7 +68,9 @@ workloads, and everything whose health may take long or stay bad, share the last
                                                  (redhatcop.redhat.io), VaultConnection,
                                                  VaultAuth, SecretStore
      -2   secrets and configuration that pods    VaultStaticSecret, VaultDynamicSecret,
-          mount or subsets routes point at       ExternalSecret, ConfigMap, DestinationRule
+          mount, subsets routes point at, and    ExternalSecret, ConfigMap, DestinationRule,
+          what admission webhooks read when a    Instrumentation (OpenTelemetry),
+          pod is created                         ClusterStorageContainer (KServe)
      -1   what workloads reference by name       Service, AnalysisTemplate, VirtualService,
           (a Rollout is invalid without its      ServingRuntime
           services, analysis templates and
@@ -149,6 +151,8 @@ WAVES: dict[tuple[str, str], str] = {
     ("external-secrets.io", "ExternalSecret"): _CONFIG,
     ("", "ConfigMap"): _CONFIG,
     ("networking.istio.io", "DestinationRule"): _CONFIG,
+    ("opentelemetry.io", "Instrumentation"): _CONFIG,
+    ("serving.kserve.io", "ClusterStorageContainer"): _CONFIG,
     ("", "Service"): _REFERENCED,
     ("argoproj.io", "AnalysisTemplate"): _REFERENCED,
     ("networking.istio.io", "VirtualService"): _REFERENCED,
