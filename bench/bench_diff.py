@@ -11,6 +11,7 @@ runs (both sides from git); then the same change is left uncommitted and
 `maestro diff --base HEAD~1` runs against the working tree. Times are wall-clock, one run
 each, in child processes (so imports count, as they do for a user).
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_render import make_repo  # noqa: E402
 
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+}
 DIFF = [sys.executable, "-m", "maestro.diff"]  # the verb alone: works whether or not cli.py wires it
 
 
@@ -49,8 +55,7 @@ def bump_replicas(repo: Path) -> str:
     """Raise serving.replicas.min of the first spec that serves; returns the model."""
     for spec in sorted((repo / "specs").glob("*/maestro.yaml")):
         text = spec.read_text()
-        new, n = re.subn(r"replicas: \{min: (\d+)", lambda m: f"replicas: {{min: {int(m.group(1)) + 1}", text,
-                         count=1)
+        new, n = re.subn(r"replicas: \{min: (\d+)", lambda m: f"replicas: {{min: {int(m.group(1)) + 1}", text, count=1)
         if n:
             spec.write_text(new)
             return spec.parent.name
@@ -58,8 +63,10 @@ def bump_replicas(repo: Path) -> str:
 
 
 def main(sizes: list[int]) -> None:
-    print(f"{'N':>6} {'render s':>9} {'diff refs s':>12} {'diff worktree s':>16} {'speed-up':>9} "
-          f"{'rendered':>9} {'skipped':>8} {'changed files':>14}")
+    print(
+        f"{'N':>6} {'render s':>9} {'diff refs s':>12} {'diff worktree s':>16} {'speed-up':>9} "
+        f"{'rendered':>9} {'skipped':>8} {'changed files':>14}"
+    )
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             repo = Path(tmp)
@@ -70,14 +77,17 @@ def main(sizes: list[int]) -> None:
             git(repo, "commit", "-qm", "base")
             model = bump_replicas(repo)
             git(repo, "commit", "-qam", f"{model}: one more replica")
-            refs_s, out = timed([*DIFF, "--root", str(repo), "--base", "HEAD~1", "--head", "HEAD",
-                                 "--format", "json"], ok=(1,))
+            refs_s, out = timed(
+                [*DIFF, "--root", str(repo), "--base", "HEAD~1", "--head", "HEAD", "--format", "json"], ok=(1,)
+            )
             git(repo, "reset", "-q", "--soft", "HEAD~1")  # the same change, now uncommitted
             worktree_s, _ = timed([*DIFF, "--root", str(repo), "--base", "HEAD", "--format", "json"], ok=(1,))
             summary = json.loads(out)["summary"]
-            print(f"{n:>6} {render_s:>9.2f} {refs_s:>12.2f} {worktree_s:>16.2f} {render_s / refs_s:>8.1f}x "
-                  f"{summary['rendered']:>9} {summary['skipped']:>8} {summary['objects']['changed']:>14}",
-                  flush=True)
+            print(
+                f"{n:>6} {render_s:>9.2f} {refs_s:>12.2f} {worktree_s:>16.2f} {render_s / refs_s:>8.1f}x "
+                f"{summary['rendered']:>9} {summary['skipped']:>8} {summary['objects']['changed']:>14}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Prints numbers; not a test. Run: .venv/bin/python bench/bench_policy.py
 Compares the ways to drive regorus (shared engine + set_input vs a clone per document;
 one whole-package query vs one query per rule) and the PolicySet.check path Maestro uses.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,14 +67,20 @@ def document(i: int) -> dict:
         "metadata": {"name": f"app-{i}", "labels": {"team": "a"} if i % 2 else {}},
         "spec": {
             "replicas": i % 3,
-            "template": {"spec": {
-                "securityContext": {"runAsNonRoot": i % 4 == 0},
-                "containers": [
-                    {"name": f"c{j}", "image": "img:latest" if j == i % 3 else "img:1.0",
-                     "resources": {"limits": {"cpu": "1"}}, "securityContext": {"privileged": j == 5}}
-                    for j in range(3)
-                ],
-            }},
+            "template": {
+                "spec": {
+                    "securityContext": {"runAsNonRoot": i % 4 == 0},
+                    "containers": [
+                        {
+                            "name": f"c{j}",
+                            "image": "img:latest" if j == i % 3 else "img:1.0",
+                            "resources": {"limits": {"cpu": "1"}},
+                            "securityContext": {"privileged": j == 5},
+                        }
+                        for j in range(3)
+                    ],
+                }
+            },
         },
     }
 

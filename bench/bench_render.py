@@ -7,6 +7,7 @@ Synthetic specs are the shipped examples under new names, so every renderer and 
 overlay transform runs. Times are wall-clock, one run each, measured in the same process
 run; the ratio is what to compare across machines.
 """
+
 from __future__ import annotations
 
 import re
@@ -54,13 +55,17 @@ def main(sizes: list[int]) -> None:
             # One kustomization over every object of the tree (nesting the 3N folder
             # kustomizations instead costs kustomize ~0.8 s per folder).
             (repo / "rendered" / "kustomization.yaml").write_text(
-                "resources:\n" + "".join(f"- {f.relative_to(repo / 'rendered')}\n" for f in files))
+                "resources:\n" + "".join(f"- {f.relative_to(repo / 'rendered')}\n" for f in files)
+            )
             # kustomize grows faster than linearly with the resource count (7k objects: ~4 min
             # here), so past 10k objects it is not run: the ratio at N=100 is the comparison.
-            kust_s = timed([kubectl, "kustomize", str(repo / "rendered")]) if kubectl and objects <= 10_000 \
-                else float("nan")
-            print(f"{n:>6} {objects:>8} {render_s:>9.2f} {1000 * render_s / (3 * n):>17.1f} {kust_s:>12.2f} "
-                  f"{render_s / kust_s:>6.2f}")
+            kust_s = (
+                timed([kubectl, "kustomize", str(repo / "rendered")]) if kubectl and objects <= 10_000 else float("nan")
+            )
+            print(
+                f"{n:>6} {objects:>8} {render_s:>9.2f} {1000 * render_s / (3 * n):>17.1f} {kust_s:>12.2f} "
+                f"{render_s / kust_s:>6.2f}"
+            )
 
 
 if __name__ == "__main__":

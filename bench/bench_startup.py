@@ -6,6 +6,7 @@ Each command runs RUNS times in a fresh interpreter; the medians and their ratio
 printed. The validate run includes loading the platform config, the overlays, the Rego
 policies, Optuna (the spec has tuning) and checking every environment.
 """
+
 from __future__ import annotations
 
 import statistics

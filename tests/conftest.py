@@ -4,6 +4,7 @@
 behaviour; review the diff before committing. Tests that need an external tool call
 `require_tool`: they skip on a laptop without it and fail in CI (MAESTRO_REQUIRE_TOOLS=1).
 """
+
 from __future__ import annotations
 
 import functools

@@ -5,6 +5,7 @@ worker. Started in its own session so that stopping it (SIGTERM to the process g
 also ends the uvicorn worker and job runner it spawns. Without mlflow the tests that need
 it skip, and fail in CI (MAESTRO_REQUIRE_TOOLS=1).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -16,8 +17,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -78,17 +79,36 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     log_path = folder / "server.log"
-    command = [sys.executable, "-m", "mlflow", "server",
-               "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
-               "--default-artifact-root", str(folder / "artifacts"),
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{folder / 'mlflow.db'}",
+        "--default-artifact-root",
+        str(folder / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     # MLflow 3's job runner adds about seven huey consumer processes (≈240 MB each) that
     # registry tests never use.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=folder, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=folder,
+            env=env,
+            start_new_session=True,
+        )
     try:
         started = time.monotonic()
         while not _healthy(uri):

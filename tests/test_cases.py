@@ -3,6 +3,7 @@
 The expected text is exactly what `maestro validate maestro.yaml` prints from inside the
 case folder. Regenerate with `pytest tests/test_cases.py --update-goldens`, then review.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,8 +16,9 @@ from maestro.cli import main
 CASES = sorted(p.parent for p in (ROOT / "tests" / "cases" / "invalid").glob("*/maestro.yaml"))
 
 
-def run_validate(case: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                 *extra: str) -> tuple[int, str]:
+def run_validate(
+    case: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *extra: str
+) -> tuple[int, str]:
     monkeypatch.chdir(case)
     rc = main(["--root", str(ROOT), "validate", "maestro.yaml", *extra])
     out = capsys.readouterr()
@@ -29,8 +31,9 @@ def test_corpus_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_invalid_case(case: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                      update_goldens: bool) -> None:
+def test_invalid_case(
+    case: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], update_goldens: bool
+) -> None:
     rc, out = run_validate(case, monkeypatch, capsys)
     expected = case / "expected.txt"
     if update_goldens:
@@ -40,8 +43,9 @@ def test_invalid_case(case: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytes
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_every_diagnostic_is_positioned_inside_the_file(case: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_diagnostic_is_positioned_inside_the_file(
+    case: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     rc, out = run_validate(case, monkeypatch, capsys, "--format", "json")

@@ -1,4 +1,5 @@
 """The CLI contract: verbs, exit codes, output formats, repo discovery."""
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,9 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 2
 
 
-def test_no_repository_is_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_repository_is_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     rc, _, err = run(capsys, "validate")
     assert rc == 2 and "not inside a maestro repository" in err
@@ -125,7 +127,9 @@ def test_schema_check_detects_drift(repo: Path, capsys: pytest.CaptureFixture[st
     assert rc == 1 and "out of date" in err
     rc, _, _ = run(capsys, "--root", str(repo), "schema")
     assert rc == 0
-    assert (repo / "schemas" / "maestro.schema.json").read_text() == (ROOT / "schemas" / "maestro.schema.json").read_text()
+    assert (repo / "schemas" / "maestro.schema.json").read_text() == (
+        ROOT / "schemas" / "maestro.schema.json"
+    ).read_text()
 
 
 def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,9 +137,9 @@ def test_explain(capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 0
     assert out == (
         "spec.serving.rollout.strategy\n"
-        "  type:        one of \"rolling\", \"blueGreen\", \"canary\"\n"
-        "  default:     \"rolling\"\n"
-        "  allowed:     \"rolling\", \"blueGreen\", \"canary\"\n"
+        '  type:        one of "rolling", "blueGreen", "canary"\n'
+        '  default:     "rolling"\n'
+        '  allowed:     "rolling", "blueGreen", "canary"\n'
         "\n"
         "  Rollout strategy.\n"
     )
@@ -176,8 +180,9 @@ def test_fmt_check_and_write(repo: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert rc == 0, out
     spec = repo / "specs" / "sentiment-bert" / "maestro.yaml"
     original = spec.read_text()
-    shuffled = original.replace("kind: Model\n", "").replace("apiVersion: maestro.ml/v1alpha1\n",
-                                                             "apiVersion: maestro.ml/v1alpha1\nkind: Model  # kept\n", 1)
+    shuffled = original.replace("kind: Model\n", "").replace(
+        "apiVersion: maestro.ml/v1alpha1\n", "apiVersion: maestro.ml/v1alpha1\nkind: Model  # kept\n", 1
+    )
     spec.write_text(shuffled.replace("  framework: huggingface\n", "") + "  framework: huggingface\n")
     rc, out, _ = run(capsys, "--root", str(repo), "fmt", "--check")
     assert rc == 1 and "would reformat" in out
@@ -236,10 +241,17 @@ def test_internal_error_is_one_line(capsys: pytest.CaptureFixture[str], monkeypa
 def test_console_script_and_cold_start_imports() -> None:
     """`maestro validate` on a spec without tuning never imports heavy libraries (regorus, the
     policy engine, is part of validation and loads in milliseconds)."""
-    code = ("import sys; from maestro.cli import main; rc = main(['--root', sys.argv[1], 'validate', "
-            "sys.argv[1] + '/specs/sentiment-bert/maestro.yaml']); "
-            "heavy = [m for m in ('optuna', 'mlflow', 'feast', 'kubernetes', 'jinja2') if m in sys.modules]; "
-            "print(rc, heavy)")
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONWARNINGS": "error"})
+    code = (
+        "import sys; from maestro.cli import main; rc = main(['--root', sys.argv[1], 'validate', "
+        "sys.argv[1] + '/specs/sentiment-bert/maestro.yaml']); "
+        "heavy = [m for m in ('optuna', 'mlflow', 'feast', 'kubernetes', 'jinja2') if m in sys.modules]; "
+        "print(rc, heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
     assert out.stdout.strip().splitlines()[-1] == "0 []"

@@ -1,4 +1,5 @@
 """Platform config: precedence (file, per-env file, env vars) and team defaults."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """crdschema: upstream CRD YAML -> the schema files verify reads, the catalog's way."""
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,12 @@ def test_nested_objects_are_closed_the_root_stays_open() -> None:
 def test_converted_schema_rejects_typos_through_verify(tmp_path: Path) -> None:
     assert main([str(_write(tmp_path / "crd.yaml", CRD)), "--out", str(tmp_path / "schemas")]) == 0
     verifier = Verifier("1.32", tmp_path / "schemas")
-    good = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
-            "spec": {"size": 2, "port": "http", "parts": [{"name": "a"}]}}
+    good = {
+        "apiVersion": "example.com/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"size": 2, "port": "http", "parts": [{"name": "a"}]},
+    }
     assert verifier.verify(good) == []
     bad = {**good, "spec": {"size": 2, "parts": [{"nmae": "a"}]}}
     [d] = verifier.verify(bad)
@@ -85,9 +90,14 @@ def test_shipped_schemas_are_fixed_points_byte_for_byte() -> None:
         schema = json.loads(text)
         group = path.parent.name
         kind, _, version = path.stem.partition("_")
-        crd = {"kind": "CustomResourceDefinition", "spec": {"group": group, "names": {"kind": kind},
-                                                            "versions": [{"name": version,
-                                                                          "schema": {"openAPIV3Schema": schema}}]}}
+        crd = {
+            "kind": "CustomResourceDefinition",
+            "spec": {
+                "group": group,
+                "names": {"kind": kind},
+                "versions": [{"name": version, "schema": {"openAPIV3Schema": schema}}],
+            },
+        }
         [(rel, out)] = convert([crd]).items()
         assert rel == f"{group}/{path.name}"
         assert dumps(out) == text, path

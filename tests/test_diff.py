@@ -15,6 +15,7 @@ schemas, then commits one kind of change at a time (tags in brackets):
 Renders cost ~0.1-0.5 s per model and environment: reports are computed
 once per (base, head, env) and tests that only need one environment say so.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,8 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -33,12 +34,24 @@ from maestro import diff
 from maestro.cli import UsageError
 
 GOLDEN = Path(__file__).parent / "diff_golden"
-MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "image-classifier", "recsys-ranker",
-          "sentiment-bert"]
+MODELS = [
+    "churn-predictor",
+    "demand-forecaster",
+    "fraud-detector",
+    "image-classifier",
+    "recsys-ranker",
+    "sentiment-bert",
+]
 ENVS = ["dev", "staging", "prod"]
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-           "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+}
 TINY = """\
 apiVersion: maestro.ml/v1alpha1
 kind: Model
@@ -57,8 +70,7 @@ spec:
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, env=GIT_ENV, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(["git", *args], cwd=repo, env=GIT_ENV, check=True, capture_output=True, text=True).stdout
 
 
 def commit(repo: Path, tag: str) -> None:
@@ -85,11 +97,17 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "compiler" / "maestro").mkdir(parents=True)
     (root / "compiler" / "maestro" / "__init__.py").write_text('__version__ = "0.1.0"\n')
     commit(root, "c0")
-    edit(root / "specs/fraud-detector/maestro.yaml", "prod: {serving: {replicas: {min: 3}}}",
-         "prod: {serving: {replicas: {min: 4}}}")
+    edit(
+        root / "specs/fraud-detector/maestro.yaml",
+        "prod: {serving: {replicas: {min: 3}}}",
+        "prod: {serving: {replicas: {min: 4}}}",
+    )
     commit(root, "spec")
-    edit(root / "overlays/staging/overlay.yaml", "  maestro.ml/env: staging\n",
-         "  maestro.ml/env: staging\n  maestro.ml/stage: preprod\n")
+    edit(
+        root / "overlays/staging/overlay.yaml",
+        "  maestro.ml/env: staging\n",
+        "  maestro.ml/env: staging\n  maestro.ml/stage: preprod\n",
+    )
     commit(root, "overlay")
     edit(root / "config/platform.yaml", "cpu_hour: 0.034", "cpu_hour: 0.04")
     commit(root, "config")
@@ -111,6 +129,7 @@ def report(repo: Path) -> Callable[..., diff.Report]:
         if (base, head, env) not in cache:
             cache[(base, head, env)] = diff.compute(repo, base, head, env)
         return cache[(base, head, env)]
+
     return get
 
 
@@ -157,8 +176,10 @@ def test_spec_change_renders_only_that_model(report: Callable[..., diff.Report])
     assert "inferenceservice-fraud-detector.yaml" in files(prod, "changed")
     assert files(prod, "added") == files(prod, "removed") == []
     hpa = next(c for c in prod.changes if c.path.endswith("horizontalpodautoscaler-fraud-detector.yaml"))
-    assert hpa.diff.startswith("--- a/rendered/prod/fraud-detector/horizontalpodautoscaler-fraud-detector.yaml\n"
-                               "+++ b/rendered/prod/fraud-detector/horizontalpodautoscaler-fraud-detector.yaml\n")
+    assert hpa.diff.startswith(
+        "--- a/rendered/prod/fraud-detector/horizontalpodautoscaler-fraud-detector.yaml\n"
+        "+++ b/rendered/prod/fraud-detector/horizontalpodautoscaler-fraud-detector.yaml\n"
+    )
     assert "-  minReplicas: 3\n+  minReplicas: 4\n" in hpa.diff
     # One more 1-CPU/2Gi replica for 730 hours at platform.yaml's rates.
     assert prod.cost_delta == round((0.034 + 2 * 0.0045) * 730, 2)
@@ -228,8 +249,11 @@ def test_overlay_change_renders_every_model_of_that_env(report: Callable[..., di
         e = entry(r, "staging", m)
         assert e.status == "changed" and e.cost_delta == 0.0
         assert files(e, "added") == files(e, "removed") == []
-        assert all("+    maestro.ml/stage: preprod\n" in c.diff for c in e.changes if c.path.endswith(".yaml")
-                   and not c.path.endswith("kustomization.yaml"))
+        assert all(
+            "+    maestro.ml/stage: preprod\n" in c.diff
+            for c in e.changes
+            if c.path.endswith(".yaml") and not c.path.endswith("kustomization.yaml")
+        )
 
 
 def test_config_change_renders_everything_and_moves_costs(report: Callable[..., diff.Report]) -> None:
@@ -256,14 +280,23 @@ def test_config_change_renders_everything_and_moves_costs(report: Callable[..., 
 def test_compiler_change_affects_everything(repo: Path, tmp_path: Path) -> None:
     # The plan alone (rendering would show nothing: the installed compiler renders both sides).
     git_repo = diff.open_repo(repo)
-    base, head = (diff.materialize(git_repo, diff.snapshot_commit(git_repo, diff.resolve(git_repo, ref, "--base"), ref),
-                                   tmp_path / ref) for ref in ("add", "compiler"))
+    base, head = (
+        diff.materialize(
+            git_repo, diff.snapshot_commit(git_repo, diff.resolve(git_repo, ref, "--base"), ref), tmp_path / ref
+        )
+        for ref in ("add", "compiler")
+    )
     p = diff.plan(base, head, ENVS, ENVS, None)
     assert p.reasons == ["the compiler (compiler/maestro/) 0.1.0 -> 0.2.0 changed: every model rendered"]
     assert p.affected == {env: set(MODELS) - {"churn-predictor"} | {"tiny-model"} for env in ENVS}
     # The snapshot holds the inputs and the compiler's __init__.py, never rendered/.
-    assert sorted(p.name for p in (tmp_path / "add").iterdir()) == ["compiler", "config", "overlays", "policies",
-                                                                    "specs"]
+    assert sorted(p.name for p in (tmp_path / "add").iterdir()) == [
+        "compiler",
+        "config",
+        "overlays",
+        "policies",
+        "specs",
+    ]
 
 
 # ------------------------------------------------------------------ delete, add, empty base
@@ -298,8 +331,11 @@ def test_added_model(report: Callable[..., diff.Report], update_goldens: bool) -
 
 def test_base_without_maestro_adds_everything(report: Callable[..., diff.Report]) -> None:
     r = report("empty", "c0", "dev")
-    assert r.reasons == ["config/ changed: every model rendered", "policies/ changed: every model rendered",
-                         "the compiler (compiler/maestro/) none -> 0.1.0 changed: every model rendered"]
+    assert r.reasons == [
+        "config/ changed: every model rendered",
+        "policies/ changed: every model rendered",
+        "the compiler (compiler/maestro/) none -> 0.1.0 changed: every model rendered",
+    ]
     assert [e.status for e in r.entries] == ["added"] * 7  # six models and the argocd folder
 
 
@@ -321,8 +357,11 @@ def clone(repo: Path, tmp_path: Path) -> Path:
 
 
 def test_head_defaults_to_the_working_tree_untouched(clone: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    edit(clone / "specs/fraud-detector/maestro.yaml", "prod: {serving: {replicas: {min: 4}}}",
-         "prod: {serving: {replicas: {min: 5}}}")
+    edit(
+        clone / "specs/fraud-detector/maestro.yaml",
+        "prod: {serving: {replicas: {min: 4}}}",
+        "prod: {serving: {replicas: {min: 5}}}",
+    )
     (clone / "specs/tiny-model/maestro.yaml").unlink()  # uncommitted deletion
     before = git(clone, "status", "--porcelain", "--ignored")
     code, out = cli(clone, capsys, "--base", "HEAD", "--env", "prod", "--format", "json")
@@ -419,8 +458,12 @@ def test_scan_metadata_reads_yaml_1_2(tmp_path: Path) -> None:
     spec = tmp_path / "maestro.yaml"
     spec.write_text(TINY.replace("team: growth", "team: no"))  # YAML 1.1 would make it false
     meta = diff.scan_metadata(spec)
-    assert (meta.name, meta.team, meta.tier, meta.owners) == ("tiny-model", "no", "experimental",
-                                                             ["@acme/growth-analytics"])
+    assert (meta.name, meta.team, meta.tier, meta.owners) == (
+        "tiny-model",
+        "no",
+        "experimental",
+        ["@acme/growth-analytics"],
+    )
     spec.write_text(TINY.replace("team: growth", "team: 12"))  # an int under 1.2: the full loader decides
     assert diff.scan_metadata(spec).team == "12"  # as the spec models coerce it
     spec.write_text(TINY.replace("team: growth", "team: [growth]"))
@@ -441,7 +484,6 @@ def test_place_attributes_diagnostics() -> None:
     envs = ["dev", "prod"]
     assert diff.place(error("X", "m", file="rendered/prod/fraud/deployment-fraud.yaml"), envs) == ("prod", "fraud")
     assert diff.place(error("X", "m", file="dev/fraud/x.yaml"), envs) == ("dev", "fraud")
-    assert diff.place(error("X", "bad (environment prod)", file="specs/fraud/maestro.yaml"), envs) == \
-        ("prod", "fraud")
+    assert diff.place(error("X", "bad (environment prod)", file="specs/fraud/maestro.yaml"), envs) == ("prod", "fraud")
     assert diff.place(error("X", "bad", file="specs/fraud/maestro.yaml"), envs) == ("", "fraud")
     assert diff.place(error("X", "bad", file="overlays/dev/overlay.yaml"), envs, "fraud") == ("dev", "fraud")

@@ -1,4 +1,5 @@
 """`maestro fmt`: idempotent, preserves the data and the comments."""
+
 from __future__ import annotations
 
 import io

@@ -1,5 +1,6 @@
 """Governance end to end: policies enforced by `validate` and `render`, at the spec line
 (or overlay line) that set the value; waivers; failing closed."""
+
 from __future__ import annotations
 
 import re
@@ -46,8 +47,7 @@ def finding(out: str, code: str) -> tuple[str, int]:
 CASES = [
     # (code, old, new, line-of-new offset is where the finding must be)
     ("MPS001", "  costCenter: cc-4411\n", ""),
-    ("MPS004", "      strategy: canary\n      steps: [10, 25, 50, 100]\n",
-     "      strategy: rolling\n"),
+    ("MPS004", "      strategy: canary\n      steps: [10, 25, 50, 100]\n", "      strategy: rolling\n"),
     ("MPS005", '      - {metric: val_auc, op: ">=", value: 0.92}', '      - {metric: val_auc, op: ">=", value: 0.80}'),
     ("MPS007", "    trials: 60\n", "    trials: 3000\n"),
     ("MPS009", "    replicas: {min: 2, max: 12}", "    replicas: {min: 2, max: 50}"),
@@ -59,8 +59,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("code,old,new", CASES, ids=[c[0] for c in CASES])
-def test_each_spec_rule_fails_prod_at_the_spec_line(repo: Path, capsys: pytest.CaptureFixture[str],
-                                                   code: str, old: str, new: str) -> None:
+def test_each_spec_rule_fails_prod_at_the_spec_line(
+    repo: Path, capsys: pytest.CaptureFixture[str], code: str, old: str, new: str
+) -> None:
     rc, out = validate(capsys)
     assert rc == 0, out
     line = edit(repo, old, new)
@@ -83,8 +84,15 @@ def test_environment_override_is_where_the_finding_points(repo: Path, capsys: py
 
 def test_overlay_setting_is_where_the_finding_points(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     overlay = Path("overlays/prod/overlay.yaml")
-    line = edit(repo, "enforce:\n  monitoring: {dashboard: true}\n",
-                "enforce:\n  monitoring: {dashboard: true}\n  serving: {replicas: {max: 99}}\n", overlay) + 2
+    line = (
+        edit(
+            repo,
+            "enforce:\n  monitoring: {dashboard: true}\n",
+            "enforce:\n  monitoring: {dashboard: true}\n  serving: {replicas: {max: 99}}\n",
+            overlay,
+        )
+        + 2
+    )
     rc, out = validate(capsys)
     assert rc == 1
     assert finding(out, "MPS009") == (str(overlay), line)
@@ -108,9 +116,12 @@ def test_warnings_pass_unless_strict(repo: Path, capsys: pytest.CaptureFixture[s
 
 def test_valid_waiver_downgrades_and_stays_visible(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     edit(repo, "fraud-train:1.4.2", "fraud-train:latest")
-    edit(repo, "  description: Card-not-present fraud scoring\n",
-         "  description: Card-not-present fraud scoring\n  waivers:\n"
-         "    - {rule: MPS014, reason: vendor image is only published as latest, until: 2026-12-20, ticket: PLAT-77}\n")
+    edit(
+        repo,
+        "  description: Card-not-present fraud scoring\n",
+        "  description: Card-not-present fraud scoring\n  waivers:\n"
+        "    - {rule: MPS014, reason: vendor image is only published as latest, until: 2026-12-20, ticket: PLAT-77}\n",
+    )
     rc, out = validate(capsys)
     assert rc == 0, out
     assert "MPS014 info: waived until 2026-12-20:" in out
@@ -121,12 +132,19 @@ def test_valid_waiver_downgrades_and_stays_visible(repo: Path, capsys: pytest.Ca
 
 
 @pytest.mark.parametrize("until,code", [("2026-11-30", "M406"), ("2027-06-01", "M407")])
-def test_expired_or_too_long_waivers_are_errors(repo: Path, capsys: pytest.CaptureFixture[str],
-                                                until: str, code: str) -> None:
+def test_expired_or_too_long_waivers_are_errors(
+    repo: Path, capsys: pytest.CaptureFixture[str], until: str, code: str
+) -> None:
     edit(repo, "fraud-train:1.4.2", "fraud-train:latest")
-    line = edit(repo, "  description: Card-not-present fraud scoring\n",
-                "  description: Card-not-present fraud scoring\n  waivers:\n"
-                f"    - {{rule: MPS014, reason: vendor image is only published as latest, until: {until}}}\n") + 2
+    line = (
+        edit(
+            repo,
+            "  description: Card-not-present fraud scoring\n",
+            "  description: Card-not-present fraud scoring\n  waivers:\n"
+            f"    - {{rule: MPS014, reason: vendor image is only published as latest, until: {until}}}\n",
+        )
+        + 2
+    )
     rc, out = validate(capsys)
     assert rc == 1
     assert finding(out, code) == (str(SPEC), line)
@@ -146,11 +164,15 @@ def test_missing_policy_dir_named_on_the_command_line(repo: Path, capsys: pytest
 
 
 def test_resource_rule_fails_render_naming_object_and_field(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    edit(repo, "patches:\n", "patches:\n"
-         "  - target: {kind: CronJob, name: fraud-detector-drift}\n"
-         "    patch: |-\n"
-         "      - {op: add, path: /spec/jobTemplate/spec/template/spec/hostNetwork, value: true}\n",
-         Path("overlays/prod/overlay.yaml"))
+    edit(
+        repo,
+        "patches:\n",
+        "patches:\n"
+        "  - target: {kind: CronJob, name: fraud-detector-drift}\n"
+        "    patch: |-\n"
+        "      - {op: add, path: /spec/jobTemplate/spec/template/spec/hostNetwork, value: true}\n",
+        Path("overlays/prod/overlay.yaml"),
+    )
     rc = main(["render", "--check"])
     out = capsys.readouterr()
     assert rc == 1
@@ -168,9 +190,11 @@ def test_policy_test_and_check_commands(repo: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert re.search(r"^\d+ document\(s\) in \d+ file\(s\): 0 failure\(s\)", out, re.M), out
     bad = repo / "bad.yaml"
-    bad.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: true\n"
-                   "  containers: [{name: c, image: docker.io/x:latest}]\n---\n"
-                   "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: dg==}\n")
+    bad.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: true\n"
+        "  containers: [{name: c, image: docker.io/x:latest}]\n---\n"
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {k: dg==}\n"
+    )
     assert main(["policy", "check", str(bad), "--env", "prod"]) == 1
     out = capsys.readouterr().out
     for code in ("MPK001", "MPK002", "MPK008", "MPK009"):

@@ -1,6 +1,8 @@
 """The located loader: positions, YAML 1.2, safety bounds, and never raising."""
+
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -8,7 +10,6 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
-import io
 
 from maestro.loader import MAX_BYTES, loads, pointer
 from maestro.merge import deep_merge, get, merge_located
@@ -92,15 +93,24 @@ def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
     assert (loc is None) == bool(diags)
 
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
-                    st.floats(allow_nan=False, allow_infinity=False, width=32),
-                    st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12))
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12),
+)
 # Keys start with a letter: ruamel's *dumper* writes some indicator-led keys (`?0`) unquoted
 # in flow style, which is its bug, not the loader's.
 keys = st.from_regex(r"[A-Za-z\u00e9\u4e2d][\w./ ~-]{0,7}", fullmatch=True).map(str.strip).filter(bool)
-documents = st.dictionaries(keys, st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                                               | st.dictionaries(keys, inner, max_size=4), max_leaves=20),
-                            min_size=1, max_size=5)
+documents = st.dictionaries(
+    keys,
+    st.recursive(
+        scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4), max_leaves=20
+    ),
+    min_size=1,
+    max_size=5,
+)
 
 
 def _dump(data: object, flow: bool) -> str:

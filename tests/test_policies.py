@@ -10,6 +10,7 @@ For each rule: one failing input (asserting code, message and path, and that not
 fires) and one passing near miss. Thresholds in expected messages come from the platform
 config, so that changing config/platform.yaml does not break these tests.
 """
+
 from __future__ import annotations
 
 import copy
@@ -111,12 +112,15 @@ def set_at(doc: dict[str, Any], dotted: str, value: Any) -> None:
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rendered_documents(folder: Path) -> tuple[tuple[str, dict[str, Any]], ...]:
     """(file name, object) for every document under a folder of rendered/ (parsed once)."""
-    return tuple((f.relative_to(RENDERED).as_posix(), doc)
-                 for f in sorted(folder.rglob("*.yaml"))
-                 for doc in yaml.load_all(f.read_text(), Loader=_LOADER) if doc)
+    return tuple(
+        (f.relative_to(RENDERED).as_posix(), doc)
+        for f in sorted(folder.rglob("*.yaml"))
+        for doc in yaml.load_all(f.read_text(), Loader=_LOADER)
+        if doc
+    )
 
 
 def objects(env: str, model: str, kind: str) -> list[dict[str, Any]]:
@@ -179,7 +183,7 @@ def test_every_rule_is_documented_and_in_the_code_table(folder, namespace, prefi
         start = rule.line - 1  # the comment block right above the rule's first definition
         while start > 0 and source[start - 1].startswith("#"):
             start -= 1
-        above = "\n".join(source[start: rule.line - 1])
+        above = "\n".join(source[start : rule.line - 1])
         assert f"# {code} " in above, f"{rule.name} has no doc comment starting with its code"
         for part in ("# What:", "# Why:", "# Comply:", "# Waive:", "# PASS:", "# FAIL"):
             assert part in above, f"{code} doc comment lacks {part!r}"
@@ -206,8 +210,13 @@ def test_every_example_evaluates_with_well_formed_results(spec_policy, spec_inpu
 
 def test_the_base_cases_are_clean(spec_policy, spec_inputs):
     # the starting points of the rule cases below: realistic and compliant
-    for model, env in [("fraud-detector", "prod"), ("image-classifier", "prod"), ("churn-predictor", "prod"),
-                       ("fraud-detector", "staging"), ("fraud-detector", "dev")]:
+    for model, env in [
+        ("fraud-detector", "prod"),
+        ("image-classifier", "prod"),
+        ("churn-predictor", "prod"),
+        ("fraud-detector", "staging"),
+        ("fraud-detector", "dev"),
+    ]:
         inp, cfg = spec_case(spec_inputs, model, env)
         assert check_spec(spec_policy, inp, cfg) == [], (model, env)
 
@@ -251,69 +260,153 @@ def run_spec_case(spec_policy, spec_inputs, model, env, changes, cfg_changes=Non
 
 def test_mps001_ownership(spec_policy, spec_inputs):
     got = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod", {"spec.metadata.costCenter": None})
-    assert got == [("deny", "MPS001", "/metadata/costCenter",
-                    "model fraud-detector has no metadata.costCenter: every model is charged to a cost center (found null)")]
+    assert got == [
+        (
+            "deny",
+            "MPS001",
+            "/metadata/costCenter",
+            "model fraud-detector has no metadata.costCenter: every model is charged to a cost center (found null)",
+        )
+    ]
     ok = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod", {"spec.metadata.costCenter": "cc-0001"})
     assert ok == []
 
 
 def test_mps002_min_replicas(spec_policy, spec_inputs):
     floor = gov(spec_inputs, "staging")["min_replicas"]
-    got = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "staging", {"spec.spec.serving.replicas.min": floor - 1})
-    assert got == [("deny", "MPS002", "/spec/serving/replicas/min",
-                    f"serving.replicas.min is {floor - 1} in staging; the platform requires at least {floor} "
-                    "replicas there (governance.min_replicas)")]
-    assert run_spec_case(spec_policy, spec_inputs, "fraud-detector", "staging", {"spec.spec.serving.replicas.min": floor}) == []
+    got = run_spec_case(
+        spec_policy, spec_inputs, "fraud-detector", "staging", {"spec.spec.serving.replicas.min": floor - 1}
+    )
+    assert got == [
+        (
+            "deny",
+            "MPS002",
+            "/spec/serving/replicas/min",
+            f"serving.replicas.min is {floor - 1} in staging; the platform requires at least {floor} "
+            "replicas there (governance.min_replicas)",
+        )
+    ]
+    assert (
+        run_spec_case(spec_policy, spec_inputs, "fraud-detector", "staging", {"spec.spec.serving.replicas.min": floor})
+        == []
+    )
 
 
 def test_mps003_pdb(spec_policy, spec_inputs):
     # governance.min_replicas lowered to 1 so that only the PDB rule speaks
-    got = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod", {"spec.spec.serving.replicas.min": 1},
-                        {"governance.min_replicas": 1})
-    assert got == [("deny", "MPS003", "/spec/serving/replicas/min",
-                    "prod requires a PodDisruptionBudget for serving (governance.require_pdb), which needs "
-                    "serving.replicas.min >= 2; it is 1")]
-    assert run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod", {"spec.spec.serving.replicas.min": 2},
-                         {"governance.min_replicas": 1}) == []
+    got = run_spec_case(
+        spec_policy,
+        spec_inputs,
+        "fraud-detector",
+        "prod",
+        {"spec.spec.serving.replicas.min": 1},
+        {"governance.min_replicas": 1},
+    )
+    assert got == [
+        (
+            "deny",
+            "MPS003",
+            "/spec/serving/replicas/min",
+            "prod requires a PodDisruptionBudget for serving (governance.require_pdb), which needs "
+            "serving.replicas.min >= 2; it is 1",
+        )
+    ]
+    assert (
+        run_spec_case(
+            spec_policy,
+            spec_inputs,
+            "fraud-detector",
+            "prod",
+            {"spec.spec.serving.replicas.min": 2},
+            {"governance.min_replicas": 1},
+        )
+        == []
+    )
 
 
 def test_mps004_critical_rollout(spec_policy, spec_inputs):
-    got = run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.serving.rollout.analysis": None})
-    assert got == [("deny", "MPS004", "/spec/serving/rollout/analysis",
-                    "image-classifier is tier critical: prod requires rollout analysis so a bad version is rolled "
-                    "back automatically (governance.require_canary_for_critical); the canary rollout has no "
-                    "serving.rollout.analysis")]
-    got = run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod",
-                        {"spec.spec.serving.rollout.strategy": "rolling", "spec.spec.serving.rollout.steps": []})
+    got = run_spec_case(
+        spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.serving.rollout.analysis": None}
+    )
+    assert got == [
+        (
+            "deny",
+            "MPS004",
+            "/spec/serving/rollout/analysis",
+            "image-classifier is tier critical: prod requires rollout analysis so a bad version is rolled "
+            "back automatically (governance.require_canary_for_critical); the canary rollout has no "
+            "serving.rollout.analysis",
+        )
+    ]
+    got = run_spec_case(
+        spec_policy,
+        spec_inputs,
+        "image-classifier",
+        "prod",
+        {"spec.spec.serving.rollout.strategy": "rolling", "spec.spec.serving.rollout.steps": []},
+    )
     assert [(c, p) for _, c, p, _ in got] == [("MPS004", "/spec/serving/rollout/strategy")]
-    ok = run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod",
-                       {"spec.spec.serving.rollout.strategy": "blueGreen", "spec.spec.serving.rollout.steps": []})
+    ok = run_spec_case(
+        spec_policy,
+        spec_inputs,
+        "image-classifier",
+        "prod",
+        {"spec.spec.serving.rollout.strategy": "blueGreen", "spec.spec.serving.rollout.steps": []},
+    )
     assert ok == []
 
 
 def test_mps005_promotion_gates(spec_policy, spec_inputs):
-    (metric, minimum), = gov(spec_inputs, "prod")["min_gates"].items()
+    ((metric, minimum),) = gov(spec_inputs, "prod")["min_gates"].items()
     weak = round(minimum - 0.05, 2)
-    got = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod",
-                        {"spec.spec.registry.gates": [{"metric": metric, "op": ">=", "value": weak}]})
-    assert got == [("deny", "MPS005", "/spec/registry/gates/0/value",
-                    f"gate {metric} >= {weak} is below the platform minimum in prod: {metric} >= {minimum} "
-                    "(governance.min_gates)")]
+    got = run_spec_case(
+        spec_policy,
+        spec_inputs,
+        "fraud-detector",
+        "prod",
+        {"spec.spec.registry.gates": [{"metric": metric, "op": ">=", "value": weak}]},
+    )
+    assert got == [
+        (
+            "deny",
+            "MPS005",
+            "/spec/registry/gates/0/value",
+            f"gate {metric} >= {weak} is below the platform minimum in prod: {metric} >= {minimum} "
+            "(governance.min_gates)",
+        )
+    ]
     got = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod", {"spec.spec.registry.gates": []})
-    assert got == [("deny", "MPS005", "/spec/registry/gates",
-                    f"prod requires a promotion gate {metric} >= {minimum} (governance.min_gates); "
-                    f"registry.gates has none on {metric}")]
-    ok = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod",
-                       {"spec.spec.registry.gates": [{"metric": metric, "op": ">=", "value": minimum}]})
+    assert got == [
+        (
+            "deny",
+            "MPS005",
+            "/spec/registry/gates",
+            f"prod requires a promotion gate {metric} >= {minimum} (governance.min_gates); "
+            f"registry.gates has none on {metric}",
+        )
+    ]
+    ok = run_spec_case(
+        spec_policy,
+        spec_inputs,
+        "fraud-detector",
+        "prod",
+        {"spec.spec.registry.gates": [{"metric": metric, "op": ">=", "value": minimum}]},
+    )
     assert ok == []
 
 
 def test_mps006_manual_sync(spec_policy, spec_inputs):
     got = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod", {"argocd.sync": "automated"})
-    assert got == [("deny", "MPS006", "/metadata/tier",
-                    "fraud-detector is tier critical, so its prod Argo CD sync must be manual (an approval step); "
-                    "it is automated, as configured by the platform config's environment sync and the prod "
-                    "overlay's argocd.manualForTiers, not by the spec")]
+    assert got == [
+        (
+            "deny",
+            "MPS006",
+            "/metadata/tier",
+            "fraud-detector is tier critical, so its prod Argo CD sync must be manual (an approval step); "
+            "it is automated, as configured by the platform config's environment sync and the prod "
+            "overlay's argocd.manualForTiers, not by the spec",
+        )
+    ]
     # a standard-tier model may sync automatically in prod
     inp, _ = spec_inputs[("churn-predictor", "prod")]
     assert inp["argocd"]["sync"] == "automated"
@@ -323,13 +416,29 @@ def test_mps006_manual_sync(spec_policy, spec_inputs):
 def test_mps007_tuning_team_budget(spec_policy, spec_inputs):
     budget = team_cfg(spec_inputs, "fraud-detector")["budget"]["cpu_hours"]
     over = budget + 200
-    got = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod",
-                        {"spec.spec.tuning.budget.cpuHours": 0, "estimates.tuning.cpuHours": float(over)})
-    assert got == [("deny", "MPS007", "/spec/tuning/trials",
-                    f"tuning estimate of {over:g} CPU-hours (60 trials x 0.5 h) exceeds team payments-risk's budget "
-                    f"of {budget:g} CPU-hours per study (teams.payments-risk.budget.cpu_hours)")]
-    ok = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod",
-                       {"spec.spec.tuning.budget.cpuHours": 0, "estimates.tuning.cpuHours": float(budget)})
+    got = run_spec_case(
+        spec_policy,
+        spec_inputs,
+        "fraud-detector",
+        "prod",
+        {"spec.spec.tuning.budget.cpuHours": 0, "estimates.tuning.cpuHours": float(over)},
+    )
+    assert got == [
+        (
+            "deny",
+            "MPS007",
+            "/spec/tuning/trials",
+            f"tuning estimate of {over:g} CPU-hours (60 trials x 0.5 h) exceeds team payments-risk's budget "
+            f"of {budget:g} CPU-hours per study (teams.payments-risk.budget.cpu_hours)",
+        )
+    ]
+    ok = run_spec_case(
+        spec_policy,
+        spec_inputs,
+        "fraud-detector",
+        "prod",
+        {"spec.spec.tuning.budget.cpuHours": 0, "estimates.tuning.cpuHours": float(budget)},
+    )
     assert ok == []
 
 
@@ -337,44 +446,87 @@ def test_mps008_tuning_spec_budget(spec_policy, spec_inputs):
     inp, _ = spec_inputs[("image-classifier", "prod")]
     est = inp["estimates"]["tuning"]["gpuHours"]
     got = run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.tuning.budget.gpuHours": 30})
-    assert got == [("warn", "MPS008", "/spec/tuning/budget/gpuHours",
-                    f"tuning estimate of {est:g} GPU-hours (24 trials x 1.5 h) exceeds the spec's own budget of "
-                    "30 GPU-hours (tuning.budget.gpuHours)")]
-    assert run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.tuning.budget.gpuHours": est}) == []
+    assert got == [
+        (
+            "warn",
+            "MPS008",
+            "/spec/tuning/budget/gpuHours",
+            f"tuning estimate of {est:g} GPU-hours (24 trials x 1.5 h) exceeds the spec's own budget of "
+            "30 GPU-hours (tuning.budget.gpuHours)",
+        )
+    ]
+    assert (
+        run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.tuning.budget.gpuHours": est})
+        == []
+    )
 
 
 def test_mps009_max_replicas(spec_policy, spec_inputs):
     limit = team_cfg(spec_inputs, "image-classifier")["limits"]["max_replicas"]
-    got = run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.serving.replicas.max": limit + 1})
-    assert got == [("deny", "MPS009", "/spec/serving/replicas/max",
-                    f"serving.replicas.max is {limit + 1}; team vision may run at most {limit} replicas per model "
-                    "(teams.vision.limits.max_replicas)")]
-    assert run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.serving.replicas.max": limit}) == []
+    got = run_spec_case(
+        spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.serving.replicas.max": limit + 1}
+    )
+    assert got == [
+        (
+            "deny",
+            "MPS009",
+            "/spec/serving/replicas/max",
+            f"serving.replicas.max is {limit + 1}; team vision may run at most {limit} replicas per model "
+            "(teams.vision.limits.max_replicas)",
+        )
+    ]
+    assert (
+        run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.serving.replicas.max": limit})
+        == []
+    )
 
 
 def test_mps010_gpus_per_pod(spec_policy, spec_inputs):
     limit = team_cfg(spec_inputs, "image-classifier")["limits"]["max_gpus_per_pod"]
-    got = run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.training.resources.gpu": limit + 1})
-    assert got == [("deny", "MPS010", "/spec/training/resources/gpu",
-                    f"training.resources.gpu is {limit + 1}; team vision may use at most {limit} GPUs per pod "
-                    "(teams.vision.limits.max_gpus_per_pod)")]
-    assert run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.serving.resources.gpu": limit}) == []
+    got = run_spec_case(
+        spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.training.resources.gpu": limit + 1}
+    )
+    assert got == [
+        (
+            "deny",
+            "MPS010",
+            "/spec/training/resources/gpu",
+            f"training.resources.gpu is {limit + 1}; team vision may use at most {limit} GPUs per pod "
+            "(teams.vision.limits.max_gpus_per_pod)",
+        )
+    ]
+    assert (
+        run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.serving.resources.gpu": limit})
+        == []
+    )
 
 
 def test_mps011_max_trials(spec_policy, spec_inputs):
     limit = team_cfg(spec_inputs, "churn-predictor")["limits"]["max_trials"]
     got = run_spec_case(spec_policy, spec_inputs, "churn-predictor", "prod", {"spec.spec.tuning.trials": limit + 1})
-    assert got == [("deny", "MPS011", "/spec/tuning/trials",
-                    f"tuning.trials is {limit + 1}; team growth may run at most {limit} trials per study "
-                    "(teams.growth.limits.max_trials)")]
+    assert got == [
+        (
+            "deny",
+            "MPS011",
+            "/spec/tuning/trials",
+            f"tuning.trials is {limit + 1}; team growth may run at most {limit} trials per study "
+            "(teams.growth.limits.max_trials)",
+        )
+    ]
     assert run_spec_case(spec_policy, spec_inputs, "churn-predictor", "prod", {"spec.spec.tuning.trials": limit}) == []
 
 
 def test_mps012_drift(spec_policy, spec_inputs):
     got = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod", {"spec.spec.monitoring.drift": None})
-    assert got == [("deny", "MPS012", "/spec/monitoring/drift",
-                    "fraud-detector is tier critical and declares features: prod requires drift monitoring "
-                    "(governance.require_drift_for_critical); spec.monitoring.drift is not set")]
+    assert got == [
+        (
+            "deny",
+            "MPS012",
+            "/spec/monitoring/drift",
+            "fraud-detector is tier critical and declares features: prod requires drift monitoring "
+            "(governance.require_drift_for_critical); spec.monitoring.drift is not set",
+        )
+    ]
     # image-classifier is critical too, but declares no features: nothing to watch
     inp, _ = spec_inputs[("image-classifier", "prod")]
     assert inp["spec"]["spec"]["features"] is None and inp["spec"]["spec"]["monitoring"]["drift"] is None
@@ -383,19 +535,33 @@ def test_mps012_drift(spec_policy, spec_inputs):
 
 def test_mps013_slo(spec_policy, spec_inputs):
     got = run_spec_case(spec_policy, spec_inputs, "image-classifier", "prod", {"spec.spec.monitoring.slo": None})
-    assert got == [("deny", "MPS013", "/spec/monitoring/slo",
-                    "image-classifier is tier critical and serves: prod requires an SLO for its burn-rate alerts "
-                    "(governance.require_drift_for_critical); spec.monitoring.slo is not set")]
+    assert got == [
+        (
+            "deny",
+            "MPS013",
+            "/spec/monitoring/slo",
+            "image-classifier is tier critical and serves: prod requires an SLO for its burn-rate alerts "
+            "(governance.require_drift_for_critical); spec.monitoring.slo is not set",
+        )
+    ]
     # the same spec is fine where the platform does not ask for it
-    assert run_spec_case(spec_policy, spec_inputs, "image-classifier", "staging", {"spec.spec.monitoring.slo": None}) == []
+    assert (
+        run_spec_case(spec_policy, spec_inputs, "image-classifier", "staging", {"spec.spec.monitoring.slo": None}) == []
+    )
 
 
 def test_mps014_training_image_pinned(spec_policy, spec_inputs):
     image = "registry.example.com/payments/fraud-train:latest"
     got = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "staging", {"spec.spec.training.image": image})
-    assert got == [("deny", "MPS014", "/spec/training/image",
-                    f"training.image {image} is not pinned; staging requires a release tag (e.g. :1.4.2) or a digest "
-                    "(@sha256:...), never latest, a branch name or no tag (governance.require_pinned_images)")]
+    assert got == [
+        (
+            "deny",
+            "MPS014",
+            "/spec/training/image",
+            f"training.image {image} is not pinned; staging requires a release tag (e.g. :1.4.2) or a digest "
+            "(@sha256:...), never latest, a branch name or no tag (governance.require_pinned_images)",
+        )
+    ]
     assert run_spec_case(spec_policy, spec_inputs, "fraud-detector", "dev", {"spec.spec.training.image": image}) == []
     digest = "registry.example.com/payments/fraud-train@sha256:" + "0" * 64
     assert run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod", {"spec.spec.training.image": digest}) == []
@@ -405,20 +571,33 @@ def test_mps015_training_image_registry(spec_policy, spec_inputs, workspace):
     image = "docker.io/library/python:3.12"
     got = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "dev", {"spec.spec.training.image": image})
     allowed = ", ".join(workspace.platforms["dev"].registries)
-    assert got == [("deny", "MPS015", "/spec/training/image",
-                    f"training.image {image} is not from an allowed registry ({allowed})")]
-    ok = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "dev",
-                       {"spec.spec.training.image": "ghcr.io/acme-ml/payments/fraud-train:1.5.0"})
+    assert got == [
+        (
+            "deny",
+            "MPS015",
+            "/spec/training/image",
+            f"training.image {image} is not from an allowed registry ({allowed})",
+        )
+    ]
+    ok = run_spec_case(
+        spec_policy,
+        spec_inputs,
+        "fraud-detector",
+        "dev",
+        {"spec.spec.training.image": "ghcr.io/acme-ml/payments/fraud-train:1.5.0"},
+    )
     assert ok == []
 
 
 def test_mps016_waivers(spec_policy, spec_inputs):
     waiver = {"rule": "MPS02", "reason": "traffic migration, see OPS-123", "until": "2026-12-10", "ticket": "OPS-123"}
     got = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod", {"spec.metadata.waivers": [waiver]})
-    assert got == [("deny", "MPS016", "/metadata/waivers/0/rule",
-                    'waiver names rule "MPS02", which is not a Maestro policy code')]
-    ok = run_spec_case(spec_policy, spec_inputs, "fraud-detector", "prod",
-                       {"spec.metadata.waivers": [{**waiver, "rule": "MPS002"}]})
+    assert got == [
+        ("deny", "MPS016", "/metadata/waivers/0/rule", 'waiver names rule "MPS02", which is not a Maestro policy code')
+    ]
+    ok = run_spec_case(
+        spec_policy, spec_inputs, "fraud-detector", "prod", {"spec.metadata.waivers": [{**waiver, "rule": "MPS002"}]}
+    )
     assert ok == []
 
 
@@ -440,10 +619,18 @@ def test_mpk001_registry(k8s_policy, workspace):
     image = "docker.io/pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
     obj["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["image"] = image
     allowed = ", ".join(workspace.platforms["prod"].registries)
-    assert summary(check_k8s(k8s_policy, workspace, obj)) == [(
-        "deny", "MPK001", "/spec/pytorchReplicaSpecs/Worker/template/spec/containers/0/image",
-        f'container "pytorch" of {label(obj)} uses image {image}, which is not from an allowed registry ({allowed})')]
-    assert check_k8s(k8s_policy, workspace, rendered("prod", "image-classifier", "PyTorchJob", "image-classifier-train")) == []
+    assert summary(check_k8s(k8s_policy, workspace, obj)) == [
+        (
+            "deny",
+            "MPK001",
+            "/spec/pytorchReplicaSpecs/Worker/template/spec/containers/0/image",
+            f'container "pytorch" of {label(obj)} uses image {image}, which is not from an allowed registry ({allowed})',
+        )
+    ]
+    assert (
+        check_k8s(k8s_policy, workspace, rendered("prod", "image-classifier", "PyTorchJob", "image-classifier-train"))
+        == []
+    )
 
 
 def test_mpk001_embedded_job(k8s_policy, workspace):
@@ -452,28 +639,42 @@ def test_mpk001_embedded_job(k8s_policy, workspace):
     got = summary(check_k8s(k8s_policy, workspace, cm))
     assert {(c, p) for _, c, p, _ in got} == {("MPK001", "/data/job.yaml")}
     assert len(got) == 2  # Master and Worker
-    assert got[0][3].startswith(f'container "xgboost" of XGBoostJob fraud-detector-train- (embedded in {label(cm)}, '
-                                'data["job.yaml"]) at /spec/xgbReplicaSpecs/')
+    assert got[0][3].startswith(
+        f'container "xgboost" of XGBoostJob fraud-detector-train- (embedded in {label(cm)}, '
+        'data["job.yaml"]) at /spec/xgbReplicaSpecs/'
+    )
 
 
 def test_mpk002_pinned(k8s_policy, workspace):
     obj = rendered("prod", "fraud-detector", "CronJob", "fraud-detector-train")
     image = "registry.example.com/platform/kubectl:latest"
     obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] = image
-    assert summary(check_k8s(k8s_policy, workspace, obj)) == [(
-        "deny", "MPK002", "/spec/jobTemplate/spec/template/spec/containers/0/image",
-        f'container "launcher" of {label(obj)} uses image {image}, which is not pinned: prod requires a tag other '
-        "than latest or a digest (governance.require_pinned_images)")]
+    assert summary(check_k8s(k8s_policy, workspace, obj)) == [
+        (
+            "deny",
+            "MPK002",
+            "/spec/jobTemplate/spec/template/spec/containers/0/image",
+            f'container "launcher" of {label(obj)} uses image {image}, which is not pinned: prod requires a tag other '
+            "than latest or a digest (governance.require_pinned_images)",
+        )
+    ]
     assert check_k8s(k8s_policy, workspace, obj, env="dev") == []  # dev allows latest
 
 
 def test_mpk003_resources(k8s_policy, workspace):
     obj = rendered("prod", "fraud-detector", "InferenceService", "fraud-detector")
     del obj["spec"]["predictor"]["model"]["resources"]["limits"]
-    assert summary(check_k8s(k8s_policy, workspace, obj)) == [(
-        "deny", "MPK003", "/spec/predictor/model/resources",
-        f'container "model" of {label(obj)} does not set resources.limits.memory')]
-    assert check_k8s(k8s_policy, workspace, rendered("prod", "fraud-detector", "InferenceService", "fraud-detector")) == []
+    assert summary(check_k8s(k8s_policy, workspace, obj)) == [
+        (
+            "deny",
+            "MPK003",
+            "/spec/predictor/model/resources",
+            f'container "model" of {label(obj)} does not set resources.limits.memory',
+        )
+    ]
+    assert (
+        check_k8s(k8s_policy, workspace, rendered("prod", "fraud-detector", "InferenceService", "fraud-detector")) == []
+    )
 
 
 def test_mpk004_run_as_non_root(k8s_policy, workspace):
@@ -481,10 +682,15 @@ def test_mpk004_run_as_non_root(k8s_policy, workspace):
     pod = obj["spec"]["template"]["spec"]
     pod["securityContext"]["runAsNonRoot"] = False
     del pod["containers"][0]["securityContext"]["runAsNonRoot"]
-    assert summary(check_k8s(k8s_policy, workspace, obj)) == [(
-        "deny", "MPK004", "/spec/template/spec/securityContext/runAsNonRoot",
-        f'container "mlserver" of {label(obj)} may run as root: runAsNonRoot is false (pod securityContext) '
-        "(it must be true on the container or the pod securityContext)")]
+    assert summary(check_k8s(k8s_policy, workspace, obj)) == [
+        (
+            "deny",
+            "MPK004",
+            "/spec/template/spec/securityContext/runAsNonRoot",
+            f'container "mlserver" of {label(obj)} may run as root: runAsNonRoot is false (pod securityContext) '
+            "(it must be true on the container or the pod securityContext)",
+        )
+    ]
     pod["securityContext"]["runAsNonRoot"] = True  # inherited from the pod: fine
     assert check_k8s(k8s_policy, workspace, obj) == []
 
@@ -492,31 +698,54 @@ def test_mpk004_run_as_non_root(k8s_policy, workspace):
 def test_mpk005_privilege_escalation(k8s_policy, workspace):
     obj = rendered("prod", "image-classifier", "PyTorchJob", "image-classifier-train")
     obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["securityContext"][
-        "allowPrivilegeEscalation"] = True
-    assert summary(check_k8s(k8s_policy, workspace, obj)) == [(
-        "deny", "MPK005", "/spec/pytorchReplicaSpecs/Master/template/spec/containers/0/securityContext/allowPrivilegeEscalation",
-        f'container "pytorch" of {label(obj)} allows privilege escalation: allowPrivilegeEscalation is true '
-        "(it must be false)")]
-    assert check_k8s(k8s_policy, workspace, rendered("prod", "image-classifier", "PyTorchJob", "image-classifier-train")) == []
+        "allowPrivilegeEscalation"
+    ] = True
+    assert summary(check_k8s(k8s_policy, workspace, obj)) == [
+        (
+            "deny",
+            "MPK005",
+            "/spec/pytorchReplicaSpecs/Master/template/spec/containers/0/securityContext/allowPrivilegeEscalation",
+            f'container "pytorch" of {label(obj)} allows privilege escalation: allowPrivilegeEscalation is true '
+            "(it must be false)",
+        )
+    ]
+    assert (
+        check_k8s(k8s_policy, workspace, rendered("prod", "image-classifier", "PyTorchJob", "image-classifier-train"))
+        == []
+    )
 
 
 def test_mpk006_read_only_root(k8s_policy, workspace):
     obj = rendered("prod", "churn-predictor", "CronJob", "churn-predictor-train")
-    del obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"]
-    assert summary(check_k8s(k8s_policy, workspace, obj)) == [(
-        "deny", "MPK006", "/spec/jobTemplate/spec/template/spec/containers/0/securityContext",
-        f'container "train" of {label(obj)} has a writable root filesystem: readOnlyRootFilesystem is not set '
-        "(it must be true)")]
-    assert check_k8s(k8s_policy, workspace, rendered("prod", "churn-predictor", "CronJob", "churn-predictor-train")) == []
+    del obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["securityContext"][
+        "readOnlyRootFilesystem"
+    ]
+    assert summary(check_k8s(k8s_policy, workspace, obj)) == [
+        (
+            "deny",
+            "MPK006",
+            "/spec/jobTemplate/spec/template/spec/containers/0/securityContext",
+            f'container "train" of {label(obj)} has a writable root filesystem: readOnlyRootFilesystem is not set '
+            "(it must be true)",
+        )
+    ]
+    assert (
+        check_k8s(k8s_policy, workspace, rendered("prod", "churn-predictor", "CronJob", "churn-predictor-train")) == []
+    )
 
 
 def test_mpk007_host_path(k8s_policy, workspace):
     obj = rendered("prod", "fraud-detector", "InferenceService", "fraud-detector")
     obj["spec"]["predictor"]["volumes"].append({"name": "models", "hostPath": {"path": "/mnt/models"}})
-    assert summary(check_k8s(k8s_policy, workspace, obj)) == [(
-        "deny", "MPK007", "/spec/predictor/volumes/1/hostPath",
-        f'pod spec of {label(obj)} mounts hostPath /mnt/models (volume "models"); pods must not use the node\'s '
-        "filesystem")]
+    assert summary(check_k8s(k8s_policy, workspace, obj)) == [
+        (
+            "deny",
+            "MPK007",
+            "/spec/predictor/volumes/1/hostPath",
+            f'pod spec of {label(obj)} mounts hostPath /mnt/models (volume "models"); pods must not use the node\'s '
+            "filesystem",
+        )
+    ]
     obj["spec"]["predictor"]["volumes"][1] = {"name": "models", "emptyDir": {}}
     assert check_k8s(k8s_policy, workspace, obj) == []
 
@@ -524,22 +753,44 @@ def test_mpk007_host_path(k8s_policy, workspace):
 def test_mpk008_host_namespaces(k8s_policy, workspace):
     obj = rendered("prod", "recsys-ranker", "CronJob", "recsys-ranker-train")
     obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["hostNetwork"] = True
-    assert summary(check_k8s(k8s_policy, workspace, obj)) == [(
-        "deny", "MPK008", "/spec/jobTemplate/spec/template/spec/hostNetwork",
-        f"pod spec of {label(obj)} sets hostNetwork: true; pods must not share the node's namespaces")]
+    assert summary(check_k8s(k8s_policy, workspace, obj)) == [
+        (
+            "deny",
+            "MPK008",
+            "/spec/jobTemplate/spec/template/spec/hostNetwork",
+            f"pod spec of {label(obj)} sets hostNetwork: true; pods must not share the node's namespaces",
+        )
+    ]
     obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["hostNetwork"] = False
     assert check_k8s(k8s_policy, workspace, obj) == []
 
 
 def test_mpk009_secret_object(k8s_policy, workspace):
-    secret = {"apiVersion": "v1", "kind": "Secret",
-              "metadata": {"name": "feature-db", "namespace": "payments-risk-prod",
-                           "labels": {"app.kubernetes.io/managed-by": "maestro", "app.kubernetes.io/part-of": "payments-risk"}},
-              "type": "Opaque", "stringData": {"password": "hunter2"}}
-    assert summary(check_k8s(k8s_policy, workspace, secret)) == [(
-        "deny", "MPK009", "/kind", "Secret feature-db is a Kubernetes Secret in the rendered tree; secrets come only from Vault")]
-    vault_ref = {**secret, "apiVersion": "secrets.hashicorp.com/v1beta1", "kind": "VaultStaticSecret",
-                 "spec": {"mount": "secret", "path": "payments/fraud/feature-db", "type": "kv-v2"}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "feature-db",
+            "namespace": "payments-risk-prod",
+            "labels": {"app.kubernetes.io/managed-by": "maestro", "app.kubernetes.io/part-of": "payments-risk"},
+        },
+        "type": "Opaque",
+        "stringData": {"password": "hunter2"},
+    }
+    assert summary(check_k8s(k8s_policy, workspace, secret)) == [
+        (
+            "deny",
+            "MPK009",
+            "/kind",
+            "Secret feature-db is a Kubernetes Secret in the rendered tree; secrets come only from Vault",
+        )
+    ]
+    vault_ref = {
+        **secret,
+        "apiVersion": "secrets.hashicorp.com/v1beta1",
+        "kind": "VaultStaticSecret",
+        "spec": {"mount": "secret", "path": "payments/fraud/feature-db", "type": "kv-v2"},
+    }
     del vault_ref["stringData"], vault_ref["type"]
     assert check_k8s(k8s_policy, workspace, vault_ref) == []
 
@@ -548,10 +799,15 @@ def test_mpk010_literal_credentials(k8s_policy, workspace):
     obj = rendered("prod", "sentiment-bert", "InferenceService", "sentiment-bert")
     env = obj["spec"]["predictor"]["model"]["env"]
     env.append({"name": "HF_TOKEN", "value": "hf_not_a_real_token"})
-    assert summary(check_k8s(k8s_policy, workspace, obj)) == [(
-        "deny", "MPK010", f"/spec/predictor/model/env/{len(env) - 1}/value",
-        f'container "model" of {label(obj)} sets HF_TOKEN to a literal value; credentials must come from Vault '
-        "through valueFrom.secretKeyRef (the value is not shown here)")]
+    assert summary(check_k8s(k8s_policy, workspace, obj)) == [
+        (
+            "deny",
+            "MPK010",
+            f"/spec/predictor/model/env/{len(env) - 1}/value",
+            f'container "model" of {label(obj)} sets HF_TOKEN to a literal value; credentials must come from Vault '
+            "through valueFrom.secretKeyRef (the value is not shown here)",
+        )
+    ]
     env[-1] = {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf-sentiment-bert", "key": "token"}}}
     env.append({"name": "TOKENIZERS_PARALLELISM", "value": "false"})
     assert check_k8s(k8s_policy, workspace, obj) == []
@@ -560,19 +816,29 @@ def test_mpk010_literal_credentials(k8s_policy, workspace):
 def test_mpk011_peer_authentication(k8s_policy, workspace):
     obj = rendered("staging", "fraud-detector", "PeerAuthentication", "fraud-detector")
     obj["spec"]["mtls"]["mode"] = "PERMISSIVE"
-    assert summary(check_k8s(k8s_policy, workspace, obj, env="staging")) == [(
-        "deny", "MPK011", "/spec/mtls/mode",
-        f"{label(obj)} sets mTLS mode PERMISSIVE; staging requires STRICT (governance.require_mtls)")]
+    assert summary(check_k8s(k8s_policy, workspace, obj, env="staging")) == [
+        (
+            "deny",
+            "MPK011",
+            "/spec/mtls/mode",
+            f"{label(obj)} sets mTLS mode PERMISSIVE; staging requires STRICT (governance.require_mtls)",
+        )
+    ]
     assert check_k8s(k8s_policy, workspace, obj, env="dev") == []  # dev does not require mTLS
 
 
 def test_mpk012_destination_rule_tls(k8s_policy, workspace):
     obj = rendered("prod", "fraud-detector", "DestinationRule", "fraud-detector")
     obj["spec"]["trafficPolicy"]["tls"]["mode"] = "DISABLE"
-    assert summary(check_k8s(k8s_policy, workspace, obj)) == [(
-        "deny", "MPK012", "/spec/trafficPolicy/tls/mode",
-        f"{label(obj)} disables TLS at spec.trafficPolicy (tls.mode: DISABLE); prod requires mTLS between workloads "
-        "(governance.require_mtls)")]
+    assert summary(check_k8s(k8s_policy, workspace, obj)) == [
+        (
+            "deny",
+            "MPK012",
+            "/spec/trafficPolicy/tls/mode",
+            f"{label(obj)} disables TLS at spec.trafficPolicy (tls.mode: DISABLE); prod requires mTLS between workloads "
+            "(governance.require_mtls)",
+        )
+    ]
     obj["spec"]["trafficPolicy"]["tls"]["mode"] = "ISTIO_MUTUAL"
     assert check_k8s(k8s_policy, workspace, obj) == []
 
@@ -580,26 +846,55 @@ def test_mpk012_destination_rule_tls(k8s_policy, workspace):
 def test_mpk013_labels(k8s_policy, workspace):
     obj = rendered("prod", "fraud-detector", "NetworkPolicy", "fraud-detector-default-deny")
     del obj["metadata"]["labels"]["app.kubernetes.io/part-of"]
-    got = summary(k8s_policy.check(obj, "main", data=k8s_data(workspace, "prod", rendered("prod", "fraud-detector", "NetworkPolicy", "fraud-detector-default-deny"))))
-    assert got == [("warn", "MPK013", "/metadata/labels", f"{label(obj)} lacks the recommended labels app.kubernetes.io/part-of")]
-    assert check_k8s(k8s_policy, workspace, rendered("prod", "fraud-detector", "NetworkPolicy", "fraud-detector-default-deny")) == []
+    got = summary(
+        k8s_policy.check(
+            obj,
+            "main",
+            data=k8s_data(
+                workspace, "prod", rendered("prod", "fraud-detector", "NetworkPolicy", "fraud-detector-default-deny")
+            ),
+        )
+    )
+    assert got == [
+        ("warn", "MPK013", "/metadata/labels", f"{label(obj)} lacks the recommended labels app.kubernetes.io/part-of")
+    ]
+    assert (
+        check_k8s(
+            k8s_policy, workspace, rendered("prod", "fraud-detector", "NetworkPolicy", "fraud-detector-default-deny")
+        )
+        == []
+    )
 
 
 def test_mpk014_probes(k8s_policy, workspace):
     obj = rendered("dev", "churn-predictor", "Deployment", "churn-predictor")
     del obj["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
-    assert summary(check_k8s(k8s_policy, workspace, obj, env="dev")) == [(
-        "warn", "MPK014", "/spec/template/spec/containers/0",
-        f'container "mlserver" of {label(obj)} serves traffic without readinessProbe')]
-    assert check_k8s(k8s_policy, workspace, rendered("dev", "churn-predictor", "Deployment", "churn-predictor"), env="dev") == []
+    assert summary(check_k8s(k8s_policy, workspace, obj, env="dev")) == [
+        (
+            "warn",
+            "MPK014",
+            "/spec/template/spec/containers/0",
+            f'container "mlserver" of {label(obj)} serves traffic without readinessProbe',
+        )
+    ]
+    assert (
+        check_k8s(k8s_policy, workspace, rendered("dev", "churn-predictor", "Deployment", "churn-predictor"), env="dev")
+        == []
+    )
 
 
 def test_mpk_waiver_annotation(k8s_policy, workspace):
     obj = rendered("prod", "churn-predictor", "Rollout", "churn-predictor")
     obj["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"] = False
     obj["metadata"]["annotations"]["maestro.ml/waivers"] = "MPK006"
-    assert summary(check_k8s(k8s_policy, workspace, obj)) == [(
-        "exception", None, None, "data.main.deny_writable_root_fs skipped by data.main.exception (1 result suppressed)")]
+    assert summary(check_k8s(k8s_policy, workspace, obj)) == [
+        (
+            "exception",
+            None,
+            None,
+            "data.main.deny_writable_root_fs skipped by data.main.exception (1 result suppressed)",
+        )
+    ]
     obj["metadata"]["annotations"]["maestro.ml/waivers"] = "MPK010"  # not waivable: no effect
     assert [f.code for f in check_k8s(k8s_policy, workspace, obj)] == ["MPK006"]
 

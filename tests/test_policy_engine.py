@@ -1,5 +1,6 @@
 """conftest semantics (deny/violation/warn, suffixes, result objects, exceptions, namespaces,
 multi-document YAML, data files), `policy test`, and failing closed."""
+
 from __future__ import annotations
 
 import json
@@ -32,10 +33,12 @@ def deployment(name="web", image="nginx:1.27", replicas=3, team="search", root_o
         "metadata": {"name": name, "labels": {"team": team} if team else {}, "annotations": annotations or {}},
         "spec": {
             "replicas": replicas,
-            "template": {"spec": {
-                "securityContext": {"runAsNonRoot": root_ok},
-                "containers": [{"name": "app", "image": image, "resources": {"limits": {"memory": "1Gi"}}}],
-            }},
+            "template": {
+                "spec": {
+                    "securityContext": {"runAsNonRoot": root_ok},
+                    "containers": [{"name": "app", "image": image, "resources": {"limits": {"memory": "1Gi"}}}],
+                }
+            },
         },
     }
 
@@ -57,27 +60,38 @@ def summary(findings):
 # ---------------------------------------------------------------- rule names
 
 
-@pytest.mark.parametrize(("name", "failure", "warning"), [
-    ("deny", True, False),
-    ("violation", True, False),
-    ("deny_latest_tag", True, False),
-    ("violation_a_b2", True, False),
-    ("warn", False, True),
-    ("warn_x", False, True),
-    ("deny_", False, False),
-    ("denylist", False, False),
-    ("warning", False, False),
-    ("deny-x", False, False),
-    ("test_deny", False, False),
-])
+@pytest.mark.parametrize(
+    ("name", "failure", "warning"),
+    [
+        ("deny", True, False),
+        ("violation", True, False),
+        ("deny_latest_tag", True, False),
+        ("violation_a_b2", True, False),
+        ("warn", False, True),
+        ("warn_x", False, True),
+        ("deny_", False, False),
+        ("denylist", False, False),
+        ("warning", False, False),
+        ("deny-x", False, False),
+        ("test_deny", False, False),
+    ],
+)
 def test_rule_name_patterns(name, failure, warning):
     assert (is_failure_rule(name), is_warning_rule(name)) == (failure, warning)
 
 
-@pytest.mark.parametrize(("rule", "key"), [
-    ("deny", ""), ("violation", ""), ("warn", ""),
-    ("deny_foo", "foo"), ("violation_foo", "foo"), ("warn_foo", "foo"), ("deny_foo_bar", "foo_bar"),
-])
+@pytest.mark.parametrize(
+    ("rule", "key"),
+    [
+        ("deny", ""),
+        ("violation", ""),
+        ("warn", ""),
+        ("deny_foo", "foo"),
+        ("violation_foo", "foo"),
+        ("warn_foo", "foo"),
+        ("deny_foo_bar", "foo_bar"),
+    ],
+)
 def test_exception_keys(rule, key):
     assert exception_key(rule) == key
 
@@ -99,7 +113,13 @@ def test_deny_violation_warn_and_suffixes(v1):
     ]
     # `warning` and `denylist` exist in the package but are not conftest rules
     assert {r.name for r in v1.rules("main")} == {
-        "deny", "deny_latest_tag", "violation_team_label", "violation_known_team", "warn", "warn_no_memory_limit"}
+        "deny",
+        "deny_latest_tag",
+        "violation_team_label",
+        "violation_known_team",
+        "warn",
+        "warn_no_memory_limit",
+    }
 
 
 def test_object_results_keep_msg_code_path_and_other_keys(v1):
@@ -117,15 +137,24 @@ def test_exception_v1_form_skips_named_rules_for_matching_input_only(v1):
     legacy = deployment(name="legacy-batch", image="a:latest", team=None)
     findings = v1.check(legacy)
     assert summary(findings) == [
-        ("exception", "deny_latest_tag", "data.main.deny_latest_tag skipped by data.main.exception (1 result suppressed)"),
-        ("exception", "violation_team_label",
-         "data.main.violation_team_label skipped by data.main.exception (1 result suppressed)"),
+        (
+            "exception",
+            "deny_latest_tag",
+            "data.main.deny_latest_tag skipped by data.main.exception (1 result suppressed)",
+        ),
+        (
+            "exception",
+            "violation_team_label",
+            "data.main.violation_team_label skipped by data.main.exception (1 result suppressed)",
+        ),
     ]
     (e,) = [f for f in findings if f.rule == "deny_latest_tag"]
     assert e.details == {"suppressed": ["container app uses the latest tag"]}
     # the same problems on another name are failures
     assert {f.rule for f in v1.check(deployment(name="other", image="a:latest", team=None))} == {
-        "deny_latest_tag", "violation_team_label"}
+        "deny_latest_tag",
+        "violation_team_label",
+    }
 
 
 def test_exception_empty_name_skips_plain_deny(v1):
@@ -173,7 +202,12 @@ def test_v0_policy_same_semantics(v0):
 def test_exception_v0_form(v0):
     doc = deployment(name="legacy-batch", image="a:latest")
     assert summary(v0.check(doc)) == [
-        ("exception", "deny_latest_tag", "data.main.deny_latest_tag skipped by data.main.exception (1 result suppressed)")]
+        (
+            "exception",
+            "deny_latest_tag",
+            "data.main.deny_latest_tag skipped by data.main.exception (1 result suppressed)",
+        )
+    ]
 
 
 def test_v0_and_v1_files_in_one_package():
@@ -212,7 +246,10 @@ def test_all_namespaces(ns):
     assert ns.namespaces() == ["k8s.security", "main", "team"]  # `helpers` has no conftest rules
     doc = {"x": True, "privileged": True}
     assert sorted((f.namespace, f.kind) for f in ns.check(doc, all_namespaces=True)) == [
-        ("k8s.security", "deny"), ("main", "deny"), ("team", "warn")]
+        ("k8s.security", "deny"),
+        ("main", "deny"),
+        ("team", "warn"),
+    ]
 
 
 @pytest.mark.parametrize("namespace", ["nope", "helpers", []])
@@ -229,7 +266,10 @@ def test_multi_document_yaml_indices_lines_and_empty_documents():
     docs, problems = load_documents(MULTI)
     assert problems == []
     assert [(d.index, d.line, d.data["metadata"]["name"]) for d in docs] == [
-        (0, 2, "web"), (2, 19, "legacy-batch"), (3, 31, "web")]
+        (0, 2, "web"),
+        (2, 19, "legacy-batch"),
+        (3, 31, "web"),
+    ]
 
 
 def test_check_files_reports_each_document(v1):
@@ -239,8 +279,14 @@ def test_check_files_reports_each_document(v1):
         ("MLP001", "error", 14, 18, "0", "container app uses the latest tag"),
         ("M401", "error", 19, 1, "2", "legacy-batch: containers must not run as root"),
         ("M405", "info", 19, 1, "2", "data.main.deny_latest_tag skipped by data.main.exception (1 result suppressed)"),
-        ("M405", "info", 19, 1, "2",
-         "data.main.violation_team_label skipped by data.main.exception (1 result suppressed)"),
+        (
+            "M405",
+            "info",
+            19,
+            1,
+            "2",
+            "data.main.violation_team_label skipped by data.main.exception (1 result suppressed)",
+        ),
         ("M402", "warning", 19, 1, "2", "1 replicas is fewer than 2"),
         ("M402", "warning", 19, 1, "2", "container job has no memory limit"),
         ("M401", "error", 31, 1, "3", 'team "unknown-team" is not in the catalog'),
@@ -249,8 +295,12 @@ def test_check_files_reports_each_document(v1):
     first = diags[0]
     assert first.pointer == "/spec/template/spec/containers/0/image"
     assert dict(first.extra) == {
-        "rule": "data.main.deny_latest_tag", "document": "0", "policy_code": "MLP001",
-        "path": '["spec", "template", "spec", "containers", 0, "image"]', "severity": "high"}
+        "rule": "data.main.deny_latest_tag",
+        "document": "0",
+        "policy_code": "MLP001",
+        "path": '["spec", "template", "spec", "containers", 0, "image"]',
+        "severity": "high",
+    }
     assert all(d.file == str(MULTI) for d in diags)
     assert "MLP001" in format_sarif(diags) and format_text(diags).endswith("3 error(s), 2 warning(s)\n")
 
@@ -332,7 +382,9 @@ def test_run_tests_v0_pass_fail_skip_and_format(v0):
 
 
 def test_run_tests_errors_values_duplicates_and_prints():
-    ps = PolicySet.from_sources({"t.rego": """package t
+    ps = PolicySet.from_sources(
+        {
+            "t.rego": """package t
 
 import rego.v1
 
@@ -351,11 +403,18 @@ test_prints if {
 	print("visible only for failures or verbose")
 	false
 }
-""", "u.rego": "package u\n\nimport rego.v1\n\ntest_other_package if true\n"})
+""",
+            "u.rego": "package u\n\nimport rego.v1\n\ntest_other_package if true\n",
+        }
+    )
     results = {r.full_name: r for r in ps.run_tests()}
     assert {k: v.status for k, v in results.items()} == {
-        "data.t.test_div_by_zero": "fail", "data.t.test_not_true": "fail", "data.t.test_dup": "error",
-        "data.t.test_prints": "fail", "data.u.test_other_package": "pass"}
+        "data.t.test_div_by_zero": "fail",
+        "data.t.test_not_true": "fail",
+        "data.t.test_dup": "error",
+        "data.t.test_prints": "fail",
+        "data.u.test_other_package": "pass",
+    }
     assert results["data.t.test_div_by_zero"].message == "undefined"  # input is undefined in tests
     assert results["data.t.test_not_true"].message == "value is 7, not true"
     assert "defined 2 times" in results["data.t.test_dup"].message
@@ -370,7 +429,10 @@ def test_run_tests_runtime_error_is_reported_with_position():
     (r,) = ps.run_tests()
     assert r.status == "error"
     assert r.message == "t.rego:6:9: divide by zero"
-    assert format_test_results([r]) == "FAIL data.t.test_boom (t.rego:5): error: t.rego:6:9: divide by zero\n0 passed, 1 failed\n"
+    assert (
+        format_test_results([r])
+        == "FAIL data.t.test_boom (t.rego:5): error: t.rego:6:9: divide by zero\n0 passed, 1 failed\n"
+    )
 
 
 def test_test_result_is_plain_data():
@@ -421,7 +483,12 @@ def test_runtime_error_during_check_is_an_error_not_a_pass(tmp_path):
         ps.check({"requests": 1, "limit": 0})
     err = info.value
     assert (Path(err.file).name, err.line, err.col, err.kind, err.message) == (
-        "main.rego", 6, 26, "runtime", "divide by zero")
+        "main.rego",
+        6,
+        26,
+        "runtime",
+        "divide by zero",
+    )
     assert err.rule == "data.main.deny"
     inp = tmp_path / "in.yaml"
     inp.write_text("requests: 1\nlimit: 2\n---\nrequests: 1\nlimit: 0\n")
@@ -432,23 +499,34 @@ def test_runtime_error_during_check_is_an_error_not_a_pass(tmp_path):
 
 
 def test_error_without_engine_position_gets_the_rules_position():
-    ps = PolicySet.from_sources({"p.rego": "package main\n\nimport rego.v1\n\ndeny contains msg if {\n\tmsg := sprintf(\"%d\", [time.parse_rfc3339_ns(input.t)])\n}\n"})
+    ps = PolicySet.from_sources(
+        {
+            "p.rego": 'package main\n\nimport rego.v1\n\ndeny contains msg if {\n\tmsg := sprintf("%d", [time.parse_rfc3339_ns(input.t)])\n}\n'
+        }
+    )
     with pytest.raises(PolicyError) as info:
         ps.check({"t": "yesterday"})
     assert (info.value.file, info.value.line, info.value.col) == ("p.rego", 5, 1)
 
 
-@pytest.mark.parametrize(("source", "fragment", "line"), [
-    ('deny if input.x', "boolean rule", 5),  # conftest refuses `deny if` too
-    ('deny[msg] if { msg := "x"; input.x }', "must be a set of messages; it is an object", 5),
-    ('deny contains {"message": "no msg"} if input.x', "has no string `msg`", 5),
-    ('deny contains 42 if input.x', "results must be strings or objects", 5),
-    ('deny contains {"msg": "m", "code": {"a": 1}} if input.x', "`code` that is not a string", 5),
-    ('deny := "one string" if input.x', "it is a string", 5),
-    # conftest would ignore a set of strings here (`exception[_][_]` never matches)
-    ('deny contains "x" if input.x\n\nexception contains "x" if input.x', "`exception` must be a set of rule-name", 7),
-    ('deny_f(x) := x', "is a function", 5),
-])
+@pytest.mark.parametrize(
+    ("source", "fragment", "line"),
+    [
+        ("deny if input.x", "boolean rule", 5),  # conftest refuses `deny if` too
+        ('deny[msg] if { msg := "x"; input.x }', "must be a set of messages; it is an object", 5),
+        ('deny contains {"message": "no msg"} if input.x', "has no string `msg`", 5),
+        ("deny contains 42 if input.x", "results must be strings or objects", 5),
+        ('deny contains {"msg": "m", "code": {"a": 1}} if input.x', "`code` that is not a string", 5),
+        ('deny := "one string" if input.x', "it is a string", 5),
+        # conftest would ignore a set of strings here (`exception[_][_]` never matches)
+        (
+            'deny contains "x" if input.x\n\nexception contains "x" if input.x',
+            "`exception` must be a set of rule-name",
+            7,
+        ),
+        ("deny_f(x) := x", "is a function", 5),
+    ],
+)
 def test_malformed_conftest_rules_fail_closed(source, fragment, line):
     def check():
         ps = PolicySet.from_sources({"p.rego": f"package main\n\nimport rego.v1\n\n{source}\n"})

@@ -4,6 +4,7 @@ Pure tests first (state, gates, renderer, URIs); then tests against one real `ml
 per session (tests/mlflow_server.py) and one embedded sqlite store. Each server test uses
 its own registered model and experiment names, so the tests do not depend on their order.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,16 +15,34 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from conftest import example, example_specs, example_workspace, ROOT
+from conftest import ROOT, example, example_specs, example_workspace
 from maestro.emit import dump
-from maestro.registry import (RegistryUnavailable, absolute_sqlite, check_command, check_with, combine_gates,
-                              configure_parser, connect, desired_state, load_state, plan, redact, run, state_json,
-                              state_problems, sync, sync_command, sync_with, tracking_uri_for)
+from maestro.registry import (
+    RegistryUnavailable,
+    absolute_sqlite,
+    check_command,
+    check_with,
+    combine_gates,
+    configure_parser,
+    connect,
+    desired_state,
+    load_state,
+    plan,
+    redact,
+    run,
+    state_json,
+    state_problems,
+    sync,
+    sync_command,
+    sync_with,
+    tracking_uri_for,
+)
 from maestro.render import Context
 from maestro.render import registry as renderer
 from maestro.spec import Gate, Spec
@@ -41,6 +60,8 @@ def _workspace() -> Any:
 
 def effective(model: str, env: str = "prod") -> tuple[Spec, Context]:
     return example(model, env)  # type: ignore[no-any-return]
+
+
 def state_of(model: str, env: str = "prod") -> dict[str, Any]:
     spec, _ = effective(model, env)
     return desired_state(spec, _workspace().platforms[env], env)
@@ -55,15 +76,21 @@ def with_sections(spec: Spec, **changes: Any) -> Spec:
 FRAUD_PROD: dict[str, Any] = {
     "apiVersion": "maestro.ml/v1alpha1",
     "environment": "prod",
-    "experiment": {"name": "fraud-detector", "tags": {"costCenter": "cc-4411", "model": "fraud-detector",
-                                                      "team": "payments-risk", "tier": "critical"}},
-    "gates": [{"metric": "val_auc", "op": ">=", "source": "spec", "value": 0.92},
-              {"metric": "val_logloss", "op": "<=", "source": "spec", "value": 0.25}],
+    "experiment": {
+        "name": "fraud-detector",
+        "tags": {"costCenter": "cc-4411", "model": "fraud-detector", "team": "payments-risk", "tier": "critical"},
+    },
+    "gates": [
+        {"metric": "val_auc", "op": ">=", "source": "spec", "value": 0.92},
+        {"metric": "val_logloss", "op": "<=", "source": "spec", "value": 0.25},
+    ],
     "kind": "RegistryState",
     "model": "fraud-detector",
-    "registeredModel": {"description": "Card-not-present fraud scoring", "name": "fraud-detector",
-                        "tags": {"costCenter": "cc-4411", "owners": "@payments-risk/ml", "team": "payments-risk",
-                                 "tier": "critical"}},
+    "registeredModel": {
+        "description": "Card-not-present fraud scoring",
+        "name": "fraud-detector",
+        "tags": {"costCenter": "cc-4411", "owners": "@payments-risk/ml", "team": "payments-risk", "tier": "critical"},
+    },
     "serve": {"alias": "champion"},
     "variants": [{"name": "challenger", "serve": {"alias": "challenger"}}],
 }
@@ -82,7 +109,9 @@ def test_names_default_and_override() -> None:
     assert state_of("image-classifier")["experiment"]["name"] == "image-classifier-vit"
     assert state_of("demand-forecaster")["serve"] == {"version": 7}
     assert state_of("image-classifier")["variants"] == [
-        {"name": "convnext", "serve": {"alias": "convnext-candidate"}}, {"name": "distilled", "serve": {"version": 12}}]
+        {"name": "convnext", "serve": {"alias": "convnext-candidate"}},
+        {"name": "distilled", "serve": {"version": 12}},
+    ]
     assert state_of("image-classifier", "dev")["variants"] == []  # dev drops the A/B test
     owners = state_of("demand-forecaster")["registeredModel"]["tags"]["owners"]
     assert owners == "@acme/supply-chain-ds,forecasting@example.com"
@@ -90,8 +119,9 @@ def test_names_default_and_override() -> None:
 
 def test_optional_metadata_is_left_out() -> None:
     spec, _ = effective("fraud-detector")
-    bare = spec.model_copy(update={"metadata": spec.metadata.model_copy(update={"cost_center": None,
-                                                                                 "description": None})})
+    bare = spec.model_copy(
+        update={"metadata": spec.metadata.model_copy(update={"cost_center": None, "description": None})}
+    )
     state = desired_state(bare, _workspace().platforms["prod"], "prod")
     assert "description" not in state["registeredModel"]
     assert "costCenter" not in state["registeredModel"]["tags"]
@@ -106,28 +136,41 @@ def gates(*items: tuple[str, str, float, str]) -> list[dict[str, Any]]:
     return [{"metric": m, "op": op, "source": s, "value": v} for m, op, v, s in items]
 
 
-@pytest.mark.parametrize(("spec_gates", "minimums", "expected"), [
-    # no minimum: the spec's gates as they are
-    ([g("val_auc", ">=", 0.9)], {}, gates(("val_auc", ">=", 0.9, "spec"))),
-    # the spec is stricter (or equal): the spec's gate alone
-    ([g("val_auc", ">=", 0.9)], {"val_auc": 0.85}, gates(("val_auc", ">=", 0.9, "spec"))),
-    ([g("val_auc", ">=", 0.85)], {"val_auc": 0.85}, gates(("val_auc", ">=", 0.85, "spec"))),
-    ([g("val_auc", ">", 0.85)], {"val_auc": 0.85}, gates(("val_auc", ">", 0.85, "spec"))),
-    # a weaker lower bound: replaced by the platform's
-    ([g("val_auc", ">=", 0.8)], {"val_auc": 0.85}, gates(("val_auc", ">=", 0.85, "platform"))),
-    ([g("val_auc", ">", 0.84)], {"val_auc": 0.85}, gates(("val_auc", ">=", 0.85, "platform"))),
-    # not a lower bound (as in policy MPS005): both hold
-    ([g("val_auc", "<=", 0.99)], {"val_auc": 0.85},
-     gates(("val_auc", "<=", 0.99, "spec"), ("val_auc", ">=", 0.85, "platform"))),
-    ([g("val_auc", "==", 0.9)], {"val_auc": 0.85},
-     gates(("val_auc", "==", 0.9, "spec"), ("val_auc", ">=", 0.85, "platform"))),
-    # a metric the spec does not gate: added
-    ([g("val_wape", "<=", 0.18)], {"val_auc": 0.85},
-     gates(("val_auc", ">=", 0.85, "platform"), ("val_wape", "<=", 0.18, "spec"))),
-    ([], {"b": 1, "a": 2}, gates(("a", ">=", 2.0, "platform"), ("b", ">=", 1.0, "platform"))),
-])
-def test_platform_minimums_combine_with_spec_gates(spec_gates: list[Gate], minimums: dict[str, float],
-                                                   expected: list[dict[str, Any]]) -> None:
+@pytest.mark.parametrize(
+    ("spec_gates", "minimums", "expected"),
+    [
+        # no minimum: the spec's gates as they are
+        ([g("val_auc", ">=", 0.9)], {}, gates(("val_auc", ">=", 0.9, "spec"))),
+        # the spec is stricter (or equal): the spec's gate alone
+        ([g("val_auc", ">=", 0.9)], {"val_auc": 0.85}, gates(("val_auc", ">=", 0.9, "spec"))),
+        ([g("val_auc", ">=", 0.85)], {"val_auc": 0.85}, gates(("val_auc", ">=", 0.85, "spec"))),
+        ([g("val_auc", ">", 0.85)], {"val_auc": 0.85}, gates(("val_auc", ">", 0.85, "spec"))),
+        # a weaker lower bound: replaced by the platform's
+        ([g("val_auc", ">=", 0.8)], {"val_auc": 0.85}, gates(("val_auc", ">=", 0.85, "platform"))),
+        ([g("val_auc", ">", 0.84)], {"val_auc": 0.85}, gates(("val_auc", ">=", 0.85, "platform"))),
+        # not a lower bound (as in policy MPS005): both hold
+        (
+            [g("val_auc", "<=", 0.99)],
+            {"val_auc": 0.85},
+            gates(("val_auc", "<=", 0.99, "spec"), ("val_auc", ">=", 0.85, "platform")),
+        ),
+        (
+            [g("val_auc", "==", 0.9)],
+            {"val_auc": 0.85},
+            gates(("val_auc", "==", 0.9, "spec"), ("val_auc", ">=", 0.85, "platform")),
+        ),
+        # a metric the spec does not gate: added
+        (
+            [g("val_wape", "<=", 0.18)],
+            {"val_auc": 0.85},
+            gates(("val_auc", ">=", 0.85, "platform"), ("val_wape", "<=", 0.18, "spec")),
+        ),
+        ([], {"b": 1, "a": 2}, gates(("a", ">=", 2.0, "platform"), ("b", ">=", 1.0, "platform"))),
+    ],
+)
+def test_platform_minimums_combine_with_spec_gates(
+    spec_gates: list[Gate], minimums: dict[str, float], expected: list[dict[str, Any]]
+) -> None:
     assert combine_gates(spec_gates, minimums) == expected
     assert combine_gates(list(reversed(spec_gates)), dict(reversed(minimums.items()))) == expected
 
@@ -146,23 +189,25 @@ def forecaster(waivers: list[dict[str, str]], serves: bool = True) -> Spec:
 def test_platform_minimums_guard_online_traffic_only() -> None:
     batch = forecaster([], serves=False)
     assert desired_state(batch, _workspace().platforms["prod"], "prod")["gates"] == gates(
-        ("val_wape", "<=", 0.18, "spec"))
+        ("val_wape", "<=", 0.18, "spec")
+    )
 
 
 def test_platform_minimums_apply_per_environment() -> None:
     # prod's governance.min_gates has val_auc >= 0.85; dev and staging have none.
     spec = forecaster([])
     assert desired_state(spec, _workspace().platforms["prod"], "prod")["gates"] == gates(
-        ("val_auc", ">=", 0.85, "platform"), ("val_wape", "<=", 0.18, "spec"))
-    assert desired_state(spec, _workspace().platforms["dev"], "dev")["gates"] == gates(
-        ("val_wape", "<=", 0.18, "spec"))
+        ("val_auc", ">=", 0.85, "platform"), ("val_wape", "<=", 0.18, "spec")
+    )
+    assert desired_state(spec, _workspace().platforms["dev"], "dev")["gates"] == gates(("val_wape", "<=", 0.18, "spec"))
 
 
 def test_a_waiver_of_the_minimums_policy_lifts_them() -> None:
     waiver = {"rule": "MPS005", "reason": "a forecaster has no AUC", "until": "2000-01-01"}
     other = {"rule": "MPS001", "reason": "not about gates at all", "until": "2000-01-01"}
     assert desired_state(forecaster([waiver]), _workspace().platforms["prod"], "prod")["gates"] == gates(
-        ("val_wape", "<=", 0.18, "spec"))
+        ("val_wape", "<=", 0.18, "spec")
+    )
     assert len(desired_state(forecaster([other]), _workspace().platforms["prod"], "prod")["gates"]) == 2
 
 
@@ -198,7 +243,9 @@ def verifier() -> Verifier:
 def test_every_object_passes_its_schema(model: str, env: str, verifier: Verifier) -> None:
     objects = renderer.render(*effective(model, env))
     assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
-        ("ConfigMap", f"{model}-registry"), ("Job", f"{model}-registry-sync")]
+        ("ConfigMap", f"{model}-registry"),
+        ("Job", f"{model}-registry-sync"),
+    ]
     for o in objects:
         assert verifier.verify(o, source=f"{env}/{model}") == []
 
@@ -279,8 +326,12 @@ spec:
 
 def test_fraud_detector_prod_golden() -> None:
     config_map, job = renderer.render(*effective("fraud-detector"))
-    assert config_map == {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fraud-detector-registry"},
-                          "data": {"registry.json": json.dumps(FRAUD_PROD, indent=2, sort_keys=True) + "\n"}}
+    assert config_map == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "fraud-detector-registry"},
+        "data": {"registry.json": json.dumps(FRAUD_PROD, indent=2, sort_keys=True) + "\n"},
+    }
     text = config_map["data"]["registry.json"]
     assert text.startswith('{\n  "apiVersion": "maestro.ml/v1alpha1",\n') and text.endswith("\n}\n")
     assert dump(job) == FRAUD_PROD_JOB
@@ -320,11 +371,14 @@ def test_rendered_state_loads_as_a_state_file(tmp_path: Path) -> None:
     assert load_state(path) == state_of("image-classifier")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("{", "not JSON"),
-    ("[]", "the state is not a JSON object"),
-    ('{"kind": "Other"}', "apiVersion/kind is not maestro.ml/v1alpha1/RegistryState"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "not JSON"),
+        ("[]", "the state is not a JSON object"),
+        ('{"kind": "Other"}', "apiVersion/kind is not maestro.ml/v1alpha1/RegistryState"),
+    ],
+)
 def test_bad_state_files(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "registry.json"
     path.write_text(text)
@@ -336,13 +390,17 @@ def test_state_problems_are_named() -> None:
     broken = copy.deepcopy(FRAUD_PROD)
     broken["serve"] = {"version": "7"}
     broken["gates"][0]["op"] = "=>"
-    assert state_problems(broken) == ['serve is not {"alias": NAME} or {"version": N}',
-                                      "gates is not a list of {metric, op, value}"]
+    assert state_problems(broken) == [
+        'serve is not {"alias": NAME} or {"version": N}',
+        "gates is not a list of {metric, op, value}",
+    ]
 
 
 def test_compiling_does_not_import_mlflow() -> None:
-    code = ("import sys, maestro.registry, maestro.render.registry, maestro.pipeline; "
-            "sys.exit(int('mlflow' in sys.modules))")
+    code = (
+        "import sys, maestro.registry, maestro.render.registry, maestro.pipeline; "
+        "sys.exit(int('mlflow' in sys.modules))"
+    )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
@@ -377,8 +435,13 @@ def test_argparse_shape(capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser(prog="maestro registry")
     configure_parser(parser)
     args = parser.parse_args(["sync", "--env", "prod", "--model", "fraud-detector", "--dry-run"])
-    assert (args.registry_action, args.env, args.model, args.dry_run, args.state) == \
-        ("sync", "prod", "fraud-detector", True, None)
+    assert (args.registry_action, args.env, args.model, args.dry_run, args.state) == (
+        "sync",
+        "prod",
+        "fraud-detector",
+        True,
+        None,
+    )
     assert parser.parse_args(["sync", "--state", "/state/registry.json"]).state == "/state/registry.json"
     args = parser.parse_args(["check", "--env", "staging"])
     assert run(args, None) == 2
@@ -409,8 +472,9 @@ def client(mlflow_server: str) -> Any:
     return connect(mlflow_server)
 
 
-def register(client: Any, state: dict[str, Any], metrics: dict[str, float] | None,
-             aliases: tuple[str, ...] = ()) -> int:
+def register(
+    client: Any, state: dict[str, Any], metrics: dict[str, float] | None, aliases: tuple[str, ...] = ()
+) -> int:
     """A new version of the state's model, from a run that logged `metrics` (None: no run)."""
     name = state["registeredModel"]["name"]
     experiment = client.get_experiment_by_name(state["experiment"]["name"])
@@ -451,14 +515,23 @@ def test_sync_creates_then_is_idempotent(mlflow_server: str, client: Any) -> Non
     state = unique(FRAUD_PROD, "fraud")
     name, exp = state["registeredModel"]["name"], state["experiment"]["name"]
     first = sync(state, mlflow_server)
-    assert [(c.action, c.subject) for c in first.changes] == [("create-experiment", exp),
-                                                              ("create-registered-model", name)]
+    assert [(c.action, c.subject) for c in first.changes] == [
+        ("create-experiment", exp),
+        ("create-registered-model", name),
+    ]
     assert first.applied
     assert [(d.code, d.message) for d in first.diagnostics] == [
-        ("M802", f"{name}: alias champion is not set; serving cannot resolve models:/{name}@champion until a "
-                 "version is promoted"),
-        ("M802", f"{name}: alias challenger is not set (A/B variant challenger); serving cannot resolve "
-                 f"models:/{name}@challenger until a version is promoted")]
+        (
+            "M802",
+            f"{name}: alias champion is not set; serving cannot resolve models:/{name}@champion until a "
+            "version is promoted",
+        ),
+        (
+            "M802",
+            f"{name}: alias challenger is not set (A/B variant challenger); serving cannot resolve "
+            f"models:/{name}@challenger until a version is promoted",
+        ),
+    ]
     experiment = client.get_experiment_by_name(exp)
     assert {k: v for k, v in experiment.tags.items() if not k.startswith("mlflow.")} == state["experiment"]["tags"]
     rm = client.get_registered_model(name)
@@ -528,8 +601,14 @@ def test_check_failed_gate(client: Any) -> None:
         ("M806", f"{name} version 3 (alias champion): val_logloss = 0.3, needs <= 0.25"),
     ]
     assert all(d.is_error for d in found)
-    assert dict(found[0].extra) == {"model": name, "version": "3", "metric": "val_auc", "source": "spec",
-                                    "threshold": ">= 0.92", "observed": "0.91"}
+    assert dict(found[0].extra) == {
+        "model": name,
+        "version": "3",
+        "metric": "val_auc",
+        "source": "spec",
+        "threshold": ">= 0.92",
+        "observed": "0.91",
+    }
 
 
 @pytest.mark.slow
@@ -563,8 +642,11 @@ def test_check_version_without_run(client: Any) -> None:
     name = state["registeredModel"]["name"]
     register(client, state, None, ("champion",))
     [d] = check_with(state, client)
-    assert (d.code, d.message) == ("M804", f"{name} version 1 (alias champion): the version has no run, so its gates "
-                                           "(val_auc >= 0.92, val_logloss <= 0.25) cannot be checked")
+    assert (d.code, d.message) == (
+        "M804",
+        f"{name} version 1 (alias champion): the version has no run, so its gates "
+        "(val_auc >= 0.92, val_logloss <= 0.25) cannot be checked",
+    )
 
 
 @pytest.mark.slow
@@ -582,8 +664,11 @@ def test_check_pinned_version_and_platform_minimum(client: Any) -> None:
     found = check_with(state, client)
     run_id = client.get_model_version(name, "2").run_id
     assert [(d.code, d.message, d.hint) for d in found] == [
-        ("M805", f"{name} version 2: val_auc was not logged on run {run_id}, needs >= 0.85",
-         "platform minimum (governance.min_gates)"),
+        (
+            "M805",
+            f"{name} version 2: val_auc was not logged on run {run_id}, needs >= 0.85",
+            "platform minimum (governance.min_gates)",
+        ),
         ("M806", f"{name} version 2: val_wape = 0.2, needs <= 0.18", None),
     ]
     assert check_with(state | {"serve": {"version": 1}}, client) == []
@@ -608,8 +693,9 @@ def test_unreachable_server_fails_closed(monkeypatch: pytest.MonkeyPatch, capsys
 
 
 @pytest.mark.slow
-def test_state_file_mode_syncs_without_a_repository(mlflow_server: str, monkeypatch: pytest.MonkeyPatch,
-                                                    tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_state_file_mode_syncs_without_a_repository(
+    mlflow_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     state = unique(state_of("sentiment-bert"), "job")
     name = state["registeredModel"]["name"]
     path = tmp_path / "registry.json"
@@ -636,8 +722,9 @@ def test_state_file_mode_syncs_without_a_repository(mlflow_server: str, monkeypa
 
 
 @pytest.mark.slow
-def test_commands_on_the_repository(mlflow_server: str, client: Any, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_commands_on_the_repository(
+    mlflow_server: str, client: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The one test that uses the example's own names on the server: fraud-detector in prod."""
     ws = _workspace()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
@@ -653,7 +740,8 @@ def test_commands_on_the_repository(mlflow_server: str, client: Any, monkeypatch
     assert capsys.readouterr().out == (
         f"specs/fraud-detector/maestro.yaml:{line}:{col}: M806 fraud-detector version 2 (alias champion): "
         "val_auc = 0.91, needs >= 0.92\n"
-        "1 error(s), 0 warning(s)\n")
+        "1 error(s), 0 warning(s)\n"
+    )
     client.set_registered_model_alias("fraud-detector", "champion", 1)
     assert check_command(ws, "prod", "fraud-detector") == 0
     assert capsys.readouterr().out == f"registry check passed: 1 model(s) in prod on {mlflow_server}\n"
@@ -683,8 +771,10 @@ def test_embedded_sqlite_default(laptop_repo: Workspace, capsys: pytest.CaptureF
     assert sync_command(ws, "dev") == 0
     out = capsys.readouterr().out
     db = ws.root / ".maestro" / "mlflow.db"
-    assert out.splitlines()[-1] == f"synced {len(MODELS)} model(s) with sqlite:///{db.resolve()}: " \
-                                   f"{2 * len(MODELS)} change(s) applied"
+    assert (
+        out.splitlines()[-1] == f"synced {len(MODELS)} model(s) with sqlite:///{db.resolve()}: "
+        f"{2 * len(MODELS)} change(s) applied"
+    )
     assert db.is_file()
     assert not (Path.cwd() / "mlruns").exists() and not (Path.cwd() / ".maestro").exists()
     local = connect(tracking_uri_for(ws, "dev"))

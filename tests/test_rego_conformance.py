@@ -4,6 +4,7 @@ swap (or a regorus upgrade) that changes a meaning or an error position fails he
 Every case was checked against regorus 0.13.0; where regorus is lenient or lazy the adapter
 compensates, and the test pins the adapter's (fail-closed) result.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -32,7 +33,9 @@ def error_of(fn, *args, **kw) -> PolicyError:
 # ---------------------------------------------------------------- semantics
 
 
-EVERY = V1 + """bad(x) if x < 0
+EVERY = (
+    V1
+    + """bad(x) if x < 0
 
 all_good if {
 	every x in input.xs {
@@ -40,6 +43,7 @@ all_good if {
 	}
 }
 """
+)
 
 
 @pytest.mark.parametrize(("xs", "expected"), [([1, 2, 3], True), ([1, -1, 3], UNDEFINED), ([], True)])
@@ -47,7 +51,9 @@ def test_every_with_negated_call(xs, expected):
     assert engine(EVERY).eval_rule("data.c.all_good", {"xs": xs}) is expected
 
 
-UNBOUND = V1 + """bad(x) if x < 0
+UNBOUND = (
+    V1
+    + """bad(x) if x < 0
 
 bad_indices contains i if bad(input.xs[i])
 
@@ -58,6 +64,7 @@ bad_names contains name if {
 	bad(input.limits[name])
 }
 """
+)
 
 
 def test_function_call_on_ref_with_unbound_index():
@@ -70,7 +77,9 @@ def test_function_call_on_ref_with_unbound_index():
     assert e.eval_rule("data.c.any_bad") is UNDEFINED
 
 
-WITH_INPUT = V1 + """deny contains msg if {
+WITH_INPUT = (
+    V1
+    + """deny contains msg if {
 	input.replicas > 3
 	msg := "too many"
 }
@@ -87,6 +96,7 @@ test_with_data if {
 	data.cfg.limit == 7 with data.cfg.limit as 7
 }
 """
+)
 
 
 def test_with_input_as_in_test_rules_does_not_leak():
@@ -101,10 +111,13 @@ def test_with_input_as_in_test_rules_does_not_leak():
 
 
 def test_time_parse_rfc3339_ns_with_z_and_offsets():
-    e = engine(V1 + """t := time.parse_rfc3339_ns(input.t)
+    e = engine(
+        V1
+        + """t := time.parse_rfc3339_ns(input.t)
 
 later if time.parse_rfc3339_ns(input.a) > time.parse_rfc3339_ns(input.b)
-""")
+"""
+    )
     assert e.eval_rule("data.c.t", {"t": "2024-01-02T03:04:05Z"}) == 1704164645000000000
     assert e.eval_rule("data.c.t", {"t": "2024-01-02T05:04:05+02:00"}) == 1704164645000000000
     assert e.eval_rule("data.c.t", {"t": "2024-01-02T03:04:05.5Z"}) == 1704164645500000000
@@ -166,17 +179,20 @@ deny contains msg if {
     assert e.eval_rule("data.main.deny", {"names": ["a", "b"]}) == ["a", "b"]
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    ("package p\nimport rego.v1\np := 1\n", "v1"),
-    ("package p\np contains 1 if true\n", "v1"),
-    ("package p\np if input.x\n", "v1"),
-    ("package p\np := [x | some x in input.xs]\n", "v1"),
-    ("package p\np[x] { x := 1 }\n", "v0"),
-    ("package p\np { contains(input.s, \"if\") }\n", "v0"),  # builtin call and a string, not keywords
-    ("package p\n# if contains\np := input.if\n", "v0"),  # comment and field access
-    ("package p\nimport future.keywords\np contains 1 if true\n", "v0"),
-    ("package p\np := 1\n", "v0"),
-])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("package p\nimport rego.v1\np := 1\n", "v1"),
+        ("package p\np contains 1 if true\n", "v1"),
+        ("package p\np if input.x\n", "v1"),
+        ("package p\np := [x | some x in input.xs]\n", "v1"),
+        ("package p\np[x] { x := 1 }\n", "v0"),
+        ('package p\np { contains(input.s, "if") }\n', "v0"),  # builtin call and a string, not keywords
+        ("package p\n# if contains\np := input.if\n", "v0"),  # comment and field access
+        ("package p\nimport future.keywords\np contains 1 if true\n", "v0"),
+        ("package p\np := 1\n", "v0"),
+    ],
+)
 def test_detect_syntax(source, expected):
     assert detect_syntax(source) == expected
 
@@ -189,7 +205,9 @@ def test_partial_future_import_with_unimported_keyword_is_refused():
 
 
 def test_sets_of_objects_come_back_as_lists_and_null_is_not_undefined():
-    e = engine(V1 + """deny contains {"msg": "a", "code": "X1"} if true
+    e = engine(
+        V1
+        + """deny contains {"msg": "a", "code": "X1"} if true
 
 deny contains "plain" if true
 
@@ -198,7 +216,8 @@ nothing := null
 looks_undefined := "<undefined>"
 
 really_undefined := 1 if false
-""")
+"""
+    )
     assert e.eval_rule("data.c.deny") == ["plain", {"code": "X1", "msg": "a"}]
     assert e.eval_rule("data.c.nothing") is None
     assert e.eval_rule("data.c.looks_undefined") == "<undefined>"
@@ -225,7 +244,9 @@ def test_clone_is_independent_and_shares_modules():
 
 
 def test_data_documents_and_rule_listing():
-    e = engine(V1 + """default allow := false
+    e = engine(
+        V1
+        + """default allow := false
 
 allow if input.user in data.admins
 
@@ -236,12 +257,20 @@ obj[k] := 1 if some k in input.keys
 f(x) := x + 1
 
 a.b := 1
-""", data={"admins": ["ann"]})
+""",
+        data={"admins": ["ann"]},
+    )
     assert e.eval_rule("data.c.allow", {"user": "ann"}) is True
     assert e.eval_rule("data.c.allow", {"user": "bob"}) is False
     kinds = [(r.name, r.kind, r.line) for r in e.rules("c")]
-    assert kinds == [("allow", "default", 5), ("allow", "complete", 7), ("deny", "set", 9),
-                     ("obj", "object", 11), ("f", "function", 13), ("a", "complete", 15)]
+    assert kinds == [
+        ("allow", "default", 5),
+        ("allow", "complete", 7),
+        ("deny", "set", 9),
+        ("obj", "object", 11),
+        ("f", "function", 13),
+        ("a", "complete", 15),
+    ]
     assert e.rules("data.c") == e.rules("c")
     assert e.packages() == ["c"]
 
@@ -285,7 +314,7 @@ def test_syntax_error_in_v0_file():
 
 def test_columns_are_characters_not_engine_bytes():
     # regorus counts a tab as 4 columns and a non-ASCII character as its UTF-8 bytes
-    err = error_of(engine, "package c\n\n\tp := \"日本\" + * 2\n")
+    err = error_of(engine, 'package c\n\n\tp := "日本" + * 2\n')
     assert (err.line, err.col) == (3, 14)
     assert char_col("\tx", 5) == 2
     assert char_col("é!", 3) == 2
@@ -300,7 +329,7 @@ def test_unsafe_variable_in_head_position():
 
 
 def test_unsafe_variable_in_body_fails_at_load():
-    err = error_of(engine, V1 + "deny contains \"m\" if {\n\ty == 1\n}\n")
+    err = error_of(engine, V1 + 'deny contains "m" if {\n\ty == 1\n}\n')
     assert (err.file, err.line, err.col) == ("p0.rego", 6, 2)
     assert err.message == "use of undefined variable `y` is unsafe"
 
@@ -308,7 +337,7 @@ def test_unsafe_variable_in_body_fails_at_load():
 def test_unsafe_variable_in_second_file_of_a_package_is_not_dropped():
     # regorus' whole-package query (`data.main`) silently skips this error when the broken
     # rule sits in the second file of the package; evaluating by rule path reports it.
-    ok = "package main\n\nimport rego.v1\n\nwarn contains \"w\" if input.x == 1\n"
+    ok = 'package main\n\nimport rego.v1\n\nwarn contains "w" if input.x == 1\n'
     broken = "package main\n\nimport rego.v1\n\ndeny contains msg if input.x == 1\n"
     e = engine(ok, broken)
     assert e.eval_rule("data.main.warn", {"x": 1}) == ["w"]
@@ -317,14 +346,17 @@ def test_unsafe_variable_in_second_file_of_a_package_is_not_dropped():
 
 
 def test_undefined_function_fails_at_load_with_position():
-    err = error_of(engine, V1 + "deny contains msg if {\n\tinput.kind == \"x\"\n\tmsg := strings.nope(input)\n}\n")
+    err = error_of(engine, V1 + 'deny contains msg if {\n\tinput.kind == "x"\n\tmsg := strings.nope(input)\n}\n')
     assert (err.file, err.line, err.col, err.kind) == ("p0.rego", 7, 9, "compile")
     assert err.message == "unknown function `strings.nope`"
 
 
 def test_functions_resolve_through_packages_and_imports():
     lib = "package lib.util\n\nimport rego.v1\n\ndouble(x) := x * 2\n"
-    user = V1 + "import data.lib.util\nimport data.lib.util as u\n\na := util.double(1)\n\nb := u.double(2)\n\nc := data.lib.util.double(3)\n"
+    user = (
+        V1
+        + "import data.lib.util\nimport data.lib.util as u\n\na := util.double(1)\n\nb := u.double(2)\n\nc := data.lib.util.double(3)\n"
+    )
     e = engine(lib, user)
     assert [e.eval_rule(f"data.c.{n}") for n in "abc"] == [2, 4, 6]
     err = error_of(engine, lib, V1 + "import data.lib.util\n\na := util.triple(1)\n")
@@ -352,7 +384,9 @@ def test_two_default_rules_are_refused():
 
 
 def test_runtime_errors_carry_positions_and_no_backtrace():
-    e = engine(V1 + """ratio := input.a / input.b
+    e = engine(
+        V1
+        + """ratio := input.a / input.b
 
 f(x) := 1 if x > 0
 
@@ -361,7 +395,8 @@ f(x) := 2 if x > 0
 v := f(input.a)
 
 t := time.parse_rfc3339_ns(input.when)
-""")
+"""
+    )
     err = error_of(e.eval_rule, "data.c.ratio", {"a": 1, "b": 0, "when": "x"})
     assert (err.line, err.col, err.kind, err.message) == (5, 18, "runtime", "divide by zero")
     err = error_of(e.eval_rule, "data.c.v")

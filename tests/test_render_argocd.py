@@ -1,4 +1,5 @@
 """gitops: AppProjects and Applications per environment from the repository's own specs, and sync waves."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from conftest import CRD_SCHEMAS, ROOT
 from maestro.check import check_file, discover
 from maestro.overlay import Overlay
 from maestro.render import SYNC_WAVE, Context, standard_labels
@@ -26,12 +28,14 @@ from maestro.spec import Spec
 from maestro.verify import Verifier
 from maestro.workspace import Workspace, open_workspace
 
-from conftest import CRD_SCHEMAS, ROOT
-
-PROD_OVERLAY = Overlay.model_validate({
-    "apiVersion": "maestro.ml/v1alpha1", "kind": "Overlay", "environment": "prod",
-    "argocd": {"sync": "automated", "manualForTiers": ["critical"]},
-})
+PROD_OVERLAY = Overlay.model_validate(
+    {
+        "apiVersion": "maestro.ml/v1alpha1",
+        "kind": "Overlay",
+        "environment": "prod",
+        "argocd": {"sync": "automated", "manualForTiers": ["critical"]},
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +63,17 @@ def refs(ws: Workspace, specs: dict[str, tuple[Spec, str]], env: str, overlay: O
     out = []
     for spec, source in specs.values():
         meta = spec.metadata
-        out.append(ModelRef(
-            name=meta.name, team=meta.team, tier=meta.tier,
-            namespace=environment.namespace.format(team=meta.team, model=meta.name, env=env),
-            source=source, sync=sync_mode(environment.sync, overlay, meta.tier), owners=tuple(meta.owners),
-        ))
+        out.append(
+            ModelRef(
+                name=meta.name,
+                team=meta.team,
+                tier=meta.tier,
+                namespace=environment.namespace.format(team=meta.team, model=meta.name, env=env),
+                source=source,
+                sync=sync_mode(environment.sync, overlay, meta.tier),
+                owners=tuple(meta.owners),
+            )
+        )
     return out
 
 
@@ -77,19 +87,27 @@ ENVS = ["dev", "staging", "prod"]
 # ------------------------------------------------------------------ sync mode
 
 
-@pytest.mark.parametrize(("platform_sync", "overlay_argocd", "tier", "expected"), [
-    ("automated", None, "critical", "automated"),  # no overlay: the platform's
-    ("manual", None, "experimental", "manual"),
-    ("manual", {}, "standard", "manual"),  # overlay without a sync: still the platform's
-    ("manual", {"sync": "automated"}, "standard", "automated"),  # the overlay's wins
-    ("automated", {"sync": "manual"}, "standard", "manual"),
-    ("automated", {"sync": "automated", "manualForTiers": ["critical"]}, "critical", "manual"),
-    ("automated", {"sync": "automated", "manualForTiers": ["critical"]}, "standard", "automated"),
-    ("automated", {"manualForTiers": ["critical", "standard"]}, "standard", "manual"),
-])
+@pytest.mark.parametrize(
+    ("platform_sync", "overlay_argocd", "tier", "expected"),
+    [
+        ("automated", None, "critical", "automated"),  # no overlay: the platform's
+        ("manual", None, "experimental", "manual"),
+        ("manual", {}, "standard", "manual"),  # overlay without a sync: still the platform's
+        ("manual", {"sync": "automated"}, "standard", "automated"),  # the overlay's wins
+        ("automated", {"sync": "manual"}, "standard", "manual"),
+        ("automated", {"sync": "automated", "manualForTiers": ["critical"]}, "critical", "manual"),
+        ("automated", {"sync": "automated", "manualForTiers": ["critical"]}, "standard", "automated"),
+        ("automated", {"manualForTiers": ["critical", "standard"]}, "standard", "manual"),
+    ],
+)
 def test_sync_mode(platform_sync: str, overlay_argocd: dict[str, Any] | None, tier: str, expected: str) -> None:
-    overlay = None if overlay_argocd is None else Overlay.model_validate(
-        {"apiVersion": "maestro.ml/v1alpha1", "kind": "Overlay", "environment": "prod", "argocd": overlay_argocd})
+    overlay = (
+        None
+        if overlay_argocd is None
+        else Overlay.model_validate(
+            {"apiVersion": "maestro.ml/v1alpha1", "kind": "Overlay", "environment": "prod", "argocd": overlay_argocd}
+        )
+    )
     assert sync_mode(platform_sync, overlay, tier) == expected
 
 
@@ -97,8 +115,9 @@ def test_sync_mode(platform_sync: str, overlay_argocd: dict[str, Any] | None, ti
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_one_project_per_team_and_one_application_per_model(ws: Workspace, specs: dict[str, tuple[Spec, str]],
-                                                            env: str) -> None:
+def test_one_project_per_team_and_one_application_per_model(
+    ws: Workspace, specs: dict[str, tuple[Spec, str]], env: str
+) -> None:
     platform = ws.platforms[env]
     out = render_env(env, platform, ws.overlays.get(env), refs(ws, specs, env, ws.overlays.get(env)))
     teams = {spec.metadata.team for spec, _ in specs.values()}
@@ -128,8 +147,10 @@ def test_prod_critical_models_sync_manually(ws: Workspace, specs: dict[str, tupl
         # Manual or not, a sync retries, creates and labels the namespace.
         assert "CreateNamespace=true" in policy["syncOptions"]
         assert policy["retry"]["limit"] > 0 and policy["retry"]["backoff"]["factor"] >= 2
-        assert policy["managedNamespaceMetadata"]["labels"] == {"maestro.ml/env": "prod",
-                                                                "maestro.ml/team": app["metadata"]["labels"]["maestro.ml/team"]}
+        assert policy["managedNamespaceMetadata"]["labels"] == {
+            "maestro.ml/env": "prod",
+            "maestro.ml/team": app["metadata"]["labels"]["maestro.ml/team"],
+        }
     # Without the overlay, prod follows the platform config (manual for every tier).
     plain = by_kind(render_env("prod", ws.platforms["prod"], None, refs(ws, specs, "prod", None)), "Application")
     assert ws.platforms["prod"].environments["prod"].sync == "manual"
@@ -141,7 +162,8 @@ def test_prod_critical_models_sync_manually(ws: Workspace, specs: dict[str, tupl
 
 @pytest.mark.parametrize("env", ENVS)
 def test_applications_point_at_the_rendered_folder_and_the_model_namespace(
-        ws: Workspace, specs: dict[str, tuple[Spec, str]], env: str) -> None:
+    ws: Workspace, specs: dict[str, tuple[Spec, str]], env: str
+) -> None:
     platform = ws.platforms[env]
     models = refs(ws, specs, env, None)
     out = render_env(env, platform, None, models)
@@ -149,9 +171,11 @@ def test_applications_point_at_the_rendered_folder_and_the_model_namespace(
     for ref in models:
         app = apps[f"{ref.name}-{env}"]
         spec = specs[ref.name][0]
-        assert app["spec"]["source"] == {"repoURL": platform.gitops.repo_url,
-                                         "targetRevision": platform.gitops.target_revision,
-                                         "path": f"rendered/{env}/{ref.name}"}
+        assert app["spec"]["source"] == {
+            "repoURL": platform.gitops.repo_url,
+            "targetRevision": platform.gitops.target_revision,
+            "path": f"rendered/{env}/{ref.name}",
+        }
         assert app["spec"]["destination"] == {"server": platform.environments[env].cluster, "namespace": ref.namespace}
         assert app["spec"]["project"] == f"{ref.team}-{env}"
         assert app["metadata"]["annotations"]["maestro.ml/source"] == f"specs/{ref.name}/maestro.yaml"
@@ -170,9 +194,12 @@ def test_projects_allow_only_the_teams_namespaces(ws: Workspace, specs: dict[str
     models = refs(ws, specs, env, None)
     fraud = next(m for m in models if m.name == "fraud-detector")
     # A second model of the same team shares its namespace; a third lives in a namespace of its own.
-    models += [dataclasses.replace(fraud, name="fraud-shadow", source="specs/fraud-shadow/maestro.yaml"),
-               dataclasses.replace(fraud, name="fraud-batch", namespace="payments-risk-batch-staging",
-                                   source="specs/fraud-batch/maestro.yaml")]
+    models += [
+        dataclasses.replace(fraud, name="fraud-shadow", source="specs/fraud-shadow/maestro.yaml"),
+        dataclasses.replace(
+            fraud, name="fraud-batch", namespace="payments-risk-batch-staging", source="specs/fraud-batch/maestro.yaml"
+        ),
+    ]
     out = render_env(env, ws.platforms[env], None, models)
     cluster = ws.platforms[env].environments[env].cluster
     for name, project in by_kind(out, "AppProject").items():
@@ -187,8 +214,14 @@ def test_projects_allow_only_the_teams_namespaces(ws: Workspace, specs: dict[str
         assert "*" not in json.dumps(spec)  # no wildcard anywhere
         blacklisted = {(item["group"], item["kind"]) for item in spec["namespaceResourceBlacklist"]}
         assert {("", "ResourceQuota"), ("", "LimitRange")} <= blacklisted
-        assert not {kind for _, kind in blacklisted} & {"NetworkPolicy", "Role", "RoleBinding", "ServiceAccount",
-                                                         "ConfigMap", "Service"}  # Maestro renders these
+        assert not {kind for _, kind in blacklisted} & {
+            "NetworkPolicy",
+            "Role",
+            "RoleBinding",
+            "ServiceAccount",
+            "ConfigMap",
+            "Service",
+        }  # Maestro renders these
         assert spec["orphanedResources"]["warn"] is True
         assert project["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "maestro"
     payments = by_kind(out, "AppProject")["payments-risk-staging"]["spec"]["destinations"]
@@ -202,10 +235,13 @@ def test_a_namespace_shared_by_teams_gets_no_team_label(ws: Workspace, specs: di
     models.append(dataclasses.replace(models[0], name="solo", team="solo-team", namespace="solo-dev"))
     apps = by_kind(render_env(env, ws.platforms[env], None, models), "Application")
     shared = [app for name, app in apps.items() if name != "solo-dev"]
-    assert {json.dumps(app["spec"]["syncPolicy"]["managedNamespaceMetadata"]) for app in shared} == \
-        {json.dumps({"labels": {"maestro.ml/env": env}})}
-    assert apps["solo-dev"]["spec"]["syncPolicy"]["managedNamespaceMetadata"]["labels"] == \
-        {"maestro.ml/env": env, "maestro.ml/team": "solo-team"}
+    assert {json.dumps(app["spec"]["syncPolicy"]["managedNamespaceMetadata"]) for app in shared} == {
+        json.dumps({"labels": {"maestro.ml/env": env}})
+    }
+    assert apps["solo-dev"]["spec"]["syncPolicy"]["managedNamespaceMetadata"]["labels"] == {
+        "maestro.ml/env": env,
+        "maestro.ml/team": "solo-team",
+    }
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -217,8 +253,9 @@ def test_every_object_passes_its_schema(ws: Workspace, specs: dict[str, tuple[Sp
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_output_does_not_depend_on_the_order_of_models(ws: Workspace, specs: dict[str, tuple[Spec, str]],
-                                                       env: str) -> None:
+def test_output_does_not_depend_on_the_order_of_models(
+    ws: Workspace, specs: dict[str, tuple[Spec, str]], env: str
+) -> None:
     models = refs(ws, specs, env, PROD_OVERLAY if env == "prod" else None)
     overlay = PROD_OVERLAY if env == "prod" else None
     # json.dumps without sort_keys: key order is part of the emitted YAML.
@@ -261,16 +298,32 @@ def wave(api_version: str, kind: str) -> int:
     return int(value)
 
 
-RBAC = [("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "Role"),
-        ("rbac.authorization.k8s.io/v1", "RoleBinding"), ("networking.k8s.io/v1", "NetworkPolicy"),
-        ("security.istio.io/v1", "PeerAuthentication"), ("security.istio.io/v1", "AuthorizationPolicy")]
-CONFIG = [("v1", "ConfigMap"), ("secrets.hashicorp.com/v1beta1", "VaultAuth"),
-          ("secrets.hashicorp.com/v1beta1", "VaultStaticSecret"), ("redhatcop.redhat.io/v1alpha1", "Policy"),
-          ("redhatcop.redhat.io/v1alpha1", "KubernetesAuthEngineRole")]
-WORKLOADS = [("apps/v1", "Deployment"), ("serving.kserve.io/v1beta1", "InferenceService"),
-             ("argoproj.io/v1alpha1", "Rollout"), ("batch/v1", "Job"), ("batch/v1", "CronJob"),
-             ("kubeflow.org/v1", "PyTorchJob"), ("kubeflow.org/v1", "TFJob"), ("kubeflow.org/v1", "XGBoostJob"),
-             ("trainer.kubeflow.org/v1alpha1", "TrainJob")]
+RBAC = [
+    ("v1", "ServiceAccount"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("security.istio.io/v1", "PeerAuthentication"),
+    ("security.istio.io/v1", "AuthorizationPolicy"),
+]
+CONFIG = [
+    ("v1", "ConfigMap"),
+    ("secrets.hashicorp.com/v1beta1", "VaultAuth"),
+    ("secrets.hashicorp.com/v1beta1", "VaultStaticSecret"),
+    ("redhatcop.redhat.io/v1alpha1", "Policy"),
+    ("redhatcop.redhat.io/v1alpha1", "KubernetesAuthEngineRole"),
+]
+WORKLOADS = [
+    ("apps/v1", "Deployment"),
+    ("serving.kserve.io/v1beta1", "InferenceService"),
+    ("argoproj.io/v1alpha1", "Rollout"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+    ("kubeflow.org/v1", "PyTorchJob"),
+    ("kubeflow.org/v1", "TFJob"),
+    ("kubeflow.org/v1", "XGBoostJob"),
+    ("trainer.kubeflow.org/v1alpha1", "TrainJob"),
+]
 
 
 def test_waves_order_rbac_then_config_then_workloads() -> None:
@@ -278,17 +331,23 @@ def test_waves_order_rbac_then_config_then_workloads() -> None:
     assert max(wave(*k) for k in CONFIG) < min(wave(*k) for k in WORKLOADS)
 
 
-@pytest.mark.parametrize(("before", "after"), [
-    (("argoproj.io/v1alpha1", "AnalysisTemplate"), ("argoproj.io/v1alpha1", "Rollout")),
-    (("v1", "Service"), ("argoproj.io/v1alpha1", "Rollout")),
-    (("networking.istio.io/v1", "VirtualService"), ("argoproj.io/v1alpha1", "Rollout")),
-    (("networking.istio.io/v1", "DestinationRule"), ("networking.istio.io/v1", "VirtualService")),
-    (("redhatcop.redhat.io/v1alpha1", "KubernetesAuthEngineRole"), ("secrets.hashicorp.com/v1beta1", "VaultStaticSecret")),
-    (("secrets.hashicorp.com/v1beta1", "VaultAuth"), ("secrets.hashicorp.com/v1beta1", "VaultStaticSecret")),
-    (("v1", "ServiceAccount"), ("redhatcop.redhat.io/v1alpha1", "KubernetesAuthEngineRole")),
-    (("secrets.hashicorp.com/v1beta1", "VaultStaticSecret"), ("apps/v1", "Deployment")),
-    (("v1", "ConfigMap"), ("batch/v1", "Job")),
-])
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (("argoproj.io/v1alpha1", "AnalysisTemplate"), ("argoproj.io/v1alpha1", "Rollout")),
+        (("v1", "Service"), ("argoproj.io/v1alpha1", "Rollout")),
+        (("networking.istio.io/v1", "VirtualService"), ("argoproj.io/v1alpha1", "Rollout")),
+        (("networking.istio.io/v1", "DestinationRule"), ("networking.istio.io/v1", "VirtualService")),
+        (
+            ("redhatcop.redhat.io/v1alpha1", "KubernetesAuthEngineRole"),
+            ("secrets.hashicorp.com/v1beta1", "VaultStaticSecret"),
+        ),
+        (("secrets.hashicorp.com/v1beta1", "VaultAuth"), ("secrets.hashicorp.com/v1beta1", "VaultStaticSecret")),
+        (("v1", "ServiceAccount"), ("redhatcop.redhat.io/v1alpha1", "KubernetesAuthEngineRole")),
+        (("secrets.hashicorp.com/v1beta1", "VaultStaticSecret"), ("apps/v1", "Deployment")),
+        (("v1", "ConfigMap"), ("batch/v1", "Job")),
+    ],
+)
 def test_what_is_referenced_comes_first(before: tuple[str, str], after: tuple[str, str]) -> None:
     assert wave(*before) < wave(*after)
 
@@ -297,10 +356,13 @@ def test_nothing_waits_on_workload_health() -> None:
     """Argo CD waits for a wave to be healthy before the next one, but not after the last: a canary
     that pauses for an hour, a training job that runs for hours or failed must not hold a sync."""
     last = max(int(w) for w in WAVES.values())
-    for api_version, kind in WORKLOADS + [("v1", "PersistentVolumeClaim"), ("keda.sh/v1alpha1", "ScaledObject"),
-                                          ("autoscaling/v2", "HorizontalPodAutoscaler"),
-                                          ("policy/v1", "PodDisruptionBudget"),
-                                          ("monitoring.coreos.com/v1", "PrometheusRule")]:
+    for api_version, kind in WORKLOADS + [
+        ("v1", "PersistentVolumeClaim"),
+        ("keda.sh/v1alpha1", "ScaledObject"),
+        ("autoscaling/v2", "HorizontalPodAutoscaler"),
+        ("policy/v1", "PodDisruptionBudget"),
+        ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ]:
         assert wave(api_version, kind) == last, kind
 
 
@@ -318,8 +380,11 @@ def test_every_custom_resource_maestro_can_verify_has_a_wave() -> None:
     folder = CRD_SCHEMAS
     argocd_own = {("argoproj.io", "application"), ("argoproj.io", "applicationset"), ("argoproj.io", "appproject")}
     known = {(group, kind.lower()) for group, kind in WAVES}
-    missing = sorted(f"{path.parent.name}/{path.stem}" for path in folder.glob("*/*.json")
-                     if (path.parent.name, path.stem.rsplit("_", 1)[0]) not in known | argocd_own)
+    missing = sorted(
+        f"{path.parent.name}/{path.stem}"
+        for path in folder.glob("*/*.json")
+        if (path.parent.name, path.stem.rsplit("_", 1)[0]) not in known | argocd_own
+    )
     assert missing == []
 
 

@@ -15,6 +15,7 @@ BigQuery, which this machine cannot reach: its repo is planned and applied as re
 spec with one source of each warehouse type, which proves Feast's constructors accept the
 keyword arguments we write for them.
 """
+
 from __future__ import annotations
 
 import ast
@@ -29,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from conftest import example, example_workspace, ROOT
+from conftest import ROOT, example, example_workspace
 from maestro.render import Context, features
 from maestro.render.features import GeneratedCodeError, check_generated, render
 from maestro.spec import Spec
@@ -51,6 +53,8 @@ def _workspace() -> Any:
 
 def effective(model: str, env: str = "dev") -> tuple[Spec, Context]:
     return example(model, env)  # type: ignore[no-any-return]
+
+
 def with_features(spec: Spec, **changes: Any) -> Spec:
     assert spec.spec.features is not None
     feats = spec.spec.features.model_copy(update=changes)
@@ -97,7 +101,9 @@ def verifier() -> Verifier:
 def test_kinds_and_names(model: str) -> None:
     resources = render(*effective(model))
     assert [(r["kind"], r["metadata"]["name"]) for r in resources] == [
-        ("ConfigMap", f"{model}-feast-repo"), ("Job", f"{model}-feast-apply")]
+        ("ConfigMap", f"{model}-feast-repo"),
+        ("Job", f"{model}-feast-apply"),
+    ]
 
 
 @pytest.mark.parametrize("model", OTHER_MODELS)
@@ -112,10 +118,13 @@ def test_every_object_passes_its_schema(model: str, env: str, verifier: Verifier
         assert verifier.verify(res) == [], res
 
 
-@pytest.mark.parametrize(("env", "online_store", "registry"), [
-    ("dev", {"type": "sqlite", "path": "data/online_store.db"}, "data/registry.db"),
-    ("prod", {"type": "redis", "connection_string": "redis.feast.svc:6379"}, "s3://feast-prod/registry.db"),
-])
+@pytest.mark.parametrize(
+    ("env", "online_store", "registry"),
+    [
+        ("dev", {"type": "sqlite", "path": "data/online_store.db"}, "data/registry.db"),
+        ("prod", {"type": "redis", "connection_string": "redis.feast.svc:6379"}, "s3://feast-prod/registry.db"),
+    ],
+)
 def test_feature_store_yaml_comes_from_the_environment(env: str, online_store: dict[str, Any], registry: str) -> None:
     spec, ctx = effective("fraud-detector", env)
     cm = by_kind(render(spec, ctx), "ConfigMap")
@@ -123,17 +132,24 @@ def test_feature_store_yaml_comes_from_the_environment(env: str, online_store: d
     assert sorted(cm["data"]) == ["feature_store.yaml", "features.py"]
     # Feast reads it with PyYAML, a YAML 1.1 reader
     config = YAML(typ="safe", pure=True).load(cm["data"]["feature_store.yaml"])
-    assert config == {"project": "fraud_detector", "provider": "local", "registry": registry,
-                      "online_store": online_store, "offline_store": {"type": "file"},
-                      "entity_key_serialization_version": 3}
+    assert config == {
+        "project": "fraud_detector",
+        "provider": "local",
+        "registry": registry,
+        "online_store": online_store,
+        "offline_store": {"type": "file"},
+        "entity_key_serialization_version": 3,
+    }
 
 
 def test_apply_job_is_a_restricted_sync_hook() -> None:
     spec, ctx = effective("recsys-ranker", "prod")
     job = by_kind(render(spec, ctx), "Job")
-    assert job["metadata"]["annotations"] == {"argocd.argoproj.io/hook": "Sync",
-                                              "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
-                                              "argocd.argoproj.io/sync-wave": "-1"}
+    assert job["metadata"]["annotations"] == {
+        "argocd.argoproj.io/hook": "Sync",
+        "argocd.argoproj.io/hook-delete-policy": "BeforeHookCreation",
+        "argocd.argoproj.io/sync-wave": "-1",
+    }
     assert "ttlSecondsAfterFinished" not in job["spec"]
     pod = job["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "recsys-ranker"
@@ -171,8 +187,14 @@ def test_fraud_detector_module() -> None:
     source = module_of(render(*effective("fraud-detector")))
     check_generated(source)
     found = calls(source)
-    assert found["Entity"] == [{"name": "card", "join_keys": ["card_id"], "value_type": "ValueType.STRING",
-                                "tags": {"maestro.ml/model": "fraud-detector", "maestro.ml/team": "payments-risk"}}]
+    assert found["Entity"] == [
+        {
+            "name": "card",
+            "join_keys": ["card_id"],
+            "value_type": "ValueType.STRING",
+            "tags": {"maestro.ml/model": "fraud-detector", "maestro.ml/team": "payments-risk"},
+        }
+    ]
     [source_call] = found["FileSource"]
     assert source_call["name"] == "card_txn"
     assert source_call["path"] == "s3://lake/card_txn.parquet"
@@ -180,8 +202,12 @@ def test_fraud_detector_module() -> None:
     assert "created_timestamp_column" not in source_call
     [view] = found["FeatureView"]
     assert {k: view[k] for k in ("name", "entities", "source", "ttl", "online")} == {
-        "name": "card_txn_7d", "entities": "[entity_0]", "source": "source_0", "ttl": "timedelta(days=7)",
-        "online": True}
+        "name": "card_txn_7d",
+        "entities": "[entity_0]",
+        "source": "source_0",
+        "ttl": "timedelta(days=7)",
+        "online": True,
+    }
     assert view["schema"] == "[Field(name='txn_count_7d', dtype=Int64), Field(name='amount_avg_7d', dtype=Float32)]"
     [service] = found["FeatureService"]
     assert service["name"] == "fraud_detector" and service["features"] == "[view_0]"
@@ -193,28 +219,38 @@ def test_composite_key_becomes_one_entity_per_key() -> None:
     source = module_of(render(*effective("demand-forecaster")))
     found = calls(source)
     assert [(e["name"], e["join_keys"]) for e in found["Entity"]] == [
-        ("sku_store.sku_id", ["sku_id"]), ("sku_store.store_id", ["store_id"])]
+        ("sku_store.sku_id", ["sku_id"]),
+        ("sku_store.store_id", ["store_id"]),
+    ]
     [view] = found["FeatureView"]
     assert view["entities"] == "[entity_0, entity_1]"
     assert view["online"] is False and view["ttl"] == "timedelta(days=2)"
     [src] = found["FileSource"]
-    assert src == {"name": "sales_daily", "path": "s3://lake/supply-chain/sales_daily_by_store.parquet",
-                   "timestamp_field": "sale_date", "created_timestamp_column": "loaded_at", "tags": src["tags"]}
+    assert src == {
+        "name": "sales_daily",
+        "path": "s3://lake/supply-chain/sales_daily_by_store.parquet",
+        "timestamp_field": "sale_date",
+        "created_timestamp_column": "loaded_at",
+        "tags": src["tags"],
+    }
 
 
-@pytest.mark.parametrize(("stype", "path", "expected"), [
-    ("bigquery", "proj.ds.tbl", {"table": "proj.ds.tbl"}),
-    ("bigquery", "SELECT * FROM `proj.ds.tbl`", {"query": "SELECT * FROM `proj.ds.tbl`"}),
-    ("snowflake", "DW.SALES.DAILY", {"database": "DW", "schema": "SALES", "table": "DAILY"}),
-    ("snowflake", "SALES.DAILY", {"schema": "SALES", "table": "DAILY"}),
-    ("snowflake", "with x as (select 1) select * from x", {"query": "with x as (select 1) select * from x"}),
-    ("redshift", "dev.public.daily", {"database": "dev", "schema": "public", "table": "daily"}),
-    ("redshift", "daily", {"table": "daily"}),
-    ("spark", "s3a://lake/daily.csv", {"path": "s3a://lake/daily.csv", "file_format": "csv"}),
-    ("spark", "/data/daily/", {"path": "/data/daily/", "file_format": "parquet"}),
-    ("spark", "lake.daily", {"table": "lake.daily"}),
-    ("file", "SELECT.parquet", {"path": "SELECT.parquet"}),
-])
+@pytest.mark.parametrize(
+    ("stype", "path", "expected"),
+    [
+        ("bigquery", "proj.ds.tbl", {"table": "proj.ds.tbl"}),
+        ("bigquery", "SELECT * FROM `proj.ds.tbl`", {"query": "SELECT * FROM `proj.ds.tbl`"}),
+        ("snowflake", "DW.SALES.DAILY", {"database": "DW", "schema": "SALES", "table": "DAILY"}),
+        ("snowflake", "SALES.DAILY", {"schema": "SALES", "table": "DAILY"}),
+        ("snowflake", "with x as (select 1) select * from x", {"query": "with x as (select 1) select * from x"}),
+        ("redshift", "dev.public.daily", {"database": "dev", "schema": "public", "table": "daily"}),
+        ("redshift", "daily", {"table": "daily"}),
+        ("spark", "s3a://lake/daily.csv", {"path": "s3a://lake/daily.csv", "file_format": "csv"}),
+        ("spark", "/data/daily/", {"path": "/data/daily/", "file_format": "parquet"}),
+        ("spark", "lake.daily", {"table": "lake.daily"}),
+        ("file", "SELECT.parquet", {"path": "SELECT.parquet"}),
+    ],
+)
 def test_source_arguments(stype: str, path: str, expected: dict[str, str]) -> None:
     spec, ctx = effective("fraud-detector")
     assert spec.spec.features is not None
@@ -252,9 +288,13 @@ def test_hostile_values_stay_literals() -> None:
     assert len(tree.body) == len(ast.parse(module_of(render(*effective("fraud-detector")))).body)
 
 
-@given(st.recursive(st.text() | st.integers() | st.booleans(),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-                    max_leaves=8))
+@given(
+    st.recursive(
+        st.text() | st.integers() | st.booleans(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=8,
+    )
+)
 def test_literal_round_trips(value: Any) -> None:
     assert ast.literal_eval(features._literal(value)) == value
 
@@ -283,12 +323,14 @@ def test_generated_code_is_checked() -> None:
 
 
 def test_compiler_does_not_import_feast_or_jinja2_at_start_up() -> None:
-    code = ("import sys, maestro.cli, maestro.render.features as f\n"
-            "assert 'feast' not in sys.modules and 'jinja2' not in sys.modules, 'at import'\n"
-            "from maestro.pipeline import RENDERERS\n"
-            "assert 'feast' not in sys.modules and 'jinja2' not in sys.modules, 'with the pipeline'\n"
-            "f._template()\n"
-            "assert 'jinja2' in sys.modules and 'feast' not in sys.modules, 'after rendering'\n")
+    code = (
+        "import sys, maestro.cli, maestro.render.features as f\n"
+        "assert 'feast' not in sys.modules and 'jinja2' not in sys.modules, 'at import'\n"
+        "from maestro.pipeline import RENDERERS\n"
+        "assert 'feast' not in sys.modules and 'jinja2' not in sys.modules, 'with the pipeline'\n"
+        "f._template()\n"
+        "assert 'jinja2' in sys.modules and 'feast' not in sys.modules, 'after rendering'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
 
 
@@ -298,7 +340,7 @@ def test_compiler_does_not_import_feast_or_jinja2_at_start_up() -> None:
 # Runs in one subprocess: Feast's CLI on each repo (plan, then apply), then its registry
 # read back, a materialization and one online read per view. Feast imports every repo's
 # definitions as the top-level module `features`, so it is forgotten between repos.
-DRIVER = r'''
+DRIVER = r"""
 import contextlib, datetime as dt, io, json, logging, os, sys, time
 t0 = time.perf_counter()
 from feast import FeatureStore
@@ -359,11 +401,18 @@ for job in json.loads(sys.argv[1]):
         res["serve_s"] = time.perf_counter() - t
     os.chdir(start)
 print(json.dumps(out, default=str))
-'''
+"""
 
-ARROW_TYPES = {"int32": "int32", "int64": "int64", "float32": "float32", "float64": "float64",
-               "string": "string", "bytes": "binary", "bool": "bool_"}
-NOW = dt.datetime(2026, 11, 20, 12, tzinfo=dt.timezone.utc)
+ARROW_TYPES = {
+    "int32": "int32",
+    "int64": "int64",
+    "float32": "float32",
+    "float64": "float64",
+    "string": "string",
+    "bytes": "binary",
+    "bool": "bool_",
+}
+NOW = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 
 
 def require_feast() -> None:
@@ -375,8 +424,16 @@ def require_feast() -> None:
 
 
 def sample_value(dtype: str, i: int) -> Any:
-    return {"int32": i, "int64": 1000 + i, "float32": 0.5 + i, "float64": 1.5 + i, "string": f"v{i}",
-            "bytes": b"b%d" % i, "bool": i % 2 == 0, "unix_timestamp": NOW}[dtype]
+    return {
+        "int32": i,
+        "int64": 1000 + i,
+        "float32": 0.5 + i,
+        "float64": 1.5 + i,
+        "string": f"v{i}",
+        "bytes": b"b%d" % i,
+        "bool": i % 2 == 0,
+        "unix_timestamp": NOW,
+    }[dtype]
 
 
 def write_parquet(spec: Spec, source_name: str, path: Path) -> None:
@@ -392,8 +449,10 @@ def write_parquet(spec: Spec, source_name: str, path: Path) -> None:
     for view in (v for v in feats.views if v.source == source_name):
         for ent in (entities[n] for n in view.entities):
             for key in ent.join_keys:
-                columns[key] = ([sample_value(ent.value_type, i) for i in range(2)],
-                                getattr(pa, ARROW_TYPES[ent.value_type])())
+                columns[key] = (
+                    [sample_value(ent.value_type, i) for i in range(2)],
+                    getattr(pa, ARROW_TYPES[ent.value_type])(),
+                )
         for f in view.fields:
             typ = pa.timestamp("us", tz="UTC") if f.dtype == "unix_timestamp" else getattr(pa, ARROW_TYPES[f.dtype])()
             columns[f.name] = ([sample_value(f.dtype, i) for i in range(2)], typ)
@@ -423,8 +482,12 @@ def all_warehouses(spec: Spec) -> Spec:
     feats = spec.spec.features
     assert feats is not None
     [src], [view] = feats.sources, feats.views
-    paths = {"bigquery": "SELECT * FROM `acme-dw.sales.daily_by_store`", "snowflake": "DW.SALES.DAILY",
-             "redshift": "dev.public.daily", "spark": "s3a://lake/daily.parquet"}
+    paths = {
+        "bigquery": "SELECT * FROM `acme-dw.sales.daily_by_store`",
+        "snowflake": "DW.SALES.DAILY",
+        "redshift": "dev.public.daily",
+        "spark": "s3a://lake/daily.parquet",
+    }
     sources = [src.model_copy(update={"name": f"{t}-src", "type": t, "path": p}) for t, p in paths.items()]
     views = [view.model_copy(update={"name": f"{t}-view", "source": f"{t}-src"}) for t in paths]
     out = with_features(spec, sources=sources, views=views)
@@ -450,8 +513,11 @@ def feast_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         warehouse = any(s.type != "file" for s in (spec.spec.features.sources if spec.spec.features else []))
         cases[model] = (spec, write_repo(spec, ctx, tmp / model), [FEAST_SKIP_VALIDATION] if warehouse else [])
     spec, ctx = effective("demand-forecaster")
-    cases["warehouses"] = (all_warehouses(spec), write_repo(all_warehouses(spec), ctx, tmp / "warehouses"),
-                           [FEAST_SKIP_VALIDATION])
+    cases["warehouses"] = (
+        all_warehouses(spec),
+        write_repo(all_warehouses(spec), ctx, tmp / "warehouses"),
+        [FEAST_SKIP_VALIDATION],
+    )
     hostile = hostile_spec(str(tmp / "data" / "hostile"))
     write_parquet(hostile, "card-txn", Path(hostile.spec.features.sources[0].path))  # type: ignore[union-attr]
     cases["hostile"] = (hostile, write_repo(hostile, effective("fraud-detector")[1], tmp / "hostile"), [])
@@ -463,20 +529,38 @@ def feast_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         if not flags and feats is not None:
             keys = [k for e in feats.entities for k in e.join_keys]
             types = {k: e.value_type for e in feats.entities for k in e.join_keys}
-            job["serve"] = {"service": features.feature_service_name(spec), "end": NOW.isoformat(),
-                            "rows": [{k: sample_value(types[k], 0) for k in keys}]}
+            job["serve"] = {
+                "service": features.feature_service_name(spec),
+                "end": NOW.isoformat(),
+                "rows": [{k: sample_value(types[k], 0) for k in keys}],
+            }
         jobs.append(job)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(jobs)], capture_output=True, text=True,
-                          cwd=tmp, timeout=600, env={**os.environ, "HOME": str(tmp)})
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps(jobs)],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+        timeout=600,
+        env={**os.environ, "HOME": str(tmp)},
+    )
     elapsed = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert not (tmp / "PWNED").exists() and not list(tmp.rglob("PWNED"))
     results = json.loads(proc.stdout.splitlines()[-1])
     results["elapsed_s"] = elapsed
-    print(json.dumps({"import_s": results["import_s"], "elapsed_s": elapsed,
-                      **{Path(r).name: {k: round(v["s"], 2) for k, v in res.items() if k in ("plan", "apply")}
-                         for r, res in results["repos"].items()}}))
+    print(
+        json.dumps(
+            {
+                "import_s": results["import_s"],
+                "elapsed_s": elapsed,
+                **{
+                    Path(r).name: {k: round(v["s"], 2) for k, v in res.items() if k in ("plan", "apply")}
+                    for r, res in results["repos"].items()
+                },
+            }
+        )
+    )
     return {name: (spec, results["repos"][str(repo)]) for name, (spec, repo, _) in cases.items()}
 
 
@@ -484,20 +568,38 @@ def expected_registry(spec: Spec) -> dict[str, Any]:
     feats = spec.spec.features
     assert feats is not None
     fname = features.feast_name
-    entity_names = {e.name: ([fname(e.name)] if len(e.join_keys) == 1 else [f"{fname(e.name)}.{k}" for k in e.join_keys])
-                    for e in feats.entities}
+    entity_names = {
+        e.name: ([fname(e.name)] if len(e.join_keys) == 1 else [f"{fname(e.name)}.{k}" for k in e.join_keys])
+        for e in feats.entities
+    }
     seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    feast_types = {"int32": "Int32", "int64": "Int64", "float32": "Float32", "float64": "Float64",
-                   "string": "String", "bytes": "Bytes", "bool": "Bool", "unix_timestamp": "UnixTimestamp"}
+    feast_types = {
+        "int32": "Int32",
+        "int64": "Int64",
+        "float32": "Float32",
+        "float64": "Float64",
+        "string": "String",
+        "bytes": "Bytes",
+        "bool": "Bool",
+        "unix_timestamp": "UnixTimestamp",
+    }
     return {
         "project": fname(spec.metadata.name),
-        "entities": {n: [k, e.value_type.upper(), e.description or ""]
-                     for e in feats.entities for n, k in zip(entity_names[e.name], e.join_keys)},
-        "views": {fname(v.name): {"entities": sorted(n for e in v.entities for n in entity_names[e]),
-                                  "ttl": float(int(str(v.ttl)[:-1]) * seconds[str(v.ttl)[-1]]), "online": v.online,
-                                  "source": fname(v.source),
-                                  "features": {f.name: feast_types[f.dtype] for f in v.fields}}
-                  for v in feats.views},
+        "entities": {
+            n: [k, e.value_type.upper(), e.description or ""]
+            for e in feats.entities
+            for n, k in zip(entity_names[e.name], e.join_keys)
+        },
+        "views": {
+            fname(v.name): {
+                "entities": sorted(n for e in v.entities for n in entity_names[e]),
+                "ttl": float(int(str(v.ttl)[:-1]) * seconds[str(v.ttl)[-1]]),
+                "online": v.online,
+                "source": fname(v.source),
+                "features": {f.name: feast_types[f.dtype] for f in v.fields},
+            }
+            for v in feats.views
+        },
         "services": {fname(spec.metadata.name): sorted(fname(v.name) for v in feats.views)},
     }
 

@@ -4,6 +4,7 @@ dashboards that show what alerts evaluate, and the rules run by the real promtoo
 The promtool unit tests are generated from the rendered rules (so they test what ships):
 synthetic Istio/kube-state-metrics/Pushgateway series in, expected alerts out.
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,7 +26,14 @@ from maestro.render.queries import format_duration, number, parse_duration
 from maestro.spec import Spec
 from maestro.verify import Verifier
 
-MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "image-classifier", "recsys-ranker", "sentiment-bert"]
+MODELS = [
+    "churn-predictor",
+    "demand-forecaster",
+    "fraud-detector",
+    "image-classifier",
+    "recsys-ranker",
+    "sentiment-bert",
+]
 ENVS = ["dev", "staging", "prod"]
 
 
@@ -35,6 +43,8 @@ def _workspace() -> Any:
 
 def effective(model: str, env: str = "prod") -> tuple[Spec, Context]:
     return example(model, env)  # type: ignore[no-any-return]
+
+
 def rendered(model: str, env: str = "prod") -> dict[str, dict[str, Any]]:
     return {f"{o['kind']}/{o['metadata']['name']}": o for o in monitoring.render(*effective(model, env))}
 
@@ -64,20 +74,60 @@ def verifier() -> Verifier:
 # ------------------------------------------------------------------ what is rendered
 
 
-@pytest.mark.parametrize(("model", "env", "expected"), [
-    ("fraud-detector", "prod", ["PodMonitor/fraud-detector", "PrometheusRule/fraud-detector",
-                                "ConfigMap/fraud-detector-dashboard", "CronJob/fraud-detector-drift"]),
-    ("churn-predictor", "prod", ["ServiceMonitor/churn-predictor", "PrometheusRule/churn-predictor",
-                                 "ConfigMap/churn-predictor-dashboard", "CronJob/churn-predictor-drift"]),
-    ("demand-forecaster", "prod", ["PrometheusRule/demand-forecaster", "ConfigMap/demand-forecaster-dashboard",
-                                   "CronJob/demand-forecaster-drift"]),  # batch: no scraping, no SLO
-    ("image-classifier", "prod", ["PodMonitor/image-classifier", "PrometheusRule/image-classifier",
-                                  "ConfigMap/image-classifier-dashboard"]),
-    ("recsys-ranker", "dev", ["PodMonitor/recsys-ranker", "PrometheusRule/recsys-ranker",
-                              "ConfigMap/recsys-ranker-dashboard", "CronJob/recsys-ranker-drift"]),
-    ("sentiment-bert", "prod", ["PodMonitor/sentiment-bert", "PrometheusRule/sentiment-bert",
-                                "ConfigMap/sentiment-bert-dashboard"]),
-])
+@pytest.mark.parametrize(
+    ("model", "env", "expected"),
+    [
+        (
+            "fraud-detector",
+            "prod",
+            [
+                "PodMonitor/fraud-detector",
+                "PrometheusRule/fraud-detector",
+                "ConfigMap/fraud-detector-dashboard",
+                "CronJob/fraud-detector-drift",
+            ],
+        ),
+        (
+            "churn-predictor",
+            "prod",
+            [
+                "ServiceMonitor/churn-predictor",
+                "PrometheusRule/churn-predictor",
+                "ConfigMap/churn-predictor-dashboard",
+                "CronJob/churn-predictor-drift",
+            ],
+        ),
+        (
+            "demand-forecaster",
+            "prod",
+            [
+                "PrometheusRule/demand-forecaster",
+                "ConfigMap/demand-forecaster-dashboard",
+                "CronJob/demand-forecaster-drift",
+            ],
+        ),  # batch: no scraping, no SLO
+        (
+            "image-classifier",
+            "prod",
+            ["PodMonitor/image-classifier", "PrometheusRule/image-classifier", "ConfigMap/image-classifier-dashboard"],
+        ),
+        (
+            "recsys-ranker",
+            "dev",
+            [
+                "PodMonitor/recsys-ranker",
+                "PrometheusRule/recsys-ranker",
+                "ConfigMap/recsys-ranker-dashboard",
+                "CronJob/recsys-ranker-drift",
+            ],
+        ),
+        (
+            "sentiment-bert",
+            "prod",
+            ["PodMonitor/sentiment-bert", "PrometheusRule/sentiment-bert", "ConfigMap/sentiment-bert-dashboard"],
+        ),
+    ],
+)
 def test_kinds_and_names(model: str, env: str, expected: list[str]) -> None:
     assert list(rendered(model, env)) == expected
 
@@ -113,15 +163,19 @@ def test_kserve_pods_are_scraped_on_the_port_the_network_policy_opens() -> None:
     monitor = rendered("fraud-detector")["PodMonitor/fraud-detector"]["spec"]
     isvcs = sorted(o["metadata"]["name"] for o in serving.render(spec, ctx) if o["kind"] == "InferenceService")
     assert isvcs == ["fraud-detector", "fraud-detector-challenger"]
-    assert monitor["selector"] == {"matchExpressions": [
-        {"key": "serving.kserve.io/inferenceservice", "operator": "In", "values": isvcs}]}
+    assert monitor["selector"] == {
+        "matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "In", "values": isvcs}]
+    }
     [endpoint] = monitor["podMetricsEndpoints"]
     assert endpoint["portNumber"] == serving.METRICS == 8082
     assert {"action": "replace", "targetLabel": "job", "replacement": "fraud-detector"} in endpoint["relabelings"]
     allow = next(o for o in security.render(spec, ctx) if o["metadata"]["name"] == "fraud-detector-allow")
-    from_monitoring = [rule for rule in allow["spec"]["ingress"]
-                       if rule["from"] == [{"namespaceSelector": {"matchLabels": {
-                           "kubernetes.io/metadata.name": ctx.platform.monitoring.namespace}}}]]
+    from_monitoring = [
+        rule
+        for rule in allow["spec"]["ingress"]
+        if rule["from"]
+        == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ctx.platform.monitoring.namespace}}}]
+    ]
     assert {"protocol": "TCP", "port": endpoint["portNumber"]} in from_monitoring[0]["ports"]
 
 
@@ -131,16 +185,22 @@ def test_deployment_runtime_service_monitor_selects_the_services_serving_renders
     objects, diags = render_model(_workspace(), "prod", spec, "specs/churn-predictor/maestro.yaml")
     assert diags == []
     wanted = monitor["selector"]["matchLabels"]
-    services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"
-                and wanted.items() <= o["metadata"]["labels"].items()}
+    services = {
+        o["metadata"]["name"]: o
+        for o in objects
+        if o["kind"] == "Service" and wanted.items() <= o["metadata"]["labels"].items()
+    }
     assert sorted(services) == ["churn-predictor", "churn-predictor-preview"]
     [endpoint] = monitor["endpoints"]
     for svc in services.values():
         [port] = [p for p in svc["spec"]["ports"] if p["name"] == endpoint["port"]]
         assert port["port"] == serving.METRICS
     # Blue-green: once promoted, the preview Service selects the active pods too.
-    assert endpoint["relabelings"][0] == {"action": "drop", "sourceLabels": ["__meta_kubernetes_service_name"],
-                                          "regex": "churn-predictor-preview"}
+    assert endpoint["relabelings"][0] == {
+        "action": "drop",
+        "sourceLabels": ["__meta_kubernetes_service_name"],
+        "regex": "churn-predictor-preview",
+    }
     [rollout] = [o for o in objects if o["kind"] == "Rollout"]
     [container] = rollout["spec"]["template"]["spec"]["containers"]
     assert {"name": "metrics", "containerPort": serving.METRICS, "protocol": "TCP"} in container["ports"]
@@ -149,8 +209,13 @@ def test_deployment_runtime_service_monitor_selects_the_services_serving_renders
 def test_prometheus_labels_from_config_reach_monitors_and_rules() -> None:
     spec, ctx = effective("fraud-detector")
     config = ctx.platform.monitoring.model_copy(update={"prometheus_labels": {"release": "kube-prometheus"}})
-    ctx = Context(env=ctx.env, platform=ctx.platform.model_copy(update={"monitoring": config}),
-                  namespace=ctx.namespace, source=ctx.source, sync=ctx.sync)
+    ctx = Context(
+        env=ctx.env,
+        platform=ctx.platform.model_copy(update={"monitoring": config}),
+        namespace=ctx.namespace,
+        source=ctx.source,
+        sync=ctx.sync,
+    )
     objs = {o["kind"]: o for o in monitoring.render(spec, ctx)}
     assert objs["PodMonitor"]["metadata"]["labels"] == {"release": "kube-prometheus"}
     assert objs["PrometheusRule"]["metadata"]["labels"] == {"release": "kube-prometheus"}
@@ -159,13 +224,20 @@ def test_prometheus_labels_from_config_reach_monitors_and_rules() -> None:
 # ------------------------------------------------------------------ SLO windows
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    ("fraud-detector", [(14.4, "1h", "5m", "page"), (6.0, "6h", "30m", "page"), (1.0, "3d", "6h", "ticket")]),
-    ("image-classifier", [(14.4, "56m", "4m40s", "page"), (6.0, "5h36m", "28m", "page"),
-                          (1.0, "2d19h12m", "5h36m", "ticket")]),
-    ("sentiment-bert", [(14.4, "14m", "1m10s", "page"), (6.0, "1h24m", "7m", "page"),
-                        (1.0, "16h48m", "1h24m", "ticket")]),
-])
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ("fraud-detector", [(14.4, "1h", "5m", "page"), (6.0, "6h", "30m", "page"), (1.0, "3d", "6h", "ticket")]),
+        (
+            "image-classifier",
+            [(14.4, "56m", "4m40s", "page"), (6.0, "5h36m", "28m", "page"), (1.0, "2d19h12m", "5h36m", "ticket")],
+        ),
+        (
+            "sentiment-bert",
+            [(14.4, "14m", "1m10s", "page"), (6.0, "1h24m", "7m", "page"), (1.0, "16h48m", "1h24m", "ticket")],
+        ),
+    ],
+)
 def test_burn_rate_windows_scale_with_the_slo_window(model: str, expected: list[tuple[Any, ...]]) -> None:
     assert [tuple(b) for b in monitoring.burn_rates(*effective(model))] == expected
 
@@ -184,8 +256,14 @@ def test_scaled_windows_keep_the_share_of_budget_and_a_floor() -> None:
 
 
 def test_durations() -> None:
-    assert [format_duration(s) for s in (70, 280, 3600, 5040, 241920, 2592000)] == \
-        ["1m10s", "4m40s", "1h", "1h24m", "2d19h12m", "30d"]
+    assert [format_duration(s) for s in (70, 280, 3600, 5040, 241920, 2592000)] == [
+        "1m10s",
+        "4m40s",
+        "1h",
+        "1h24m",
+        "2d19h12m",
+        "30d",
+    ]
     assert parse_duration("1h24m") == 5040 and parse_duration("2w") == 1209600
     with pytest.raises(ValueError):
         parse_duration("5 m")
@@ -211,17 +289,26 @@ def test_fraud_detector_alerts() -> None:
     spec, ctx = effective("fraud-detector")
     alerts = [r for r in rules(rule_of("fraud-detector")) if "alert" in r]
     assert [(a["alert"], a["labels"]["severity"]) for a in alerts] == [
-        ("MaestroErrorBudgetBurn", "page"), ("MaestroErrorBudgetBurn", "page"), ("MaestroErrorBudgetBurn", "ticket"),
-        ("MaestroLatencyHigh", "page"), ("MaestroTrainingFailed", "ticket"), ("MaestroFeatureDrift", "ticket"),
-        ("MaestroDriftJobFailed", "ticket")]
+        ("MaestroErrorBudgetBurn", "page"),
+        ("MaestroErrorBudgetBurn", "page"),
+        ("MaestroErrorBudgetBurn", "ticket"),
+        ("MaestroLatencyHigh", "page"),
+        ("MaestroTrainingFailed", "ticket"),
+        ("MaestroFeatureDrift", "ticket"),
+        ("MaestroDriftJobFailed", "ticket"),
+    ]
     fast = alerts[0]
     sel = '{model="fraud-detector",namespace="payments-risk-prod"}'
-    assert fast["expr"] == (f"maestro:model_error_ratio:rate1h{sel} > (14.4 * 0.001) and "
-                            f"maestro:model_error_ratio:rate5m{sel} > (14.4 * 0.001)")
+    assert fast["expr"] == (
+        f"maestro:model_error_ratio:rate1h{sel} > (14.4 * 0.001) and "
+        f"maestro:model_error_ratio:rate5m{sel} > (14.4 * 0.001)"
+    )
     assert "for" not in fast  # the short window is what keeps it from flapping
     assert alerts[3]["expr"] == f"maestro:model_latency_p99_ms:rate5m{sel} > 60" and alerts[3]["for"] == "10m"
-    assert alerts[4]["expr"] == ('max by (job_name) (kube_job_failed{namespace="payments-risk-prod",'
-                                 'job_name=~"fraud-detector-train(-[0-9]+)?",condition="true"}) > 0')
+    assert alerts[4]["expr"] == (
+        'max by (job_name) (kube_job_failed{namespace="payments-risk-prod",'
+        'job_name=~"fraud-detector-train(-[0-9]+)?",condition="true"}) > 0'
+    )
     assert alerts[5]["expr"] == f"maestro:model_feature_drift_score:max{sel} > 0.2" and alerts[5]["for"] == "15m"
     assert fast["annotations"]["runbook_url"] == "https://runbooks.example.com/ml/MaestroErrorBudgetBurn"
 
@@ -245,8 +332,12 @@ def test_every_alert_is_labelled_and_annotated_and_reads_recorded_series(model: 
 
 def test_batch_model_gets_training_and_drift_alerts_only() -> None:
     names = [r.get("alert") or r.get("record") for r in rules(rule_of("demand-forecaster"))]
-    assert names == ["maestro:model_feature_drift_score:max", "MaestroTrainingFailed", "MaestroFeatureDrift",
-                     "MaestroDriftJobFailed"]
+    assert names == [
+        "maestro:model_feature_drift_score:max",
+        "MaestroTrainingFailed",
+        "MaestroFeatureDrift",
+        "MaestroDriftJobFailed",
+    ]
 
 
 # ------------------------------------------------------------------ dashboards
@@ -267,8 +358,14 @@ def test_dashboard_panels_show_exactly_what_rules_evaluate(model: str) -> None:
 def test_fraud_detector_dashboard() -> None:
     board = dashboard("fraud-detector")
     assert board["uid"] == "maestro-fraud-detector-prod"
-    assert [p["title"] for p in board["panels"]] == ["Request rate", "Error ratio", "Latency",
-                                                     "Error budget remaining", "Feature drift", "Replicas"]
+    assert [p["title"] for p in board["panels"]] == [
+        "Request rate",
+        "Error ratio",
+        "Latency",
+        "Error budget remaining",
+        "Feature drift",
+        "Replicas",
+    ]
     latency = board["panels"][2]
     assert [t["legendFormat"] for t in latency["targets"]] == ["p50", "p90", "p99"]
     assert latency["fieldConfig"]["defaults"]["thresholds"]["steps"][-1]["value"] == 60
@@ -321,9 +418,18 @@ def test_drift_cronjob() -> None:
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
     [container] = pod["spec"]["containers"]
     assert container["image"] == ctx.platform.images.drift
-    assert container["args"] == ["--method", "wasserstein", "--threshold", "0.15",
-                                 "--features", "sessions_30d,minutes_30d", "--model", "churn-predictor",
-                                 "--env", "prod"]
+    assert container["args"] == [
+        "--method",
+        "wasserstein",
+        "--threshold",
+        "0.15",
+        "--features",
+        "sessions_30d,minutes_30d",
+        "--model",
+        "churn-predictor",
+        "--env",
+        "prod",
+    ]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["PUSHGATEWAY_URL"] == ctx.platform.monitoring.pushgateway
     assert env["DRIFT_METRIC"] == ctx.platform.monitoring.metrics.drift_score
@@ -339,8 +445,10 @@ def test_tracing_env() -> None:
     assert monitoring.tracing_env(spec, ctx) == [
         {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://otel-collector.observability.svc:4317"},
         {"name": "OTEL_SERVICE_NAME", "value": "fraud-detector"},
-        {"name": "OTEL_RESOURCE_ATTRIBUTES",
-         "value": "deployment.environment=prod,model=fraud-detector,team=payments-risk"},
+        {
+            "name": "OTEL_RESOURCE_ATTRIBUTES",
+            "value": "deployment.environment=prod,model=fraud-detector,team=payments-risk",
+        },
         {"name": "OTEL_TRACES_SAMPLER", "value": "parentbased_traceidratio"},
         {"name": "OTEL_TRACES_SAMPLER_ARG", "value": "0.1"},
     ]
@@ -423,8 +531,10 @@ class Scenario:
                 ok_values.append(f"{ok:.6g}")
                 err_values.append(f"{err:.6g}")
         total = self.m.requests_total
-        return [{"series": _series(total, {**self.labels, **self.ok}), "values": " ".join(ok_values)},
-                {"series": _series(total, {**self.labels, **self.error}), "values": " ".join(err_values)}]
+        return [
+            {"series": _series(total, {**self.labels, **self.ok}), "values": " ".join(ok_values)},
+            {"series": _series(total, {**self.labels, **self.error}), "values": " ".join(err_values)},
+        ]
 
     def latency(self, ms: float, threshold_ms: float, seconds: int) -> list[dict[str, str]]:
         """A histogram where every request took `ms`, with buckets 10% either side of the threshold."""
@@ -435,8 +545,9 @@ class Scenario:
             inside = le is None or ms <= le
             le_text = "+Inf" if le is None else f"{le / self.m.duration_to_ms:g}"
             values = f"0+{100 if inside else 0}x{steps}"
-            out.append({"series": _series(self.m.request_duration_bucket, {**self.labels, "le": le_text}),
-                        "values": values})
+            out.append(
+                {"series": _series(self.m.request_duration_bucket, {**self.labels, "le": le_text}), "values": values}
+            )
         return out
 
 
@@ -480,43 +591,63 @@ def promtool_tests(model: str, env: str) -> dict[str, Any]:
         for b, _ in pairs:
             for factor in (1.1, 0.9):
                 ratio = factor * b.rate * budget
-                tests.append({
-                    "name": f"error ratio {factor} x {b.rate:g} x budget",
-                    "interval": f"{Scenario.STEP}s",
-                    "input_series": sc.requests([(20 * 60, ratio)]),
-                    "alert_rule_test": [{"eval_time": "10m", "alertname": "MaestroErrorBudgetBurn",
-                                         "exp_alerts": burning(ratio)}],
-                })
+                tests.append(
+                    {
+                        "name": f"error ratio {factor} x {b.rate:g} x budget",
+                        "interval": f"{Scenario.STEP}s",
+                        "input_series": sc.requests([(20 * 60, ratio)]),
+                        "alert_rule_test": [
+                            {"eval_time": "10m", "alertname": "MaestroErrorBudgetBurn", "exp_alerts": burning(ratio)}
+                        ],
+                    }
+                )
         # Half the budget: nothing fires, half the budget remains.
         panel = ctx.platform.monitoring.panel_window
-        tests.append({
-            "name": "half the error budget",
-            "interval": f"{Scenario.STEP}s",
-            "input_series": sc.requests([(20 * 60, budget / 2)]),
-            "alert_rule_test": [{"eval_time": "10m", "alertname": "MaestroErrorBudgetBurn", "exp_alerts": []}],
-            # promtool compares floats exactly: compare millionths
-            "promql_expr_test": [
-                {"expr": f"round(maestro:model_error_budget_remaining:rate{slo.window} * 1e6)", "eval_time": "10m",
-                 "exp_samples": [{"labels": _series("", series_labels), "value": 500000}]},
-                {"expr": f"round(maestro:model_error_ratio:rate{panel} / {budget} * 1e6)", "eval_time": "10m",
-                 "exp_samples": [{"labels": _series("", series_labels), "value": 500000}]},
-            ],
-        })
+        tests.append(
+            {
+                "name": "half the error budget",
+                "interval": f"{Scenario.STEP}s",
+                "input_series": sc.requests([(20 * 60, budget / 2)]),
+                "alert_rule_test": [{"eval_time": "10m", "alertname": "MaestroErrorBudgetBurn", "exp_alerts": []}],
+                # promtool compares floats exactly: compare millionths
+                "promql_expr_test": [
+                    {
+                        "expr": f"round(maestro:model_error_budget_remaining:rate{slo.window} * 1e6)",
+                        "eval_time": "10m",
+                        "exp_samples": [{"labels": _series("", series_labels), "value": 500000}],
+                    },
+                    {
+                        "expr": f"round(maestro:model_error_ratio:rate{panel} / {budget} * 1e6)",
+                        "eval_time": "10m",
+                        "exp_samples": [{"labels": _series("", series_labels), "value": 500000}],
+                    },
+                ],
+            }
+        )
         # A service that never failed has no error series at all: its error ratio is 0, not
         # missing, and the whole budget remains.
-        tests.append({
-            "name": "no error ever",
-            "interval": f"{Scenario.STEP}s",
-            "input_series": sc.requests([(20 * 60, 0.0)])[:1],
-            "alert_rule_test": [{"eval_time": "10m", "alertname": "MaestroErrorBudgetBurn", "exp_alerts": []}],
-            "promql_expr_test": [
-                {"expr": f"round(maestro:model_error_budget_remaining:rate{slo.window} * 1e6)", "eval_time": "10m",
-                 "exp_samples": [{"labels": _series("", series_labels), "value": 1000000}]},
-                {"expr": f"maestro:model_error_ratio:rate{panel}", "eval_time": "10m",
-                 "exp_samples": [{"labels": _series(f"maestro:model_error_ratio:rate{panel}", series_labels),
-                                  "value": 0}]},
-            ],
-        })
+        tests.append(
+            {
+                "name": "no error ever",
+                "interval": f"{Scenario.STEP}s",
+                "input_series": sc.requests([(20 * 60, 0.0)])[:1],
+                "alert_rule_test": [{"eval_time": "10m", "alertname": "MaestroErrorBudgetBurn", "exp_alerts": []}],
+                "promql_expr_test": [
+                    {
+                        "expr": f"round(maestro:model_error_budget_remaining:rate{slo.window} * 1e6)",
+                        "eval_time": "10m",
+                        "exp_samples": [{"labels": _series("", series_labels), "value": 1000000}],
+                    },
+                    {
+                        "expr": f"maestro:model_error_ratio:rate{panel}",
+                        "eval_time": "10m",
+                        "exp_samples": [
+                            {"labels": _series(f"maestro:model_error_ratio:rate{panel}", series_labels), "value": 0}
+                        ],
+                    },
+                ],
+            }
+        )
         # Clean traffic, then a total outage as long as the fastest pair's long window, then
         # recovery. At 100% errors the fast pair needs rate x budget x long window (the
         # workbook's detection time) to fire: it has fired by three times that; once its short
@@ -537,62 +668,86 @@ def promtool_tests(model: str, env: str) -> dict[str, Any]:
                 assert all(f > 1.5 * limit or f < limit / 1.5 for f in fractions), (model, b, t, fractions)
                 if all(f > limit for f in fractions):
                     expected.append(_expected(r, series_labels))
-            checks.append({"eval_time": format_duration(t), "alertname": "MaestroErrorBudgetBurn",
-                           "exp_alerts": expected})
+            checks.append(
+                {"eval_time": format_duration(t), "alertname": "MaestroErrorBudgetBurn", "exp_alerts": expected}
+            )
         assert any(e["exp_labels"]["long_window"] == fast.long for e in checks[0]["exp_alerts"])
         assert all(e["exp_labels"]["long_window"] != fast.long for e in checks[1]["exp_alerts"])
         assert _window_fraction(bursts, recovered, parse_duration(fast.long)) > fast.rate * budget
-        tests.append({
-            "name": "outage and recovery",
-            "interval": f"{Scenario.STEP}s",
-            "input_series": sc.requests([(clean, 0.0), (outage, 1.0), (recovered - clean - outage + 60, 0.0)]),
-            "alert_rule_test": checks,
-        })
+        tests.append(
+            {
+                "name": "outage and recovery",
+                "interval": f"{Scenario.STEP}s",
+                "input_series": sc.requests([(clean, 0.0), (outage, 1.0), (recovered - clean - outage + 60, 0.0)]),
+                "alert_rule_test": checks,
+            }
+        )
 
     if slo is not None and slo.latency_p99_ms is not None:
         [latency_rule] = by_alert["MaestroLatencyHigh"]
         limit = slo.latency_p99_ms
         after = parse_duration(latency_rule["for"]) + parse_duration(ctx.platform.monitoring.panel_window) + 120
         for ms, fires in ((limit * 1.05, True), (limit * 0.85, False)):
-            tests.append({
-                "name": f"every request takes {ms:g} ms (p99 SLO {limit} ms)",
-                "interval": f"{Scenario.STEP}s",
-                "input_series": sc.latency(ms, limit, after + 300),
-                "alert_rule_test": [
-                    # pending, not firing, until `for` has passed
-                    {"eval_time": format_duration(parse_duration(latency_rule["for"]) // 2),
-                     "alertname": "MaestroLatencyHigh", "exp_alerts": []},
-                    {"eval_time": format_duration(after), "alertname": "MaestroLatencyHigh",
-                     "exp_alerts": [_expected(latency_rule, series_labels)] if fires else []},
-                ],
-            })
+            tests.append(
+                {
+                    "name": f"every request takes {ms:g} ms (p99 SLO {limit} ms)",
+                    "interval": f"{Scenario.STEP}s",
+                    "input_series": sc.latency(ms, limit, after + 300),
+                    "alert_rule_test": [
+                        # pending, not firing, until `for` has passed
+                        {
+                            "eval_time": format_duration(parse_duration(latency_rule["for"]) // 2),
+                            "alertname": "MaestroLatencyHigh",
+                            "exp_alerts": [],
+                        },
+                        {
+                            "eval_time": format_duration(after),
+                            "alertname": "MaestroLatencyHigh",
+                            "exp_alerts": [_expected(latency_rule, series_labels)] if fires else [],
+                        },
+                    ],
+                }
+            )
 
     drift = spec.spec.monitoring.drift if spec.spec.monitoring else None
     if drift is not None:
         [drift_rule] = by_alert["MaestroFeatureDrift"]
         after = parse_duration(drift_rule["for"]) + 300
         steps = (after + 300) // Scenario.STEP
-        other_env = {"series": _series(sc.m.drift_score, {"model": model, "env": "elsewhere",
-                                                           "feature": drift.features[-1]}),
-                     "values": f"{drift.threshold * 10:g}x{steps}"}
+        other_env = {
+            "series": _series(sc.m.drift_score, {"model": model, "env": "elsewhere", "feature": drift.features[-1]}),
+            "values": f"{drift.threshold * 10:g}x{steps}",
+        }
         # The first feature drifts (20% above the threshold), the others stay 20% below; then
         # all stay below.
         for drifting in (True, False):
             scores = {f: drift.threshold * (1.2 if drifting and i == 0 else 0.8) for i, f in enumerate(drift.features)}
-            pushed = [{"series": _series(sc.m.drift_score, {"model": model, "env": env, "feature": f,
-                                                             "job": "maestro-drift", "instance": ""}),
-                       "values": f"{score:g}x{steps}"} for f, score in scores.items()]
+            pushed = [
+                {
+                    "series": _series(
+                        sc.m.drift_score,
+                        {"model": model, "env": env, "feature": f, "job": "maestro-drift", "instance": ""},
+                    ),
+                    "values": f"{score:g}x{steps}",
+                }
+                for f, score in scores.items()
+            ]
             firing = [_expected(drift_rule, {**series_labels, "feature": drift.features[0]})] if drifting else []
-            tests.append({
-                "name": f"feature drift {'above' if drifting else 'below'} the threshold",
-                "interval": f"{Scenario.STEP}s",
-                "input_series": pushed + [other_env],
-                "alert_rule_test": [
-                    {"eval_time": format_duration(parse_duration(drift_rule["for"]) // 2),
-                     "alertname": "MaestroFeatureDrift", "exp_alerts": []},
-                    {"eval_time": format_duration(after), "alertname": "MaestroFeatureDrift", "exp_alerts": firing},
-                ],
-            })
+            tests.append(
+                {
+                    "name": f"feature drift {'above' if drifting else 'below'} the threshold",
+                    "interval": f"{Scenario.STEP}s",
+                    "input_series": pushed + [other_env],
+                    "alert_rule_test": [
+                        {
+                            "eval_time": format_duration(parse_duration(drift_rule["for"]) // 2),
+                            "alertname": "MaestroFeatureDrift",
+                            "exp_alerts": [],
+                        },
+                        {"eval_time": format_duration(after), "alertname": "MaestroFeatureDrift", "exp_alerts": firing},
+                    ],
+                }
+            )
 
     failed_jobs = []
     if "MaestroTrainingFailed" in by_alert:
@@ -600,6 +755,7 @@ def promtool_tests(model: str, env: str) -> dict[str, Any]:
     if "MaestroDriftJobFailed" in by_alert:
         failed_jobs.append(("MaestroDriftJobFailed", f"{model}-drift-29000060"))
     if failed_jobs:
+
         def job(name: str, condition: str, value: int) -> dict[str, str]:
             labels = {"namespace": ctx.namespace, "job_name": name, "condition": condition}
             return {"series": _series(sc.m.job_failed, labels), "values": f"{value}x20"}
@@ -609,27 +765,33 @@ def promtool_tests(model: str, env: str) -> dict[str, Any]:
             job(f"{model}-training-report-1", "true", 1),  # another workload's Job
             job(f"{model}x-train-1", "true", 1),
         ]
-        checks = [{"eval_time": "2m", "alertname": alert,
-                   "exp_alerts": [_expected(by_alert[alert][0], {"job_name": name})]} for alert, name in failed_jobs]
+        checks = [
+            {"eval_time": "2m", "alertname": alert, "exp_alerts": [_expected(by_alert[alert][0], {"job_name": name})]}
+            for alert, name in failed_jobs
+        ]
         tests.append({"name": "failed jobs", "interval": "1m", "input_series": series, "alert_rule_test": checks})
 
     return {"rule_files": ["rules.yaml"], "evaluation_interval": f"{Scenario.STEP}s", "tests": tests}
 
 
-@pytest.mark.parametrize(("model", "env"), [
-    ("fraud-detector", "prod"),  # KServe, 99.9% over 30d, latency SLO, drift, training
-    ("image-classifier", "prod"),  # 28d window
-    ("sentiment-bert", "prod"),  # 7d window
-    ("churn-predictor", "prod"),  # deployment runtime, 99%, two drift features
-    ("demand-forecaster", "prod"),  # batch: training and drift only
-])
+@pytest.mark.parametrize(
+    ("model", "env"),
+    [
+        ("fraud-detector", "prod"),  # KServe, 99.9% over 30d, latency SLO, drift, training
+        ("image-classifier", "prod"),  # 28d window
+        ("sentiment-bert", "prod"),  # 7d window
+        ("churn-predictor", "prod"),  # deployment runtime, 99%, two drift features
+        ("demand-forecaster", "prod"),  # batch: training and drift only
+    ],
+)
 def test_promtool_unit_tests(model: str, env: str, tmp_path: Path) -> None:
     promtool = require_tool("promtool")
     write_rules(rule_of(model, env), tmp_path / "rules.yaml")
     tests = promtool_tests(model, env)
     assert tests["tests"]
     (tmp_path / "tests.yaml").write_text(dump(tests), encoding="utf-8")
-    result = subprocess.run([promtool, "test", "rules", "tests.yaml"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [promtool, "test", "rules", "tests.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout

@@ -1,4 +1,5 @@
 """render/secrets.py: Vault policy (HCL), auth role, secret sync, and the no-secret-values check."""
+
 from __future__ import annotations
 
 import copy
@@ -12,14 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from conftest import example, example_workspace, ROOT
+from conftest import ROOT, example, example_workspace
 from maestro import pipeline
 from maestro.check import check_located, to_diagnostics
 from maestro.cli import main
 from maestro.emit import Tree, folder
 from maestro.loader import loads
-from maestro.render import Context
-from maestro.render import secrets
+from maestro.render import Context, secrets
 from maestro.render.secrets import (
     UnsafeSecretReference,
     inline_secret_findings,
@@ -30,7 +30,14 @@ from maestro.render.secrets import (
 from maestro.spec import Secret, Spec
 from maestro.verify import Verifier
 
-MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "image-classifier", "recsys-ranker", "sentiment-bert"]
+MODELS = [
+    "churn-predictor",
+    "demand-forecaster",
+    "fraud-detector",
+    "image-classifier",
+    "recsys-ranker",
+    "sentiment-bert",
+]
 ENVS = ["dev", "staging", "prod"]
 # model -> {secret name: vaultPath}, as the example specs have them
 WITH_SECRETS = {
@@ -143,8 +150,11 @@ def test_fraud_detector_prod_objects_exactly() -> None:
     assert named(out, "VaultAuth", "fraud-detector")["spec"] == {
         "method": "kubernetes",
         "mount": "kubernetes-prod",
-        "kubernetes": {"role": "payments-risk-fraud-detector-prod", "serviceAccount": "fraud-detector",
-                       "audiences": ["vault"]},
+        "kubernetes": {
+            "role": "payments-risk-fraud-detector-prod",
+            "serviceAccount": "fraud-detector",
+            "audiences": ["vault"],
+        },
     }
     assert named(out, "VaultStaticSecret", "fraud-detector-feature-db")["spec"] == {
         "type": "kv-v2",
@@ -152,8 +162,11 @@ def test_fraud_detector_prod_objects_exactly() -> None:
         "path": "payments/fraud/feature-db",  # relative to the mount: VSO adds data/
         "refreshAfter": "1h",
         "vaultAuthRef": "fraud-detector",
-        "destination": {"name": "fraud-detector-feature-db", "create": True,
-                        "transformation": {"excludeRaw": True, "includes": ["^password$", "^username$"]}},
+        "destination": {
+            "name": "fraud-detector-feature-db",
+            "create": True,
+            "transformation": {"excludeRaw": True, "includes": ["^password$", "^username$"]},
+        },
     }
 
 
@@ -173,8 +186,11 @@ def test_secret_env_for_fraud_detector() -> None:
         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": synced, "key": "password"}}},
         {"name": "DB_USER", "valueFrom": {"secretKeyRef": {"name": synced, "key": "username"}}},
     ]
-    destinations = {r["spec"]["destination"]["name"] for r in render(*effective("fraud-detector"))
-                    if r["kind"] == "VaultStaticSecret"}
+    destinations = {
+        r["spec"]["destination"]["name"]
+        for r in render(*effective("fraud-detector"))
+        if r["kind"] == "VaultStaticSecret"
+    }
     assert {e["valueFrom"]["secretKeyRef"]["name"] for e in secret_env(spec)} == destinations
     assert secret_env(effective("churn-predictor")[0]) == []
 
@@ -220,9 +236,14 @@ def test_policy_paths_are_sorted_and_deduplicated() -> None:
     hcl = named(out, "Policy", "fraud-detector")["spec"]["policy"]
     assert list(grants(hcl)) == ["secret/data/a.v2/a", "secret/data/z/b"]
     assert [r["metadata"]["name"] for r in out if r["kind"] == "VaultStaticSecret"] == [
-        "fraud-detector-a", "fraud-detector-b", "fraud-detector-c"]
+        "fraud-detector-a",
+        "fraud-detector-b",
+        "fraud-detector-c",
+    ]
     assert named(out, "VaultStaticSecret", "fraud-detector-a")["spec"]["destination"]["transformation"] == {
-        "excludeRaw": True, "includes": ["^k\\.1$"]}
+        "excludeRaw": True,
+        "includes": ["^k\\.1$"],
+    }
 
 
 def test_template_environment_is_sandboxed_strict_and_refuses_unchecked_values() -> None:
@@ -269,10 +290,14 @@ def _yaml_string(value: str) -> str:
 
 
 def _hostile_spec(entries: list[tuple[str, str]]) -> str:
-    head = ("apiVersion: maestro.ml/v1alpha1\nkind: Model\nmetadata:\n  name: m1\n  team: t1\n  owners: [\"@t1\"]\n"
-            "spec:\n  framework: xgboost\n  secrets:\n")
-    return head + "".join(f"    - {{name: {_yaml_string(name)}, vaultPath: {_yaml_string(path)}, env: {{A{i}: k}}}}\n"
-                          for i, (name, path) in enumerate(entries))
+    head = (
+        'apiVersion: maestro.ml/v1alpha1\nkind: Model\nmetadata:\n  name: m1\n  team: t1\n  owners: ["@t1"]\n'
+        "spec:\n  framework: xgboost\n  secrets:\n"
+    )
+    return head + "".join(
+        f"    - {{name: {_yaml_string(name)}, vaultPath: {_yaml_string(path)}, env: {{A{i}: k}}}}\n"
+        for i, (name, path) in enumerate(entries)
+    )
 
 
 def _positions(text: str, entries: list[tuple[str, str]], which: int) -> list[tuple[int, int]]:
@@ -310,8 +335,9 @@ def test_hostile_secret_names_are_rejected_at_validation_with_positions() -> Non
     assert {d.code for d in checked.diagnostics} == {"M201"}
 
 
-def test_cli_reports_a_hostile_path_at_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_a_hostile_path_at_its_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     entries = [("db", 'secret/data/x" } path "sys/*" { capabilities = ["sudo"] } path "y')]
     text = _hostile_spec(entries)
     (tmp_path / "maestro.yaml").write_text(text, encoding="utf-8")
@@ -375,8 +401,9 @@ def test_renderer_refuses_a_hostile_env_mapping_that_skipped_validation(env: dic
 
 
 def test_paths_outside_the_kv_mount_are_reported_per_environment_and_refused() -> None:
-    text = _hostile_spec([("a", "kv/data/x"), ("b", "secret/metadata/x"), ("c", "secret/data/ok"),
-                          ("d", "secret/data")])
+    text = _hostile_spec(
+        [("a", "kv/data/x"), ("b", "secret/metadata/x"), ("c", "secret/data/ok"), ("d", "secret/data")]
+    )
     located, _ = loads(text, "maestro.yaml")
     assert located is not None
     checked = check_located(located, _workspace().inputs)
@@ -420,17 +447,32 @@ def test_inline_secret_findings_flags_secret_values() -> None:
     diags = inline_secret_findings(objects, prefix="prod/m")
     assert {d.code for d in diags} == {"M710"} and all(d.is_error for d in diags)
     assert [(d.file, d.pointer, d.message) for d in diags] == [
-        ("prod/m/configmap-cm.yaml", "/data/ghp_aB3dE6gH9jK2mN5pQ8rS1tU4vW7xY0zA3cD6",
-         "ConfigMap/cm: a key of data holds what looks like a GitHub token"),
-        ("prod/m/configmap-cm.yaml", "/data/run.sh",
-         'ConfigMap/cm: data["run.sh"] holds what looks like an AWS access key id'),
-        ("prod/m/deployment-d.yaml", "/metadata/annotations/k",
-         "Deployment/d: metadata.annotations.k holds what looks like a private key"),
-        ("prod/m/secret-s.yaml", "/data",
-         "Secret/s: data: a Secret with inline data; secrets reach the cluster only from Vault (VaultStaticSecret)"),
-        ("prod/m/secret-t.yaml", "/stringData",
-         "Secret/t: stringData: a Secret with inline stringData; secrets reach the cluster only from Vault "
-         "(VaultStaticSecret)"),
+        (
+            "prod/m/configmap-cm.yaml",
+            "/data/ghp_aB3dE6gH9jK2mN5pQ8rS1tU4vW7xY0zA3cD6",
+            "ConfigMap/cm: a key of data holds what looks like a GitHub token",
+        ),
+        (
+            "prod/m/configmap-cm.yaml",
+            "/data/run.sh",
+            'ConfigMap/cm: data["run.sh"] holds what looks like an AWS access key id',
+        ),
+        (
+            "prod/m/deployment-d.yaml",
+            "/metadata/annotations/k",
+            "Deployment/d: metadata.annotations.k holds what looks like a private key",
+        ),
+        (
+            "prod/m/secret-s.yaml",
+            "/data",
+            "Secret/s: data: a Secret with inline data; secrets reach the cluster only from Vault (VaultStaticSecret)",
+        ),
+        (
+            "prod/m/secret-t.yaml",
+            "/stringData",
+            "Secret/t: stringData: a Secret with inline stringData; secrets reach the cluster only from Vault "
+            "(VaultStaticSecret)",
+        ),
     ]
     # A Secret without values (VSO creates the synced ones in the cluster) is not a finding.
     assert inline_secret_findings([{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}]) == []
@@ -452,8 +494,9 @@ def test_inline_secret_findings_passes_every_example(model: str, env: str) -> No
 
 def test_output_does_not_depend_on_the_order_of_secrets_or_env() -> None:
     spec, ctx = effective("fraud-detector")
-    entries = [secret(f"s{i}", f"secret/data/team/s{i % 3}",
-                      env={f"V{i}_{j}": f"k{j}" for j in range(4)}) for i in range(6)]
+    entries = [
+        secret(f"s{i}", f"secret/data/team/s{i % 3}", env={f"V{i}_{j}": f"k{j}" for j in range(4)}) for i in range(6)
+    ]
     expected = render(with_secrets(spec, *entries), ctx)
     expected_env = secret_env(with_secrets(spec, *entries))
     rng = random.Random(1)

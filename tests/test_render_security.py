@@ -1,4 +1,5 @@
 """render/security.py on the example specs: kinds, exact policies, schemas, determinism."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +12,14 @@ from maestro.render.security import reader_rbac, render
 from maestro.spec import Spec
 from maestro.verify import Verifier
 
-MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "image-classifier", "recsys-ranker", "sentiment-bert"]
+MODELS = [
+    "churn-predictor",
+    "demand-forecaster",
+    "fraud-detector",
+    "image-classifier",
+    "recsys-ranker",
+    "sentiment-bert",
+]
 ENVS = ["dev", "staging", "prod"]
 SERVED = ["NetworkPolicy", "PeerAuthentication", "AuthorizationPolicy"]
 
@@ -22,6 +30,8 @@ def _workspace() -> Any:
 
 def effective(model: str, env: str = "prod") -> tuple[Spec, Context]:
     return example(model, env)  # type: ignore[no-any-return]
+
+
 def ids(resources: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(r["kind"], r["metadata"]["name"]) for r in resources]
 
@@ -48,15 +58,18 @@ def _expected(model: str, peers: bool, served: bool) -> list[tuple[str, str]]:
     return out
 
 
-@pytest.mark.parametrize(("model", "env", "peers", "served"), [
-    ("fraud-detector", "prod", True, True),  # xgboost, 2 workers
-    ("image-classifier", "prod", True, True),  # 4 workers
-    ("image-classifier", "dev", False, True),  # dev trains on 1 worker
-    ("recsys-ranker", "prod", True, True),
-    ("churn-predictor", "prod", False, True),
-    ("sentiment-bert", "prod", False, True),  # serving only
-    ("demand-forecaster", "prod", False, False),  # batch only: account and default deny
-])
+@pytest.mark.parametrize(
+    ("model", "env", "peers", "served"),
+    [
+        ("fraud-detector", "prod", True, True),  # xgboost, 2 workers
+        ("image-classifier", "prod", True, True),  # 4 workers
+        ("image-classifier", "dev", False, True),  # dev trains on 1 worker
+        ("recsys-ranker", "prod", True, True),
+        ("churn-predictor", "prod", False, True),
+        ("sentiment-bert", "prod", False, True),  # serving only
+        ("demand-forecaster", "prod", False, False),  # batch only: account and default deny
+    ],
+)
 def test_kinds_and_names(model: str, env: str, peers: bool, served: bool) -> None:
     assert ids(render(*effective(model, env))) == _expected(model, peers, served)
 
@@ -73,11 +86,18 @@ def test_reader_role_gets_only_named_configmaps(verifier: Verifier) -> None:
     spec, ctx = effective("fraud-detector")
     assert reader_rbac(spec, ctx, []) == []
     role, binding = reader_rbac(spec, ctx, ["fraud-detector-b", "fraud-detector-a", "fraud-detector-b"])
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"],
-                              "resourceNames": ["fraud-detector-a", "fraud-detector-b"], "verbs": ["get"]}]
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["fraud-detector-a", "fraud-detector-b"],
+            "verbs": ["get"],
+        }
+    ]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "fraud-detector"}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "fraud-detector",
-                                    "namespace": "payments-risk-prod"}]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "fraud-detector", "namespace": "payments-risk-prod"}
+    ]
     assert verifier.verify(role) == [] and verifier.verify(binding) == []
 
 
@@ -86,8 +106,10 @@ def test_reader_role_gets_only_named_configmaps(verifier: Verifier) -> None:
 
 def test_default_deny_selects_every_pod_of_the_model_and_allows_nothing() -> None:
     deny = named(render(*effective("image-classifier")), "NetworkPolicy", "image-classifier-default-deny")
-    assert deny["spec"] == {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "image-classifier"}},
-                            "policyTypes": ["Ingress"]}
+    assert deny["spec"] == {
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "image-classifier"}},
+        "policyTypes": ["Ingress"],
+    }
 
 
 def test_allow_policy_for_image_classifier() -> None:
@@ -101,10 +123,11 @@ def test_allow_policy_for_image_classifier() -> None:
         "policyTypes": ["Ingress"],
         "ingress": [
             # `search` is opened whole here; only its `ranker` account passes Istio.
-            {"from": [ns("catalog"), ns("istio-ingress"), ns("search"), {"podSelector": {}}],
-             "ports": [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": 8081}]},
-            {"from": [ns("monitoring")],
-             "ports": [{"protocol": "TCP", "port": p} for p in (8082, 15020, 15090)]},
+            {
+                "from": [ns("catalog"), ns("istio-ingress"), ns("search"), {"podSelector": {}}],
+                "ports": [{"protocol": "TCP", "port": 8080}, {"protocol": "TCP", "port": 8081}],
+            },
+            {"from": [ns("monitoring")], "ports": [{"protocol": "TCP", "port": p} for p in (8082, 15020, 15090)]},
         ],
     }
 
@@ -117,28 +140,40 @@ def test_authorization_policy_principals_for_image_classifier() -> None:
         "selector": {"matchLabels": {"app.kubernetes.io/name": "image-classifier"}},
         "action": "ALLOW",
         "rules": [
-            {"from": [{"source": {"namespaces": ["catalog", "istio-ingress", "vision-prod"]}},
-                      {"source": {"principals": ["cluster.local/ns/search/sa/ranker"]}}],
-             "to": [{"operation": {"ports": ["8080", "8081"]}}]},
-            {"from": [{"source": {"namespaces": ["monitoring"]}}],
-             "to": [{"operation": {"ports": ["8082"]}}]},
+            {
+                "from": [
+                    {"source": {"namespaces": ["catalog", "istio-ingress", "vision-prod"]}},
+                    {"source": {"principals": ["cluster.local/ns/search/sa/ranker"]}},
+                ],
+                "to": [{"operation": {"ports": ["8080", "8081"]}}],
+            },
+            {"from": [{"source": {"namespaces": ["monitoring"]}}], "to": [{"operation": {"ports": ["8082"]}}]},
         ],
     }
     peer = named(out, "PeerAuthentication", "image-classifier")
-    assert peer["spec"] == {"selector": {"matchLabels": {"app.kubernetes.io/name": "image-classifier"}},
-                            "mtls": {"mode": "STRICT"}}
+    assert peer["spec"] == {
+        "selector": {"matchLabels": {"app.kubernetes.io/name": "image-classifier"}},
+        "mtls": {"mode": "STRICT"},
+    }
 
 
 def test_without_an_ingress_gateway_only_named_callers_and_the_namespace_remain() -> None:
     spec, ctx = effective("fraud-detector")
-    ctx = Context(env=ctx.env, platform=ctx.platform.model_copy(update={"istio_ingress_namespace": None}),
-                  namespace=ctx.namespace, source=ctx.source, sync=ctx.sync)
+    ctx = Context(
+        env=ctx.env,
+        platform=ctx.platform.model_copy(update={"istio_ingress_namespace": None}),
+        namespace=ctx.namespace,
+        source=ctx.source,
+        sync=ctx.sync,
+    )
     out = render(spec, ctx)
     rule = named(out, "AuthorizationPolicy", "fraud-detector")["spec"]["rules"][0]
     assert rule["from"] == [{"source": {"namespaces": ["payments-api", "payments-risk-prod"]}}]
     callers = named(out, "NetworkPolicy", "fraud-detector-allow")["spec"]["ingress"][0]["from"]
-    assert callers == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "payments-api"}}},
-                       {"podSelector": {}}]
+    assert callers == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "payments-api"}}},
+        {"podSelector": {}},
+    ]
 
 
 def test_policies_select_the_pods_training_renders() -> None:
@@ -200,7 +235,9 @@ def test_nothing_is_opened_wider_than_a_namespace() -> None:
                 for rule in resource["spec"].get("ingress", []):
                     assert rule["from"], "an ingress rule without `from` admits every source"
                     assert all("ipBlock" not in peer for peer in rule["from"])
-                    assert all(peer.get("namespaceSelector", {"matchLabels": {"-": "-"}})["matchLabels"]
-                               for peer in rule["from"]), "an empty namespaceSelector admits every namespace"
+                    assert all(
+                        peer.get("namespaceSelector", {"matchLabels": {"-": "-"}})["matchLabels"]
+                        for peer in rule["from"]
+                    ), "an empty namespaceSelector admits every namespace"
                     if any("namespaceSelector" in peer for peer in rule["from"]):
                         assert rule.get("ports"), "other namespaces reach named ports only"

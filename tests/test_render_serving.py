@@ -1,4 +1,5 @@
 """Serving and mesh renderers on the example specs: kinds, wiring, schema validity."""
+
 from __future__ import annotations
 
 import copy
@@ -42,10 +43,15 @@ def test_every_object_passes_its_schema(model: str, env: str) -> None:
 def test_fraud_detector_prod_canary_with_ab_test() -> None:
     objs = rendered("fraud-detector", "prod")
     assert sorted(objs) == [
-        "AnalysisTemplate/fraud-detector-analysis", "DestinationRule/fraud-detector",
-        "DestinationRule/fraud-detector-challenger", "HorizontalPodAutoscaler/fraud-detector",
-        "InferenceService/fraud-detector", "InferenceService/fraud-detector-challenger",
-        "PodDisruptionBudget/fraud-detector", "Rollout/fraud-detector", "VirtualService/fraud-detector",
+        "AnalysisTemplate/fraud-detector-analysis",
+        "DestinationRule/fraud-detector",
+        "DestinationRule/fraud-detector-challenger",
+        "HorizontalPodAutoscaler/fraud-detector",
+        "InferenceService/fraud-detector",
+        "InferenceService/fraud-detector-challenger",
+        "PodDisruptionBudget/fraud-detector",
+        "Rollout/fraud-detector",
+        "VirtualService/fraud-detector",
     ]
     isvc = objs["InferenceService/fraud-detector"]["spec"]["predictor"]
     assert isvc["model"]["storageUri"] == "models:/fraud-detector@champion"
@@ -54,8 +60,11 @@ def test_fraud_detector_prod_canary_with_ab_test() -> None:
     assert challenger["model"]["storageUri"] == "models:/fraud-detector@challenger"
     rollout = objs["Rollout/fraud-detector"]["spec"]
     assert rollout["workloadRef"]["name"] == "fraud-detector-predictor"
-    assert [s for s in rollout["strategy"]["canary"]["steps"] if "setWeight" in s] == \
-        [{"setWeight": 10}, {"setWeight": 25}, {"setWeight": 50}]
+    assert [s for s in rollout["strategy"]["canary"]["steps"] if "setWeight" in s] == [
+        {"setWeight": 10},
+        {"setWeight": 25},
+        {"setWeight": 50},
+    ]
     assert {"pause": {"duration": "10m"}} in rollout["strategy"]["canary"]["steps"]
     hpa = objs["HorizontalPodAutoscaler/fraud-detector"]["spec"]
     assert hpa["scaleTargetRef"] == {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "fraud-detector"}
@@ -80,8 +89,11 @@ def test_dev_scales_to_zero_with_keda() -> None:
 def test_deployment_runtime_blue_green() -> None:
     objs = rendered("churn-predictor", "prod")
     assert sorted(objs) == [
-        "AnalysisTemplate/churn-predictor-analysis", "HorizontalPodAutoscaler/churn-predictor",
-        "PodDisruptionBudget/churn-predictor", "Rollout/churn-predictor", "Service/churn-predictor",
+        "AnalysisTemplate/churn-predictor-analysis",
+        "HorizontalPodAutoscaler/churn-predictor",
+        "PodDisruptionBudget/churn-predictor",
+        "Rollout/churn-predictor",
+        "Service/churn-predictor",
         "Service/churn-predictor-preview",
     ]
     bg = objs["Rollout/churn-predictor"]["spec"]["strategy"]["blueGreen"]

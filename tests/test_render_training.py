@@ -1,20 +1,29 @@
 """render/training.py on the example specs: kinds, names, schemas, determinism, security."""
+
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
 
 from conftest import example, example_workspace
-from maestro.render import Context
 from maestro.emit import dump
+from maestro.render import Context
 from maestro.render.training import render
 from maestro.spec import Spec
 from maestro.verify import Verifier
 
-MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "image-classifier", "recsys-ranker", "sentiment-bert"]
+MODELS = [
+    "churn-predictor",
+    "demand-forecaster",
+    "fraud-detector",
+    "image-classifier",
+    "recsys-ranker",
+    "sentiment-bert",
+]
 ENVS = ["dev", "staging", "prod"]
 LAUNCHER_KINDS = ["ConfigMap", "CronJob", "ServiceAccount", "Role", "RoleBinding"]
 
@@ -25,6 +34,8 @@ def _workspace() -> Any:
 
 def effective(model: str, env: str = "prod") -> tuple[Spec, Context]:
     return example(model, env)  # type: ignore[no-any-return]
+
+
 def with_training(spec: Spec, **changes: Any) -> Spec:
     assert spec.spec.training is not None
     training = spec.spec.training.model_copy(update=changes)
@@ -65,18 +76,37 @@ def verifier() -> Verifier:
 # ------------------------------------------------------------------ kinds and names per example
 
 
-@pytest.mark.parametrize(("model", "env", "expected"), [
-    ("image-classifier", "prod", [("PyTorchJob", "image-classifier-train")]),
-    ("image-classifier", "dev", [("PyTorchJob", "image-classifier-train")]),  # 1 worker, but a GPU
-    ("recsys-ranker", "prod", list(zip(LAUNCHER_KINDS, ["recsys-ranker-train-job", "recsys-ranker-train"]
-                                       + ["recsys-ranker-train-launcher"] * 3))),
-    ("recsys-ranker", "dev", [("CronJob", "recsys-ranker-train")]),  # 1 worker, no GPU: a batch Job
-    ("demand-forecaster", "prod", [("CronJob", "demand-forecaster-train")]),
-    ("churn-predictor", "prod", [("CronJob", "churn-predictor-train")]),
-    ("fraud-detector", "prod", list(zip(LAUNCHER_KINDS, ["fraud-detector-train-job", "fraud-detector-train"]
-                                        + ["fraud-detector-train-launcher"] * 3))),
-    ("sentiment-bert", "prod", []),  # serving only
-])
+@pytest.mark.parametrize(
+    ("model", "env", "expected"),
+    [
+        ("image-classifier", "prod", [("PyTorchJob", "image-classifier-train")]),
+        ("image-classifier", "dev", [("PyTorchJob", "image-classifier-train")]),  # 1 worker, but a GPU
+        (
+            "recsys-ranker",
+            "prod",
+            list(
+                zip(
+                    LAUNCHER_KINDS,
+                    ["recsys-ranker-train-job", "recsys-ranker-train"] + ["recsys-ranker-train-launcher"] * 3,
+                )
+            ),
+        ),
+        ("recsys-ranker", "dev", [("CronJob", "recsys-ranker-train")]),  # 1 worker, no GPU: a batch Job
+        ("demand-forecaster", "prod", [("CronJob", "demand-forecaster-train")]),
+        ("churn-predictor", "prod", [("CronJob", "churn-predictor-train")]),
+        (
+            "fraud-detector",
+            "prod",
+            list(
+                zip(
+                    LAUNCHER_KINDS,
+                    ["fraud-detector-train-job", "fraud-detector-train"] + ["fraud-detector-train-launcher"] * 3,
+                )
+            ),
+        ),
+        ("sentiment-bert", "prod", []),  # serving only
+    ],
+)
 def test_kinds_and_names(model: str, env: str, expected: list[tuple[str, str]]) -> None:
     assert ids(render(*effective(model, env))) == expected
 
@@ -102,18 +132,20 @@ def test_image_classifier_is_a_pytorchjob_with_master_and_workers_on_gpus() -> N
         assert "restartPolicy" not in pod  # the replica spec's restartPolicy rules
         assert replica["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == "training"
         env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
-        assert env == {"MLFLOW_TRACKING_URI": "http://mlflow.mlflow.svc:5000",
-                       "MLFLOW_EXPERIMENT_NAME": "image-classifier-vit",
-                       "MAESTRO_MODEL": "image-classifier", "MAESTRO_ENV": "prod",
-                       # tracing (monitoring.tracing) and the spec's Vault-synced secrets
-                       "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability.svc:4317",
-                       "OTEL_SERVICE_NAME": "image-classifier",
-                       "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,model=image-classifier,team=vision",
-                       "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.05",
-                       "AWS_ACCESS_KEY_ID": {"secretKeyRef": {"name": "image-classifier-object-store",
-                                                              "key": "access_key"}},
-                       "AWS_SECRET_ACCESS_KEY": {"secretKeyRef": {"name": "image-classifier-object-store",
-                                                                  "key": "secret_key"}}}
+        assert env == {
+            "MLFLOW_TRACKING_URI": "http://mlflow.mlflow.svc:5000",
+            "MLFLOW_EXPERIMENT_NAME": "image-classifier-vit",
+            "MAESTRO_MODEL": "image-classifier",
+            "MAESTRO_ENV": "prod",
+            # tracing (monitoring.tracing) and the spec's Vault-synced secrets
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability.svc:4317",
+            "OTEL_SERVICE_NAME": "image-classifier",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,model=image-classifier,team=vision",
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.05",
+            "AWS_ACCESS_KEY_ID": {"secretKeyRef": {"name": "image-classifier-object-store", "key": "access_key"}},
+            "AWS_SECRET_ACCESS_KEY": {"secretKeyRef": {"name": "image-classifier-object-store", "key": "secret_key"}},
+        }
     # Each replica type has its own template: no shared dicts (YAML aliases, patch bleed).
     assert replicas["Master"]["template"] is not replicas["Worker"]["template"]
 
@@ -147,12 +179,18 @@ def test_recsys_ranker_tfjob_on_a_schedule_goes_through_the_launcher() -> None:
     assert pod["automountServiceAccountToken"] is True
 
     assert by_kind(out, "ServiceAccount")["automountServiceAccountToken"] is False
-    assert by_kind(out, "Role")["rules"] == [{"apiGroups": ["kubeflow.org"], "resources": ["tfjobs"], "verbs": ["create"]}]
+    assert by_kind(out, "Role")["rules"] == [
+        {"apiGroups": ["kubeflow.org"], "resources": ["tfjobs"], "verbs": ["create"]}
+    ]
     binding = by_kind(out, "RoleBinding")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                  "name": "recsys-ranker-train-launcher"}
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "recsys-ranker-train-launcher",
-                                    "namespace": "discovery-prod"}]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "recsys-ranker-train-launcher",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "recsys-ranker-train-launcher", "namespace": "discovery-prod"}
+    ]
 
 
 def test_fraud_detector_xgboostjob_on_a_schedule() -> None:
@@ -173,8 +211,9 @@ def test_unscheduled_kubeflow_job_is_emitted_itself() -> None:
 
 def test_single_gpu_tensorflow_has_only_a_worker() -> None:
     spec, ctx = effective("recsys-ranker")
-    spec = with_training(spec, workers=1, schedule=None,
-                         resources=spec.spec.training.resources.model_copy(update={"gpu": 1}))  # type: ignore[union-attr]
+    spec = with_training(
+        spec, workers=1, schedule=None, resources=spec.spec.training.resources.model_copy(update={"gpu": 1})
+    )  # type: ignore[union-attr]
     [job] = render(spec, ctx)
     assert {k: v["replicas"] for k, v in job["spec"]["tfReplicaSpecs"].items()} == {"Worker": 1}
 
@@ -259,7 +298,9 @@ def test_rendering_is_deterministic(model: str) -> None:
 def test_embedded_manifest_text_is_stable() -> None:
     text, job = embedded_job(render(*effective("fraud-detector")))
     assert text == dump(job)  # canonical order: dumping the parsed text gives it back
-    assert text.startswith("apiVersion: kubeflow.org/v1\nkind: XGBoostJob\nmetadata:\n  generateName: fraud-detector-train-\n")
+    assert text.startswith(
+        "apiVersion: kubeflow.org/v1\nkind: XGBoostJob\nmetadata:\n  generateName: fraud-detector-train-\n"
+    )
     assert "&id" not in text and "*id" not in text  # no YAML aliases
     # The pipeline's stamping does not reach into the text: the manifest carries its labels.
     assert job["metadata"]["labels"]["app.kubernetes.io/name"] == "fraud-detector"

@@ -3,6 +3,7 @@
 The committed `rendered/` is the golden output; `pytest --update-goldens` regenerates it
 (then review `git diff rendered/`).
 """
+
 from __future__ import annotations
 
 import random
@@ -48,21 +49,27 @@ def _docs(text: str) -> list[dict]:
     return [d for d in YAML(typ="safe").load_all(text) if d is not None]
 
 
-@pytest.mark.parametrize("folder", sorted(str(p.relative_to(RENDERED)) for p in RENDERED.glob("*/*")
-                                          if (p / "kustomization.yaml").exists()))
+@pytest.mark.parametrize(
+    "folder", sorted(str(p.relative_to(RENDERED)) for p in RENDERED.glob("*/*") if (p / "kustomization.yaml").exists())
+)
 def test_every_folder_builds_with_kubectl_kustomize(folder: str) -> None:
     kubectl = require_tool("kubectl")
     built = subprocess.run([kubectl, "kustomize", str(RENDERED / folder)], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
-    ours = [d for f in sorted((RENDERED / folder).glob("*.yaml")) if f.name != "kustomization.yaml"
-            for d in _docs(f.read_text())]
+    ours = [
+        d
+        for f in sorted((RENDERED / folder).glob("*.yaml"))
+        if f.name != "kustomization.yaml"
+        for d in _docs(f.read_text())
+    ]
     key = lambda d: (d["kind"], d["metadata"]["name"])  # noqa: E731
     # kustomize re-orders objects and may drop empty maps; the content is the same.
     assert sorted(_docs(built.stdout), key=key) == sorted(ours, key=key)
 
 
-def test_render_twice_and_shuffled_discovery_is_byte_identical(repo: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_render_twice_and_shuffled_discovery_is_byte_identical(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(capsys, "--root", str(repo), "render", "--out", str(repo / "a"))[0] == 0
     original = check.discover
 
@@ -130,8 +137,11 @@ def test_refuses_dangerous_output_folder(repo: Path, capsys: pytest.CaptureFixtu
 
 def test_bad_patch_in_overlay_is_positioned(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     overlay = repo / "overlays" / "prod" / "overlay.yaml"
-    overlay.write_text(overlay.read_text().replace("path: /spec/predictor/priorityClassName",
-                                                   "path: /spec/predictor/nope/priorityClassName"))
+    overlay.write_text(
+        overlay.read_text().replace(
+            "path: /spec/predictor/priorityClassName", "path: /spec/predictor/nope/priorityClassName"
+        )
+    )
     rc, out, _ = run(capsys, "--root", str(repo), "render")
     assert rc == 1
     assert "overlays/prod/overlay.yaml:" in out

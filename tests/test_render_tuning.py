@@ -4,6 +4,7 @@ Every study.json of the examples is read back the way a worker reads it (module 
 of maestro.render.tuning), run against a SQLite storage, and every sampled value is checked
 against the spec's own ranges.
 """
+
 from __future__ import annotations
 
 import copy
@@ -12,8 +13,9 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import optuna
 import pytest
@@ -29,7 +31,7 @@ from optuna.storages import RDBStorage
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
-from conftest import example, example_workspace, ROOT
+from conftest import ROOT, example, example_workspace
 from maestro.costs import tuning_estimate
 from maestro.emit import ARTIFACT_DIR, dump
 from maestro.render import Context, pod_labels
@@ -59,6 +61,8 @@ def _workspace() -> Any:
 
 def effective(model: str, env: str = "prod") -> tuple[Spec, Context]:
     return example(model, env)  # type: ignore[no-any-return]
+
+
 def with_tuning(spec: Spec, **changes: Any) -> Spec:
     assert spec.spec.tuning is not None
     tuning = spec.spec.tuning.model_copy(update=changes)
@@ -131,7 +135,10 @@ def open_study(doc: dict[str, Any], url: str, index: int = 0, *, optimize: bool 
         with pytest.warns(ExperimentalWarning, match="heartbeat_interval"):
             storage = RDBStorage(url, **doc["storage"]["kwargs"])
     return optuna.create_study(
-        storage=storage, study_name=doc["study_name"], direction=doc["direction"], load_if_exists=True,
+        storage=storage,
+        study_name=doc["study_name"],
+        direction=doc["direction"],
+        load_if_exists=True,
         sampler=getattr(optuna.samplers, doc["sampler"]["name"])(**kwargs),
         pruner=getattr(optuna.pruners, doc["pruner"]["name"])(**doc["pruner"]["kwargs"]),
     )
@@ -213,7 +220,9 @@ def assert_in_spec(spec: Spec, params: dict[str, Any]) -> None:
 def test_tuned_models_get_a_study_and_a_job(model: str, env: str) -> None:
     out = render(*effective(model, env))
     assert [(r["kind"], r["metadata"]["name"]) for r in out] == [
-        ("ConfigMap", f"{model}-tuning-study"), ("Job", f"{model}-tuning")]
+        ("ConfigMap", f"{model}-tuning-study"),
+        ("Job", f"{model}-tuning"),
+    ]
 
 
 @pytest.mark.parametrize("model", UNTUNED)
@@ -262,8 +271,10 @@ def test_fraud_detector_prod_job() -> None:
     assert env["MAESTRO_STUDY_FILE"]["value"] == "/etc/maestro/tuning/study.json"
     assert env["OPTUNA_STUDY_NAME"]["value"] == "fraud-detector-prod"
     assert env["MAESTRO_TRIALS_PER_WORKER"]["value"] == "15"
-    assert env["OPTUNA_STORAGE"] == {"name": "OPTUNA_STORAGE", "valueFrom": {
-        "secretKeyRef": {"name": "fraud-detector-tuning-db", "key": "url"}}}
+    assert env["OPTUNA_STORAGE"] == {
+        "name": "OPTUNA_STORAGE",
+        "valueFrom": {"secretKeyRef": {"name": "fraud-detector-tuning-db", "key": "url"}},
+    }
     assert "JOB_COMPLETION_INDEX" not in env  # Kubernetes sets it in Indexed mode
     assert {"name": "study", "mountPath": "/etc/maestro/tuning", "readOnly": True} in container["volumeMounts"]
     assert {"name": "study", "configMap": {"name": "fraud-detector-tuning-study"}} in pod["volumes"]
@@ -310,8 +321,11 @@ def test_estimates_are_annotated(model: str, env: str) -> None:
 def test_annotation_values() -> None:
     notes = by_kind(render(*effective("image-classifier")), "Job")["metadata"]["annotations"]
     # 24 trials x 1.5 h x (8 CPUs, 1 GPU); 8 x 0.034 + 48 x 0.0045 + 2.48 = 2.968 an hour.
-    assert notes == {"maestro.ml/estimated-cpu-hours": "288", "maestro.ml/estimated-gpu-hours": "36",
-                     "maestro.ml/estimated-cost": "106.85 USD"}
+    assert notes == {
+        "maestro.ml/estimated-cpu-hours": "288",
+        "maestro.ml/estimated-gpu-hours": "36",
+        "maestro.ml/estimated-cost": "106.85 USD",
+    }
 
 
 def test_the_study_is_mirrored_as_a_file() -> None:
@@ -336,8 +350,9 @@ def test_no_secret_and_no_inline_storage_url() -> None:
 
 def test_a_declared_tuning_db_secret_names_the_key() -> None:
     spec, ctx = effective("churn-predictor")
-    spec = with_secrets(spec, [{"name": "tuning-db", "vaultPath": "secret/data/growth/optuna",
-                                "env": {"OPTUNA_STORAGE": "dsn"}}])
+    spec = with_secrets(
+        spec, [{"name": "tuning-db", "vaultPath": "secret/data/growth/optuna", "env": {"OPTUNA_STORAGE": "dsn"}}]
+    )
     [container] = by_kind(render(spec, ctx), "Job")["spec"]["template"]["spec"]["containers"]
     [storage] = [e for e in container["env"] if e["name"] == "OPTUNA_STORAGE"]
     assert storage["valueFrom"] == {"secretKeyRef": {"name": "churn-predictor-tuning-db", "key": "dsn"}}
@@ -346,13 +361,15 @@ def test_a_declared_tuning_db_secret_names_the_key() -> None:
 
 def test_storage_secret_mistakes_are_reported() -> None:
     spec, ctx = effective("churn-predictor")
-    wrong_env = with_secrets(spec, [{"name": "tuning-db", "vaultPath": "secret/data/growth/optuna",
-                                     "env": {"DB_URL": "url"}}])
+    wrong_env = with_secrets(
+        spec, [{"name": "tuning-db", "vaultPath": "secret/data/growth/optuna", "env": {"DB_URL": "url"}}]
+    )
     [finding] = check(wrong_env, ctx.platform)
     assert (finding.pointer, finding.code, finding.severity) == ("/spec/secrets/0/env", "M216", "error")
     assert "must map OPTUNA_STORAGE" in finding.message
-    wrong_name = with_secrets(spec, [{"name": "optuna", "vaultPath": "secret/data/growth/optuna",
-                                      "env": {"OPTUNA_STORAGE": "url"}}])
+    wrong_name = with_secrets(
+        spec, [{"name": "optuna", "vaultPath": "secret/data/growth/optuna", "env": {"OPTUNA_STORAGE": "url"}}]
+    )
     [finding] = check(wrong_name, ctx.platform)
     assert finding.pointer == "/spec/secrets/0/env/OPTUNA_STORAGE" and "'tuning-db'" in finding.message
 
@@ -368,7 +385,10 @@ def test_study_json_drives_a_real_study(studies_db: Path, model: str, env: str) 
     assert doc["format"] == FORMAT
     assert doc["study_name"] == f"{model}-{env}"
     assert (doc["direction"], doc["metric"], doc["n_trials"]) == (
-        spec.spec.tuning.direction, spec.spec.tuning.metric, spec.spec.tuning.trials)
+        spec.spec.tuning.direction,
+        spec.spec.tuning.metric,
+        spec.spec.tuning.trials,
+    )
     space = search_space(doc)
     # What the file says is exactly what the spec says, in Optuna's terms.
     assert space == {k: distribution(p) for k, p in spec.spec.tuning.search_space.items()}
@@ -386,9 +406,11 @@ def test_study_json_drives_a_real_study(studies_db: Path, model: str, env: str) 
 
 
 def test_samplers_and_pruners_of_the_examples() -> None:
-    expect = {"fraud-detector": ("TPESampler", "MedianPruner"),
-              "image-classifier": ("TPESampler", "HyperbandPruner"),
-              "churn-predictor": ("RandomSampler", "NopPruner")}
+    expect = {
+        "fraud-detector": ("TPESampler", "MedianPruner"),
+        "image-classifier": ("TPESampler", "HyperbandPruner"),
+        "churn-predictor": ("RandomSampler", "NopPruner"),
+    }
     for model, (sampler, pruner) in expect.items():
         doc = study_doc(render(*effective(model)))
         assert (doc["sampler"]["name"], doc["pruner"]["name"]) == (sampler, pruner)
@@ -418,8 +440,12 @@ def test_workers_following_the_contract_stop_at_the_target(tmp_path: Path) -> No
         study = open_study(doc, url, index, optimize=True)
         if len(study.get_trials(states=FINISHED)) >= doc["n_trials"]:
             return
-        study.optimize(objective, n_trials=3, timeout=doc["timeout"],
-                       callbacks=[MaxTrialsCallback(doc["n_trials"], states=FINISHED)])
+        study.optimize(
+            objective,
+            n_trials=3,
+            timeout=doc["timeout"],
+            callbacks=[MaxTrialsCallback(doc["n_trials"], states=FINISHED)],
+        )
 
     worker(0)
     worker(1)
@@ -454,8 +480,11 @@ def test_grid_sampler_gets_the_whole_grid(verifier: Verifier) -> None:
     sampler = study_doc(out)["sampler"]
     assert sampler["name"] == "GridSampler" and sampler["seed_per_worker"] is False
     grid = sampler["kwargs"]["search_space"]
-    assert grid == {"batch_size": [32, 64], "warmup_epochs": [0, 2, 4],
-                    "weight_decay": [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1]}
+    assert grid == {
+        "batch_size": [32, 64],
+        "warmup_epochs": [0, 2, 4],
+        "weight_decay": [0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1],
+    }
     assert list(check(spec, ctx.platform)) == []
 
 
@@ -485,15 +514,20 @@ def test_grid_needs_a_discrete_space() -> None:
     grid = with_tuning(spec, sampler="grid")
     [finding] = check(grid, ctx.platform)
     assert (finding.pointer, finding.code, finding.severity, finding.key) == (
-        "/spec/tuning/searchSpace/C", "M209", "error", True)
+        "/spec/tuning/searchSpace/C",
+        "M209",
+        "error",
+        True,
+    )
     with pytest.raises(ValueError, match="no finite grid"):
         render(grid, ctx)
 
 
 def test_grid_size_is_bounded_and_compared_with_trials() -> None:
     spec, ctx = effective("churn-predictor")
-    huge = with_tuning(spec, sampler="grid", search_space={"a": int_param(low=0, high=999),
-                                                           "b": int_param(low=0, high=999)})
+    huge = with_tuning(
+        spec, sampler="grid", search_space={"a": int_param(low=0, high=999), "b": int_param(low=0, high=999)}
+    )
     [finding] = check(huge, ctx.platform)
     assert finding.pointer == "/spec/tuning/sampler" and "1000000 points" in finding.message
     small = with_tuning(spec, sampler="grid", trials=40, search_space={"a": int_param(low=0, high=9)})
@@ -611,8 +645,14 @@ def test_study_json_does_not_depend_on_hash_seed() -> None:
     """Another process, with another string hash seed, writes the same bytes."""
     code = _PRINT_STUDIES.format(tests=str(ROOT / "tests"))
     seed = "1" if os.environ.get("PYTHONHASHSEED") == "0" else "0"
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True,
-                         env={**os.environ, "PYTHONHASHSEED": seed})
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": seed},
+    )
     assert run.stdout == "".join(study_json(*effective(model, env)) for model, env in CASES)
 
 
@@ -636,8 +676,10 @@ def test_render_does_not_modify_the_spec_or_share_state(model: str) -> None:
 
 
 def test_importing_the_renderer_does_not_import_optuna() -> None:
-    code = ("import sys, maestro.render.tuning, maestro.pipeline\n"
-            "print(sorted(m for m in sys.modules if m == 'optuna' or m.startswith('optuna.')))")
+    code = (
+        "import sys, maestro.render.tuning, maestro.pipeline\n"
+        "print(sorted(m for m in sys.modules if m == 'optuna' or m.startswith('optuna.')))"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert run.stdout.strip() == "[]"
 

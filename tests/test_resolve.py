@@ -1,5 +1,6 @@
 """Precedence (DESIGN.md): platform spec_defaults < overlay defaults < spec < spec.environments.<env>
 < overlay enforce; maps merge, lists replace, null removes; positions follow the values."""
+
 from __future__ import annotations
 
 import shutil
@@ -36,13 +37,16 @@ def repo(tmp_path: Path) -> Path:
     for env in ("dev", "staging", "prod"):
         (tmp_path / "overlays" / env).mkdir(parents=True)
     cfg = tmp_path / "config" / "platform.yaml"
-    cfg.write_text(cfg.read_text() + "spec_defaults:\n  serving: {autoscaling: {memory: 90}, resources: {memory: 3Gi}}\n")
+    cfg.write_text(
+        cfg.read_text() + "spec_defaults:\n  serving: {autoscaling: {memory: 90}, resources: {memory: 3Gi}}\n"
+    )
     return tmp_path
 
 
 def overlay(repo: Path, env: str, body: str) -> None:
     (repo / "overlays" / env / "overlay.yaml").write_text(
-        f"apiVersion: maestro.ml/v1alpha1\nkind: Overlay\nenvironment: {env}\n{body}")
+        f"apiVersion: maestro.ml/v1alpha1\nkind: Overlay\nenvironment: {env}\n{body}"
+    )
 
 
 def effective(repo: Path, env: str):  # type: ignore[no-untyped-def]
@@ -53,18 +57,22 @@ def effective(repo: Path, env: str):  # type: ignore[no-untyped-def]
 
 
 def test_precedence_order(repo: Path) -> None:
-    overlay(repo, "prod", "defaults: {serving: {autoscaling: {cpu: 10, rps: 5}, replicas: {max: 9}}}\n"
-                          "enforce: {serving: {replicas: {min: 3}}}\n")
+    overlay(
+        repo,
+        "prod",
+        "defaults: {serving: {autoscaling: {cpu: 10, rps: 5}, replicas: {max: 9}}}\n"
+        "enforce: {serving: {replicas: {min: 3}}}\n",
+    )
     c = effective(repo, "prod")
     assert c.diagnostics == []
     s = c.effective["prod"].spec.serving
     assert s is not None
-    assert s.autoscaling.memory == 90        # platform spec_defaults, nobody overrides
+    assert s.autoscaling.memory == 90  # platform spec_defaults, nobody overrides
     assert s.resources.memory == "3Gi"
-    assert s.autoscaling.rps == 5            # overlay defaults
-    assert s.replicas.max == 4               # the spec beats overlay defaults
-    assert s.autoscaling.cpu == 50           # environments.prod beats the spec and the defaults
-    assert s.replicas.min == 3               # enforce beats everything
+    assert s.autoscaling.rps == 5  # overlay defaults
+    assert s.replicas.max == 4  # the spec beats overlay defaults
+    assert s.autoscaling.cpu == 50  # environments.prod beats the spec and the defaults
+    assert s.replicas.min == 3  # enforce beats everything
 
 
 def test_lists_replace_and_null_removes(repo: Path) -> None:

@@ -6,6 +6,7 @@ same verdict from both. Two documented exceptions are kept out of the generator:
 strings (croniter decides, no regex can) and integral floats like `2.0` (JSON Schema calls
 them integers; YAML and maestro call them floats).
 """
+
 from __future__ import annotations
 
 import copy
@@ -65,11 +66,40 @@ def test_schema_is_valid_2020_12() -> None:
 
 
 values = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 300), st.floats(-5, 300).filter(lambda x: not float(x).is_integer()),
-    st.sampled_from(["", "x", "champion", "fraud-detector", "Bad_Name", "500m", "16Gi", "lots", "canary",
-                     "secret/data/a/b", "secret/../x", "@team/ml", "registry.example.com/a/b:1.0", "7d", "val_auc",
-                     "float", "int", "categorical", ">=", "tpe", "kserve", "DB_USER", "1BAD"]),
-    st.lists(st.integers(0, 120), max_size=3), st.just({}), st.just({"name": "x"}),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 300),
+    st.floats(-5, 300).filter(lambda x: not float(x).is_integer()),
+    st.sampled_from(
+        [
+            "",
+            "x",
+            "champion",
+            "fraud-detector",
+            "Bad_Name",
+            "500m",
+            "16Gi",
+            "lots",
+            "canary",
+            "secret/data/a/b",
+            "secret/../x",
+            "@team/ml",
+            "registry.example.com/a/b:1.0",
+            "7d",
+            "val_auc",
+            "float",
+            "int",
+            "categorical",
+            ">=",
+            "tpe",
+            "kserve",
+            "DB_USER",
+            "1BAD",
+        ]
+    ),
+    st.lists(st.integers(0, 120), max_size=3),
+    st.just({}),
+    st.just({"name": "x"}),
 )
 
 

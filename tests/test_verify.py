@@ -570,15 +570,21 @@ def test_platform_crd_folder_adds_kinds_and_comes_first(tmp_path: Path) -> None:
     widget = {"apiVersion": "widgets.example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}}
     (tmp_path / "widgets.example.com").mkdir()
     (tmp_path / "widgets.example.com" / "widget_v1.json").write_text(
-        '{"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}')
+        '{"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}'
+    )
     # A platform's newer ScaledObject schema replaces the shipped one: here it forbids `spec`.
     (tmp_path / "keda.sh").mkdir()
     (tmp_path / "keda.sh" / "scaledobject_v1alpha1.json").write_text(
-        '{"type": "object", "properties": {"spec": {"type": "object", "additionalProperties": false}}}')
+        '{"type": "object", "properties": {"spec": {"type": "object", "additionalProperties": false}}}'
+    )
     verifier = Verifier(K8S, tmp_path)
     assert verifier.verify(widget) == []
-    scaled = {"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": {"name": "x"},
-              "spec": {"scaleTargetRef": {"name": "x"}, "triggers": [{"type": "cpu", "metadata": {"value": "70"}}]}}
+    scaled = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "x"},
+        "spec": {"scaleTargetRef": {"name": "x"}, "triggers": [{"type": "cpu", "metadata": {"value": "70"}}]},
+    }
     assert {d.code for d in verifier.verify(scaled)} == {"M601"}  # scaleTargetRef, triggers
     assert Verifier(K8S).verify(scaled) == []  # the shipped schema accepts it
     # Kinds the platform folder lacks still come from the shipped set.

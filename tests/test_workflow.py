@@ -11,6 +11,7 @@ test therefore switches the clone's manifest to `language: system`, which runs t
 published runs in `test_published_hooks_install_maestro_themselves`, when
 MAESTRO_TEST_PRECOMMIT_INSTALL=1.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,13 @@ def _env(**extra: str) -> dict[str, str]:
     """The environment for tools: this virtualenv's scripts first on PATH, no colour."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAESTRO_", "ARGOCD_ENV_", "GIT_"))}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env.update(NO_COLOR="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com")
+    env.update(
+        NO_COLOR="1",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.com",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.com",
+    )
     env.update(extra)
     return env
 
@@ -102,8 +108,7 @@ def _hook_repo(dest: Path, language: str) -> Path:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest / rel)
     manifest = dest / ".pre-commit-hooks.yaml"
-    text, n = re.subn(r"(?m)^(\s+)language: python$", rf"\1language: {language}",
-                      manifest.read_text(encoding="utf-8"))
+    text, n = re.subn(r"(?m)^(\s+)language: python$", rf"\1language: {language}", manifest.read_text(encoding="utf-8"))
     assert n == len(MAESTRO_HOOKS)
     manifest.write_text(text, encoding="utf-8")
     _git_commit_all(dest)
@@ -125,10 +130,28 @@ def _model_repo(dest: Path) -> Path:
     return dest
 
 
-def _try_repo(hooks: Path, repo: Path, hook: str, *files: str, home: Path,
-              timeout: float = 180, **env: str) -> subprocess.CompletedProcess[str]:
-    return _run([sys.executable, "-m", "pre_commit", "try-repo", str(hooks), hook, "--color", "never",
-                 "--verbose", "--files", *files], repo, timeout=timeout, PRE_COMMIT_HOME=str(home), **env)
+def _try_repo(
+    hooks: Path, repo: Path, hook: str, *files: str, home: Path, timeout: float = 180, **env: str
+) -> subprocess.CompletedProcess[str]:
+    return _run(
+        [
+            sys.executable,
+            "-m",
+            "pre_commit",
+            "try-repo",
+            str(hooks),
+            hook,
+            "--color",
+            "never",
+            "--verbose",
+            "--files",
+            *files,
+        ],
+        repo,
+        timeout=timeout,
+        PRE_COMMIT_HOME=str(home),
+        **env,
+    )
 
 
 # ------------------------------------------------------------------ pre-commit
@@ -159,8 +182,13 @@ def test_published_hooks():
         assert matches(hook, "specs/fraud-detector/maestro.yaml") and matches(hook, "maestro.yaml")
         assert not matches(hook, "specs/fraud-detector/notmaestro.yaml")
         assert not matches(hook, "specs/fraud-detector/maestro.yaml.bak")
-    for path in ("specs/a/maestro.yaml", "overlays/prod/overlay.yaml", "config/platform.yaml",
-                 "policies/spec/replicas.rego", "rendered/prod/a/kustomization.yaml"):
+    for path in (
+        "specs/a/maestro.yaml",
+        "overlays/prod/overlay.yaml",
+        "config/platform.yaml",
+        "policies/spec/replicas.rego",
+        "rendered/prod/a/kustomization.yaml",
+    ):
         assert matches("maestro-render-check", path), path
     assert not matches("maestro-render-check", "README.md")
     assert matches("maestro-schema-check", "schemas/maestro.schema.json")
@@ -232,8 +260,9 @@ def test_render_check_hook_catches_a_hand_edit(hooks_and_repo):
         good = _try_repo(hooks, repo, "maestro-render-check", "specs/fraud-detector/maestro.yaml", home=home)
         assert good.returncode == 0, good.stdout + good.stderr
         target.write_text(original + "# edited by hand\n", encoding="utf-8")
-        bad = _try_repo(hooks, repo, "maestro-render-check", "rendered/prod/fraud-detector/kustomization.yaml",
-                        home=home)
+        bad = _try_repo(
+            hooks, repo, "maestro-render-check", "rendered/prod/fraud-detector/kustomization.yaml", home=home
+        )
         out = bad.stdout + bad.stderr
         assert bad.returncode == 1, out
         assert "changed: rendered/prod/fraud-detector/kustomization.yaml" in out
@@ -273,8 +302,11 @@ def test_offline_hygiene_hooks(tmp_path):
         "check-yaml": {"dup.yaml", "broken.yaml"},
     }
     for hook, bad in expected.items():
-        done = _run([sys.executable, "-m", "pre_commit", "run", hook, "--color", "never", "--files", *files],
-                    repo, PRE_COMMIT_HOME=str(tmp_path / "home"))
+        done = _run(
+            [sys.executable, "-m", "pre_commit", "run", hook, "--color", "never", "--files", *files],
+            repo,
+            PRE_COMMIT_HOME=str(tmp_path / "home"),
+        )
         out = done.stdout + done.stderr
         assert done.returncode == 1, (hook, out)
         flagged = {name for name in files if re.search(rf"(^|\s){re.escape(name)}:", out, re.M)}
@@ -292,13 +324,28 @@ def test_published_hooks_install_maestro_themselves(tmp_path):
     (tmp_path / "repo").mkdir()
     hooks = _hook_repo(tmp_path / "hooks", "python")
     repo = _model_repo(tmp_path / "repo")
-    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
-                           if p and not Path(p, "maestro").exists())
+    path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if p and not Path(p, "maestro").exists()
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(hooks), "maestro-validate", "--color", "never",
-         "--files", "drafts/typo-model/maestro.yaml"],
-        cwd=repo, env={**_env(PRE_COMMIT_HOME=str(tmp_path / "home")), "PATH": path},
-        capture_output=True, text=True, timeout=1200)
+        [
+            sys.executable,
+            "-m",
+            "pre_commit",
+            "try-repo",
+            str(hooks),
+            "maestro-validate",
+            "--color",
+            "never",
+            "--files",
+            "drafts/typo-model/maestro.yaml",
+        ],
+        cwd=repo,
+        env={**_env(PRE_COMMIT_HOME=str(tmp_path / "home")), "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
     assert "M101 unknown field 'trainig'" in out
@@ -326,8 +373,12 @@ def _generate(env: str, model: str) -> subprocess.CompletedProcess[str]:
     """The plugin's `generate` step as the sidecar runs it: in the Application's folder."""
     generate = _plugin()["spec"]["generate"]
     assert generate["command"] == ["sh", "-c"]
-    return _run(["sh", "-c", *generate["args"]], ROOT / "specs" / model,
-                ARGOCD_ENV_MAESTRO_ENV=env, ARGOCD_ENV_MAESTRO_MODEL=model)
+    return _run(
+        ["sh", "-c", *generate["args"]],
+        ROOT / "specs" / model,
+        ARGOCD_ENV_MAESTRO_ENV=env,
+        ARGOCD_ENV_MAESTRO_MODEL=model,
+    )
 
 
 def test_plugin_generate_runs_render_stdout():
@@ -355,8 +406,10 @@ def test_plugin_generate_prints_the_committed_tree():
     Application for it would otherwise sync."""
     current = _run([_tool("maestro"), "render", "--check", "--env", "prod", "--model", "fraud-detector"], ROOT)
     if current.returncode != 0:
-        pytest.fail("rendered/prod/fraud-detector is not current, so it cannot be compared with the plugin's "
-                    f"output; run `maestro render`:\n{current.stdout}{current.stderr}")
+        pytest.fail(
+            "rendered/prod/fraud-detector is not current, so it cannot be compared with the plugin's "
+            f"output; run `maestro render`:\n{current.stdout}{current.stderr}"
+        )
     generated = _generate("prod", "fraud-detector")
     assert generated.returncode == 0, generated.stderr
     objects, text = _rendered_objects(ROOT / "rendered" / "prod" / "fraud-detector")
@@ -365,8 +418,11 @@ def test_plugin_generate_prints_the_committed_tree():
 
 
 def test_plugin_generate_needs_its_variables():
-    done = _run(["sh", "-c", *_plugin()["spec"]["generate"]["args"]], ROOT / "specs" / "fraud-detector",
-                ARGOCD_ENV_MAESTRO_ENV="prod")
+    done = _run(
+        ["sh", "-c", *_plugin()["spec"]["generate"]["args"]],
+        ROOT / "specs" / "fraud-detector",
+        ARGOCD_ENV_MAESTRO_ENV="prod",
+    )
     assert done.returncode != 0 and done.stdout == ""
     assert "MAESTRO_MODEL" in done.stderr
 
@@ -381,8 +437,11 @@ def test_plugin_discovers_spec_folders_only():
 
 def test_render_stdout_usage_errors():
     maestro = _tool("maestro")
-    for args in (["--env", "prod"], ["--model", "fraud-detector"], ["--env", "prod", "--model", "fraud-detector",
-                                                                    "--check"]):
+    for args in (
+        ["--env", "prod"],
+        ["--model", "fraud-detector"],
+        ["--env", "prod", "--model", "fraud-detector", "--check"],
+    ):
         done = _run([maestro, "render", "--stdout", *args], ROOT)
         assert done.returncode == 2, args
         assert done.stdout == "" and done.stderr.startswith("maestro: render --stdout"), args
@@ -448,8 +507,9 @@ def test_applicationset_is_valid_and_uses_the_plugin():
     appset = _load(CMP_DIR / "applicationset.yaml")
     verifier = Verifier("1.32")
     # label values in the template hold {{...}} until the controller fills them in
-    problems = [d for d in verifier.verify(appset, source="applicationset.yaml")
-                if not (d.code == "M607" and "{{" in d.message)]
+    problems = [
+        d for d in verifier.verify(appset, source="applicationset.yaml") if not (d.code == "M607" and "{{" in d.message)
+    ]
     assert problems == []
 
     spec = appset["spec"]
@@ -465,15 +525,20 @@ def test_applicationset_is_valid_and_uses_the_plugin():
     # what the controller generates, one Application per spec folder: valid Applications
     # whose names and sources match the committed ones in rendered/prod/argocd/
     for folder in sorted(p for p in (ROOT / "specs").iterdir() if (p / "maestro.yaml").is_file()):
-        app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-               **_instantiate(spec["template"], {"path.basename": folder.name, "path.path": f"specs/{folder.name}"})}
+        app = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Application",
+            **_instantiate(spec["template"], {"path.basename": folder.name, "path.path": f"specs/{folder.name}"}),
+        }
         assert verifier.verify(app, source=folder.name) == []
         assert app["spec"]["source"]["plugin"]["env"][1]["value"] == folder.name
         committed = ROOT / "rendered" / "prod" / "argocd" / f"application-{app['metadata']['name']}.yaml"
         assert committed.is_file(), committed
         committed_source = _load(committed)["spec"]["source"]
-        assert (app["spec"]["source"]["repoURL"], app["spec"]["source"]["targetRevision"]) == \
-            (committed_source["repoURL"], committed_source["targetRevision"])
+        assert (app["spec"]["source"]["repoURL"], app["spec"]["source"]["targetRevision"]) == (
+            committed_source["repoURL"],
+            committed_source["targetRevision"],
+        )
 
 
 # ------------------------------------------------------------------ editor support
@@ -502,14 +567,25 @@ def test_schema_carries_what_editors_show():
     assert tier["enum"] == ["critical", "standard", "experimental"] and tier["default"] == "standard"
     assert tier["description"]
     assert defs["SpecBody"]["properties"]["framework"]["enum"] == [
-        "sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "huggingface", "custom"]
+        "sklearn",
+        "xgboost",
+        "lightgbm",
+        "pytorch",
+        "tensorflow",
+        "huggingface",
+        "custom",
+    ]
     assert defs["Rollout"]["properties"]["strategy"]["enum"] == ["rolling", "blueGreen", "canary"]
     assert defs["Tuning"]["properties"]["sampler"]["default"] == "tpe"
     assert defs["Training"]["properties"]["image"]["examples"]
     assert defs["Metadata"]["properties"]["name"]["examples"] == ["fraud-detector"]
     # hovers: every field documents itself (tagged-union discriminators are constants)
-    undocumented = [f"{name}.{field}" for name, d in defs.items() for field, p in d.get("properties", {}).items()
-                    if "description" not in p and "const" not in p]
+    undocumented = [
+        f"{name}.{field}"
+        for name, d in defs.items()
+        for field, p in d.get("properties", {}).items()
+        if "description" not in p and "const" not in p
+    ]
     assert undocumented == []
     for spec in (ROOT / "specs").glob("*/maestro.yaml"):
         first = spec.read_text(encoding="utf-8").splitlines()[0]

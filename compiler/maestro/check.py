@@ -4,11 +4,13 @@ Composes the stages; each stage returns diagnostics as values. A spec is checked
 written, then once per environment with `spec.environments.<env>` merged on top, so that
 an override that breaks a rule is reported at the override's line.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .diagnostics import Diagnostic, error, warning
 from .loader import Located, load
@@ -87,8 +89,9 @@ def check_located(located: Located, inputs: Inputs, selected: list[str] | None =
                 platform = inputs.settings[env]
                 env_diags += to_diagnostics(tuning.check(eff, platform), eff_loc, env)
                 env_diags += to_diagnostics(features.check(eff, platform, env), eff_loc, env)
-                env_diags += to_diagnostics(secrets.check(eff, platform.environments[env].endpoints.vault),
-                                            eff_loc, env)
+                env_diags += to_diagnostics(
+                    secrets.check(eff, platform.environments[env].endpoints.vault), eff_loc, env
+                )
             checked.effective[env] = eff
             checked.effective_located[env] = eff_loc
         diags += [d for d in env_diags if (d.file, d.line, d.col, d.code) not in reported]
@@ -102,8 +105,9 @@ def _in_env(d: Diagnostic, env: str) -> Diagnostic:
     return replace(d, message=f"{d.message} (environment {env})")
 
 
-def check_file(path: Path, display: str, inputs: Inputs, selected: list[str] | None = None,
-               root: Path | None = None) -> Checked:
+def check_file(
+    path: Path, display: str, inputs: Inputs, selected: list[str] | None = None, root: Path | None = None
+) -> Checked:
     located, diags = load(path, display)
     if located is None:
         return Checked(path=path, located=None, spec=None, diagnostics=diags)
@@ -121,9 +125,14 @@ def _placement(spec: Spec, path: Path, root: Path, located: Located) -> list[Dia
     except ValueError:
         return []
     if len(rel.parts) == 2 and rel.parts[0] != spec.metadata.name:
-        return [error("M217", f"spec is in folder '{rel.parts[0]}' but metadata.name is '{spec.metadata.name}'",
-                      hint=f"move it to specs/{spec.metadata.name}/{SPEC_FILE} or rename the model",
-                      **located.where("/metadata/name"))]
+        return [
+            error(
+                "M217",
+                f"spec is in folder '{rel.parts[0]}' but metadata.name is '{spec.metadata.name}'",
+                hint=f"move it to specs/{spec.metadata.name}/{SPEC_FILE} or rename the model",
+                **located.where("/metadata/name"),
+            )
+        ]
     return []
 
 
@@ -135,8 +144,14 @@ def duplicate_models(checked: list[Checked]) -> list[Diagnostic]:
             continue
         name = c.spec.metadata.name
         if name in seen:
-            out.append(error("M214", f"model '{name}' is also defined in {seen[name].located.file}",  # type: ignore[union-attr]
-                             hint="model names are unique across specs/", **c.located.where("/metadata/name")))
+            out.append(
+                error(
+                    "M214",
+                    f"model '{name}' is also defined in {seen[name].located.file}",  # type: ignore[union-attr]
+                    hint="model names are unique across specs/",
+                    **c.located.where("/metadata/name"),
+                )
+            )
         else:
             seen[name] = c
     return out

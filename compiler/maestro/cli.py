@@ -4,13 +4,14 @@ Exit codes (DESIGN.md): 0 ok, 1 findings (invalid spec, policy denial, --check d
 2 usage or environment error. Problems in user input are diagnostics, never tracebacks;
 an unexpected exception is reported as a bug in one line.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from . import __version__
 
@@ -34,8 +35,10 @@ def _root(args: argparse.Namespace) -> Path:
         return root
     found = find_root(Path.cwd().resolve())
     if found is None:
-        raise UsageError(f"not inside a maestro repository: no {CONFIG_DIR}/{CONFIG_FILE} in "
-                         f"{Path.cwd()} or its parents (use --root DIR)")
+        raise UsageError(
+            f"not inside a maestro repository: no {CONFIG_DIR}/{CONFIG_FILE} in "
+            f"{Path.cwd()} or its parents (use --root DIR)"
+        )
     return found
 
 
@@ -150,8 +153,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     selected = [args.env] if args.env else envs
     crd = ws.platform.crd_schema_dir
     if crd and not (root / crd).is_dir():
-        raise UsageError(f"crd_schema_dir '{crd}' (config/platform.yaml) is not a folder; it names extra CRD "
-                         "schemas on top of the ones Maestro ships: create it, or remove the key")
+        raise UsageError(
+            f"crd_schema_dir '{crd}' (config/platform.yaml) is not a folder; it names extra CRD "
+            "schemas on top of the ones Maestro ships: create it, or remove the key"
+        )
     out_root = Path(args.out) if args.out else root / "rendered"
     bad_root = check_output_root(out_root, root) if args.out else None
     if bad_root is not None:
@@ -204,8 +209,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     changes = compare(out_root, scopes, files)
     if changes:
         write_tree(out_root, scopes, files)
-    print(f"rendered {len(result.models)} model(s), {result.objects} objects into {shown} "
-          f"({len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed)")
+    print(
+        f"rendered {len(result.models)} model(s), {result.objects} objects into {shown} "
+        f"({len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed)"
+    )
     return OK
 
 
@@ -277,14 +284,17 @@ def cmd_policy(args: argparse.Namespace) -> int:
     if not policy_dir.is_dir():
         raise UsageError(f"no policy folder at {policy_dir}")
     data = _policy_data(args)
-    diags, summary = check_files([Path(f) for f in args.files], policy_dir, args.namespace,
-                                 all_namespaces=args.all_namespaces, data=data)
+    diags, summary = check_files(
+        [Path(f) for f in args.files], policy_dir, args.namespace, all_namespaces=args.all_namespaces, data=data
+    )
     _emit(diags, args.format)
     if any(d.code in ("M403", "M404") for d in diags):
         return USAGE
     if args.format == "text":
-        print(f"{summary.documents} document(s) in {summary.files} file(s): {summary.failures} failure(s), "
-              f"{summary.warnings} warning(s), {summary.exceptions} exception(s)")
+        print(
+            f"{summary.documents} document(s) in {summary.files} file(s): {summary.failures} failure(s), "
+            f"{summary.warnings} warning(s), {summary.exceptions} exception(s)"
+        )
     return _exit(diags, args.strict) if not has_errors(diags) else FINDINGS
 
 
@@ -368,8 +378,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
         _, allowed = lookup(args.field)
         last = args.field.rsplit(".", 1)[-1]
         guess = difflib.get_close_matches(last, allowed, n=1)
-        hint = f"; did you mean '{args.field.rsplit('.', 1)[0] + '.' if '.' in args.field else ''}{guess[0]}'?" \
-            if guess else (f"; fields here: {', '.join(allowed)}" if allowed else "")
+        hint = (
+            f"; did you mean '{args.field.rsplit('.', 1)[0] + '.' if '.' in args.field else ''}{guess[0]}'?"
+            if guess
+            else (f"; fields here: {', '.join(allowed)}" if allowed else "")
+        )
         raise UsageError(f"no field '{args.field}' in maestro.yaml{hint}")
     sys.stdout.write(text)
     return OK
@@ -436,7 +449,9 @@ FORMATS = ("text", "json", "github", "sarif")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maestro", description="Compile and validate ML-platform GitOps specs.")
     parser.add_argument("--version", action="version", version=f"maestro {__version__}")
-    parser.add_argument("--root", metavar="DIR", help="repository root (default: nearest folder with config/platform.yaml)")
+    parser.add_argument(
+        "--root", metavar="DIR", help="repository root (default: nearest folder with config/platform.yaml)"
+    )
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
 
@@ -453,8 +468,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="render one model")
     p.add_argument("--out", metavar="DIR", help="output folder (default: rendered/ in the repository)")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 listing files that would change")
-    p.add_argument("--stdout", action="store_true",
-                   help="with --env and --model: print that model's objects as multi-document YAML, write nothing")
+    p.add_argument(
+        "--stdout",
+        action="store_true",
+        help="with --env and --model: print that model's objects as multi-document YAML, write nothing",
+    )
     p.add_argument("--policy", metavar="DIR", help="policy folder with spec/ and k8s/ (default: policies/)")
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
     p.set_defaults(func=cmd_render)
@@ -513,8 +531,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="scaffold specs/NAME/maestro.yaml")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--team", required=True)
-    p.add_argument("--framework", required=True,
-                   choices=("sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "huggingface", "custom"))
+    p.add_argument(
+        "--framework",
+        required=True,
+        choices=("sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "huggingface", "custom"),
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing spec")
     p.set_defaults(func=cmd_init)
 
@@ -545,9 +566,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE
     except BrokenPipeError:
         return OK
-    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a report
+    except Exception as exc:
         if os.environ.get("MAESTRO_DEBUG"):
             raise
-        print(f"maestro: internal error ({type(exc).__name__}: {exc}). This is a bug in maestro; please report it "
-              "with the command and the input (MAESTRO_DEBUG=1 shows the traceback).", file=sys.stderr)
+        print(
+            f"maestro: internal error ({type(exc).__name__}: {exc}). This is a bug in maestro; please report it "
+            "with the command and the input (MAESTRO_DEBUG=1 shows the traceback).",
+            file=sys.stderr,
+        )
         return USAGE

@@ -5,6 +5,7 @@ variables (pydantic-settings; nested fields with `__`, e.g.
 `MAESTRO_ENVIRONMENTS__PROD__ENDPOINTS__MLFLOW=http://mlflow:5000`). Keys are snake_case,
 so that every key has an obvious environment variable.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,20 +33,35 @@ class VaultEndpoint(Section):
     address: Annotated[str, Field(description="Vault address.")]
     auth_mount: Annotated[str, Field(description="Kubernetes auth mount path.")] = "kubernetes"
     kv_mount: Annotated[str, Field(description="KV v2 mount the spec's paths live under.")] = "secret"
-    admin_role: Annotated[str, Field(description="Vault role vault-config-operator logs in with (Kubernetes auth at "
-                                                 "auth_mount) to write each model's policy and role; it needs write "
-                                                 "on sys/policies/acl/<team>-* and auth/<auth_mount>/role/<team>-*.")] \
-        = "vault-admin"
-    admin_service_account: Annotated[str, Field(description="Service account, in the model's namespace, that "
-                                                            "vault-config-operator logs in as.")] = "default"
+    admin_role: Annotated[
+        str,
+        Field(
+            description="Vault role vault-config-operator logs in with (Kubernetes auth at "
+            "auth_mount) to write each model's policy and role; it needs write "
+            "on sys/policies/acl/<team>-* and auth/<auth_mount>/role/<team>-*."
+        ),
+    ] = "vault-admin"
+    admin_service_account: Annotated[
+        str, Field(description="Service account, in the model's namespace, that vault-config-operator logs in as.")
+    ] = "default"
     token_ttl: Annotated[int, Field(ge=60, description="Seconds a model's Vault token lives between renewals.")] = 3600
-    token_max_ttl: Annotated[int, Field(ge=60, description="Seconds after which a model's Vault token cannot be "
-                                                           "renewed any more.")] = 86400
-    audience: Annotated[str | None, Field(description="Audience the Kubernetes auth role requires in service "
-                                                      "account tokens; Vault Secrets Operator requests it.")] = None
-    refresh_after: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(s|m|h)$",
-                                        description="How often Vault Secrets Operator re-reads a secret "
-                                                    "(30s, 5m, 1h).")] = "1h"
+    token_max_ttl: Annotated[
+        int, Field(ge=60, description="Seconds after which a model's Vault token cannot be renewed any more.")
+    ] = 86400
+    audience: Annotated[
+        str | None,
+        Field(
+            description="Audience the Kubernetes auth role requires in service "
+            "account tokens; Vault Secrets Operator requests it."
+        ),
+    ] = None
+    refresh_after: Annotated[
+        str,
+        Field(
+            pattern=r"^[0-9]+(\.[0-9]+)?(s|m|h)$",
+            description="How often Vault Secrets Operator re-reads a secret (30s, 5m, 1h).",
+        ),
+    ] = "1h"
 
 
 class FeastStores(Section):
@@ -67,7 +83,9 @@ class Governance(Section):
     min_replicas: Annotated[int, Field(ge=0, description="Lowest serving min replicas allowed.")] = 0
     require_pinned_images: bool = False
     allow_latest: bool = True
-    min_gates: Annotated[dict[str, float], Field(description="metric -> minimum threshold the spec's gates must meet.")] = {}
+    min_gates: Annotated[
+        dict[str, float], Field(description="metric -> minimum threshold the spec's gates must meet.")
+    ] = {}
     require_canary_for_critical: bool = False
     require_pdb: bool = False
     require_mtls: bool = False
@@ -77,7 +95,9 @@ class Governance(Section):
 
 class Environment(Section):
     cluster: Annotated[str, Field(description="API server URL Argo CD deploys to.")]
-    namespace: Annotated[str, Field(description="Namespace pattern; placeholders {team} {model} {env}.")] = "{team}-{env}"
+    namespace: Annotated[str, Field(description="Namespace pattern; placeholders {team} {model} {env}.")] = (
+        "{team}-{env}"
+    )
     project: Annotated[str, Field(description="Argo CD project pattern; placeholders {team} {env}.")] = "{team}-{env}"
     sync: Literal["automated", "manual"] = "automated"
     endpoints: Endpoints
@@ -149,51 +169,91 @@ class Metrics(Section):
     error_matcher: str = 'response_code=~"5.."'
     workload_matcher: str = 'destination_workload_namespace="{namespace}",destination_service_name="{service}"'
     rate_window: str = "1m"
-    job_failed: Annotated[str, Field(description="Gauge that is 1 while a Job has failed, with labels namespace and "
-                                                 "job_name (kube-state-metrics).")] = "kube_job_failed"
-    job_failed_matcher: Annotated[str, Field(description="Matcher that keeps the failed Jobs' series.")] = \
+    job_failed: Annotated[
+        str,
+        Field(
+            description="Gauge that is 1 while a Job has failed, with labels namespace and "
+            "job_name (kube-state-metrics)."
+        ),
+    ] = "kube_job_failed"
+    job_failed_matcher: Annotated[str, Field(description="Matcher that keeps the failed Jobs' series.")] = (
         'condition="true"'
-    drift_score: Annotated[str, Field(description="Gauge the drift CronJob pushes: one series per feature, with labels "
-                                                  "model, env and feature.")] = "maestro_feature_drift_score"
+    )
+    drift_score: Annotated[
+        str,
+        Field(
+            description="Gauge the drift CronJob pushes: one series per feature, with labels model, env and feature."
+        ),
+    ] = "maestro_feature_drift_score"
 
 
 class Monitoring(Section):
-    namespace: Annotated[str, Field(description="Namespace Prometheus scrapes from (allowed by NetworkPolicy).")] = \
+    namespace: Annotated[str, Field(description="Namespace Prometheus scrapes from (allowed by NetworkPolicy).")] = (
         "monitoring"
+    )
     metrics: Metrics = Metrics()
-    prometheus_labels: Annotated[dict[str, str], Field(
-        description="Labels on PodMonitors, ServiceMonitors and PrometheusRules, for the Prometheus "
-                    "podMonitorSelector / serviceMonitorSelector / ruleSelector.")] = {}
-    scrape_interval: Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h)$",
-                                          description="How often the model servers' metrics port is scraped.")] = "30s"
-    panel_window: Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h)$",
-                                       description="Rate window of dashboard panels and the latency alert (they read "
-                                                   "the same recorded series).")] = "5m"
-    burn_rate_window: Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h|d|w)$",
-                                           description="SLO window the burn_rates windows are written for; a model "
-                                                       "with another SLO window gets them scaled by its window / "
-                                                       "this.")] = "30d"
+    prometheus_labels: Annotated[
+        dict[str, str],
+        Field(
+            description="Labels on PodMonitors, ServiceMonitors and PrometheusRules, for the Prometheus "
+            "podMonitorSelector / serviceMonitorSelector / ruleSelector."
+        ),
+    ] = {}
+    scrape_interval: Annotated[
+        str, Field(pattern=r"^[1-9][0-9]*(s|m|h)$", description="How often the model servers' metrics port is scraped.")
+    ] = "30s"
+    panel_window: Annotated[
+        str,
+        Field(
+            pattern=r"^[1-9][0-9]*(s|m|h)$",
+            description="Rate window of dashboard panels and the latency alert (they read the same recorded series).",
+        ),
+    ] = "5m"
+    burn_rate_window: Annotated[
+        str,
+        Field(
+            pattern=r"^[1-9][0-9]*(s|m|h|d|w)$",
+            description="SLO window the burn_rates windows are written for; a model "
+            "with another SLO window gets them scaled by its window / "
+            "this.",
+        ),
+    ] = "30d"
     burn_rates: Annotated[
-        list[tuple[Annotated[float, Field(gt=0)], Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h|d|w)$")],
-                   Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h|d|w)$")], Literal["page", "ticket"]]],
-        Field(description="Multi-window burn-rate alerts, each [burn rate, long window, short window, severity]: "
-                          "fires while the error ratio exceeds burn rate x error budget over both windows "
-                          "(Google SRE workbook, 'Alerting on SLOs').")] = [
-        (14.4, "1h", "5m", "page"), (6.0, "6h", "30m", "page"), (1.0, "3d", "6h", "ticket")]
-    latency_for: Annotated[str, Field(pattern=r"^[0-9]+(s|m|h)$",
-                                      description="How long p99 latency stays above the SLO before it alerts.")] = "10m"
+        list[
+            tuple[
+                Annotated[float, Field(gt=0)],
+                Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h|d|w)$")],
+                Annotated[str, Field(pattern=r"^[1-9][0-9]*(s|m|h|d|w)$")],
+                Literal["page", "ticket"],
+            ]
+        ],
+        Field(
+            description="Multi-window burn-rate alerts, each [burn rate, long window, short window, severity]: "
+            "fires while the error ratio exceeds burn rate x error budget over both windows "
+            "(Google SRE workbook, 'Alerting on SLOs')."
+        ),
+    ] = [(14.4, "1h", "5m", "page"), (6.0, "6h", "30m", "page"), (1.0, "3d", "6h", "ticket")]
+    latency_for: Annotated[
+        str, Field(pattern=r"^[0-9]+(s|m|h)$", description="How long p99 latency stays above the SLO before it alerts.")
+    ] = "10m"
     latency_severity: Literal["page", "ticket"] = "page"
     training_severity: Literal["page", "ticket"] = "ticket"
-    drift_for: Annotated[str, Field(pattern=r"^[0-9]+(s|m|h)$",
-                                    description="How long a feature's drift stays above threshold before it "
-                                                "alerts.")] = "15m"
+    drift_for: Annotated[
+        str,
+        Field(
+            pattern=r"^[0-9]+(s|m|h)$", description="How long a feature's drift stays above threshold before it alerts."
+        ),
+    ] = "15m"
     drift_severity: Literal["page", "ticket"] = "ticket"
-    runbook_url: Annotated[str, Field(description="Runbook link of every alert; placeholders {alert} {model} {team} "
-                                                  "{env}.")] = "https://runbooks.example.com/ml/{alert}"
-    dashboard_labels: Annotated[dict[str, str], Field(
-        description="Labels the Grafana dashboard sidecar selects dashboard ConfigMaps by.")] = {"grafana_dashboard": "1"}
-    pushgateway: Annotated[str, Field(description="Pushgateway URL drift CronJobs push their scores to "
-                                                  "(PUSHGATEWAY_URL).")] = "http://prometheus-pushgateway.monitoring.svc:9091"
+    runbook_url: Annotated[
+        str, Field(description="Runbook link of every alert; placeholders {alert} {model} {team} {env}.")
+    ] = "https://runbooks.example.com/ml/{alert}"
+    dashboard_labels: Annotated[
+        dict[str, str], Field(description="Labels the Grafana dashboard sidecar selects dashboard ConfigMaps by.")
+    ] = {"grafana_dashboard": "1"}
+    pushgateway: Annotated[
+        str, Field(description="Pushgateway URL drift CronJobs push their scores to (PUSHGATEWAY_URL).")
+    ] = "http://prometheus-pushgateway.monitoring.svc:9091"
 
 
 class Tuning(Section):
@@ -204,12 +264,18 @@ class Platform(BaseSettings):
     """The platform team's settings; a repository's `config/platform.yaml`."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False, extra="forbid", frozen=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
     )
 
     api_version: Annotated[Literal["maestro.ml/v1alpha1"], Field(alias="apiVersion")] = "maestro.ml/v1alpha1"
     kind: Literal["PlatformConfig"] = "PlatformConfig"
-    kubernetes_version: Annotated[str, Field(pattern=r"^1\.\d+$", description="Kubernetes minor version of the schemas.")]
+    kubernetes_version: Annotated[
+        str, Field(pattern=r"^1\.\d+$", description="Kubernetes minor version of the schemas.")
+    ]
     environments: Annotated[dict[str, Environment], Field(min_length=1)]
     registries: Annotated[list[str], Field(description="Image registries (prefixes) workloads may pull from.")]
     images: Images
@@ -219,19 +285,31 @@ class Platform(BaseSettings):
     tuning: Tuning = Tuning()
     gitops: GitOps
     monitoring: Monitoring = Monitoring()
-    istio_ingress_namespace: Annotated[str | None, Field(description="Namespace of the Istio ingress gateway, "
-                                                                     "allowed to call every model.")] = None
-    crd_schema_dir: Annotated[str | None, Field(description="Extra CRD JSON Schemas, {group}/{kind}_{version}.json, "
-                                                           "relative to the repository root: searched before the "
-                                                           "schemas Maestro ships, so they add kinds or replace a "
-                                                           "shipped version.")] = None
-    spec_defaults: Annotated[dict[str, Any], Field(description="Spec fragment below every spec and overlay "
-                                                               "(lowest precedence).")] = {}
+    istio_ingress_namespace: Annotated[
+        str | None, Field(description="Namespace of the Istio ingress gateway, allowed to call every model.")
+    ] = None
+    crd_schema_dir: Annotated[
+        str | None,
+        Field(
+            description="Extra CRD JSON Schemas, {group}/{kind}_{version}.json, "
+            "relative to the repository root: searched before the "
+            "schemas Maestro ships, so they add kinds or replace a "
+            "shipped version."
+        ),
+    ] = None
+    spec_defaults: Annotated[
+        dict[str, Any], Field(description="Spec fragment below every spec and overlay (lowest precedence).")
+    ] = {}
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment variables override the files (first source wins).
         return env_settings, init_settings
 
@@ -260,8 +338,9 @@ def load_config(root: Path, env: str | None = None) -> tuple[Platform | None, li
     return platform, diags
 
 
-def load_config_source(root: Path, env: str | None = None, base: Located | None = None
-                       ) -> tuple[Platform | None, Located | None, list[Diagnostic]]:
+def load_config_source(
+    root: Path, env: str | None = None, base: Located | None = None
+) -> tuple[Platform | None, Located | None, list[Diagnostic]]:
     """As `load_config`, also returning the located document (positions of `spec_defaults`).
     `base`: platform.yaml already loaded (it is read once per command, not once per env)."""
     from .validate import model_errors
@@ -284,8 +363,13 @@ def load_config_source(root: Path, env: str | None = None, base: Located | None 
         for d in model_errors(exc, located, Platform):
             var = _env_source(d.pointer)
             if var is not None:
-                d = error("M301", f"{d.message} (from environment variable {var})", file=f"${var}", pointer=d.pointer,
-                          hint=d.hint)
+                d = error(
+                    "M301",
+                    f"{d.message} (from environment variable {var})",
+                    file=f"${var}",
+                    pointer=d.pointer,
+                    hint=d.hint,
+                )
             else:
                 d = error("M301", d.message, file=d.file, line=d.line, col=d.col, pointer=d.pointer, hint=d.hint)
             out.append(d)
@@ -297,14 +381,25 @@ def _semantic(platform: Platform, located: Located) -> list[Diagnostic]:
     diags = []
     for name in platform.environments:
         if not DNS1123_LABEL.match(name):
-            diags.append(error("M301", f"environment name '{name}' is not a DNS-1123 label",
-                               **located.where(f"/environments/{name}", key=True)))
+            diags.append(
+                error(
+                    "M301",
+                    f"environment name '{name}' is not a DNS-1123 label",
+                    **located.where(f"/environments/{name}", key=True),
+                )
+            )
     for team in platform.teams.overrides:
         try:
             platform.team(team)
         except ValidationError as exc:
-            diags.extend(error("M301", f"teams.overrides.{team}: {e['msg']} at {'.'.join(map(str, e['loc']))}",
-                               **located.where(f"/teams/overrides/{team}", key=True)) for e in exc.errors())
+            diags.extend(
+                error(
+                    "M301",
+                    f"teams.overrides.{team}: {e['msg']} at {'.'.join(map(str, e['loc']))}",
+                    **located.where(f"/teams/overrides/{team}", key=True),
+                )
+                for e in exc.errors()
+            )
     return diags
 
 

@@ -17,13 +17,15 @@ This is how the schemas shipped in `data/crd-schemas` are refreshed when an oper
 releases (record the source and version in that folder's README), and how a platform team
 builds the folder `crd_schema_dir` names for its own CRDs.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 
 def _is_object_type(value: Any) -> bool:
@@ -36,9 +38,14 @@ def strict(node: Any, *, root: bool = True) -> Any:
         return [strict(item, root=False) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {key: (_int_or_string() if isinstance(value, dict) and value.get("format") == "int-or-string"
-                 else strict(value, root=False))
-           for key, value in node.items()}
+    out = {
+        key: (
+            _int_or_string()
+            if isinstance(value, dict) and value.get("format") == "int-or-string"
+            else strict(value, root=False)
+        )
+        for key, value in node.items()
+    }
     if not root and "properties" in out and _is_object_type(out.get("type")) and "additionalProperties" not in out:
         out["additionalProperties"] = False
     return out
@@ -66,11 +73,14 @@ def convert(documents: Sequence[Any]) -> dict[str, dict[str, Any]]:
         spec = crd.get("spec") or {}
         group, kind = spec.get("group", ""), (spec.get("names") or {}).get("kind", "")
         if not group or not kind:
-            raise ValueError(f"CustomResourceDefinition {crd.get('metadata', {}).get('name', '?')} has no "
-                             "spec.group or spec.names.kind")
+            raise ValueError(
+                f"CustomResourceDefinition {crd.get('metadata', {}).get('name', '?')} has no "
+                "spec.group or spec.names.kind"
+            )
         for version in spec.get("versions") or []:
-            schema = ((version.get("schema") or {}).get("openAPIV3Schema")
-                      or (spec.get("validation") or {}).get("openAPIV3Schema"))  # apiextensions v1beta1
+            schema = (version.get("schema") or {}).get("openAPIV3Schema") or (spec.get("validation") or {}).get(
+                "openAPIV3Schema"
+            )  # apiextensions v1beta1
             if schema:
                 out[f"{group}/{kind}_{version['name']}.json".lower()] = strict(schema)
     return out

@@ -3,12 +3,13 @@
 Positions are 1-based (converted from the parser's 0-based marks exactly once, in
 `loader`). A diagnostic without a position (e.g. a missing file) has line = col = 0.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
-from typing import Iterable, Sequence
 
 
 class Severity(str, Enum):
@@ -77,7 +78,7 @@ class Diagnostic:
     def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.file, self.line, self.col, self.code, self.message)
 
-    def at(self, file: str, line: int, col: int) -> "Diagnostic":
+    def at(self, file: str, line: int, col: int) -> Diagnostic:
         return replace(self, file=file, line=line, col=col)
 
     @property
@@ -167,10 +168,7 @@ SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schem
 def format_sarif(diags: Sequence[Diagnostic], tool_version: str = "") -> str:
     level = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
     used = sorted({d.code for d in diags})
-    rules = [
-        {"id": c, "name": CODES.get(c, c), "shortDescription": {"text": CODES.get(c, c)}}
-        for c in used
-    ]
+    rules = [{"id": c, "name": CODES.get(c, c), "shortDescription": {"text": CODES.get(c, c)}} for c in used]
     results = []
     for d in diags:
         result: dict[str, object] = {

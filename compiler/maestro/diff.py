@@ -39,6 +39,7 @@ exit 1). A bad ref, a folder outside git, or a config or policy set that cannot 
 is an environment error (exit 2). Otherwise the exit code follows `flux diff`: 0 when the
 report is empty, 1 when anything differs (objects, cost, findings).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,11 +51,12 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .diagnostics import Diagnostic, has_errors
 
@@ -117,8 +119,10 @@ def resolve(repo: Repo, ref: str, option: str) -> str:
     try:
         return _git(repo.top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").decode().strip()
     except DiffError:
-        raise DiffError(f"{option} {ref}: no such commit in {repo.top} (in a shallow CI checkout, fetch it first: "
-                        f"git fetch origin <branch>)") from None
+        raise DiffError(
+            f"{option} {ref}: no such commit in {repo.top} (in a shallow CI checkout, fetch it first: "
+            f"git fetch origin <branch>)"
+        ) from None
 
 
 # ------------------------------------------------------------------ snapshots
@@ -170,7 +174,7 @@ def snapshot_commit(repo: Repo, commit: str, label: str) -> Snapshot:
         mode, kind, oid = meta.decode().split(" ")
         rel = path.decode("utf-8", "surrogateescape")
         if kind == "blob" and rel.startswith(repo.prefix):
-            files[rel[len(repo.prefix):]] = f"{mode} {oid}"
+            files[rel[len(repo.prefix) :]] = f"{mode} {oid}"
     return Snapshot(label=label, commit=commit, files=files)
 
 
@@ -225,7 +229,7 @@ def _cat_blobs(repo: Repo, oids: list[str]) -> dict[str, bytes]:
         if len(header) != 3:
             raise DiffError(f"git cat-file: unexpected output {out[pos:end][:80]!r}")
         size = int(header[2])
-        blobs[header[0]] = out[end + 1:end + 1 + size]
+        blobs[header[0]] = out[end + 1 : end + 1 + size]
         pos = end + 1 + size + 1
     return blobs
 
@@ -241,8 +245,7 @@ class Plan:
     reasons: list[str]  # why, in words
 
 
-def plan(base: Snapshot, head: Snapshot, base_envs: list[str], head_envs: list[str],
-         only_env: str | None) -> Plan:
+def plan(base: Snapshot, head: Snapshot, base_envs: list[str], head_envs: list[str], only_env: str | None) -> Plan:
     envs = list(head_envs) + [e for e in base_envs if e not in head_envs]
     if only_env is not None:
         envs = [e for e in envs if e == only_env]
@@ -268,8 +271,10 @@ def plan(base: Snapshot, head: Snapshot, base_envs: list[str], head_envs: list[s
             reasons.append(f"{folder}/ changed: every model in {env} rendered")
         affected[env] = set(models) if everything or overlay_changed else set(changed_specs)
     if changed_specs and not everything:
-        words = {m: "added" if m not in base_specs else "deleted" if m not in head_specs else "changed"
-                 for m in sorted(changed_specs)}
+        words = {
+            m: "added" if m not in base_specs else "deleted" if m not in head_specs else "changed"
+            for m in sorted(changed_specs)
+        }
         reasons.append("specs: " + ", ".join(f"{m} ({w})" for m, w in words.items()))
     return Plan(envs=envs, models=models, affected=affected, reasons=reasons)
 
@@ -348,8 +353,11 @@ def open_side(snap: Snapshot, repo: Repo, fmt: str, like: Side | None = None) ->
         return side
     ws: Workspace | None
     diags: list[Diagnostic]
-    if like is not None and like.ws is not None and all(
-            _same(snap.under(d), like.snap.under(d)) for d in ("config", "overlays")):
+    if (
+        like is not None
+        and like.ws is not None
+        and all(_same(snap.under(d), like.snap.under(d)) for d in ("config", "overlays"))
+    ):
         ws, diags = replace(like.ws, root=snap.root), [f.diagnostic for f in like.findings]
     else:
         ws, diags = open_workspace(snap.root)
@@ -360,8 +368,10 @@ def open_side(snap: Snapshot, repo: Repo, fmt: str, like: Side | None = None) ->
     crd = ws.platform.crd_schema_dir
     crd_dir = (repo.root / crd) if crd else None  # against the real root, never the temporary copy
     if crd_dir is not None and not crd_dir.is_dir():
-        raise UsageError(f"crd_schema_dir '{crd}' (config/platform.yaml in {snap.label}) is not a folder; it names "
-                         "extra CRD schemas on top of the ones Maestro ships: create it, or remove the key")
+        raise UsageError(
+            f"crd_schema_dir '{crd}' (config/platform.yaml in {snap.label}) is not a folder; it names "
+            "extra CRD schemas on top of the ones Maestro ships: create it, or remove the key"
+        )
     side.verifier = Verifier(ws.platform.kubernetes_version, crd_dir)
     return side
 
@@ -387,8 +397,7 @@ def _governance(side: Side, fmt: str) -> Governance:
     return side.gov
 
 
-def render_side(side: Side, work: dict[str, list[str]], fmt: str,
-                progress: Callable[[], None] | None = None) -> None:
+def render_side(side: Side, work: dict[str, list[str]], fmt: str, progress: Callable[[], None] | None = None) -> None:
     """Check, govern and render `work` (model -> environments) on one side."""
     from .check import SPEC_FILE, SPECS_DIR, Checked, check_file
     from .costs import monthly_cost
@@ -417,13 +426,19 @@ def render_side(side: Side, work: dict[str, list[str]], fmt: str,
             spec = c.effective[env]
             side.costs[(env, model)] = monthly_cost(spec, ws.platforms[env]).total
             ctx = context_for(ws, env, spec, display)
-            side.refs[(env, model)] = ModelRef(name=model, team=spec.metadata.team, tier=spec.metadata.tier,
-                                               namespace=ctx.namespace, source=display, sync=ctx.sync,
-                                               owners=tuple(spec.metadata.owners))
+            side.refs[(env, model)] = ModelRef(
+                name=model,
+                team=spec.metadata.team,
+                tier=spec.metadata.tier,
+                namespace=ctx.namespace,
+                source=display,
+                sync=ctx.sync,
+                owners=tuple(spec.metadata.owners),
+            )
         groups[tuple(envs)].append(c)
     for envs_, checked in groups.items():
         for start in range(0, len(checked), CHUNK):
-            result = render(ws, checked[start:start + CHUNK], list(envs_), verifier, progress=progress, gov=gov)
+            result = render(ws, checked[start : start + CHUNK], list(envs_), verifier, progress=progress, gov=gov)
             for rel, data in result.tree.files.items():
                 env, model, name = rel.split("/", 2)
                 if model != ARGOCD:  # computed over every model of the environment, below
@@ -532,8 +547,15 @@ def scanned_ref(side: Side, env: str, model: str) -> ModelRef | None:
     if meta is None or meta.name != model:
         return None
     ctx = context_for(side.ws, env, Spec.model_construct(metadata=meta), source)
-    return ModelRef(name=model, team=meta.team, tier=meta.tier, namespace=ctx.namespace, source=source,
-                    sync=ctx.sync, owners=tuple(meta.owners))
+    return ModelRef(
+        name=model,
+        team=meta.team,
+        tier=meta.tier,
+        namespace=ctx.namespace,
+        source=source,
+        sync=ctx.sync,
+        owners=tuple(meta.owners),
+    )
 
 
 def argocd_objects(side: Side, env: str, refs: list[ModelRef]) -> dict[str, dict[str, Any]]:
@@ -612,8 +634,12 @@ class Report:
 
     def shown(self, e: Entry) -> bool:
         """Worth a line: it changed, its cost moved, or it has new findings."""
-        return e.status in ("added", "removed", "changed", "invalid") or bool(e.changes) \
-            or bool(e.cost_delta) or bool(self.entry_findings(e.env, e.model))
+        return (
+            e.status in ("added", "removed", "changed", "invalid")
+            or bool(e.changes)
+            or bool(e.cost_delta)
+            or bool(self.entry_findings(e.env, e.model))
+        )
 
     @property
     def changed(self) -> bool:
@@ -712,8 +738,16 @@ def build_report(repo: Repo, base: Snapshot, head: Snapshot, only_env: str | Non
         return sorted(unique.values(), key=lambda f: (order.get(f.env, -1), f.model, f.diagnostic.sort_key()))
 
     currency = next((e.currency for e in entries if e.currency), "USD")
-    return Report(base=base, head=head, envs=p.envs, entries=entries, reasons=p.reasons,
-                  findings=keep(h.findings, base_keys), resolved=keep(b.findings, head_keys), currency=currency)
+    return Report(
+        base=base,
+        head=head,
+        envs=p.envs,
+        entries=entries,
+        reasons=p.reasons,
+        findings=keep(h.findings, base_keys),
+        resolved=keep(b.findings, head_keys),
+        currency=currency,
+    )
 
 
 def _entry(env: str, model: str, b: Side, h: Side, currency: str | None) -> Entry:
@@ -844,14 +878,18 @@ def format_text(report: Report) -> str:
             for f in items:
                 d = f.diagnostic
                 where = _where(d)
-                out.append(f"  {_scope(f)}: {d.code} {d.severity.value}: {d.message}" + (f" ({where})" if where else ""))
+                out.append(
+                    f"  {_scope(f)}: {d.code} {d.severity.value}: {d.message}" + (f" ({where})" if where else "")
+                )
                 if d.hint:
                     out.append(f"    hint: {d.hint}")
     t = report.totals()
     rendered = len(report.rendered)
-    out.append(f"summary: {rendered} model-environment(s) rendered, +{t['added']} -{t['removed']} ~{t['changed']} "
-               f"files, monthly cost {_delta(report.cost_delta)} {report.currency}, {len(report.findings)} new "
-               f"finding(s)" + ("" if report.changed else "; no changes"))
+    out.append(
+        f"summary: {rendered} model-environment(s) rendered, +{t['added']} -{t['removed']} ~{t['changed']} "
+        f"files, monthly cost {_delta(report.cost_delta)} {report.currency}, {len(report.findings)} new "
+        f"finding(s)" + ("" if report.changed else "; no changes")
+    )
     diffs = [c.diff for e in report.entries for c in e.changes]
     if diffs:
         out.append("")
@@ -860,8 +898,17 @@ def format_text(report: Report) -> str:
 
 def _finding_json(f: Finding) -> dict[str, Any]:
     d = f.diagnostic
-    return {"env": f.env or None, "model": f.model or None, "severity": d.severity.value, "code": d.code,
-            "message": d.message, "file": d.file, "line": d.line, "col": d.col, "hint": d.hint}
+    return {
+        "env": f.env or None,
+        "model": f.model or None,
+        "severity": d.severity.value,
+        "code": d.code,
+        "message": d.message,
+        "file": d.file,
+        "line": d.line,
+        "col": d.col,
+        "hint": d.hint,
+    }
 
 
 def format_json(report: Report) -> str:
@@ -872,8 +919,10 @@ def format_json(report: Report) -> str:
         for e in (x for x in report.entries if x.env == env):
             item = {
                 "status": e.status,
-                "objects": {c: [x.path.split("/", 2)[2] for x in e.changes if x.change == c]
-                            for c in ("added", "removed", "changed")},
+                "objects": {
+                    c: [x.path.split("/", 2)[2] for x in e.changes if x.change == c]
+                    for c in ("added", "removed", "changed")
+                },
                 "findings": [_finding_json(f) for f in report.entry_findings(env, e.model)],
                 "resolved": [_finding_json(f) for f in report.entry_findings(env, e.model, "resolved")],
                 "notes": e.notes,
@@ -881,11 +930,13 @@ def format_json(report: Report) -> str:
             if e.model == ARGOCD:
                 argocd = item
             else:
-                item["cost"] = {"base": e.cost_base, "head": e.cost_head, "delta": e.cost_delta,
-                                "currency": e.currency}
+                item["cost"] = {"base": e.cost_base, "head": e.cost_head, "delta": e.cost_delta, "currency": e.currency}
                 models[e.model] = item
-        envs[env] = {"models": models, "argocd": argocd,
-                     "findings": [_finding_json(f) for f in report.entry_findings(env, "")]}
+        envs[env] = {
+            "models": models,
+            "argocd": argocd,
+            "findings": [_finding_json(f) for f in report.entry_findings(env, "")],
+        }
     t = report.totals()
     doc = {
         "base": {"ref": report.base.label, "commit": report.base.commit},
@@ -938,29 +989,44 @@ def format_markdown(report: Report, limit: int = MARKDOWN_LIMIT) -> str:
     if not report.changed:
         head.append("No changes to the rendered tree, costs or findings.")
         return "\n".join(head) + "\n"
-    table = [f"| env | model | status | objects +/−/~ | monthly cost ({_md(report.currency)}) base → head (Δ) |",
-             "|---|---|---|---|---|"]
+    table = [
+        f"| env | model | status | objects +/−/~ | monthly cost ({_md(report.currency)}) base → head (Δ) |",
+        "|---|---|---|---|---|",
+    ]
     for e in rows:
         cost = "" if e.model == ARGOCD else f"{_money(e.cost_base)} → {_money(e.cost_head)} ({_delta(e.cost_delta)})"
-        table.append(f"| {e.env} | {e.model} | {e.status} | +{e.count('added')} −{e.count('removed')} "
-                     f"~{e.count('changed')} | {cost} |")
-    total = (f"**Total:** +{t['added']} −{t['removed']} ~{t['changed']} files, monthly cost "
-             f"{_delta(report.cost_delta)} {_md(report.currency)}, {len(report.findings)} new finding(s)"
-             + (f", {len(report.resolved)} resolved" if report.resolved else "") + ".")
+        table.append(
+            f"| {e.env} | {e.model} | {e.status} | +{e.count('added')} −{e.count('removed')} "
+            f"~{e.count('changed')} | {cost} |"
+        )
+    total = (
+        f"**Total:** +{t['added']} −{t['removed']} ~{t['changed']} files, monthly cost "
+        f"{_delta(report.cost_delta)} {_md(report.currency)}, {len(report.findings)} new finding(s)"
+        + (f", {len(report.resolved)} resolved" if report.resolved else "")
+        + "."
+    )
     notes = [f"- `{e.env}/{e.model}`: {_md(n)}" for e in rows for n in e.notes]
     sections: list[str] = []
     if report.findings:
-        sections.append(f"#### New findings ({len(report.findings)})\n\n" + "\n".join(
-            _finding_md(f) for f in report.findings) + "\n")
+        sections.append(
+            f"#### New findings ({len(report.findings)})\n\n"
+            + "\n".join(_finding_md(f) for f in report.findings)
+            + "\n"
+        )
     if report.resolved:
-        sections.append(f"<details><summary>Resolved findings ({len(report.resolved)})</summary>\n\n" + "\n".join(
-            _finding_md(f) for f in report.resolved) + "\n\n</details>\n")
+        sections.append(
+            f"<details><summary>Resolved findings ({len(report.resolved)})</summary>\n\n"
+            + "\n".join(_finding_md(f) for f in report.resolved)
+            + "\n\n</details>\n"
+        )
     blocks = []
     for e in report.entries:
         for c in e.changes:
             fence = _fence(c.diff)
-            blocks.append(f"<details><summary><code>{_html(RENDERED + '/' + c.path)}</code> ({c.change})</summary>\n\n"
-                          f"{fence}diff\n{c.diff}{fence}\n\n</details>\n")
+            blocks.append(
+                f"<details><summary><code>{_html(RENDERED + '/' + c.path)}</code> ({c.change})</summary>\n\n"
+                f"{fence}diff\n{c.diff}{fence}\n\n</details>\n"
+            )
 
     budget = Budget(limit)
     budget.add("\n".join(head) + "\n" + total + "\n\n")
@@ -977,8 +1043,11 @@ def format_markdown(report: Report, limit: int = MARKDOWN_LIMIT) -> str:
 def _finding_md(f: Finding) -> str:
     d = f.diagnostic
     where = _where(d)
-    return f"- **{d.severity.value}** `{d.code}` {_scope(f)}: {_md(d.message)}" + (f" (`{where}`)" if where else "") \
+    return (
+        f"- **{d.severity.value}** `{d.code}` {_scope(f)}: {_md(d.message)}"
+        + (f" (`{where}`)" if where else "")
         + (f"<br>hint: {_md(d.hint)}" if d.hint else "")
+    )
 
 
 class Budget:
@@ -1008,8 +1077,10 @@ class Budget:
         out = "".join(self.parts)
         if self.left:
             what = ", ".join(f"{n} {k}" for k, n in self.left.items())
-            out += (f"\n> **Truncated** to stay under GitHub's comment size limit: {what} not shown. "
-                    f"Run `maestro diff` locally (or with `--format json`) for everything.\n")
+            out += (
+                f"\n> **Truncated** to stay under GitHub's comment size limit: {what} not shown. "
+                f"Run `maestro diff` locally (or with `--format json`) for everything.\n"
+            )
         return out
 
 
@@ -1024,13 +1095,18 @@ FORMATTERS: dict[str, Callable[[Report], str]] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base", required=True, metavar="GITREF",
-                        help="the revision to compare against, e.g. origin/main")
-    parser.add_argument("--head", metavar="GITREF",
-                        help="the revision to compare (default: the working tree, uncommitted changes included)")
+    parser.add_argument(
+        "--base", required=True, metavar="GITREF", help="the revision to compare against, e.g. origin/main"
+    )
+    parser.add_argument(
+        "--head",
+        metavar="GITREF",
+        help="the revision to compare (default: the working tree, uncommitted changes included)",
+    )
     parser.add_argument("--env", help="one environment (default: every environment)")
-    parser.add_argument("--format", choices=FORMATS, default="text",
-                        help="text, markdown (a pull-request comment) or json")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="text", help="text, markdown (a pull-request comment) or json"
+    )
 
 
 def run(args: argparse.Namespace, root: Path) -> int:
@@ -1045,8 +1121,9 @@ def run(args: argparse.Namespace, root: Path) -> int:
     return CHANGES if report.changed else OK
 
 
-def compute(root: Path, base_ref: str, head_ref: str | None = None, env: str | None = None,
-            fmt: str = "text") -> Report:
+def compute(
+    root: Path, base_ref: str, head_ref: str | None = None, env: str | None = None, fmt: str = "text"
+) -> Report:
     """The report for `root` (a maestro repository inside a git work tree)."""
     repo = open_repo(root)
     base_commit = resolve(repo, base_ref, "--base")

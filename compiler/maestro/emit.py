@@ -7,6 +7,7 @@ new tree is staged beside the old one and swapped in with one `renameat2(RENAME_
 (a plain rename pair where the kernel lacks it), so a failure or a kill leaves the
 previous tree as it was.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -15,19 +16,22 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
 from .diagnostics import CODES, Diagnostic, error
 
-CODES.update({
-    "M701": "unsafe output path",
-    "M702": "two objects render to the same file",
-    "M703": "output folder is not a rendered tree",
-})
+CODES.update(
+    {
+        "M701": "unsafe output path",
+        "M702": "two objects render to the same file",
+        "M703": "output folder is not a rendered tree",
+    }
+)
 
 TOP_ORDER = ("apiVersion", "kind", "metadata", "spec")
 ARTIFACT_DIR = "maestro.ml/artifact-dir"  # ConfigMap annotation: also write its data as files there
@@ -44,13 +48,21 @@ class _Literal(str):
 
 def _prepare(value: Any, top: bool = False) -> Any:
     if isinstance(value, dict):
-        keys = sorted(value, key=lambda k: (TOP_ORDER.index(k) if k in TOP_ORDER else len(TOP_ORDER), k)) \
-            if top else sorted(value)
+        keys = (
+            sorted(value, key=lambda k: (TOP_ORDER.index(k) if k in TOP_ORDER else len(TOP_ORDER), k))
+            if top
+            else sorted(value)
+        )
         return {k: _prepare(value[k]) for k in keys}
     if isinstance(value, list):
         return [_prepare(v) for v in value]
-    if isinstance(value, str) and "\n" in value and not any(c in value for c in "\r\t") \
-            and not value.startswith((" ", "\n")) and not any(line.endswith(" ") for line in value.split("\n")):
+    if (
+        isinstance(value, str)
+        and "\n" in value
+        and not any(c in value for c in "\r\t")
+        and not value.startswith((" ", "\n"))
+        and not any(line.endswith(" ") for line in value.split("\n"))
+    ):
         return _Literal(value)
     return value
 
@@ -67,14 +79,21 @@ class _KubeDumper(_Dumper):  # type: ignore[misc,valid-type]
 
 
 _KubeDumper.add_representer(
-    _Literal, lambda dumper, data: dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style="|"))
+    _Literal, lambda dumper, data: dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style="|")
+)
 
 
 def dump(doc: Any) -> str:
     """One object as YAML: apiVersion, kind, metadata, spec first, every map sorted after;
     kubectl's layout (block style, `- ` at the parent's indentation)."""
-    return yaml.dump(_prepare(doc, top=True), Dumper=_KubeDumper, sort_keys=False, default_flow_style=False,
-                     width=4096, allow_unicode=True)
+    return yaml.dump(
+        _prepare(doc, top=True),
+        Dumper=_KubeDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        width=4096,
+        allow_unicode=True,
+    )
 
 
 def dump_all(docs: Iterable[Any]) -> str:
@@ -86,8 +105,7 @@ def file_name(resource: dict[str, Any]) -> str:
 
 
 def kustomization(files: Iterable[str]) -> str:
-    return dump({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                 "resources": sorted(files)})
+    return dump({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": sorted(files)})
 
 
 @dataclass
@@ -100,12 +118,19 @@ class Tree:
     def add(self, rel: str, text: str, source: str = "") -> None:
         parts = rel.split("/")
         if any(not _SAFE_SEGMENT.match(p) for p in parts[:-1]) or not _SAFE_FILE.match(parts[-1]):
-            self.diagnostics.append(error("M701", f"refusing to write '{rel}': not a safe path inside the output "
-                                                  f"folder", file=source))
+            self.diagnostics.append(
+                error("M701", f"refusing to write '{rel}': not a safe path inside the output folder", file=source)
+            )
             return
         if rel in self.files:
-            self.diagnostics.append(error("M702", f"two objects render to {rel}", file=source,
-                                          hint="object names must be unique per kind within a model"))
+            self.diagnostics.append(
+                error(
+                    "M702",
+                    f"two objects render to {rel}",
+                    file=source,
+                    hint="object names must be unique per kind within a model",
+                )
+            )
             return
         self.files[rel] = text.encode("utf-8")
 
@@ -166,10 +191,17 @@ def compare(root: Path, scopes: list[str], files: dict[str, bytes]) -> Changes:
 def check_output_root(root: Path, repo: Path) -> Diagnostic | None:
     """Refuse to treat a folder that holds other things (a repository, a home) as output."""
     resolved = root.resolve()
-    if resolved == Path(resolved.anchor) or repo.resolve().is_relative_to(resolved) or (resolved / ".git").exists() \
-            or (resolved / "config" / "platform.yaml").exists():
-        return error("M703", f"refusing to write into {root}: it holds more than a rendered tree",
-                     hint="use an empty folder or the repository's rendered/")
+    if (
+        resolved == Path(resolved.anchor)
+        or repo.resolve().is_relative_to(resolved)
+        or (resolved / ".git").exists()
+        or (resolved / "config" / "platform.yaml").exists()
+    ):
+        return error(
+            "M703",
+            f"refusing to write into {root}: it holds more than a rendered tree",
+            hint="use an empty folder or the repository's rendered/",
+        )
     return None
 
 

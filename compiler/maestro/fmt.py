@@ -5,6 +5,7 @@ the models do not know keep their relative order after the known ones, so `fmt` 
 hides a typo that `validate` reports. Maps the user names (searchSpace, env,
 environments) keep the user's order.
 """
+
 from __future__ import annotations
 
 import io
@@ -37,8 +38,11 @@ def _member(tp: Any, value: Any) -> Any:
             member = _unwrap(member)
             if _is_model(member) and isinstance(value, dict):
                 tag = member.model_fields.get("type")
-                if tag is not None and typing.get_origin(tag.annotation) is Literal \
-                        and value.get("type") in typing.get_args(tag.annotation):
+                if (
+                    tag is not None
+                    and typing.get_origin(tag.annotation) is Literal
+                    and value.get("type") in typing.get_args(tag.annotation)
+                ):
                     return member
     return tp
 

@@ -14,6 +14,7 @@ that set the value, in the spec or in the overlay that enforced it.
 Waivers (`metadata.waivers`) turn a finding of the named rule into an `info` diagnostic
 marked waived; an expired waiver, or one longer than the platform allows, is an error.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,10 +31,12 @@ from .policy import InputDocument, PolicySet, finding_to_diagnostic, policy_erro
 from .rego import PolicyError
 from .spec import Spec
 
-CODES.update({
-    "M406": "waiver expired",
-    "M407": "waiver longer than the platform allows",
-})
+CODES.update(
+    {
+        "M406": "waiver expired",
+        "M407": "waiver longer than the platform allows",
+    }
+)
 
 POLICIES_DIR = "policies"
 # Rules that guard the governance itself (config present, waivers valid) or secrets: a
@@ -51,13 +54,17 @@ def today() -> dt.date:
 
 def config_data(platform: Platform, env: str, team: str) -> dict[str, Any]:
     """`data.maestro.config` for one environment and team."""
-    return {"maestro": {"config": {
-        "env": env,
-        "governance": platform.environments[env].governance.model_dump(mode="json"),
-        "team": platform.team(team).model_dump(mode="json"),
-        "registries": list(platform.registries),
-        "costs": platform.costs.model_dump(mode="json"),
-    }}}
+    return {
+        "maestro": {
+            "config": {
+                "env": env,
+                "governance": platform.environments[env].governance.model_dump(mode="json"),
+                "team": platform.team(team).model_dump(mode="json"),
+                "registries": list(platform.registries),
+                "costs": platform.costs.model_dump(mode="json"),
+            }
+        }
+    }
 
 
 def spec_input(spec: Spec, env: str, platform: Platform, sync: str) -> dict[str, Any]:
@@ -71,9 +78,18 @@ def spec_input(spec: Spec, env: str, platform: Platform, sync: str) -> dict[str,
         "tier": spec.metadata.tier,
         "spec": doc,
         "argocd": {"sync": sync},
-        "estimates": {"tuning": None if estimate is None else {
-            "trials": estimate.trials, "trialHours": estimate.trial_hours, "cpuHours": estimate.cpu_hours,
-            "gpuHours": estimate.gpu_hours, "cost": estimate.cost, "currency": platform.costs.currency}},
+        "estimates": {
+            "tuning": None
+            if estimate is None
+            else {
+                "trials": estimate.trials,
+                "trialHours": estimate.trial_hours,
+                "cpuHours": estimate.cpu_hours,
+                "gpuHours": estimate.gpu_hours,
+                "cost": estimate.cost,
+                "currency": platform.costs.currency,
+            }
+        },
     }
 
 
@@ -83,7 +99,7 @@ class Governance:
     k8s_policies: PolicySet | None
 
     @classmethod
-    def load(cls, root: Path, policy_dir: Path | None = None) -> tuple["Governance", list[Diagnostic]]:
+    def load(cls, root: Path, policy_dir: Path | None = None) -> tuple[Governance, list[Diagnostic]]:
         """The repository's policies; a broken policy fails closed (an error, never a pass)."""
         base = policy_dir or root / POLICIES_DIR
         sets: dict[str, PolicySet | None] = {}
@@ -104,8 +120,11 @@ class Governance:
             return []
         doc = InputDocument(located.file, 0, 1, 1, None, located)
         try:
-            findings = self.spec_policies.check(spec_input(spec, env, platform, sync), SPEC_NAMESPACE,
-                                                data=config_data(platform, env, spec.metadata.team))
+            findings = self.spec_policies.check(
+                spec_input(spec, env, platform, sync),
+                SPEC_NAMESPACE,
+                data=config_data(platform, env, spec.metadata.team),
+            )
         except PolicyError as exc:
             return [policy_error_diagnostic(exc, f"model {spec.metadata.name}, environment {env}")]
         out = []
@@ -115,8 +134,7 @@ class Governance:
                 out.append(replace(d, message=f"{d.message} (environment {env})"))
         return out
 
-    def check_object(self, obj: dict[str, Any], env: str, team: str, platform: Platform,
-                     file: str) -> list[Diagnostic]:
+    def check_object(self, obj: dict[str, Any], env: str, team: str, platform: Platform, file: str) -> list[Diagnostic]:
         if self.k8s_policies is None:
             return []
         doc = InputDocument(file, 0, 0, 0, obj, None)
@@ -132,8 +150,9 @@ class Governance:
         return out
 
 
-def apply_waivers(diags: list[Diagnostic], spec: Spec, located: Located, platform: Platform,
-                  envs: list[str]) -> list[Diagnostic]:
+def apply_waivers(
+    diags: list[Diagnostic], spec: Spec, located: Located, platform: Platform, envs: list[str]
+) -> list[Diagnostic]:
     """Waived findings become `info`, marked waived; invalid waivers become errors."""
     on = today()
     problems: list[Diagnostic] = []
@@ -147,13 +166,24 @@ def apply_waivers(diags: list[Diagnostic], spec: Spec, located: Located, platfor
             problems.append(error("M104", f"waiver for {w.rule}: '{w.until}' is not a date (YYYY-MM-DD)", **where))
             continue
         if until < on:
-            problems.append(error("M406", f"waiver for {w.rule} expired on {w.until}",
-                                  hint="renew it with a new date and reason, or fix the finding", **where))
+            problems.append(
+                error(
+                    "M406",
+                    f"waiver for {w.rule} expired on {w.until}",
+                    hint="renew it with a new date and reason, or fix the finding",
+                    **where,
+                )
+            )
             continue
         if (until - on).days > longest:
-            problems.append(error("M407", f"waiver for {w.rule} runs {(until - on).days} days; the platform allows "
-                                          f"at most {longest}", hint=f"set until to {on + dt.timedelta(days=longest)} "
-                                                                     f"or earlier", **where))
+            problems.append(
+                error(
+                    "M407",
+                    f"waiver for {w.rule} runs {(until - on).days} days; the platform allows at most {longest}",
+                    hint=f"set until to {on + dt.timedelta(days=longest)} or earlier",
+                    **where,
+                )
+            )
             continue
         active[w.rule] = w
     out = []
@@ -162,10 +192,15 @@ def apply_waivers(diags: list[Diagnostic], spec: Spec, located: Located, platfor
         w = active.get(d.code) if d.code not in NOT_WAIVABLE else None
         if w is not None and d.severity is not Severity.INFO:
             used.add(d.code)
-            out.append(replace(d, severity=Severity.INFO,
-                               message=f"waived until {w.until}: {d.message}",
-                               hint=f"waiver: {w.reason}" + (f" ({w.ticket})" if w.ticket else ""),
-                               extra=d.extra + (("waived", "true"), ("waiver_until", w.until))))
+            out.append(
+                replace(
+                    d,
+                    severity=Severity.INFO,
+                    message=f"waived until {w.until}: {d.message}",
+                    hint=f"waiver: {w.reason}" + (f" ({w.ticket})" if w.ticket else ""),
+                    extra=d.extra + (("waived", "true"), ("waiver_until", w.until)),
+                )
+            )
         else:
             out.append(d)
     return out + problems

@@ -63,6 +63,7 @@ Behaviours worth knowing (each one a surprise at some point, each one tested):
   of any kind except CustomResourceDefinition (not `ephemeralContainers`). Giving
   newTag drops a digest and vice versa; giving both writes `name:tag@digest`.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -72,7 +73,8 @@ import math
 import os
 import re
 import warnings
-from typing import Any, Callable, Iterable, TypeVar, cast
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
 
 import jsonpatch
 from ruamel.yaml import YAML
@@ -208,8 +210,13 @@ def _effective_namespace(resource: Resource) -> str:
 
 
 def _resid(resource: Resource) -> tuple[str, str, str, str, str]:
-    return (_group(resource), _version(resource), str(resource.get("kind") or ""),
-            _name(resource), _effective_namespace(resource))
+    return (
+        _group(resource),
+        _version(resource),
+        str(resource.get("kind") or ""),
+        _name(resource),
+        _effective_namespace(resource),
+    )
 
 
 # ------------------------------------------------------------------ fieldspecs
@@ -269,20 +276,26 @@ ANNOTATION_FIELDSPECS: list[FieldSpec] = [
 # (see set_namespace); these are the remaining namespace field specs.
 NAMESPACE_FIELDSPECS: list[FieldSpec] = [
     ("spec/service/namespace", True, "apiregistration.k8s.io", "", "APIService"),
-    ("spec/conversion/webhook/clientConfig/service/namespace", False,
-     "apiextensions.k8s.io", "", "CustomResourceDefinition"),
+    (
+        "spec/conversion/webhook/clientConfig/service/namespace",
+        False,
+        "apiextensions.k8s.io",
+        "",
+        "CustomResourceDefinition",
+    ),
 ]
 
 
 def _spec_selects(spec: FieldSpec, resource: Resource) -> bool:
     _, _, group, version, kind = spec
-    return ((not group or group == _group(resource))
-            and (not version or version == _version(resource))
-            and (not kind or kind == resource.get("kind")))
+    return (
+        (not group or group == _group(resource))
+        and (not version or version == _version(resource))
+        and (not kind or kind == resource.get("kind"))
+    )
 
 
-def _apply_fieldspec(node: Any, parts: list[str], create: bool,
-                     setter: Callable[[dict[str, Any], str], None]) -> None:
+def _apply_fieldspec(node: Any, parts: list[str], create: bool, setter: Callable[[dict[str, Any], str], None]) -> None:
     """Walk `parts` from `node`; at the last part call setter(parent_map, field).
 
     Lists met on the way are walked element by element. Missing or null maps are created
@@ -315,11 +328,13 @@ def _set_map_entries(entries: dict[str, str]) -> Callable[[dict[str, Any], str],
         if not isinstance(target, dict):
             raise _Invalid("M501", f"'{field}' is not a map")
         target.update(entries)
+
     return setter
 
 
-def _apply_fieldspecs(resource: Resource, specs: Iterable[FieldSpec],
-                      setter: Callable[[dict[str, Any], str], None]) -> None:
+def _apply_fieldspecs(
+    resource: Resource, specs: Iterable[FieldSpec], setter: Callable[[dict[str, Any], str], None]
+) -> None:
     for spec in specs:
         if _spec_selects(spec, resource):
             _apply_fieldspec(resource, spec[0].split("/"), spec[1], setter)
@@ -333,8 +348,9 @@ def _check_string_map(value: Any, what: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise _Invalid("M501", f"{what} must map names to strings",
-                       hint="quote values that look like numbers or booleans")
+        raise _Invalid(
+            "M501", f"{what} must map names to strings", hint="quote values that look like numbers or booleans"
+        )
     return {str(k): v for k, v in value.items()}
 
 
@@ -364,13 +380,18 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 def substitute_namespace(template: str, context: dict[str, str]) -> str:
-    """"{team}-prod" -> "payments-risk-prod"; an unknown placeholder is an error."""
+    """ "{team}-prod" -> "payments-risk-prod"; an unknown placeholder is an error."""
+
     def repl(match: re.Match[str]) -> str:
         key = match.group(1)
         if key not in context:
-            raise _Invalid("M501", f"unknown placeholder '{{{key}}}' in namespace",
-                           hint="placeholders are " + ", ".join("{%s}" % k for k in sorted(context)))
+            raise _Invalid(
+                "M501",
+                f"unknown placeholder '{{{key}}}' in namespace",
+                hint="placeholders are " + ", ".join("{%s}" % k for k in sorted(context)),
+            )
         return str(context[key])
+
     return _PLACEHOLDER.sub(repl, template)
 
 
@@ -396,6 +417,7 @@ def _set_namespace(resources: list[Resource], namespace: str) -> list[Resource]:
 
         def set_value(parent: dict[str, Any], field: str) -> None:
             parent[field] = namespace
+
         _apply_fieldspecs(resource, NAMESPACE_FIELDSPECS, set_value)
     ids: dict[tuple[str, ...], int] = {}
     for resource in out:
@@ -413,13 +435,13 @@ def _fix_namespace_references(resources: list[Resource], before: list[tuple[str,
     Kustomize's name-reference pass: a reference map {name, namespace?} follows the one
     object it names, chosen by original namespace first, then current namespace.
     """
+
     def follow(ref: Any, kind: str) -> None:
         if not isinstance(ref, dict):
             return
         if "name" not in ref:
             raise _Invalid("M501", f"a {kind} reference has no 'name'")
-        candidates = [(r, old) for r, old in zip(resources, before)
-                      if r.get("kind") == kind and _version(r) == "v1"]
+        candidates = [(r, old) for r, old in zip(resources, before) if r.get("kind") == kind and _version(r) == "v1"]
         if "namespace" in ref:
             wanted = _text(ref["namespace"])
             found = [(r, old) for r, old in candidates if old[1] == wanted]
@@ -440,7 +462,9 @@ def _fix_namespace_references(resources: list[Resource], before: list[tuple[str,
             for subject in subjects if isinstance(subjects, list) else []:
                 follow(subject, "ServiceAccount")
         if group == "admissionregistration.k8s.io" and kind in (
-                "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+            "ValidatingWebhookConfiguration",
+            "MutatingWebhookConfiguration",
+        ):
             webhooks = resource.get("webhooks")
             for hook in webhooks if isinstance(webhooks, list) else []:
                 config = hook.get("clientConfig") if isinstance(hook, dict) else None
@@ -468,12 +492,12 @@ def _split_image(image: str) -> tuple[str, str, str]:
     rest, digest = image, ""
     at = image.rfind("@")
     if at > 0:
-        rest, digest = image[:at], image[at + 1:]
+        rest, digest = image[:at], image[at + 1 :]
     slash = rest.find("/")
     search_from = slash if slash > 0 else 0
     colon = rest.find(":", search_from)
     if colon > 0:
-        return rest[:colon], rest[colon + 1:], digest
+        return rest[:colon], rest[colon + 1 :], digest
     return rest, "", digest
 
 
@@ -544,17 +568,25 @@ def _walk_images(node: Any, entry: dict[str, str]) -> None:
 # uses the list-map-keys when present), for the kinds Kustomize's schema knows.
 _Field = tuple[tuple[str, ...] | None, str | None]
 _CONTAINER: dict[str, _Field] = {
-    "env": (("name",), None), "ports": (("containerPort", "protocol"), None),
-    "volumeDevices": (("devicePath",), None), "volumeMounts": (("mountPath",), None)}
+    "env": (("name",), None),
+    "ports": (("containerPort", "protocol"), None),
+    "volumeDevices": (("devicePath",), None),
+    "volumeMounts": (("mountPath",), None),
+}
 _STATUS: dict[str, _Field] = {"status": (None, "Status")}
 _SMP_TYPES: dict[str, dict[str, _Field]] = {
     "ObjectMeta": {"finalizers": ((), None), "ownerReferences": (("uid",), None)},
     "Status": {"conditions": (("type",), None)},
     "PodTemplateSpec": {"metadata": (None, "ObjectMeta"), "spec": (None, "PodSpec")},
-    "PodSpec": {"containers": (("name",), "Container"), "ephemeralContainers": (("name",), "Container"),
-                "initContainers": (("name",), "Container"), "hostAliases": (("ip",), None),
-                "imagePullSecrets": (("name",), None), "volumes": (("name",), "Volume"),
-                "topologySpreadConstraints": (("topologyKey", "whenUnsatisfiable"), None)},
+    "PodSpec": {
+        "containers": (("name",), "Container"),
+        "ephemeralContainers": (("name",), "Container"),
+        "initContainers": (("name",), "Container"),
+        "hostAliases": (("ip",), None),
+        "imagePullSecrets": (("name",), None),
+        "volumes": (("name",), "Volume"),
+        "topologySpreadConstraints": (("topologyKey", "whenUnsatisfiable"), None),
+    },
     "Container": _CONTAINER,
     "Volume": {"ephemeral": (None, "EphemeralVolumeSource")},
     "EphemeralVolumeSource": {"volumeClaimTemplate": (None, "ClaimTemplate")},
@@ -583,8 +615,12 @@ _SMP_TYPES: dict[str, dict[str, _Field]] = {
     "ValidatingWebhookConfiguration": {"webhooks": (("name",), None)},
     "CSINode": {"spec": (None, "CSINodeSpec")},
     "Node": {"spec": (None, "NodeSpec"), "status": (None, "NodeStatus")},
-    "Namespace": _STATUS, "PersistentVolumeClaim": _STATUS, "PodDisruptionBudget": _STATUS,
-    "NetworkPolicy": _STATUS, "APIService": _STATUS, "ComponentStatus": {"conditions": (("type",), None)},
+    "Namespace": _STATUS,
+    "PersistentVolumeClaim": _STATUS,
+    "PodDisruptionBudget": _STATUS,
+    "NetworkPolicy": _STATUS,
+    "APIService": _STATUS,
+    "ComponentStatus": {"conditions": (("type",), None)},
 }
 
 # Built-in kinds Kustomize's schema knows, by apiVersion (found by probing: only these
@@ -643,7 +679,7 @@ def _root_info(resource: Resource) -> _Info:
 
 
 def _fields(info: _Info) -> dict[str, _Field]:
-    if info is None or isinstance(info, tuple) and info[0] != "root":
+    if info is None or (isinstance(info, tuple) and info[0] != "root"):
         return {}
     if isinstance(info, tuple):
         return {"metadata": (None, "ObjectMeta"), **_SMP_TYPES.get(info[1], {})}
@@ -659,8 +695,8 @@ def _child(info: _Info, field: str) -> _Info:
 
 # ------------------------------------------------------------------ strategic merge
 
-_MISSING: Any = object()   # a field absent from a map (distinct from YAML null)
-_DELETE: Any = object()    # "remove this field / element"
+_MISSING: Any = object()  # a field absent from a map (distinct from YAML null)
+_DELETE: Any = object()  # "remove this field / element"
 
 
 def _strategic_merge(dest: Any, patch: Any, info: _Info = None) -> Any:
@@ -715,8 +751,9 @@ def _merge_map(dest: dict[str, Any] | None, patch: dict[str, Any], info: _Info) 
     return dest
 
 
-def _merge_associative(dest: list[Any] | None, patch: list[Any], keys: tuple[str, ...],
-                       element_type: str | None) -> Any:
+def _merge_associative(
+    dest: list[Any] | None, patch: list[Any], keys: tuple[str, ...], element_type: str | None
+) -> Any:
     if dest is None:
         # A new list is the patch merged with itself; list directives are not read then
         # (Kustomize leaves a `- $patch: replace` element in the output).
@@ -753,19 +790,21 @@ def _refuse_erratic(items: list[Any], side: str, keys: tuple[str, ...]) -> None:
     sharing the first key do not state the same keys (port 80 once with protocol TCP,
     once without). Kubernetes rejects such lists anyway (a missing protocol is TCP), so
     Maestro refuses them rather than produce something else than Kustomize."""
+
     def values(item: Any) -> tuple[str, ...]:
         return tuple(_text(item.get(k)) if isinstance(item, dict) else "" for k in keys)
 
     stated: dict[str, set[tuple[bool, ...]]] = {}
     for item in items:
         stated.setdefault(values(item)[0], set()).add(tuple(bool(v) for v in values(item)))
-    if ("" in stated or any(len(s) > 1 for s in stated.values())
-            or len(set(map(values, items))) != len(items)):
+    if "" in stated or any(len(s) > 1 for s in stated.values()) or len(set(map(values, items))) != len(items):
         raise _Invalid(
-      "M505", f"the {side} has a list keyed by {'+'.join(keys)} with a repeated or incomplete "
-              f"entry; Kustomize merges such lists erratically",
-      hint=f"give each entry its own {keys[0]}, or state {' and '.join(keys)} on every entry "
-           f"(e.g. protocol: TCP on every port)")
+            "M505",
+            f"the {side} has a list keyed by {'+'.join(keys)} with a repeated or incomplete "
+            f"entry; Kustomize merges such lists erratically",
+            hint=f"give each entry its own {keys[0]}, or state {' and '.join(keys)} on every entry "
+            f"(e.g. protocol: TCP on every port)",
+        )
 
 
 def _merge_scalars(dest: list[Any], patch: list[Any]) -> list[Any]:
@@ -836,6 +875,7 @@ def _merge_by_keys(dest: list[Any], patch: list[Any], keys: list[str], element_t
     counting as empty. A patch element that matches none, but agrees with an original
     element wherever both state a key (the same port, protocol left out), is dropped; the
     others are new and go first, in patch order. `$patch: delete` needs every key."""
+
     def values(item: Any) -> tuple[str, ...]:
         return tuple(_text(item.get(k)) if isinstance(item, dict) else "" for k in keys)
 
@@ -864,12 +904,19 @@ def _merge_by_keys(dest: list[Any], patch: list[Any], keys: list[str], element_t
 _INTERNAL = "internal.config.kubernetes.io/"
 # Annotations Kustomize keeps for itself and strips from what it writes.
 _STRIPPED = {
-    "config.kubernetes.io/index", "config.kubernetes.io/path", "config.kubernetes.io/origin",
-    "config.k8s.io/id", "internal.config.kubernetes.io/index", "internal.config.kubernetes.io/path",
-    "internal.config.kubernetes.io/id", "internal.config.kubernetes.io/seqindent",
+    "config.kubernetes.io/index",
+    "config.kubernetes.io/path",
+    "config.kubernetes.io/origin",
+    "config.k8s.io/id",
+    "internal.config.kubernetes.io/index",
+    "internal.config.kubernetes.io/path",
+    "internal.config.kubernetes.io/id",
+    "internal.config.kubernetes.io/seqindent",
     "internal.config.kubernetes.io/annotations-migration-resource-id",
-    "internal.config.kubernetes.io/previousKinds", "internal.config.kubernetes.io/previousNames",
-    "internal.config.kubernetes.io/previousNamespaces", "internal.config.kubernetes.io/prefixes",
+    "internal.config.kubernetes.io/previousKinds",
+    "internal.config.kubernetes.io/previousNames",
+    "internal.config.kubernetes.io/previousNamespaces",
+    "internal.config.kubernetes.io/prefixes",
     "internal.config.kubernetes.io/suffixes",
 }
 
@@ -886,7 +933,8 @@ def _with_bookkeeping(resource: Resource) -> Resource:
     annotations[_INTERNAL + "previousKinds"] = str(view.get("kind") or "")
     annotations[_INTERNAL + "previousNames"] = _name(view)
     annotations[_INTERNAL + "previousNamespaces"] = (
-        "_non_namespaceable_" if is_cluster_scoped(view) else _namespace(view) or "default")
+        "_non_namespaceable_" if is_cluster_scoped(view) else _namespace(view) or "default"
+    )
     return view
 
 
@@ -978,17 +1026,21 @@ def _parse_patch(text: str) -> tuple[str, Any]:
     except (YAMLError, ValueError) as exc:
         raise _Invalid("M502", f"unable to parse SM or JSON patch: {str(exc).splitlines()[0]}")
     is_json = len(docs) == 1 and isinstance(docs[0], list) and all(isinstance(op, dict) for op in docs[0])
-    is_smp = all(isinstance(d, dict) and d.get("kind") and isinstance(d.get("metadata"), dict)
-                 and d["metadata"].get("name") for d in docs)
-    if is_json and not docs[0] or not docs and is_smp:
+    is_smp = all(
+        isinstance(d, dict) and d.get("kind") and isinstance(d.get("metadata"), dict) and d["metadata"].get("name")
+        for d in docs
+    )
+    if (is_json and not docs[0]) or (not docs and is_smp):
         raise _Invalid("M502", "patch illegally qualifies as both an SM and JSON patch")
     if is_json:
         return "json", docs[0]
     if is_smp:
         return "smp", docs
-    raise _Invalid("M502", "unable to parse SM or JSON patch",
-                   hint="a JSON 6902 patch is a list of operations; a strategic merge "
-                        "patch is a map with kind and metadata.name")
+    raise _Invalid(
+        "M502",
+        "unable to parse SM or JSON patch",
+        hint="a JSON 6902 patch is a list of operations; a strategic merge patch is a map with kind and metadata.name",
+    )
 
 
 # ---- target selection
@@ -1061,7 +1113,7 @@ def _parse_selector(text: str) -> list[Requirement]:
                 while (token := take()) != ")":
                     if token != ",":
                         values.add(token)
-                values = values or {""}   # "in ()" means the empty value
+                values = values or {""}  # "in ()" means the empty value
             elif op in ("=", "==", "!="):
                 values = {take() if pos < len(tokens) and tokens[pos] != "," else ""}
                 op = "notin" if op == "!=" else "in"
@@ -1071,8 +1123,9 @@ def _parse_selector(text: str) -> list[Requirement]:
                     raise _Invalid("M506", f"'{next(iter(values))}' is not an integer in selector '{text}'")
                 op = "gt" if op == ">" else "lt"
             else:
-                raise _Invalid("M506", f"unable to parse selector '{text}': found '{op}', "
-                                       "expected one of =, !=, ==, in, notin")
+                raise _Invalid(
+                    "M506", f"unable to parse selector '{text}': found '{op}', expected one of =, !=, ==, in, notin"
+                )
             check(key, values)
             requirements.append((key, op, frozenset(values)))
         if pos < len(tokens) and take() != ",":
@@ -1083,9 +1136,9 @@ def _parse_selector(text: str) -> list[Requirement]:
 def _selects(requirements: list[Requirement], labels: dict[str, str]) -> bool:
     for key, op, values in requirements:
         value = labels.get(key)
-        if op == "exists" and value is None or op == "!exists" and value is not None:
+        if (op == "exists" and value is None) or (op == "!exists" and value is not None):
             return False
-        if op == "in" and value not in values or op == "notin" and value in values:
+        if (op == "in" and value not in values) or (op == "notin" and value in values):
             return False
         if op in ("gt", "lt"):
             if value is None or not re.fullmatch(r"-?\d+", value):
@@ -1101,8 +1154,11 @@ def _string_map(value: Any) -> dict[str, str]:
 
 
 _TARGET_FIELDS: dict[str, Callable[[Resource], str]] = {
-    "group": _group, "version": _version, "kind": lambda r: str(r.get("kind") or ""),
-    "name": _name, "namespace": _effective_namespace,
+    "group": _group,
+    "version": _version,
+    "kind": lambda r: str(r.get("kind") or ""),
+    "name": _name,
+    "namespace": _effective_namespace,
 }
 
 
@@ -1111,10 +1167,14 @@ def _select(resources: list[Resource], target: dict[str, Any]) -> list[int]:
     unknown = set(target) - set(_TARGET_FIELDS) - {"labelSelector", "annotationSelector"}
     if unknown:
         raise _Invalid("M506", f"unknown field(s) in patch target: {', '.join(sorted(unknown))}")
-    patterns = [(_TARGET_FIELDS[field], _regex(str(target[field]), field))
-                for field in _TARGET_FIELDS if target.get(field)]
-    selectors = [(field, _parse_selector(str(target[field])))
-                 for field in ("labelSelector", "annotationSelector") if target.get(field)]
+    patterns = [
+        (_TARGET_FIELDS[field], _regex(str(target[field]), field)) for field in _TARGET_FIELDS if target.get(field)
+    ]
+    selectors = [
+        (field, _parse_selector(str(target[field])))
+        for field in ("labelSelector", "annotationSelector")
+        if target.get(field)
+    ]
 
     def selected(resource: Resource) -> bool:
         if not all(pattern.fullmatch(get(resource)) for get, pattern in patterns):
@@ -1166,7 +1226,7 @@ def _locate(doc: Any, tokens: list[str], inserting: bool = False) -> tuple[list[
             node = _MISSING
         normal.append(token)
         if node is _MISSING and i < len(tokens) - 1:
-            return normal + tokens[i + 1:], None, _MISSING
+            return normal + tokens[i + 1 :], None, _MISSING
     return normal, parent, node
 
 
@@ -1177,7 +1237,7 @@ def _same_json(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b))
-    return a == b and type(a) in (int, float) and type(b) in (int, float) or (type(a) is type(b) and a == b)
+    return (a == b and type(a) in (int, float) and type(b) in (int, float)) or (type(a) is type(b) and a == b)
 
 
 def _json_op(doc: Any, op: dict[str, Any]) -> Any:
@@ -1196,7 +1256,7 @@ def _json_op(doc: Any, op: dict[str, Any]) -> Any:
     tokens, parent, current = _locate(doc, _tokens(op["path"]), inserting=kind in ("add", "move", "copy"))
     if kind == "test":
         if current is _MISSING and isinstance(parent, dict) and "value" in op and op["value"] is None:
-            return doc    # a missing map key equals null
+            return doc  # a missing map key equals null
         if current is _MISSING or not _same_json(current, op.get("value")):
             raise _Invalid("M504", f"testing value {op['path']} failed")
         return doc
@@ -1205,12 +1265,12 @@ def _json_op(doc: Any, op: dict[str, Any]) -> Any:
         # replace by anything else, and refuses the other operations.
         if kind == "replace" and not isinstance(op.get("value"), list):
             return _clone(op["value"]) if isinstance(op.get("value"), dict) else doc
-        raise _Invalid("M504", f"{kind} operation does not apply: doc is missing path: \"\"")
+        raise _Invalid("M504", f'{kind} operation does not apply: doc is missing path: ""')
     fixed = dict(op, path=_pointer(tokens))
     if kind in ("add", "replace"):
-        fixed.setdefault("value", None)   # a missing value is null
+        fixed.setdefault("value", None)  # a missing value is null
     if kind == "replace" and isinstance(parent, dict) and current is _MISSING:
-        fixed["op"] = "add"               # replacing a missing map key adds it
+        fixed["op"] = "add"  # replacing a missing map key adds it
     if kind in ("move", "copy"):
         source = _tokens(op.get("from", ""))
         if not source:
@@ -1223,8 +1283,14 @@ def _json_op(doc: Any, op: dict[str, Any]) -> Any:
             fixed["from"] = _pointer(source)
     try:
         return jsonpatch.JsonPatch([fixed]).apply(doc, in_place=True)
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError,
-            TypeError, ValueError, IndexError) as exc:
+    except (
+        jsonpatch.JsonPatchException,
+        jsonpatch.JsonPointerException,
+        KeyError,
+        TypeError,
+        ValueError,
+        IndexError,
+    ) as exc:
         raise _Invalid("M504", f"{kind} {op.get('path')}: {exc}")
 
 
@@ -1257,8 +1323,9 @@ def _apply_smp(resource: Resource, doc: dict[str, Any]) -> Resource | None:
     return _strip_bookkeeping(merged)
 
 
-def _apply_patch(resources: list[Resource], entry: dict[str, Any], *,
-                base_dir: str | os.PathLike[str] | None = None) -> list[Resource]:
+def _apply_patch(
+    resources: list[Resource], entry: dict[str, Any], *, base_dir: str | os.PathLike[str] | None = None
+) -> list[Resource]:
     """One kustomize `patches` entry ({patch | path, target?}) applied to the list."""
     if not isinstance(entry, dict):
         raise _Invalid("M501", "a patches entry must be a map")
@@ -1279,8 +1346,7 @@ def _apply_patch(resources: list[Resource], entry: dict[str, Any], *,
         return out
     if target is not None:
         if len(body) > 1:
-            raise _Invalid("M502", "multiple strategic merge patches in one `patches` entry "
-                                   "cannot have a target")
+            raise _Invalid("M502", "multiple strategic merge patches in one `patches` entry cannot have a target")
         selected = set(_select(out, target))
         patched = [_apply_smp(r, body[0]) if i in selected else r for i, r in enumerate(out)]
         return [r for r in patched if r is not None]
@@ -1290,9 +1356,11 @@ def _apply_patch(resources: list[Resource], entry: dict[str, Any], *,
         hits = [i for i, r in enumerate(kept) if r is not None and _resid(r) == wanted]
         if len(hits) != 1:
             what = "no resource matches" if not hits else "more than one resource matches"
-            raise _Invalid("M503", f"{what} strategic merge patch for {doc.get('apiVersion')} "
-                                   f"{doc['kind']} '{_name(doc)}'",
-                           hint="add a `target`, or check apiVersion, kind, name and namespace")
+            raise _Invalid(
+                "M503",
+                f"{what} strategic merge patch for {doc.get('apiVersion')} {doc['kind']} '{_name(doc)}'",
+                hint="add a `target`, or check apiVersion, kind, name and namespace",
+            )
         kept[hits[0]] = _apply_smp(cast(Resource, kept[hits[0]]), doc)
     return [r for r in kept if r is not None]
 
@@ -1325,28 +1393,49 @@ def _patch_text(entry: dict[str, Any], base_dir: str | os.PathLike[str] | None) 
 # (from its built-in nameReference config) and fails on a scalar where it needs a map or
 # a list, e.g. a patch that leaves a string among a Deployment's containers.
 _POD_REFS = [
-    "volumes/configMap/name", "volumes/projected/sources/configMap/name", "volumes/secret/secretName",
-    "volumes/projected/sources/secret/name", "volumes/persistentVolumeClaim/claimName",
-    "containers/env/valueFrom/configMapKeyRef/name", "initContainers/env/valueFrom/configMapKeyRef/name",
-    "containers/envFrom/configMapRef/name", "initContainers/envFrom/configMapRef/name",
-    "containers/env/valueFrom/secretKeyRef/name", "initContainers/env/valueFrom/secretKeyRef/name",
-    "containers/envFrom/secretRef/name", "initContainers/envFrom/secretRef/name",
-    "imagePullSecrets/name", "serviceAccountName", "priorityClassName",
+    "volumes/configMap/name",
+    "volumes/projected/sources/configMap/name",
+    "volumes/secret/secretName",
+    "volumes/projected/sources/secret/name",
+    "volumes/persistentVolumeClaim/claimName",
+    "containers/env/valueFrom/configMapKeyRef/name",
+    "initContainers/env/valueFrom/configMapKeyRef/name",
+    "containers/envFrom/configMapRef/name",
+    "initContainers/envFrom/configMapRef/name",
+    "containers/env/valueFrom/secretKeyRef/name",
+    "initContainers/env/valueFrom/secretKeyRef/name",
+    "containers/envFrom/secretRef/name",
+    "initContainers/envFrom/secretRef/name",
+    "imagePullSecrets/name",
+    "serviceAccountName",
+    "priorityClassName",
 ]
 _REFERENCE_PATHS: dict[str, list[str]] = {
     "Pod": ["spec/" + p for p in _POD_REFS],
     "CronJob": ["spec/jobTemplate/spec/template/spec/" + p for p in _POD_REFS],
-    **{kind: ["spec/template/spec/" + p for p in _POD_REFS]
-       for kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job")},
-    "ReplicationController": ["spec/template/spec/serviceAccountName", "spec/template/spec/priorityClassName",
-                              "spec/template/spec/volumes/persistentVolumeClaim/claimName"],
+    **{
+        kind: ["spec/template/spec/" + p for p in _POD_REFS]
+        for kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job")
+    },
+    "ReplicationController": [
+        "spec/template/spec/serviceAccountName",
+        "spec/template/spec/priorityClassName",
+        "spec/template/spec/volumes/persistentVolumeClaim/claimName",
+    ],
     "HorizontalPodAutoscaler": ["spec/scaleTargetRef/name"],
-    "Role": ["rules/resourceNames"], "ClusterRole": ["rules/resourceNames"],
-    "RoleBinding": ["subjects", "roleRef/name"], "ClusterRoleBinding": ["subjects", "roleRef/name"],
+    "Role": ["rules/resourceNames"],
+    "ClusterRole": ["rules/resourceNames"],
+    "RoleBinding": ["subjects", "roleRef/name"],
+    "ClusterRoleBinding": ["subjects", "roleRef/name"],
     "ServiceAccount": ["imagePullSecrets/name"],
-    "Ingress": ["spec/tls/secretName", "spec/rules/http/paths/backend/serviceName", "spec/backend/serviceName",
-                "spec/rules/http/paths/backend/service/name", "spec/defaultBackend/service/name",
-                "spec/ingressClassName"],
+    "Ingress": [
+        "spec/tls/secretName",
+        "spec/rules/http/paths/backend/serviceName",
+        "spec/backend/serviceName",
+        "spec/rules/http/paths/backend/service/name",
+        "spec/defaultBackend/service/name",
+        "spec/ingressClassName",
+    ],
     "APIService": ["spec/service/name"],
     "ValidatingWebhookConfiguration": ["webhooks/clientConfig/service"],
     "MutatingWebhookConfiguration": ["webhooks/clientConfig/service"],
@@ -1354,7 +1443,9 @@ _REFERENCE_PATHS: dict[str, list[str]] = {
     "PersistentVolumeClaim": ["spec/volumeName", "spec/storageClassName"],
 }
 _REFERENCE_PATHS["StatefulSet"] = _REFERENCE_PATHS["StatefulSet"] + [
-    "spec/serviceName", "spec/volumeClaimTemplates/spec/storageClassName"]
+    "spec/serviceName",
+    "spec/volumeClaimTemplates/spec/storageClassName",
+]
 
 
 def _walkable(node: Any, parts: list[str], where: str) -> None:
@@ -1365,8 +1456,9 @@ def _walkable(node: Any, parts: list[str], where: str) -> None:
             _walkable(item, parts, where)
         return
     if not isinstance(node, dict):
-        raise _Invalid("M510", f"{where}: expected a map or a list on the way to "
-                               f"'{'/'.join(parts)}', found {_text(node)!r}")
+        raise _Invalid(
+            "M510", f"{where}: expected a map or a list on the way to '{'/'.join(parts)}', found {_text(node)!r}"
+        )
     value = node.get(parts[0])
     if len(parts) > 1 and value is not None:
         _walkable(value, parts[1:], where)
@@ -1387,8 +1479,9 @@ def _check_references(resources: list[Resource]) -> list[Resource]:
 # unchanged.
 
 
-def _guard(pointer: str, resources: list[Resource], fn: Callable[[], list[Resource]]
-           ) -> tuple[list[Resource], list[Diagnostic]]:
+def _guard(
+    pointer: str, resources: list[Resource], fn: Callable[[], list[Resource]]
+) -> tuple[list[Resource], list[Diagnostic]]:
     try:
         return fn(), []
     except _Invalid as exc:
@@ -1405,8 +1498,7 @@ def add_labels(resources: list[Resource], labels: dict[str, str]) -> tuple[list[
     return _guard("/commonLabels", resources, lambda: _add_labels(resources, labels))
 
 
-def add_annotations(resources: list[Resource], annotations: dict[str, str]
-                    ) -> tuple[list[Resource], list[Diagnostic]]:
+def add_annotations(resources: list[Resource], annotations: dict[str, str]) -> tuple[list[Resource], list[Diagnostic]]:
     """`commonAnnotations:`."""
     return _guard("/commonAnnotations", resources, lambda: _add_annotations(resources, annotations))
 
@@ -1416,8 +1508,9 @@ def set_images(resources: list[Resource], images: list[dict[str, str]]) -> tuple
     return _guard("/images", resources, lambda: _set_images(resources, images))
 
 
-def apply_patch(resources: list[Resource], entry: dict[str, Any], *,
-                base_dir: str | os.PathLike[str] | None = None) -> tuple[list[Resource], list[Diagnostic]]:
+def apply_patch(
+    resources: list[Resource], entry: dict[str, Any], *, base_dir: str | os.PathLike[str] | None = None
+) -> tuple[list[Resource], list[Diagnostic]]:
     """One `patches:` entry ({patch | path, target?}); `path` is read below `base_dir`."""
     return _guard("/patches", resources, lambda: _apply_patch(resources, entry, base_dir=base_dir))
 
@@ -1437,14 +1530,22 @@ def _check_unique(resources: list[Resource]) -> list[Resource]:
     seen: set[tuple[str, ...]] = set()
     for resource in resources:
         if _resid(resource) in seen:
-            raise _Invalid("M507", f"may not add resource with an already registered id: "
-                                   f"{_label(resource)} in namespace '{_effective_namespace(resource)}'")
+            raise _Invalid(
+                "M507",
+                f"may not add resource with an already registered id: "
+                f"{_label(resource)} in namespace '{_effective_namespace(resource)}'",
+            )
         seen.add(_resid(resource))
     return resources
 
 
-def apply_transforms(resources: list[Resource], overlay: dict[str, Any], *, context: dict[str, str],
-                     base_dir: str | os.PathLike[str] | None = None) -> tuple[list[Resource], list[Diagnostic]]:
+def apply_transforms(
+    resources: list[Resource],
+    overlay: dict[str, Any],
+    *,
+    context: dict[str, str],
+    base_dir: str | os.PathLike[str] | None = None,
+) -> tuple[list[Resource], list[Diagnostic]]:
     """Apply the overlay's resource-level transforms in Kustomize's order.
 
     Never raises for bad input and never mutates `resources` or `overlay`. With errors in
@@ -1464,8 +1565,9 @@ def apply_transforms(resources: list[Resource], overlay: dict[str, Any], *, cont
     def shape(key: str, kind: type) -> Any:
         value = overlay.get(key)
         if value is not None and not isinstance(value, kind):
-            diagnostics.append(error("M501", f"`{key}` must be a {'list' if kind is list else kind.__name__}",
-                                     pointer=f"/{key}"))
+            diagnostics.append(
+                error("M501", f"`{key}` must be a {'list' if kind is list else kind.__name__}", pointer=f"/{key}")
+            )
             return None
         return value
 
@@ -1486,5 +1588,5 @@ def apply_transforms(resources: list[Resource], overlay: dict[str, Any], *, cont
     step("", _check_references)
     step("", lambda rs: [_strip_bookkeeping(r) for r in rs])
     if not diagnostics:
-        step("", _check_unique)   # a patch may have renamed an object onto another
+        step("", _check_unique)  # a patch may have renamed an object onto another
     return out, diagnostics

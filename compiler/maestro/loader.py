@@ -6,6 +6,7 @@ that the safety bounds are enforced while walking, before anything is expanded:
 an alias-heavy document ("billion laughs") fails after `max_nodes` nodes, not after
 exhausting memory.
 """
+
 from __future__ import annotations
 
 import io
@@ -159,8 +160,16 @@ class _Builder:
 
 def _decode(raw: bytes, file: str, max_bytes: int = MAX_BYTES) -> tuple[str | None, list[Diagnostic]]:
     if len(raw) > max_bytes:
-        return None, [error("M008", f"file is {len(raw)} bytes, larger than the {max_bytes} byte bound",
-                            file=file, line=1, col=1, hint="split the spec, or check that this is the right file")]
+        return None, [
+            error(
+                "M008",
+                f"file is {len(raw)} bytes, larger than the {max_bytes} byte bound",
+                file=file,
+                line=1,
+                col=1,
+                hint="split the spec, or check that this is the right file",
+            )
+        ]
     if b"\x00" in raw:
         off = raw.index(b"\x00")
         line = raw.count(b"\n", 0, off) + 1
@@ -171,8 +180,16 @@ def _decode(raw: bytes, file: str, max_bytes: int = MAX_BYTES) -> tuple[str | No
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return None, [error("M007", f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
-                            file=file, line=line, col=col, hint="save the file as UTF-8")]
+        return None, [
+            error(
+                "M007",
+                f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                file=file,
+                line=line,
+                col=col,
+                hint="save the file as UTF-8",
+            )
+        ]
     return text, []
 
 
@@ -184,13 +201,31 @@ def _syntax(exc: YAMLError, file: str, text: str) -> Diagnostic:
     message = f"{context}: {problem}" if context else str(problem)
     lines = text.splitlines()
     if "\t" in problem or "'\\t'" in message:
-        return error("M002", "tab character where YAML expects indentation or a token",
-                     file=file, line=line, col=col, hint="YAML indentation uses spaces only; replace the tab")
-    if 0 < line <= len(lines) and col - 1 < len(lines[line - 1]) and lines[line - 1][: col].lstrip(" ").startswith("\t"):
-        return error("M002", "tab character where YAML expects indentation or a token",
-                     file=file, line=line, col=col, hint="YAML indentation uses spaces only; replace the tab")
-    return error("M001", message.replace("\n", " "), file=file, line=line, col=col,
-                 hint="check the indentation and quoting on this line and the one above")
+        return error(
+            "M002",
+            "tab character where YAML expects indentation or a token",
+            file=file,
+            line=line,
+            col=col,
+            hint="YAML indentation uses spaces only; replace the tab",
+        )
+    if 0 < line <= len(lines) and col - 1 < len(lines[line - 1]) and lines[line - 1][:col].lstrip(" ").startswith("\t"):
+        return error(
+            "M002",
+            "tab character where YAML expects indentation or a token",
+            file=file,
+            line=line,
+            col=col,
+            hint="YAML indentation uses spaces only; replace the tab",
+        )
+    return error(
+        "M001",
+        message.replace("\n", " "),
+        file=file,
+        line=line,
+        col=col,
+        hint="check the indentation and quoting on this line and the one above",
+    )
 
 
 def _compose(text: str, file: str) -> tuple[YAML, list[Node] | None, list[Diagnostic]]:
@@ -211,7 +246,9 @@ def _compose(text: str, file: str) -> tuple[YAML, list[Node] | None, list[Diagno
         return yaml, None, [error("M009", "nesting deeper than the parser can follow", file=file, line=1, col=1)]
 
 
-def _build(yaml: YAML, node: Node, file: str, max_nodes: int, max_depth: int) -> tuple[Located | None, list[Diagnostic]]:
+def _build(
+    yaml: YAML, node: Node, file: str, max_nodes: int, max_depth: int
+) -> tuple[Located | None, list[Diagnostic]]:
     located = Located(file=file, data=None)
     builder = _Builder(yaml, located, max_nodes, max_depth)
     start = _mark(node)
@@ -219,13 +256,29 @@ def _build(yaml: YAML, node: Node, file: str, max_nodes: int, max_depth: int) ->
         located.data = builder.build(node, "", 0)
     except _Duplicate as dup:
         pos, first = _mark(dup.key), _mark(dup.first)
-        return None, [error("M003", f"duplicate key '{dup.name}' (first defined at line {first.line})",
-                            file=file, line=pos.line, col=pos.col, hint="YAML keys must be unique; merge the two entries")]
+        return None, [
+            error(
+                "M003",
+                f"duplicate key '{dup.name}' (first defined at line {first.line})",
+                file=file,
+                line=pos.line,
+                col=pos.col,
+                hint="YAML keys must be unique; merge the two entries",
+            )
+        ]
     except _Bound as exc:
         pos = located.keys.get(exc.pointer) if exc.pointer else None
         pos = pos or _mark(exc.node)
-        return None, [error("M009", exc.message, file=file, line=pos.line, col=pos.col,
-                            hint=f"documents are limited to {max_nodes} nodes after alias expansion and {max_depth} levels")]
+        return None, [
+            error(
+                "M009",
+                exc.message,
+                file=file,
+                line=pos.line,
+                col=pos.col,
+                hint=f"documents are limited to {max_nodes} nodes after alias expansion and {max_depth} levels",
+            )
+        ]
     except RecursionError:
         return None, [error("M009", "nesting deeper than the parser can follow", file=file, line=start.line, col=1)]
     except (YAMLError, ValueError, OverflowError) as exc:
@@ -233,8 +286,14 @@ def _build(yaml: YAML, node: Node, file: str, max_nodes: int, max_depth: int) ->
     return located, []
 
 
-def loads_all(text_or_bytes: str | bytes, file: str = "<string>", *, max_nodes: int = MAX_NODES,
-              max_depth: int = MAX_DEPTH, max_bytes: int = MAX_BYTES) -> tuple[list[Located], list[Diagnostic]]:
+def loads_all(
+    text_or_bytes: str | bytes,
+    file: str = "<string>",
+    *,
+    max_nodes: int = MAX_NODES,
+    max_depth: int = MAX_DEPTH,
+    max_bytes: int = MAX_BYTES,
+) -> tuple[list[Located], list[Diagnostic]]:
     """Every non-empty document of a multi-document stream (any top-level type)."""
     raw = text_or_bytes.encode("utf-8", "surrogatepass") if isinstance(text_or_bytes, str) else text_or_bytes
     text, diags = _decode(raw, file, max_bytes)
@@ -255,8 +314,9 @@ def loads_all(text_or_bytes: str | bytes, file: str = "<string>", *, max_nodes: 
     return docs, []
 
 
-def loads(text_or_bytes: str | bytes, file: str = "<string>", *,
-          max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> tuple[Located | None, list[Diagnostic]]:
+def loads(
+    text_or_bytes: str | bytes, file: str = "<string>", *, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH
+) -> tuple[Located | None, list[Diagnostic]]:
     """Parse one YAML document holding a mapping. Never raises for bad input."""
     raw = text_or_bytes.encode("utf-8", "surrogatepass") if isinstance(text_or_bytes, str) else text_or_bytes
     text, diags = _decode(raw, file)
@@ -267,19 +327,32 @@ def loads(text_or_bytes: str | bytes, file: str = "<string>", *,
         return None, diags
     nodes = [n for n in nodes if n is not None]
     if not nodes:
-        return None, [error("M005", "file is empty: expected a mapping with apiVersion, kind, metadata, spec",
-                            file=file, line=1, col=1)]
+        return None, [
+            error(
+                "M005",
+                "file is empty: expected a mapping with apiVersion, kind, metadata, spec",
+                file=file,
+                line=1,
+                col=1,
+            )
+        ]
     if len(nodes) > 1:
         second = _mark(nodes[1])
-        return None, [error("M004", "more than one YAML document; a spec file holds exactly one",
-                            file=file, line=second.line, col=second.col,
-                            hint="remove the '---' separator and what follows, or split into two files")]
+        return None, [
+            error(
+                "M004",
+                "more than one YAML document; a spec file holds exactly one",
+                file=file,
+                line=second.line,
+                col=second.col,
+                hint="remove the '---' separator and what follows, or split into two files",
+            )
+        ]
     root = nodes[0]
     if not isinstance(root, MappingNode):
         pos = _mark(root)
         kind = "a list" if isinstance(root, SequenceNode) else "a scalar"
-        return None, [error("M006", f"top level is {kind}; expected a mapping",
-                            file=file, line=pos.line, col=pos.col)]
+        return None, [error("M006", f"top level is {kind}; expected a mapping", file=file, line=pos.line, col=pos.col)]
     return _build(yaml, root, file, max_nodes, max_depth)
 
 
@@ -288,8 +361,16 @@ def load(path: Path, display: str | None = None) -> tuple[Located | None, list[D
     try:
         size = path.stat().st_size
         if size > MAX_BYTES:
-            return None, [error("M008", f"file is {size} bytes, larger than the {MAX_BYTES} byte bound",
-                                file=file, line=1, col=1, hint="split the spec, or check that this is the right file")]
+            return None, [
+                error(
+                    "M008",
+                    f"file is {size} bytes, larger than the {MAX_BYTES} byte bound",
+                    file=file,
+                    line=1,
+                    col=1,
+                    hint="split the spec, or check that this is the right file",
+                )
+            ]
         raw = path.read_bytes()
     except OSError as exc:
         return None, [error("M010", f"cannot read: {exc.strerror or exc}", file=file)]

@@ -3,6 +3,7 @@
 Semantics (DESIGN.md "Precedence"): maps merge key by key, lists and scalars replace, and
 an explicit `null` removes the key (as in Helm values and strategic-merge patches).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -47,8 +48,9 @@ def _under(table: dict[str, Any], prefix: str) -> list[str]:
     return [p for p in table if p == prefix or p.startswith(prefix + "/")]
 
 
-def merge_located(base: Located, over: Located, over_root: str = "", into: str = "", *,
-                  keep_base_keys: bool = False) -> Located:
+def merge_located(
+    base: Located, over: Located, over_root: str = "", into: str = "", *, keep_base_keys: bool = False
+) -> Located:
     """Merge `over`'s subtree at `over_root` onto `base` at `into`; positions follow values.
 
     Where a value comes from `over`, so does its position, so that a diagnostic about a
@@ -67,13 +69,14 @@ def merge_located(base: Located, over: Located, over_root: str = "", into: str =
             for p in _under(src, optr):
                 if src is over.keys and p == optr:
                     continue
-                dst[bptr + p[len(optr):]] = src[p]
+                dst[bptr + p[len(optr) :]] = src[p]
 
     def walk(b: Any, o: Any, bptr: str, optr: str) -> None:
         for key, value in o.items():
             bp, op = f"{bptr}/{escape(key)}", f"{optr}/{escape(key)}"
-            merging = value is not None and isinstance(b, dict) and isinstance(b.get(key), dict) \
-                and isinstance(value, dict)
+            merging = (
+                value is not None and isinstance(b, dict) and isinstance(b.get(key), dict) and isinstance(value, dict)
+            )
             if op in over.keys and not (merging and keep_base_keys and bp in keys):
                 keys[bp] = over.keys[op]
             if merging:

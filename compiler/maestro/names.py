@@ -2,6 +2,7 @@
 
 One table, so that the spec check (`metadata.name` short enough) and the renderers agree.
 """
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ An overlay has two halves. `defaults` and `enforce` are spec fragments merged be
 above the spec (DESIGN.md "Precedence"). The rest are resource-level transforms with
 exactly the meaning of the same fields in a kustomization.yaml (see `kustomize.py`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,10 +53,14 @@ class Patch(Model):
 class ArgoCd(Model):
     """How Argo CD syncs this environment's Applications."""
 
-    sync: Annotated[Literal["automated", "manual"] | None,
-                    Field(description="Sync mode for every model (default: the platform config's).")] = None
-    manual_for_tiers: Annotated[list[Literal["critical", "standard", "experimental"]],
-                                Field(description="Tiers whose Applications sync manually (an approval step).")] = []
+    sync: Annotated[
+        Literal["automated", "manual"] | None,
+        Field(description="Sync mode for every model (default: the platform config's)."),
+    ] = None
+    manual_for_tiers: Annotated[
+        list[Literal["critical", "standard", "experimental"]],
+        Field(description="Tiers whose Applications sync manually (an approval step)."),
+    ] = []
 
 
 class Overlay(Model):
@@ -64,7 +69,9 @@ class Overlay(Model):
     api_version: Literal["maestro.ml/v1alpha1"]
     kind: Literal["Overlay"]
     environment: Annotated[str, Field(description="The environment this overlay is for (its folder name).")]
-    namespace: Annotated[str | None, Field(description="Namespace for every object; placeholders {team} {model} {env}.")] = None
+    namespace: Annotated[
+        str | None, Field(description="Namespace for every object; placeholders {team} {model} {env}.")
+    ] = None
     defaults: Annotated[dict[str, Any], Field(description="Spec fragment merged below the spec.")] = {}
     enforce: Annotated[dict[str, Any], Field(description="Spec fragment merged above the spec and its overrides.")] = {}
     common_labels: dict[str, str] = {}
@@ -89,17 +96,30 @@ def load_overlay(root: Path, env: str) -> tuple[Overlay | None, Located | None, 
         return None, None, [_as_overlay(d) for d in diags]
     problems = []
     if overlay.environment != env:
-        problems.append(error("M302", f"overlay says environment '{overlay.environment}' but lives in "
-                                      f"overlays/{env}/", **located.where("/environment")))
+        problems.append(
+            error(
+                "M302",
+                f"overlay says environment '{overlay.environment}' but lives in overlays/{env}/",
+                **located.where("/environment"),
+            )
+        )
     for i, patch in enumerate(overlay.patches):
         if (patch.patch is None) == (patch.path is None):
-            problems.append(error("M302", "a patch needs exactly one of 'patch' or 'path'",
-                                  **located.where(f"/patches/{i}", key=True)))
+            problems.append(
+                error(
+                    "M302", "a patch needs exactly one of 'patch' or 'path'", **located.where(f"/patches/{i}", key=True)
+                )
+            )
         elif patch.path is not None:
             target = (path.parent / patch.path).resolve()
             if not target.is_relative_to(root.resolve()) or not target.is_file():
-                problems.append(error("M302", f"patch file '{patch.path}' not found inside the repository",
-                                      **located.where(f"/patches/{i}/path")))
+                problems.append(
+                    error(
+                        "M302",
+                        f"patch file '{patch.path}' not found inside the repository",
+                        **located.where(f"/patches/{i}/path"),
+                    )
+                )
     return (overlay if not problems else None), located, problems
 
 

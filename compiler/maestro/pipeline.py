@@ -2,28 +2,41 @@
 
 Each step is a function of data; this module only composes them (DESIGN.md "Pipeline").
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from . import kustomize
 from .check import Checked
 from .diagnostics import Diagnostic
 from .emit import Tree, folder
 from .governance import Governance, apply_waivers
-from .render import (SYNC_WAVE, Context, Resource, argocd, features, mesh, monitoring, registry, secrets, security,
-                     serving, training, tuning)
-from .render import standard_labels
+from .render import (
+    SYNC_WAVE,
+    Context,
+    Resource,
+    argocd,
+    features,
+    mesh,
+    monitoring,
+    registry,
+    secrets,
+    security,
+    serving,
+    standard_labels,
+    training,
+    tuning,
+)
 from .spec import Spec
 from .verify import Verifier
 from .workspace import Workspace
 
 # One module per artifact family, in the order their objects are listed (DESIGN.md).
-RENDERERS: tuple[ModuleType, ...] = (serving, mesh, training, tuning, registry, features, monitoring, secrets,
-                                     security)
+RENDERERS: tuple[ModuleType, ...] = (serving, mesh, training, tuning, registry, features, monitoring, secrets, security)
 SOURCE_ANNOTATION = "maestro.ml/source"
 
 
@@ -40,8 +53,9 @@ class Rendered:
 
 def namespace_for(ws: Workspace, env: str, spec: Spec) -> str:
     overlay = ws.overlays.get(env)
-    pattern = (overlay.namespace if overlay and overlay.namespace else None) \
-        or ws.platforms[env].environments[env].namespace
+    pattern = (overlay.namespace if overlay and overlay.namespace else None) or ws.platforms[env].environments[
+        env
+    ].namespace
     return kustomize.substitute_namespace(pattern, _placeholders(env, spec))
 
 
@@ -52,8 +66,9 @@ def _placeholders(env: str, spec: Spec) -> dict[str, str]:
 def context_for(ws: Workspace, env: str, spec: Spec, source: str) -> Context:
     overlay = ws.overlays.get(env)
     sync = argocd.sync_mode(ws.platforms[env].environments[env].sync, overlay, spec.metadata.tier)
-    return Context(env=env, platform=ws.platforms[env], namespace=namespace_for(ws, env, spec), source=source,
-                   sync=sync)
+    return Context(
+        env=env, platform=ws.platforms[env], namespace=namespace_for(ws, env, spec), source=source, sync=sync
+    )
 
 
 def stamp(resources: Iterable[Resource], spec: Spec, ctx: Context, component: str) -> list[Resource]:
@@ -85,16 +100,25 @@ def render_model(ws: Workspace, env: str, spec: Spec, source: str) -> tuple[list
             if key in doc.data:
                 transforms[key] = doc.data[key]
     base_dir = ws.root / "overlays" / env
-    out, diags = kustomize.apply_transforms(resources, transforms, context=_placeholders(env, spec),
-                                            base_dir=base_dir)
+    out, diags = kustomize.apply_transforms(resources, transforms, context=_placeholders(env, spec), base_dir=base_dir)
     if doc is not None and overlay is not None:
-        diags = [replace(d, **doc.where(d.pointer)) if d.pointer.startswith(("/patches", "/images", "/common"))
-                 else replace(d, file=doc.file) for d in diags]
+        diags = [
+            replace(d, **doc.where(d.pointer))
+            if d.pointer.startswith(("/patches", "/images", "/common"))
+            else replace(d, file=doc.file)
+            for d in diags
+        ]
     return out, diags
 
 
-def render(ws: Workspace, checked: list[Checked], envs: list[str], verifier: Verifier,
-           progress: Callable[[], None] | None = None, gov: Governance | None = None) -> Rendered:
+def render(
+    ws: Workspace,
+    checked: list[Checked],
+    envs: list[str],
+    verifier: Verifier,
+    progress: Callable[[], None] | None = None,
+    gov: Governance | None = None,
+) -> Rendered:
     """The tree of every selected environment for every valid spec in `checked`, each
     object verified against its schema and, with `gov`, the resource-scope policies."""
     result = Rendered()
@@ -122,9 +146,17 @@ def render(ws: Workspace, checked: list[Checked], envs: list[str], verifier: Ver
             result.objects += len(objects)
             result.models.add(spec.metadata.name)
             ctx = context_for(ws, env, spec, source)
-            refs.append(argocd.ModelRef(name=spec.metadata.name, team=spec.metadata.team, tier=spec.metadata.tier,
-                                        namespace=ctx.namespace, source=source, sync=ctx.sync,
-                                        owners=tuple(spec.metadata.owners)))
+            refs.append(
+                argocd.ModelRef(
+                    name=spec.metadata.name,
+                    team=spec.metadata.team,
+                    tier=spec.metadata.tier,
+                    namespace=ctx.namespace,
+                    source=source,
+                    sync=ctx.sync,
+                    owners=tuple(spec.metadata.owners),
+                )
+            )
             if progress is not None:
                 progress()
         apps = argocd.render_env(env, ws.platforms[env], ws.overlays.get(env), refs)

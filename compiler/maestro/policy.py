@@ -18,41 +18,45 @@ Fail closed, beyond conftest: a missing namespace, a rule whose value is not a s
 messages, a result object without a string `msg`, or an exception rule of the wrong shape is
 a `PolicyError`, never an empty result (conftest silently ignores several of these).
 """
+
 from __future__ import annotations
 
 import json
 import re
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .diagnostics import CODES, Diagnostic, Severity, error, warning
 from .rego import UNDEFINED, PolicyError, RegoEngine, RuleInfo, overlay_data, to_json_text
 
 __all__ = [
+    "CheckSummary",
+    "Finding",
+    "InputDocument",
     "PolicyError",
     "PolicySet",
-    "Finding",
     "TestResult",
-    "InputDocument",
-    "CheckSummary",
     "check_files",
-    "load_documents",
+    "exception_key",
     "format_test_results",
     "is_failure_rule",
     "is_warning_rule",
-    "exception_key",
+    "load_documents",
 ]
 
-CODES.update({
-    # M4xx: governance policies (Rego)
-    "M401": "policy denial",
-    "M402": "policy warning",
-    "M403": "policy error (syntax, compile or evaluation)",
-    "M404": "policy directory or namespace missing",
-    "M405": "policy exception applied",
-})
+CODES.update(
+    {
+        # M4xx: governance policies (Rego)
+        "M401": "policy denial",
+        "M402": "policy warning",
+        "M403": "policy error (syntax, compile or evaluation)",
+        "M404": "policy directory or namespace missing",
+        "M405": "policy exception applied",
+    }
+)
 
 FAILURE_RE = re.compile(r"^(deny|violation)(_[a-zA-Z0-9]+)*$")
 WARNING_RE = re.compile(r"^warn(_[a-zA-Z0-9]+)*$")
@@ -171,12 +175,22 @@ class PolicySet:
             if not (is_failure_rule(rule.name) or is_warning_rule(rule.name)):
                 continue
             if rule.kind == "function":
-                raise PolicyError(f"`{rule.name}` is a function; conftest rules are sets of messages",
-                                  rule.file, rule.line, rule.col, kind="conftest")
+                raise PolicyError(
+                    f"`{rule.name}` is a function; conftest rules are sets of messages",
+                    rule.file,
+                    rule.line,
+                    rule.col,
+                    kind="conftest",
+                )
             if rule.boolean:
-                raise PolicyError(f"`{rule.name}` is a boolean rule (`{rule.name} if ...`); write "
-                                  f"`{rule.name} contains msg if ...` so it yields messages",
-                                  rule.file, rule.line, rule.col, kind="conftest")
+                raise PolicyError(
+                    f"`{rule.name}` is a boolean rule (`{rule.name} if ...`); write "
+                    f"`{rule.name} contains msg if ...` so it yields messages",
+                    rule.file,
+                    rule.line,
+                    rule.col,
+                    kind="conftest",
+                )
             defs = self._rules.setdefault(rule.package, [])
             if all(d.name != rule.name for d in defs):
                 defs.append(rule)
@@ -184,13 +198,13 @@ class PolicySet:
             defs.sort(key=lambda r: r.name)
 
     @classmethod
-    def load(cls, policy_dir: Path | str, *, display: str | None = None) -> "PolicySet":
+    def load(cls, policy_dir: Path | str, *, display: str | None = None) -> PolicySet:
         """Load every `*.rego` under `policy_dir` plus its data files. Raises PolicyError."""
         shown = display if display is not None else str(policy_dir)
         return cls(RegoEngine.from_dir(Path(policy_dir), display=shown), shown)
 
     @classmethod
-    def from_sources(cls, sources: Mapping[str, str], data: Mapping[str, Any] | None = None) -> "PolicySet":
+    def from_sources(cls, sources: Mapping[str, str], data: Mapping[str, Any] | None = None) -> PolicySet:
         """Policies given as text ({file name: source}), for tests and embedding."""
         engine = RegoEngine()
         for name, text in sources.items():
@@ -200,7 +214,7 @@ class PolicySet:
         engine.analyze()
         return cls(engine, "<sources>")
 
-    def clone(self) -> "PolicySet":
+    def clone(self) -> PolicySet:
         return PolicySet(self._base.clone(), self.source)
 
     # -- introspection
@@ -226,8 +240,9 @@ class PolicySet:
         if all_namespaces:
             found = self.namespaces()
             if not found:
-                raise PolicyError(f"no package in {self.source} has deny, violation or warn rules",
-                                  self.source, kind="namespace")
+                raise PolicyError(
+                    f"no package in {self.source} has deny, violation or warn rules", self.source, kind="namespace"
+                )
             return found
         wanted = [namespace] if isinstance(namespace, str) else list(namespace)
         if not wanted:
@@ -235,11 +250,11 @@ class PolicySet:
         for ns in wanted:
             if ns not in self._packages:
                 known = ", ".join(self.packages()) or "none"
-                raise PolicyError(f"no package `{ns}` in {self.source} (packages: {known})",
-                                  self.source, kind="namespace")
+                raise PolicyError(
+                    f"no package `{ns}` in {self.source} (packages: {known})", self.source, kind="namespace"
+                )
             if ns not in self._rules:
-                raise PolicyError(f"package `{ns}` has no deny, violation or warn rules",
-                                  self.source, kind="namespace")
+                raise PolicyError(f"package `{ns}` has no deny, violation or warn rules", self.source, kind="namespace")
         return wanted
 
     def _engine_for(self, data: Mapping[str, Any] | None) -> RegoEngine:
@@ -255,8 +270,14 @@ class PolicySet:
             self._with_data[key] = engine
         return engine
 
-    def check(self, input: Any, namespace: str | Sequence[str] = "main",
-              data: Mapping[str, Any] | None = None, *, all_namespaces: bool = False) -> list[Finding]:
+    def check(
+        self,
+        input: Any,
+        namespace: str | Sequence[str] = "main",
+        data: Mapping[str, Any] | None = None,
+        *,
+        all_namespaces: bool = False,
+    ) -> list[Finding]:
         """Findings for one input. `data` is deep-merged over the directory's data documents
         (objects merge, other values in `data` win); it must not shadow a rule.
         Raises PolicyError (with the position in the policy) on any evaluation error."""
@@ -280,15 +301,22 @@ class PolicySet:
         value = self._value(engine, rule)
         if value is UNDEFINED:
             return set()
-        problem = "`exception` must be a set of rule-name collections, e.g. `exception contains rules if { rules := [\"foo\"] }`"
+        problem = '`exception` must be a set of rule-name collections, e.g. `exception contains rules if { rules := ["foo"] }`'
         if not isinstance(value, list):
-            raise PolicyError(f"{problem}; got {_kind(value)}", rule.file, rule.line, rule.col,
-                              kind="conftest", rule=rule.path)
+            raise PolicyError(
+                f"{problem}; got {_kind(value)}", rule.file, rule.line, rule.col, kind="conftest", rule=rule.path
+            )
         names: set[str] = set()
         for item in value:
             if not isinstance(item, list) or not all(isinstance(n, str) for n in item):
-                raise PolicyError(f"{problem}; got an element {_short(item)}", rule.file, rule.line,
-                                  rule.col, kind="conftest", rule=rule.path)
+                raise PolicyError(
+                    f"{problem}; got an element {_short(item)}",
+                    rule.file,
+                    rule.line,
+                    rule.col,
+                    kind="conftest",
+                    rule=rule.path,
+                )
             names.update(item)
         return names
 
@@ -297,8 +325,9 @@ class PolicySet:
         try:
             return engine.eval_rule(rule.path)
         except PolicyError as exc:
-            raise PolicyError(exc.message, exc.file, exc.line, exc.col, kind=exc.kind,
-                              rule=rule.path).located(rule.file, rule.line, rule.col) from None
+            raise PolicyError(exc.message, exc.file, exc.line, exc.col, kind=exc.kind, rule=rule.path).located(
+                rule.file, rule.line, rule.col
+            ) from None
 
     def _evaluate(self, engine: RegoEngine, ns: str, rule: RuleInfo, excepted: set[str]) -> list[Finding]:
         value = self._value(engine, rule)
@@ -307,17 +336,30 @@ class PolicySet:
         elif isinstance(value, list):
             items = value
         else:
-            raise PolicyError(f"{rule.path} must be a set of messages; it is {_kind(value)}"
-                              + (" (write `contains`, not `[msg] if`)" if isinstance(value, dict) else ""),
-                              rule.file, rule.line, rule.col, kind="conftest", rule=rule.path)
+            raise PolicyError(
+                f"{rule.path} must be a set of messages; it is {_kind(value)}"
+                + (" (write `contains`, not `[msg] if`)" if isinstance(value, dict) else ""),
+                rule.file,
+                rule.line,
+                rule.col,
+                kind="conftest",
+                rule=rule.path,
+            )
         kind = "deny" if is_failure_rule(rule.name) else "warn"
         results = [self._finding(kind, ns, rule, item) for item in items]
         if exception_key(rule.name) in excepted:
-            return [Finding("exception", ns, rule.name,
-                            f"{rule.path} skipped by data.{ns}.exception "
-                            f"({len(results)} result{'s' if len(results) != 1 else ''} suppressed)",
-                            details={"suppressed": [f.msg for f in results]},
-                            rule_file=rule.file, rule_line=rule.line)]
+            return [
+                Finding(
+                    "exception",
+                    ns,
+                    rule.name,
+                    f"{rule.path} skipped by data.{ns}.exception "
+                    f"({len(results)} result{'s' if len(results) != 1 else ''} suppressed)",
+                    details={"suppressed": [f.msg for f in results]},
+                    rule_file=rule.file,
+                    rule_line=rule.line,
+                )
+            ]
         return results
 
     @staticmethod
@@ -327,21 +369,39 @@ class PolicySet:
         if isinstance(item, dict):
             msg = item.get("msg")
             if not isinstance(msg, str):
-                raise PolicyError(f"a result of {rule.path} has no string `msg`: {_short(item)}",
-                                  rule.file, rule.line, rule.col, kind="conftest", rule=rule.path)
+                raise PolicyError(
+                    f"a result of {rule.path} has no string `msg`: {_short(item)}",
+                    rule.file,
+                    rule.line,
+                    rule.col,
+                    kind="conftest",
+                    rule=rule.path,
+                )
             code = item.get("code")
             if code is not None and not isinstance(code, str):
                 if isinstance(code, (int, float)) and not isinstance(code, bool):
                     code = str(code)
                 else:
-                    raise PolicyError(f"a result of {rule.path} has a `code` that is not a string: "
-                                      f"{_short(code)}", rule.file, rule.line, rule.col,
-                                      kind="conftest", rule=rule.path)
+                    raise PolicyError(
+                        f"a result of {rule.path} has a `code` that is not a string: {_short(code)}",
+                        rule.file,
+                        rule.line,
+                        rule.col,
+                        kind="conftest",
+                        rule=rule.path,
+                    )
             details = {k: v for k, v in item.items() if k not in ("msg", "code", "path")}
-            return Finding(kind, ns, rule.name, msg, code, item.get("path"), details,
-                           rule_file=rule.file, rule_line=rule.line)
-        raise PolicyError(f"{rule.path} yielded {_short(item)}; results must be strings or objects "
-                          "with a `msg`", rule.file, rule.line, rule.col, kind="conftest", rule=rule.path)
+            return Finding(
+                kind, ns, rule.name, msg, code, item.get("path"), details, rule_file=rule.file, rule_line=rule.line
+            )
+        raise PolicyError(
+            f"{rule.path} yielded {_short(item)}; results must be strings or objects with a `msg`",
+            rule.file,
+            rule.line,
+            rule.col,
+            kind="conftest",
+            rule=rule.path,
+        )
 
     # -- unit tests
 
@@ -361,14 +421,24 @@ class PolicySet:
                 out.append(TestResult(pkg, name, "skip", first.file, first.line, first.col))
                 continue
             if any(d.kind == "function" for d in defs):
-                out.append(TestResult(pkg, name, "error", first.file, first.line, first.col,
-                                      "a test rule takes no arguments"))
+                out.append(
+                    TestResult(pkg, name, "error", first.file, first.line, first.col, "a test rule takes no arguments")
+                )
                 continue
             if len(defs) > 1:
                 where = ", ".join(f"{d.file}:{d.line}" for d in defs)
-                out.append(TestResult(pkg, name, "error", first.file, first.line, first.col,
-                                      f"test defined {len(defs)} times ({where}); the engine merges "
-                                      "same-named rules, so give each test its own name"))
+                out.append(
+                    TestResult(
+                        pkg,
+                        name,
+                        "error",
+                        first.file,
+                        first.line,
+                        first.col,
+                        f"test defined {len(defs)} times ({where}); the engine merges "
+                        "same-named rules, so give each test its own name",
+                    )
+                )
                 continue
             engine = self._base.clone()
             t0 = time.perf_counter()
@@ -376,8 +446,19 @@ class PolicySet:
                 value = engine.eval_rule(first.path)
             except PolicyError as exc:
                 err = exc.located(first.file, first.line, first.col)
-                out.append(TestResult(pkg, name, "error", first.file, first.line, first.col, str(err),
-                                      tuple(engine.take_prints()), (time.perf_counter() - t0) * 1000))
+                out.append(
+                    TestResult(
+                        pkg,
+                        name,
+                        "error",
+                        first.file,
+                        first.line,
+                        first.col,
+                        str(err),
+                        tuple(engine.take_prints()),
+                        (time.perf_counter() - t0) * 1000,
+                    )
+                )
                 continue
             ms = (time.perf_counter() - t0) * 1000
             prints = tuple(engine.take_prints())
@@ -511,8 +592,15 @@ def finding_to_diagnostic(finding: Finding, doc: InputDocument) -> Diagnostic | 
     if finding.kind == "exception":
         if not finding.details.get("suppressed"):
             return None
-        return Diagnostic(Severity.INFO, "M405", finding.msg, file=file, line=line, col=col,
-                          extra=_extra(base + [("suppressed", finding.details["suppressed"])]))
+        return Diagnostic(
+            Severity.INFO,
+            "M405",
+            finding.msg,
+            file=file,
+            line=line,
+            col=col,
+            extra=_extra(base + [("suppressed", finding.details["suppressed"])]),
+        )
     fallback = "M401" if finding.kind == "deny" else "M402"
     code = finding.code
     own = code is not None and bool(_AUTHOR_CODE_RE.match(code)) and not _MAESTRO_CODE_RE.match(code)
@@ -522,8 +610,16 @@ def finding_to_diagnostic(finding: Finding, doc: InputDocument) -> Diagnostic | 
     hint = finding.details.get("hint")
     extra.extend((k, v) for k, v in sorted(finding.details.items()) if k != "hint")
     make = error if finding.kind == "deny" else warning
-    return make(code if own else fallback, finding.msg, file=file, line=line, col=col,
-                pointer=ptr or "", hint=hint if isinstance(hint, str) else None, extra=_extra(extra))
+    return make(
+        code if own else fallback,
+        finding.msg,
+        file=file,
+        line=line,
+        col=col,
+        pointer=ptr or "",
+        hint=hint if isinstance(hint, str) else None,
+        extra=_extra(extra),
+    )
 
 
 def policy_error_diagnostic(exc: PolicyError, context: str = "") -> Diagnostic:
@@ -533,10 +629,16 @@ def policy_error_diagnostic(exc: PolicyError, context: str = "") -> Diagnostic:
     return error(code, message, file=exc.file, line=exc.line, col=exc.col, extra=_extra(extra))
 
 
-def check_files(paths: Sequence[Path], policy_dir: Path | str | None = None,
-                namespace: str | Sequence[str] = "main", *, all_namespaces: bool = False,
-                data: Mapping[str, Any] | None = None, policy: PolicySet | None = None,
-                display: Mapping[Path, str] | None = None) -> tuple[list[Diagnostic], CheckSummary]:
+def check_files(
+    paths: Sequence[Path],
+    policy_dir: Path | str | None = None,
+    namespace: str | Sequence[str] = "main",
+    *,
+    all_namespaces: bool = False,
+    data: Mapping[str, Any] | None = None,
+    policy: PolicySet | None = None,
+    display: Mapping[Path, str] | None = None,
+) -> tuple[list[Diagnostic], CheckSummary]:
     """`policy check`: every document of every file against the policies, as diagnostics.
 
     Pass `policy` to reuse a loaded PolicySet, else `policy_dir` is loaded. Never raises
@@ -575,8 +677,7 @@ def check_files(paths: Sequence[Path], policy_dir: Path | str | None = None,
                 findings = policy.check(doc.data, list(summary.namespaces), data)
             except PolicyError as exc:
                 summary.errors += 1
-                diags.append(policy_error_diagnostic(
-                    exc, f"while checking {shown}:{doc.line}, document {doc.index}"))
+                diags.append(policy_error_diagnostic(exc, f"while checking {shown}:{doc.line}, document {doc.index}"))
                 continue
             for f in findings:
                 d = finding_to_diagnostic(f, doc)

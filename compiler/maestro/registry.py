@@ -41,6 +41,7 @@ observed value and threshold, e.g.
 
 mlflow is imported inside functions only: compiling and validating never pay for it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,9 +57,10 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .config import Platform
@@ -69,15 +71,17 @@ if TYPE_CHECKING:
     from .check import Checked
     from .workspace import Workspace
 
-CODES.update({
-    "M801": "registered model not found",
-    "M802": "served alias not set",
-    "M803": "served model version not found",
-    "M804": "model version without a run",
-    "M805": "gated metric not logged",
-    "M806": "promotion gate failed",
-    "M807": "registered model or experiment claimed by two specs",
-})
+CODES.update(
+    {
+        "M801": "registered model not found",
+        "M802": "served alias not set",
+        "M803": "served model version not found",
+        "M804": "model version without a run",
+        "M805": "gated metric not logged",
+        "M806": "promotion gate failed",
+        "M807": "registered model or experiment claimed by two specs",
+    }
+)
 
 API_VERSION = "maestro.ml/v1alpha1"
 KIND = "RegistryState"
@@ -85,7 +89,11 @@ TRACKING_URI_VAR = "MLFLOW_TRACKING_URI"
 OK, FINDINGS, ENVIRONMENT = 0, 1, 2
 
 OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
 }
 LOWER_BOUNDS = (">=", ">")
 MIN_GATES_RULE = "MPS005"  # the policy that requires the platform minimums; a waiver of it lifts them
@@ -195,24 +203,33 @@ def state_problems(state: Any) -> list[str]:
             out.append(f"{key}.name is missing")
         elif not (isinstance(part.get("tags"), dict) and all(isinstance(v, str) for v in part["tags"].values())):
             out.append(f"{key}.tags is not a mapping of strings")
-    description = (state.get("registeredModel") or {}).get("description") if isinstance(
-        state.get("registeredModel"), dict) else None
+    description = (
+        (state.get("registeredModel") or {}).get("description")
+        if isinstance(state.get("registeredModel"), dict)
+        else None
+    )
     if description is not None and not isinstance(description, str):
         out.append("registeredModel.description is not a string")
     targets = [("serve", state.get("serve"))]
     variants = state.get("variants", [])
-    if not isinstance(variants, list) or not all(isinstance(v, dict) and isinstance(v.get("name"), str)
-                                                  for v in variants):
+    if not isinstance(variants, list) or not all(
+        isinstance(v, dict) and isinstance(v.get("name"), str) for v in variants
+    ):
         out.append("variants is not a list of {name, serve}")
     else:
         targets += [(f"variants[{v['name']}].serve", v.get("serve")) for v in variants]
     for where, target in targets:
         if not _valid_target(target):
-            out.append(f"{where} is not {{\"alias\": NAME}} or {{\"version\": N}}")
+            out.append(f'{where} is not {{"alias": NAME}} or {{"version": N}}')
     gates = state.get("gates", [])
     if not isinstance(gates, list) or not all(
-            isinstance(g, dict) and isinstance(g.get("metric"), str) and g.get("op") in OPS
-            and isinstance(g.get("value"), (int, float)) and not isinstance(g.get("value"), bool) for g in gates):
+        isinstance(g, dict)
+        and isinstance(g.get("metric"), str)
+        and g.get("op") in OPS
+        and isinstance(g.get("value"), (int, float))
+        and not isinstance(g.get("value"), bool)
+        for g in gates
+    ):
         out.append("gates is not a list of {metric, op, value}")
     return out
 
@@ -271,7 +288,7 @@ def _sqlite_path(uri: str) -> Path | None:
     """The database file of a file-backed sqlite URI (None for other URIs, ':memory:')."""
     if not uri.startswith("sqlite:///"):
         return None
-    raw = uri[len("sqlite:///"):].partition("?")[0]
+    raw = uri[len("sqlite:///") :].partition("?")[0]
     if raw in ("", ":memory:"):
         return None
     return Path(raw)
@@ -312,7 +329,7 @@ def probe(uri: str, attempts: int = 3, timeout: float = 5.0) -> None:
     reason = ""
     for attempt in range(attempts):
         try:
-            with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 - http(s) only, checked above
+            with urllib.request.urlopen(url, timeout=timeout):
                 return
         except urllib.error.HTTPError as exc:
             exc.close()
@@ -326,7 +343,7 @@ def probe(uri: str, attempts: int = 3, timeout: float = 5.0) -> None:
         except OSError as exc:  # timeouts, resets
             reason = str(exc) or type(exc).__name__
         if attempt + 1 < attempts:
-            time.sleep(0.5 * 2 ** attempt)
+            time.sleep(0.5 * 2**attempt)
     raise RegistryUnavailable(f"MLflow tracking server {redact(uri)} is not reachable ({reason})")
 
 
@@ -344,7 +361,7 @@ def connect(uri: str, attempts: int = 3) -> Any:
             from mlflow import MlflowClient
 
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    except Exception as exc:  # noqa: BLE001 - any failure to open a store is the environment's
+    except Exception as exc:
         raise RegistryUnavailable(f"cannot open MLflow tracking store {redact(uri)}: {_first_line(exc)}") from None
     return client
 
@@ -455,8 +472,11 @@ class SyncReport:
 
 
 def _tag_changes(action: str, subject: str, have: dict[str, str], want: dict[str, str]) -> list[Change]:
-    return [Change(action, subject, key, have.get(key), value)
-            for key, value in sorted(want.items()) if have.get(key) != value]
+    return [
+        Change(action, subject, key, have.get(key), value)
+        for key, value in sorted(want.items())
+        if have.get(key) != value
+    ]
 
 
 def plan(state: dict[str, Any], client: Any) -> list[Change]:
@@ -489,16 +509,19 @@ def apply(state: dict[str, Any], changes: Sequence[Change], client: Any) -> None
     with _calls(client):
         for change in changes:
             if change.action == "create-experiment":
-                client.create_experiment(exp["name"], artifact_location=_artifact_location(client, exp["name"]),
-                                         tags=dict(exp["tags"]))
+                client.create_experiment(
+                    exp["name"], artifact_location=_artifact_location(client, exp["name"]), tags=dict(exp["tags"])
+                )
             elif change.action == "restore-experiment":
                 client.restore_experiment(client.get_experiment_by_name(exp["name"]).experiment_id)
             elif change.action == "set-experiment-tag":
-                client.set_experiment_tag(client.get_experiment_by_name(exp["name"]).experiment_id,
-                                          change.key, change.new)
+                client.set_experiment_tag(
+                    client.get_experiment_by_name(exp["name"]).experiment_id, change.key, change.new
+                )
             elif change.action == "create-registered-model":
-                client.create_registered_model(want["name"], tags=dict(want["tags"]),
-                                               description=want.get("description"))
+                client.create_registered_model(
+                    want["name"], tags=dict(want["tags"]), description=want.get("description")
+                )
             elif change.action == "set-description":
                 client.update_registered_model(want["name"], description=change.new)
             elif change.action == "set-registered-model-tag":
@@ -516,16 +539,28 @@ def _served_warnings(state: dict[str, Any], client: Any, created: bool) -> list[
     for t in _targets(state):
         label, target = t.label, t.target
         if "alias" in target and target["alias"] not in aliases:
-            out.append(warning("M802", f"{name}: alias {target['alias']} is not set{label}; serving cannot resolve "
-                                       f"models:/{name}@{target['alias']} until a version is promoted",
-                               hint=_PROMOTE_HINT.format(name=name, alias=target["alias"])))
+            out.append(
+                warning(
+                    "M802",
+                    f"{name}: alias {target['alias']} is not set{label}; serving cannot resolve "
+                    f"models:/{name}@{target['alias']} until a version is promoted",
+                    hint=_PROMOTE_HINT.format(name=name, alias=target["alias"]),
+                )
+            )
         elif "version" in target and (rm is None or _model_version(client, name, target["version"]) is None):
-            out.append(warning("M803", f"{name}: version {target['version']} does not exist{label}; serving cannot "
-                                       f"resolve models:/{name}/{target['version']}"))
+            out.append(
+                warning(
+                    "M803",
+                    f"{name}: version {target['version']} does not exist{label}; serving cannot "
+                    f"resolve models:/{name}/{target['version']}",
+                )
+            )
     return out
 
 
-_PROMOTE_HINT = "promotion is a reviewed decision: MlflowClient().set_registered_model_alias({name!r}, {alias!r}, VERSION)"
+_PROMOTE_HINT = (
+    "promotion is a reviewed decision: MlflowClient().set_registered_model_alias({name!r}, {alias!r}, VERSION)"
+)
 
 
 class Target(NamedTuple):
@@ -551,8 +586,13 @@ def sync_with(state: dict[str, Any], client: Any, dry_run: bool = False) -> Sync
     created = any(c.action == "create-registered-model" for c in changes)
     with _calls(client):
         notes = _served_warnings(state, client, created)
-    return SyncReport(model=state["model"], environment=state["environment"], changes=tuple(changes),
-                      applied=bool(changes) and not dry_run, diagnostics=tuple(notes))
+    return SyncReport(
+        model=state["model"],
+        environment=state["environment"],
+        changes=tuple(changes),
+        applied=bool(changes) and not dry_run,
+        diagnostics=tuple(notes),
+    )
 
 
 def sync(state: dict[str, Any], tracking_uri: str, dry_run: bool = False) -> SyncReport:
@@ -582,8 +622,14 @@ def _check(state: dict[str, Any], client: Any) -> list[Diagnostic]:
     base = (("model", name),)
     rm = _registered_model(client, name)
     if rm is None:
-        return [error("M801", f"{name}: registered model not found",
-                      hint="run `maestro registry sync` to create it, then register a version", extra=base)]
+        return [
+            error(
+                "M801",
+                f"{name}: registered model not found",
+                hint="run `maestro registry sync` to create it, then register a version",
+                extra=base,
+            )
+        ]
     aliases = _aliases(rm)
     out: list[Diagnostic] = []
     resolved: int | None = None
@@ -594,15 +640,27 @@ def _check(state: dict[str, Any], client: Any) -> list[Diagnostic]:
             alias = target["alias"]
             if alias not in aliases:
                 known = ", ".join(f"{a} -> {v}" for a, v in sorted(aliases.items())) or "none"
-                out.append(error("M802", f"{name}: alias {alias} is not set{label} (aliases: {known})",
-                                 hint=_PROMOTE_HINT.format(name=name, alias=alias), extra=extra))
+                out.append(
+                    error(
+                        "M802",
+                        f"{name}: alias {alias} is not set{label} (aliases: {known})",
+                        hint=_PROMOTE_HINT.format(name=name, alias=alias),
+                        extra=extra,
+                    )
+                )
                 continue
             version = aliases[alias]
         else:
             version = int(target["version"])
             if _model_version(client, name, version) is None:
-                out.append(error("M803", f"{name}: version {version} does not exist{label}",
-                                 hint="pin a registered version in spec.registry.serve", extra=extra))
+                out.append(
+                    error(
+                        "M803",
+                        f"{name}: version {version} does not exist{label}",
+                        hint="pin a registered version in spec.registry.serve",
+                        extra=extra,
+                    )
+                )
                 continue
         if t.variant is None:
             resolved = version
@@ -616,27 +674,47 @@ def _check(state: dict[str, Any], client: Any) -> list[Diagnostic]:
     run_id = (mv.run_id if mv is not None else None) or ""
     if not run_id:
         needs = ", ".join(f"{g['metric']} {g['op']} {_num(g['value'])}" for g in gates)
-        return out + [error("M804", f"{subject}: the version has no run, so its gates ({needs}) cannot be checked",
-                            hint="register versions from a run: MlflowClient().create_model_version(name, source, "
-                                 "run_id=RUN_ID)", extra=where)]
+        return out + [
+            error(
+                "M804",
+                f"{subject}: the version has no run, so its gates ({needs}) cannot be checked",
+                hint="register versions from a run: MlflowClient().create_model_version(name, source, run_id=RUN_ID)",
+                extra=where,
+            )
+        ]
     run = _run(client, run_id)
     if run is None:
         return out + [error("M804", f"{subject}: its run {run_id} does not exist", extra=where)]
     metrics = dict(run.data.metrics or {})  # the latest value of each metric
     for g in gates:
-        extra = where + (("metric", g["metric"]), ("source", g.get("source", "spec")),
-                         ("threshold", f"{g['op']} {_num(g['value'])}"))
+        extra = where + (
+            ("metric", g["metric"]),
+            ("source", g.get("source", "spec")),
+            ("threshold", f"{g['op']} {_num(g['value'])}"),
+        )
         hint = "platform minimum (governance.min_gates)" if g.get("source") == "platform" else None
         observed = metrics.get(g["metric"])
         if observed is None:
-            out.append(error("M805", f"{subject}: {g['metric']} was not logged on run {run_id}, needs "
-                                     f"{g['op']} {_num(g['value'])}", hint=hint, extra=extra))
+            out.append(
+                error(
+                    "M805",
+                    f"{subject}: {g['metric']} was not logged on run {run_id}, needs {g['op']} {_num(g['value'])}",
+                    hint=hint,
+                    extra=extra,
+                )
+            )
         elif not OPS[g["op"]](float(observed), float(g["value"])):
             shown, threshold = _num(observed), _num(g["value"])
             if shown == threshold:  # differ beyond 15 digits: show every digit
                 shown, threshold = repr(float(observed)), repr(float(g["value"]))
-            out.append(error("M806", f"{subject}: {g['metric']} = {shown}, needs {g['op']} {threshold}",
-                             hint=hint, extra=extra + (("observed", shown),)))
+            out.append(
+                error(
+                    "M806",
+                    f"{subject}: {g['metric']} = {shown}, needs {g['op']} {threshold}",
+                    hint=hint,
+                    extra=extra + (("observed", shown),),
+                )
+            )
     return out
 
 
@@ -681,15 +759,21 @@ def select(ws: Workspace, env: str, model: str | None = None) -> Selected:
             out.skipped.append(spec.metadata.name)
             continue
         state = desired_state(spec, ws.platforms[env], env)
-        for kind, key, pointer in (("registered model", state["registeredModel"]["name"], "/spec/registry/model"),
-                                   ("experiment", state["experiment"]["name"], "/spec/registry/experiment")):
+        for kind, key, pointer in (
+            ("registered model", state["registeredModel"]["name"], "/spec/registry/model"),
+            ("experiment", state["experiment"]["name"], "/spec/registry/experiment"),
+        ):
             other = seen.setdefault((kind, key), spec.metadata.name)
             if other != spec.metadata.name:
                 located = c.effective_located[env]
-                out.diagnostics.append(error(
-                    "M807", f"{kind} '{key}' is also the {kind} of model {other} (environment {env})",
-                    hint="every model needs its own; two specs would overwrite each other's tags",
-                    **located.where(pointer)))
+                out.diagnostics.append(
+                    error(
+                        "M807",
+                        f"{kind} '{key}' is also the {kind} of model {other} (environment {env})",
+                        hint="every model needs its own; two specs would overwrite each other's tags",
+                        **located.where(pointer),
+                    )
+                )
         out.states.append(state)
         out.checked[spec.metadata.name] = c
     if model is not None and not found:
@@ -729,8 +813,13 @@ def _quiet_logs() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def sync_command(ws: Workspace | None, env: str | None, model: str | None = None, dry_run: bool = False,
-                 state_file: Path | None = None) -> int:
+def sync_command(
+    ws: Workspace | None,
+    env: str | None,
+    model: str | None = None,
+    dry_run: bool = False,
+    state_file: Path | None = None,
+) -> int:
     """`maestro registry sync`: 0 applied (or up to date), 1 spec errors, 2 environment errors.
 
     With `state_file` (the sync Job) it syncs exactly that state; `ws` may then be None and
@@ -794,8 +883,10 @@ def check_command(ws: Workspace, env: str, model: str | None = None) -> int:
     sys.stdout.write(format_text(ordered))
     if any(d.is_error for d in ordered):
         return FINDINGS
-    print(f"registry check passed: {len(selected.states)} model(s) in {env}"
-          + (f" on {redact(uri)}" if selected.states else ""))
+    print(
+        f"registry check passed: {len(selected.states)} model(s) in {env}"
+        + (f" on {redact(uri)}" if selected.states else "")
+    )
     return OK
 
 
@@ -847,8 +938,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ws: Workspace | None) -> int:
     """Dispatch parsed `maestro registry ...` arguments (`ws` may be None only with --state)."""
     if args.registry_action == "sync":
-        return sync_command(ws, args.env, args.model, args.dry_run,
-                            Path(args.state) if args.state else None)
+        return sync_command(ws, args.env, args.model, args.dry_run, Path(args.state) if args.state else None)
     if ws is None:
         return _fail("registry check needs a repository (config/platform.yaml)")
     return check_command(ws, args.env, args.model)

@@ -24,31 +24,33 @@ conformance tests):
 * **JSON in, JSON out.** Values cross the boundary as JSON text: regorus' native
   conversion cannot return sets of objects (Python sets need hashable members).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 import enum
 import json
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import regorus
 
 __all__ = [
-    "PolicyError",
-    "RegoEngine",
-    "ModuleInfo",
-    "RuleInfo",
-    "QueryResult",
     "UNDEFINED",
+    "ModuleInfo",
+    "PolicyError",
+    "QueryResult",
+    "RegoEngine",
+    "RuleInfo",
+    "char_col",
     "detect_syntax",
-    "to_json_text",
+    "engine_version",
     "merge_data",
     "overlay_data",
-    "char_col",
-    "engine_version",
+    "to_json_text",
 ]
 
 
@@ -58,8 +60,17 @@ __all__ = [
 class PolicyError(Exception):
     """A policy could not be loaded or evaluated. Never means "no findings"."""
 
-    def __init__(self, message: str, file: str = "", line: int = 0, col: int = 0, *,
-                 kind: str = "error", rule: str = "", others: Sequence["PolicyError"] = ()):
+    def __init__(
+        self,
+        message: str,
+        file: str = "",
+        line: int = 0,
+        col: int = 0,
+        *,
+        kind: str = "error",
+        rule: str = "",
+        others: Sequence[PolicyError] = (),
+    ):
         self.message = message
         self.file = file
         self.line = line
@@ -75,12 +86,11 @@ class PolicyError(Exception):
             where = f"{where}:{self.line}:{self.col}"
         return f"{where}: {self.message}" if where else self.message
 
-    def located(self, file: str, line: int, col: int) -> "PolicyError":
+    def located(self, file: str, line: int, col: int) -> PolicyError:
         """The same error, placed at `file:line:col` when it carries no position of its own."""
         if self.file and self.line:
             return self
-        return PolicyError(self.message, file, line, col, kind=self.kind, rule=self.rule,
-                           others=self.others)
+        return PolicyError(self.message, file, line, col, kind=self.kind, rule=self.rule, others=self.others)
 
 
 _LOC_RE = re.compile(r"^\s*-->\s*(?P<file>.*):(?P<line>\d+):(?P<col>\d+)\s*$", re.M)
@@ -101,13 +111,21 @@ def _error_from(exc: BaseException, kind: str, rule: str = "") -> PolicyError:
     if kind == "compile" and not _is_static(message):
         kind = "runtime"
     if loc:
-        return PolicyError(message, loc.group("file"), int(loc.group("line")), int(loc.group("col")),
-                           kind=kind, rule=rule)
+        return PolicyError(
+            message, loc.group("file"), int(loc.group("line")), int(loc.group("col")), kind=kind, rule=rule
+        )
     return PolicyError(message, kind=kind, rule=rule)
 
 
-_STATIC_HINTS = ("unsafe", "could not find function", "rule conflicts", "recursion detected",
-                 "mismatch in number of arguments", "expects", "undefined variable")
+_STATIC_HINTS = (
+    "unsafe",
+    "could not find function",
+    "rule conflicts",
+    "recursion detected",
+    "mismatch in number of arguments",
+    "expects",
+    "undefined variable",
+)
 
 
 def _is_static(message: str) -> bool:
@@ -119,7 +137,7 @@ def _guard(call, *args: Any, kind: str, rule: str = "") -> Any:
         return call(*args)
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
-    except BaseException as exc:  # noqa: BLE001 - pyo3 panics derive from BaseException
+    except BaseException as exc:
         raise _error_from(exc, kind, rule) from None
 
 
@@ -127,9 +145,9 @@ def _guard(call, *args: Any, kind: str, rule: str = "") -> Any:
 
 
 class _Undefined:
-    _instance: "_Undefined | None" = None
+    _instance: _Undefined | None = None
 
-    def __new__(cls) -> "_Undefined":
+    def __new__(cls) -> _Undefined:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -201,7 +219,7 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
 
 
 def detect_syntax(source: str, file: str = "") -> str:
-    """"v1" or "v0" for one policy file.
+    """ "v1" or "v0" for one policy file.
 
     * `import rego.v1` -> v1 (OPA 1.0 syntax, the default for new policies);
     * `import future.keywords...` -> v0 with opt-in keywords (both parsers accept it; the v0
@@ -220,14 +238,21 @@ def detect_syntax(source: str, file: str = "") -> str:
     uses_contains = _KW_CONTAINS_RE.search(code)
     if futures:
         everything = None in futures
-        missing = sorted((use.start(), kw) for kw, use in (("if", uses_if), ("contains", uses_contains))
-                         if use and not everything and kw not in futures)
+        missing = sorted(
+            (use.start(), kw)
+            for kw, use in (("if", uses_if), ("contains", uses_contains))
+            if use and not everything and kw not in futures
+        )
         for start, kw in missing[:1]:
             line, col = _line_col(source, start)
             raise PolicyError(
                 f"`{kw}` is used as a keyword but only some future keywords are imported; "
                 f"add `import future.keywords.{kw}` or use `import rego.v1`",
-                file, line, col, kind="syntax")
+                file,
+                line,
+                col,
+                kind="syntax",
+            )
         return "v0"
     if uses_if or uses_contains or _KW_OTHER_RE.search(code):
         return "v1"
@@ -265,7 +290,7 @@ def _ref_segments(node: Any) -> list[str] | None:
     """`a.b["c"]` as ["a", "b", "c"]; None for refs with computed parts."""
     if not isinstance(node, dict) or len(node) != 1:
         return None
-    (kind, body), = node.items()
+    ((kind, body),) = node.items()
     if kind == "Var":
         return [body["value"]]
     if kind == "RefDot":
@@ -285,7 +310,7 @@ def _head_ref_base(node: Any) -> tuple[list[str], bool]:
     segs = _ref_segments(node)
     if segs is not None:
         return segs, False
-    (kind, body), = node.items()
+    ((kind, body),) = node.items()
     if kind in ("RefBrack", "RefDot"):
         base, _ = _head_ref_base(body["refr"])
         return base, kind == "RefBrack"
@@ -295,7 +320,7 @@ def _head_ref_base(node: Any) -> tuple[list[str], bool]:
 def _ref_start(node: Any) -> tuple[int, int]:
     """Where a ref like `a.b.c` starts (its spans point at the last dot)."""
     while isinstance(node, dict) and len(node) == 1:
-        (kind, body), = node.items()
+        ((kind, body),) = node.items()
         if kind in ("RefDot", "RefBrack") and isinstance(body, dict):
             node = body.get("refr")
             continue
@@ -308,7 +333,7 @@ def _span(node: Any) -> tuple[int, int]:
         if "span" in node and isinstance(node["span"], dict):
             return node["span"].get("line", 0), node["span"].get("col", 0)
         if len(node) == 1:
-            (_, body), = node.items()
+            ((_, body),) = node.items()
             return _span(body)
     return 0, 0
 
@@ -340,7 +365,9 @@ def _iter_nodes(node: Any, key: str) -> Iterator[Any]:
             stack.extend(cur)
 
 
-def _summarize(module: dict, syntax: str) -> tuple[ModuleInfo, list[tuple[dict, tuple[str, ...]]], dict[str, tuple[str, ...]]]:
+def _summarize(
+    module: dict, syntax: str
+) -> tuple[ModuleInfo, list[tuple[dict, tuple[str, ...]]], dict[str, tuple[str, ...]]]:
     """Module summary, its function calls (node, package) and import aliases."""
     file = module["source"]["file"]
     ast = module["ast"]
@@ -366,13 +393,13 @@ def _summarize(module: dict, syntax: str) -> tuple[ModuleInfo, list[tuple[dict, 
         aliases[alias] = tuple(segs)
     rules: list[RuleInfo] = []
     for rule in ast.get("rules", []):
-        (rkind, body), = rule.items()
+        ((rkind, body),) = rule.items()
         if rkind == "Default":
             segs, _ = _head_ref_base(body["refr"])
             line, col = _pos(body)
             rules.append(RuleInfo(package, segs[0] if segs else "", ".".join(segs), "default", file, line, col))
             continue
-        (hkind, head), = body["head"].items()
+        ((hkind, head),) = body["head"].items()
         segs, computed = _head_ref_base(head["refr"])
         line, col = _pos(head)
         if hkind == "Func":
@@ -417,7 +444,7 @@ def _is_builtin(name: str) -> bool:
             _FUNC_CACHE[name] = True
         except (KeyboardInterrupt, SystemExit, GeneratorExit):
             raise
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             _FUNC_CACHE[name] = "could not find function" not in str(exc)
     return _FUNC_CACHE[name]
 
@@ -441,8 +468,7 @@ def merge_data(base: Any, extra: Any, where: str = "data", source: str = "") -> 
         return out
     if base == extra:
         return base
-    raise PolicyError(f"data conflict at {where}: two documents give it different values",
-                      source, 0, 0, kind="data")
+    raise PolicyError(f"data conflict at {where}: two documents give it different values", source, 0, 0, kind="data")
 
 
 def overlay_data(base: Any, extra: Any) -> Any:
@@ -461,6 +487,7 @@ def _load_data_file(path: Path, display: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"cannot read data file: {exc}", display, kind="io") from None
     if path.suffix == ".json":
+
         def no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             out: dict[str, Any] = {}
             for k, v in pairs:
@@ -548,7 +575,7 @@ class RegoEngine:
     # -- loading
 
     @classmethod
-    def from_dir(cls, policy_dir: Path, *, display: str | None = None) -> "RegoEngine":
+    def from_dir(cls, policy_dir: Path, *, display: str | None = None) -> RegoEngine:
         """All `*.rego` files under `policy_dir` (recursively, sorted; dot-entries skipped) and
         the data documents in its `*.json`/`*.yaml`/`*.yml` files: a file in the root merges
         into `data` at the top, a file in `a/b/` under `data.a.b` (as OPA's loader does)."""
@@ -580,8 +607,9 @@ class RegoEngine:
                 continue
             prefix = list(rel.parts[:-1])
             if not prefix and not isinstance(doc, dict):
-                raise PolicyError("a data file at the top of the policy directory must hold a mapping",
-                                  name, 1, 1, kind="data")
+                raise PolicyError(
+                    "a data file at the top of the policy directory must hold a mapping", name, 1, 1, kind="data"
+                )
             for seg in reversed(prefix):
                 doc = {seg: doc}
             data = merge_data(data, doc, source=name)
@@ -589,8 +617,7 @@ class RegoEngine:
         engine.analyze()
         return engine
 
-    def add_module(self, name: str, source: str, syntax: str | None = None, *,
-                   analyze: bool = True) -> None:
+    def add_module(self, name: str, source: str, syntax: str | None = None, *, analyze: bool = True) -> None:
         """Parse one policy file. `syntax` is "v0", "v1" or None (detect, see `detect_syntax`).
         With `analyze` (the default) the load-time checks of `analyze()` run right away;
         when adding many files, pass False and call `analyze()` once at the end."""
@@ -623,7 +650,7 @@ class RegoEngine:
         _guard(self._engine.add_data_json, text, kind="data")
         self.data = plain
 
-    def clone(self) -> "RegoEngine":
+    def clone(self) -> RegoEngine:
         self._refresh()
         twin = RegoEngine(_guard(self._engine.clone, kind="runtime"))
         twin.data = self.data
@@ -638,8 +665,15 @@ class RegoEngine:
         lines = self._lines.get(exc.file)
         if not lines or not 0 < exc.line <= len(lines):
             return exc
-        return PolicyError(exc.message, exc.file, exc.line, char_col(lines[exc.line - 1], exc.col),
-                           kind=exc.kind, rule=exc.rule, others=exc.others)
+        return PolicyError(
+            exc.message,
+            exc.file,
+            exc.line,
+            char_col(lines[exc.line - 1], exc.col),
+            kind=exc.kind,
+            rule=exc.rule,
+            others=exc.others,
+        )
 
     # -- static checks
 
@@ -652,17 +686,27 @@ class RegoEngine:
                     break
                 node = node[seg]
             else:
-                raise PolicyError(f"data document defines {rule.path}, which is also a rule; "
-                                  "the engine would let the data win silently",
-                                  rule.file, rule.line, rule.col, kind="data")
+                raise PolicyError(
+                    f"data document defines {rule.path}, which is also a rule; "
+                    "the engine would let the data win silently",
+                    rule.file,
+                    rule.line,
+                    rule.col,
+                    kind="data",
+                )
             node = data
             for seg in rule.package.split("."):
                 if not isinstance(node, dict) or seg not in node:
                     break
                 node = node[seg]
                 if not isinstance(node, dict):
-                    raise PolicyError(f"data document gives a non-object value to a prefix of package "
-                                      f"{rule.package}", rule.file, rule.line, rule.col, kind="data")
+                    raise PolicyError(
+                        f"data document gives a non-object value to a prefix of package {rule.package}",
+                        rule.file,
+                        rule.line,
+                        rule.col,
+                        kind="data",
+                    )
 
     def analyze(self) -> None:
         """Load-time checks regorus leaves to evaluation time. Raises the first PolicyError
@@ -699,9 +743,15 @@ class RegoEngine:
             key = (r.package, r.ref)
             if key in defaults:
                 first = defaults[key]
-                errors.append(PolicyError(f"multiple default rules for data.{r.package}.{r.ref} "
-                                          f"(first at {first.file}:{first.line})", r.file, r.line, r.col,
-                                          kind="compile"))
+                errors.append(
+                    PolicyError(
+                        f"multiple default rules for data.{r.package}.{r.ref} (first at {first.file}:{first.line})",
+                        r.file,
+                        r.line,
+                        r.col,
+                        kind="compile",
+                    )
+                )
             else:
                 defaults[key] = r
         if not errors:
@@ -719,8 +769,9 @@ class RegoEngine:
         if errors:
             errors.sort(key=lambda e: (e.file, e.line, e.col))
             first = errors[0]
-            raise PolicyError(first.message, first.file, first.line, first.col, kind=first.kind,
-                              rule=first.rule, others=errors[1:])
+            raise PolicyError(
+                first.message, first.file, first.line, first.col, kind=first.kind, rule=first.rule, others=errors[1:]
+            )
 
     # -- introspection
 
@@ -748,8 +799,10 @@ class RegoEngine:
             out = json.loads(_guard(self._engine.eval_query_as_json, query, kind="compile"))
         except PolicyError as exc:
             raise self._fix(exc) from None
-        return [QueryResult(tuple(e.get("value") for e in r.get("expressions", [])),
-                            r.get("bindings", {}) or {}) for r in out.get("result", [])]
+        return [
+            QueryResult(tuple(e.get("value") for e in r.get("expressions", [])), r.get("bindings", {}) or {})
+            for r in out.get("result", [])
+        ]
 
     def eval_rule(self, path: str, input: Any = UNDEFINED) -> Any:
         """The value of the rule (or rule prefix) at `path`, e.g. "data.main.deny";
@@ -760,7 +813,7 @@ class RegoEngine:
             raw = self._engine.eval_rule_as_json(path)
         except (KeyboardInterrupt, SystemExit, GeneratorExit):
             raise
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             if "not a valid rule path" not in str(exc):
                 raise self._fix(_error_from(exc, "compile", path)) from None
             raw = None

@@ -9,6 +9,7 @@ Platform fragments shape the sections a model has; they never add one: an overla
 `serving` defaults apply to models that serve and do not turn a batch model into a
 served one.
 """
+
 from __future__ import annotations
 
 from .loader import Located, escape
@@ -34,8 +35,7 @@ def _sections(doc: Located, root: str, sections: set[str]) -> Located | None:
     return Located(file=doc.file, data=set_at(doc.data, root, kept), values=doc.values, keys=doc.keys)
 
 
-def effective(spec: Located, env: str, *, platform: Located | None = None,
-              overlay: Located | None = None) -> Located:
+def effective(spec: Located, env: str, *, platform: Located | None = None, overlay: Located | None = None) -> Located:
     """The merged spec document for `env`, positions from whichever file set each value."""
     env_ptr = f"/spec/environments/{escape(env)}"
     base = get(spec.data, "/spec")

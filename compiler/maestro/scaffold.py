@@ -1,4 +1,5 @@
 """`maestro init`: a first spec that validates, with the `$schema` modeline for editors."""
+
 from __future__ import annotations
 
 import json
@@ -40,13 +41,19 @@ spec:
 def scaffold(name: str, team: str, framework: str, platform: Platform) -> tuple[str, str | None]:
     """The spec text, or a usage problem with the arguments."""
     if not DNS1123_LABEL.match(name) or len(name) > max_name_length():
-        return "", (f"NAME '{name}' must be a DNS-1123 label (lower-case letters, digits, '-') of at most "
-                    f"{max_name_length()} characters")
+        return "", (
+            f"NAME '{name}' must be a DNS-1123 label (lower-case letters, digits, '-') of at most "
+            f"{max_name_length()} characters"
+        )
     if not DNS1123_LABEL.match(team) or len(team) > 40:
         return "", f"--team '{team}' must be a DNS-1123 label of at most 40 characters"
     registry = platform.registries[0].rstrip("/") if platform.registries else "registry.example.com"
     text = _TEMPLATE.format(
-        name=name, team=team, framework=framework, owner=json.dumps(f"@{team}"),
-        image=f"{registry}/{team}/{name}-train:0.1.0", module=name.replace("-", "_"),
+        name=name,
+        team=team,
+        framework=framework,
+        owner=json.dumps(f"@{team}"),
+        image=f"{registry}/{team}/{name}-train:0.1.0",
+        module=name.replace("-", "_"),
     )
     return text, None

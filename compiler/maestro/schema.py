@@ -4,6 +4,7 @@
 Pydantic types it as a free mapping (it is validated after merging), so the schema gets
 "Patch" copies of the spec's definitions with `required` dropped, for editors.
 """
+
 from __future__ import annotations
 
 import copy
@@ -164,10 +165,20 @@ def explain(path: str) -> str | None:
         lines.append(f"  default:     {json.dumps(node['default'])}")
     if "enum" in node:
         lines.append(f"  allowed:     {', '.join(json.dumps(e) for e in node['enum'])}")
-    bounds = [f"{label} {node[k]}" for k, label in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="),
-                                                   ("exclusiveMaximum", "<"), ("minLength", "min length"),
-                                                   ("maxLength", "max length"), ("minItems", "min items"),
-                                                   ("maxItems", "max items")) if k in node]
+    bounds = [
+        f"{label} {node[k]}"
+        for k, label in (
+            ("minimum", ">="),
+            ("exclusiveMinimum", ">"),
+            ("maximum", "<="),
+            ("exclusiveMaximum", "<"),
+            ("minLength", "min length"),
+            ("maxLength", "max length"),
+            ("minItems", "min items"),
+            ("maxItems", "max items"),
+        )
+        if k in node
+    ]
     if bounds:
         lines.append(f"  constraints: {', '.join(bounds)}")
     if "pattern" in node:

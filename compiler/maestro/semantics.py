@@ -3,16 +3,18 @@
 Each check yields `Finding`s (pointer, code, message, hint); the caller turns pointers into
 `file:line:col`. Checks never raise for bad input.
 """
+
 from __future__ import annotations
 
 import math
 import re
 import warnings
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from .loader import escape
-from .spec import FloatParam, IntParam, SpecBody, Spec
+from .spec import FloatParam, IntParam, Spec, SpecBody
 
 
 class Finding(NamedTuple):
@@ -41,38 +43,60 @@ def check_serving(spec: SpecBody, name: str) -> Iterator[Finding]:
         return
     base = "/spec/serving"
     if s.replicas.min > s.replicas.max:
-        yield Finding(f"{base}/replicas/min", "M204",
-                      f"serving.replicas.min ({s.replicas.min}) is greater than max ({s.replicas.max})",
-                      "raise max or lower min")
+        yield Finding(
+            f"{base}/replicas/min",
+            "M204",
+            f"serving.replicas.min ({s.replicas.min}) is greater than max ({s.replicas.max})",
+            "raise max or lower min",
+        )
     ro = s.rollout
     steps_ptr = f"{base}/rollout/steps"
     if ro.strategy == "canary":
         if not ro.steps:
-            yield Finding(f"{base}/rollout/strategy", "M205", "canary rollout needs steps",
-                          "e.g. steps: [10, 25, 50, 100]")
+            yield Finding(
+                f"{base}/rollout/strategy", "M205", "canary rollout needs steps", "e.g. steps: [10, 25, 50, 100]"
+            )
         for i in range(1, len(ro.steps)):
             if ro.steps[i] <= ro.steps[i - 1]:
-                yield Finding(f"{steps_ptr}/{i}", "M205",
-                              f"canary steps must be strictly increasing: {ro.steps[i]} follows {ro.steps[i - 1]}")
+                yield Finding(
+                    f"{steps_ptr}/{i}",
+                    "M205",
+                    f"canary steps must be strictly increasing: {ro.steps[i]} follows {ro.steps[i - 1]}",
+                )
         if ro.steps and ro.steps[-1] != 100:
-            yield Finding(f"{steps_ptr}/{len(ro.steps) - 1}", "M205",
-                          f"canary steps must end at 100, the last is {ro.steps[-1]}", "append 100")
+            yield Finding(
+                f"{steps_ptr}/{len(ro.steps) - 1}",
+                "M205",
+                f"canary steps must end at 100, the last is {ro.steps[-1]}",
+                "append 100",
+            )
     elif ro.steps:
-        yield Finding(steps_ptr, "M205", f"steps only apply to the canary strategy, not '{ro.strategy}'",
-                      "remove steps or set strategy: canary")
+        yield Finding(
+            steps_ptr,
+            "M205",
+            f"steps only apply to the canary strategy, not '{ro.strategy}'",
+            "remove steps or set strategy: canary",
+        )
     if s.ab_test is not None:
         vptr = f"{base}/abTest/variants"
         total = sum(v.weight for v in s.ab_test.variants)
         if total >= 100:
-            yield Finding(vptr, "M206", f"A/B variant weights sum to {total}; they must sum below 100",
-                          "the main model receives 100 minus the sum")
+            yield Finding(
+                vptr,
+                "M206",
+                f"A/B variant weights sum to {total}; they must sum below 100",
+                "the main model receives 100 minus the sum",
+            )
         yield from _dupes(((v.name, f"{vptr}/{i}/name") for i, v in enumerate(s.ab_test.variants)), "variant")
         for i, v in enumerate(s.ab_test.variants):
             derived = f"{name}-{v.name}-predictor-00001"
             if len(derived) > 63:
-                yield Finding(f"{vptr}/{i}/name", "M201",
-                              f"variant name '{v.name}' makes '{derived}' ({len(derived)} chars) longer than 63",
-                              f"shorten the variant to at most {63 - len(name) - len('--predictor-00001')} characters")
+                yield Finding(
+                    f"{vptr}/{i}/name",
+                    "M201",
+                    f"variant name '{v.name}' makes '{derived}' ({len(derived)} chars) longer than 63",
+                    f"shorten the variant to at most {63 - len(name) - len('--predictor-00001')} characters",
+                )
 
 
 def check_features(spec: SpecBody) -> Iterator[Finding]:
@@ -87,24 +111,40 @@ def check_features(spec: SpecBody) -> Iterator[Finding]:
         for i, view in enumerate(f.views):
             for j, ent in enumerate(view.entities):
                 if ent not in entities:
-                    yield Finding(f"{base}/views/{i}/entities/{j}", "M207",
-                                  f"view '{view.name}' refers to undeclared entity '{ent}'",
-                                  f"declared entities: {', '.join(entities)}")
+                    yield Finding(
+                        f"{base}/views/{i}/entities/{j}",
+                        "M207",
+                        f"view '{view.name}' refers to undeclared entity '{ent}'",
+                        f"declared entities: {', '.join(entities)}",
+                    )
             if view.source not in sources:
-                yield Finding(f"{base}/views/{i}/source", "M207",
-                              f"view '{view.name}' refers to undeclared source '{view.source}'",
-                              f"declared sources: {', '.join(sources)}")
-            yield from _dupes(((fld.name, f"{base}/views/{i}/fields/{k}/name") for k, fld in enumerate(view.fields)),
-                              "field", f" in view '{view.name}'")
+                yield Finding(
+                    f"{base}/views/{i}/source",
+                    "M207",
+                    f"view '{view.name}' refers to undeclared source '{view.source}'",
+                    f"declared sources: {', '.join(sources)}",
+                )
+            yield from _dupes(
+                ((fld.name, f"{base}/views/{i}/fields/{k}/name") for k, fld in enumerate(view.fields)),
+                "field",
+                f" in view '{view.name}'",
+            )
     drift = spec.monitoring.drift if spec.monitoring else None
     if drift is not None:
         known = {fld.name for v in (f.views if f else []) for fld in v.fields}
         for i, feat in enumerate(drift.features):
             if feat not in known:
-                hint = (f"features declared in views: {', '.join(sorted(known))}" if known
-                        else "declare the feature in spec.features.views")
-                yield Finding(f"/spec/monitoring/drift/features/{i}", "M208",
-                              f"drift feature '{feat}' is not a field of any feature view", hint)
+                hint = (
+                    f"features declared in views: {', '.join(sorted(known))}"
+                    if known
+                    else "declare the feature in spec.features.views"
+                )
+                yield Finding(
+                    f"/spec/monitoring/drift/features/{i}",
+                    "M208",
+                    f"drift feature '{feat}' is not a field of any feature view",
+                    hint,
+                )
 
 
 def _step_divides(low: float, high: float, step: float) -> bool:
@@ -118,23 +158,39 @@ def check_tuning(spec: SpecBody) -> Iterator[Finding]:
         return
     base = "/spec/tuning"
     if spec.training is None:
-        yield Finding(base, "M216", "tuning needs a training section: trials run the training image",
-                      "add spec.training with image and command", key=True)
+        yield Finding(
+            base,
+            "M216",
+            "tuning needs a training section: trials run the training image",
+            "add spec.training with image and command",
+            key=True,
+        )
     if t.parallelism > t.trials:
-        yield Finding(f"{base}/parallelism", "M209",
-                      f"parallelism ({t.parallelism}) exceeds trials ({t.trials}); workers would sit idle",
-                      severity="warning")
+        yield Finding(
+            f"{base}/parallelism",
+            "M209",
+            f"parallelism ({t.parallelism}) exceeds trials ({t.trials}); workers would sit idle",
+            severity="warning",
+        )
     # Optuna's own distribution classes decide what a valid search space is.
     from optuna import distributions as od
 
     for pname, p in t.search_space.items():
         ptr = f"{base}/searchSpace/{escape(pname)}"
-        if isinstance(p, (FloatParam, IntParam)) and p.step is not None and not p.log and p.low <= p.high \
-                and not _step_divides(p.low, p.high, p.step):
+        if (
+            isinstance(p, (FloatParam, IntParam))
+            and p.step is not None
+            and not p.log
+            and p.low <= p.high
+            and not _step_divides(p.low, p.high, p.step)
+        ):
             # Optuna only warns and silently lowers `high`; a spec should say what it means.
-            yield Finding(f"{ptr}/step", "M209",
-                          f"search space '{pname}': step {p.step} does not divide the range [{p.low}, {p.high}]",
-                          "adjust high so that (high - low) is a multiple of step")
+            yield Finding(
+                f"{ptr}/step",
+                "M209",
+                f"search space '{pname}': step {p.step} does not divide the range [{p.low}, {p.high}]",
+                "adjust high so that (high - low) is a multiple of step",
+            )
             continue
         try:
             with warnings.catch_warnings():
@@ -157,28 +213,48 @@ def check_registry(spec: SpecBody) -> Iterator[Finding]:
     if r is None:
         return
     yield from (
-        f._replace(code="M210", message=f"metric {f.message.split(' ', 2)[2]} is gated more than once",
-                   hint="one gate per metric: the strictest threshold is the one that matters")
+        f._replace(
+            code="M210",
+            message=f"metric {f.message.split(' ', 2)[2]} is gated more than once",
+            hint="one gate per metric: the strictest threshold is the one that matters",
+        )
         for f in _dupes(((g.metric, f"/spec/registry/gates/{i}/metric") for i, g in enumerate(r.gates)), "metric")
     )
 
 
 def check_secrets(spec: SpecBody) -> Iterator[Finding]:
     yield from _dupes(((s.name, f"/spec/secrets/{i}/name") for i, s in enumerate(spec.secrets)), "secret")
-    yield from _dupes(((var, f"/spec/secrets/{i}/env/{escape(var)}") for i, s in enumerate(spec.secrets)
-                       for var in s.env), "environment variable")
+    yield from _dupes(
+        ((var, f"/spec/secrets/{i}/env/{escape(var)}") for i, s in enumerate(spec.secrets) for var in s.env),
+        "environment variable",
+    )
 
 
 def check_sections(spec: SpecBody) -> Iterator[Finding]:
     m = spec.monitoring
     if m is not None and m.slo is not None and spec.serving is None:
-        yield Finding("/spec/monitoring/slo", "M216", "an SLO needs a serving section to measure",
-                      "remove monitoring.slo for a batch model", key=True)
+        yield Finding(
+            "/spec/monitoring/slo",
+            "M216",
+            "an SLO needs a serving section to measure",
+            "remove monitoring.slo for a batch model",
+            key=True,
+        )
     if spec.network is not None and spec.network.allow_from and spec.serving is None:
-        yield Finding("/spec/network/allowFrom", "M216", "network.allowFrom needs a serving section to reach",
-                      key=True, severity="warning")
-    yield from _dupes(((p.namespace + "/" + (p.service_account or "*"), f"/spec/network/allowFrom/{i}")
-                       for i, p in enumerate(spec.network.allow_from if spec.network else [])), "network peer")
+        yield Finding(
+            "/spec/network/allowFrom",
+            "M216",
+            "network.allowFrom needs a serving section to reach",
+            key=True,
+            severity="warning",
+        )
+    yield from _dupes(
+        (
+            (p.namespace + "/" + (p.service_account or "*"), f"/spec/network/allowFrom/{i}")
+            for i, p in enumerate(spec.network.allow_from if spec.network else [])
+        ),
+        "network peer",
+    )
 
 
 def check_environment_names(spec: SpecBody, known: Iterable[str]) -> Iterator[Finding]:
@@ -188,8 +264,13 @@ def check_environment_names(spec: SpecBody, known: Iterable[str]) -> Iterator[Fi
     for env in spec.environments:
         if env not in known:
             guess = difflib.get_close_matches(env, known, n=1)
-            yield Finding(f"/spec/environments/{escape(env)}", "M215", f"unknown environment '{env}'",
-                          f"did you mean '{guess[0]}'?" if guess else f"environments: {', '.join(known)}", key=True)
+            yield Finding(
+                f"/spec/environments/{escape(env)}",
+                "M215",
+                f"unknown environment '{env}'",
+                f"did you mean '{guess[0]}'?" if guess else f"environments: {', '.join(known)}",
+                key=True,
+            )
 
 
 # ---------------------------------------------------------------- secret-looking literals
@@ -219,7 +300,7 @@ def secret_kind(value: str) -> str | None:
             return what
     for m in _TOKEN.finditer(value):
         tok = m.group(0)
-        if value[max(0, m.start() - 7):m.start()] == "sha256:":
+        if value[max(0, m.start() - 7) : m.start()] == "sha256:":
             continue  # image digests are meant to be there
         classes = sum(bool(re.search(rx, tok)) for rx in (r"[a-z]", r"[A-Z]", r"[0-9]"))
         if classes == 3 and _entropy(tok) >= 4.0 and "/" not in tok.strip("/"):
@@ -234,9 +315,13 @@ def check_literals(data: Any, ptr: str = "") -> Iterator[Finding]:
             child = f"{ptr}/{escape(str(k))}"
             what = secret_kind(str(k))
             if what:
-                yield Finding(child, "M213", f"{what} in a key of {_dotted(ptr)}",
-                              "specs never hold secret values: store it in Vault and reference it in spec.secrets",
-                              key=True)
+                yield Finding(
+                    child,
+                    "M213",
+                    f"{what} in a key of {_dotted(ptr)}",
+                    "specs never hold secret values: store it in Vault and reference it in spec.secrets",
+                    key=True,
+                )
             yield from check_literals(v, child)
     elif isinstance(data, list):
         for i, v in enumerate(data):
@@ -244,8 +329,12 @@ def check_literals(data: Any, ptr: str = "") -> Iterator[Finding]:
     elif isinstance(data, str):
         what = secret_kind(data)
         if what:
-            yield Finding(ptr, "M213", f"{_dotted(ptr)} holds what looks like {what}",
-                          "specs never hold secret values: store it in Vault and reference it in spec.secrets")
+            yield Finding(
+                ptr,
+                "M213",
+                f"{_dotted(ptr)} holds what looks like {what}",
+                "specs never hold secret values: store it in Vault and reference it in spec.secrets",
+            )
 
 
 def _dotted(ptr: str) -> str:

@@ -6,10 +6,11 @@ field-local rules (names, quantities, cron, Vault paths). Rules across fields (r
 min <= max, views referring to entities, ...) live in `semantics.py`, which runs on a valid
 `Spec` and reports against the same JSON pointers.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -33,8 +34,15 @@ class Model(BaseModel):
     )
 
 
-def _checked(pattern: str, code: str, what: str, hint: str | None = None, *,
-             examples: list[str] | None = None, max_length: int | None = None) -> Any:
+def _checked(
+    pattern: str,
+    code: str,
+    what: str,
+    hint: str | None = None,
+    *,
+    examples: list[str] | None = None,
+    max_length: int | None = None,
+) -> Any:
     """A string type checked by one regex, with our code and wording on failure.
 
     The regex also goes into the JSON Schema, so editors and the schema agree with us.
@@ -44,11 +52,15 @@ def _checked(pattern: str, code: str, what: str, hint: str | None = None, *,
 
     def check(value: str) -> str:
         if max_length is not None and len(value) > max_length:
-            raise PydanticCustomError(code, "'{value}' is {n} characters, longer than {max} allowed for {what}",
-                                      {"value": value, "n": len(value), "max": max_length, "what": what,
-                                       "hint": hint or ""})
+            raise PydanticCustomError(
+                code,
+                "'{value}' is {n} characters, longer than {max} allowed for {what}",
+                {"value": value, "n": len(value), "max": max_length, "what": what, "hint": hint or ""},
+            )
         if not rx.fullmatch(value):
-            raise PydanticCustomError(code, "'{value}' is not {what}", {"value": value, "what": what, "hint": hint or ""})
+            raise PydanticCustomError(
+                code, "'{value}' is not {what}", {"value": value, "what": what, "hint": hint or ""}
+            )
         return value
 
     extra: dict[str, Any] = {"pattern": f"^(?:{pattern})$"}
@@ -59,43 +71,91 @@ def _checked(pattern: str, code: str, what: str, hint: str | None = None, *,
 
 NAME_MAX = max_name_length()
 ModelName = _checked(
-    DNS1123_LABEL_PATTERN, "M201", "a DNS-1123 label (lower-case letters, digits and '-', starting and ending alphanumeric)",
+    DNS1123_LABEL_PATTERN,
+    "M201",
+    "a DNS-1123 label (lower-case letters, digits and '-', starting and ending alphanumeric)",
     f"names end up in Kubernetes object names with suffixes such as '-predictor-00001', so keep it to {NAME_MAX} characters",
-    examples=["fraud-detector"], max_length=NAME_MAX)
-Label = _checked(DNS1123_LABEL_PATTERN, "M201", "a DNS-1123 label (lower-case letters, digits and '-')",
-                 examples=["card-txn"], max_length=63)
-TeamName = _checked(DNS1123_LABEL_PATTERN, "M201", "a DNS-1123 label (lower-case letters, digits and '-')",
-                    "the team name becomes part of namespaces such as '<team>-staging'", examples=["payments-risk"],
-                    max_length=40)
+    examples=["fraud-detector"],
+    max_length=NAME_MAX,
+)
+Label = _checked(
+    DNS1123_LABEL_PATTERN,
+    "M201",
+    "a DNS-1123 label (lower-case letters, digits and '-')",
+    examples=["card-txn"],
+    max_length=63,
+)
+TeamName = _checked(
+    DNS1123_LABEL_PATTERN,
+    "M201",
+    "a DNS-1123 label (lower-case letters, digits and '-')",
+    "the team name becomes part of namespaces such as '<team>-staging'",
+    examples=["payments-risk"],
+    max_length=40,
+)
 # Kubernetes resource.Quantity (apimachinery/pkg/api/resource/quantity.go), unsigned here.
 QUANTITY = r"(\d+(\.\d*)?|\.\d+)([KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+)?"
-Quantity = _checked(QUANTITY, "M202", "a Kubernetes quantity", "examples: \"500m\", \"2\", \"16Gi\", \"512Mi\"",
-                    examples=["4", "500m", "16Gi"])
+Quantity = _checked(
+    QUANTITY, "M202", "a Kubernetes quantity", 'examples: "500m", "2", "16Gi", "512Mi"', examples=["4", "500m", "16Gi"]
+)
 ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-EnvName = _checked(ENV_NAME, "M212", "a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
-                   "use upper case letters, digits and '_', not starting with a digit", examples=["DB_PASSWORD"])
+EnvName = _checked(
+    ENV_NAME,
+    "M212",
+    "a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)",
+    "use upper case letters, digits and '_', not starting with a digit",
+    examples=["DB_PASSWORD"],
+)
 # KV paths: segments of letters, digits, '_' and '-', optionally with inner dots; never
 # '.', '..', globs ('*', '+'), quotes, braces or whitespace, which could widen a policy.
 VAULT_PATH = r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(/[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*)*"
-VaultPath = _checked(VAULT_PATH, "M211", "a safe Vault path",
-                     "use '/'-separated segments of letters, digits, '_', '-' and inner dots, "
-                     "without globs ('*', '+'), '..', quotes, spaces or a leading '/'",
-                     examples=["secret/data/payments/fraud/feature-db"], max_length=512)
-SecretKey = _checked(r"[A-Za-z0-9_.-]+", "M104", "a key of the Vault secret (letters, digits, '_', '.', '-')",
-                     examples=["password"], max_length=253)
-Duration = _checked(r"[1-9][0-9]*(s|m|h|d|w)", "M104", "a duration such as 30m, 12h, 7d or 2w",
-                    examples=["7d", "12h"])
-Owner = _checked(r"@[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?|[^@\s]+@[^@\s]+\.[A-Za-z]{2,}",
-                 "M104", "a code owner ('@org/team', '@user') or an e-mail address", examples=["@payments-risk/ml"])
+VaultPath = _checked(
+    VAULT_PATH,
+    "M211",
+    "a safe Vault path",
+    "use '/'-separated segments of letters, digits, '_', '-' and inner dots, "
+    "without globs ('*', '+'), '..', quotes, spaces or a leading '/'",
+    examples=["secret/data/payments/fraud/feature-db"],
+    max_length=512,
+)
+SecretKey = _checked(
+    r"[A-Za-z0-9_.-]+",
+    "M104",
+    "a key of the Vault secret (letters, digits, '_', '.', '-')",
+    examples=["password"],
+    max_length=253,
+)
+Duration = _checked(r"[1-9][0-9]*(s|m|h|d|w)", "M104", "a duration such as 30m, 12h, 7d or 2w", examples=["7d", "12h"])
+Owner = _checked(
+    r"@[A-Za-z0-9][A-Za-z0-9-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?|[^@\s]+@[^@\s]+\.[A-Za-z]{2,}",
+    "M104",
+    "a code owner ('@org/team', '@user') or an e-mail address",
+    examples=["@payments-risk/ml"],
+)
 ImageRef = _checked(
     r"[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?",
-    "M104", "an OCI image reference (registry/repository[:tag][@sha256:digest])",
-    examples=["registry.example.com/payments/fraud-train:1.4.2"], max_length=512)
-MetricName = _checked(r"[A-Za-z_][A-Za-z0-9_.:/-]*", "M104", "a metric name (letters, digits, '_', '.', ':', '/', '-')",
-                      examples=["val_auc"], max_length=250)
-ParamName = _checked(r"[A-Za-z_][A-Za-z0-9_.-]*", "M104", "a parameter name", examples=["learning_rate"], max_length=128)
-Alias = _checked(r"[A-Za-z_][A-Za-z0-9_-]*", "M104", "an MLflow alias (letters, digits, '_', '-'; not starting with a digit)",
-                 examples=["champion"], max_length=255)
+    "M104",
+    "an OCI image reference (registry/repository[:tag][@sha256:digest])",
+    examples=["registry.example.com/payments/fraud-train:1.4.2"],
+    max_length=512,
+)
+MetricName = _checked(
+    r"[A-Za-z_][A-Za-z0-9_.:/-]*",
+    "M104",
+    "a metric name (letters, digits, '_', '.', ':', '/', '-')",
+    examples=["val_auc"],
+    max_length=250,
+)
+ParamName = _checked(
+    r"[A-Za-z_][A-Za-z0-9_.-]*", "M104", "a parameter name", examples=["learning_rate"], max_length=128
+)
+Alias = _checked(
+    r"[A-Za-z_][A-Za-z0-9_-]*",
+    "M104",
+    "an MLflow alias (letters, digits, '_', '-'; not starting with a digit)",
+    examples=["champion"],
+    max_length=255,
+)
 
 
 def _cron(value: str) -> str:
@@ -107,9 +167,15 @@ def _cron(value: str) -> str:
         return value
     # Kubernetes CronJob takes the standard five fields, not croniter's seconds field.
     if len(fields) != 5 or not croniter.is_valid(value):
-        raise PydanticCustomError("M203", "'{value}' is not a valid cron schedule",
-                                  {"value": value, "hint": "five fields: minute hour day-of-month month day-of-week, "
-                                                           "e.g. \"0 3 * * 0\" (Sunday 03:00), or @daily/@hourly"})
+        raise PydanticCustomError(
+            "M203",
+            "'{value}' is not a valid cron schedule",
+            {
+                "value": value,
+                "hint": "five fields: minute hour day-of-month month day-of-week, "
+                'e.g. "0 3 * * 0" (Sunday 03:00), or @daily/@hourly',
+            },
+        )
     return value
 
 
@@ -125,23 +191,45 @@ class Waiver(Model):
 
     rule: Annotated[str, Field(description="Code of the policy rule waived, e.g. `MP004`.", min_length=1)]
     reason: Annotated[str, Field(description="Why the rule does not apply, for reviewers.", min_length=10)]
-    until: Annotated[str, Field(description="Last day the waiver applies (YYYY-MM-DD).",
-                                pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["2027-01-31"])]
+    until: Annotated[
+        str,
+        Field(
+            description="Last day the waiver applies (YYYY-MM-DD).",
+            pattern=r"^\d{4}-\d{2}-\d{2}$",
+            examples=["2027-01-31"],
+        ),
+    ]
     ticket: Annotated[str | None, Field(description="Tracking ticket for removing the waiver.")] = None
 
 
 class Metadata(Model):
     """Who owns the model and how much it matters."""
 
-    name: Annotated[ModelName, Field(description=f"Model name: a DNS-1123 label of at most {NAME_MAX} characters, "
-                                                 "so that every derived object name fits Kubernetes' 63-character limit.")]
-    team: Annotated[TeamName, Field(description="Owning team; selects the Argo CD project, namespaces, budgets and limits.")]
-    owners: Annotated[list[Owner], Field(description="Code owners ('@org/team' or e-mail) paged for this model.",
-                                         min_length=1)]
-    tier: Annotated[Literal["critical", "standard", "experimental"],
-                    Field(description="Business criticality; critical models get the strictest governance.")] = "standard"
-    cost_center: Annotated[str | None, Field(description="Cost center charged for the model's resources.",
-                                             pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$", examples=["cc-4411"])] = None
+    name: Annotated[
+        ModelName,
+        Field(
+            description=f"Model name: a DNS-1123 label of at most {NAME_MAX} characters, "
+            "so that every derived object name fits Kubernetes' 63-character limit."
+        ),
+    ]
+    team: Annotated[
+        TeamName, Field(description="Owning team; selects the Argo CD project, namespaces, budgets and limits.")
+    ]
+    owners: Annotated[
+        list[Owner], Field(description="Code owners ('@org/team' or e-mail) paged for this model.", min_length=1)
+    ]
+    tier: Annotated[
+        Literal["critical", "standard", "experimental"],
+        Field(description="Business criticality; critical models get the strictest governance."),
+    ] = "standard"
+    cost_center: Annotated[
+        str | None,
+        Field(
+            description="Cost center charged for the model's resources.",
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+            examples=["cc-4411"],
+        ),
+    ] = None
     description: Annotated[str | None, Field(description="One line on what the model does.", max_length=500)] = None
     waivers: Annotated[list[Waiver], Field(description="Time-boxed exceptions to governance rules.")] = []
 
@@ -161,11 +249,16 @@ class Registry(Model):
     """MLflow registry state: experiment, registered model, the alias serving resolves, gates."""
 
     model: Annotated[Label | None, Field(description="Registered model name (default: metadata.name).")] = None
-    experiment: Annotated[str | None, Field(description="MLflow experiment name (default: metadata.name).",
-                                            min_length=1, max_length=250)] = None
-    serve: Annotated[Alias | Annotated[int, Field(ge=1)],
-                     Field(description="Alias (e.g. `champion`) or version number that serving resolves.")] = "champion"
-    gates: Annotated[list[Gate], Field(description="Promotion gates checked against the served version's run metrics.")] = []
+    experiment: Annotated[
+        str | None, Field(description="MLflow experiment name (default: metadata.name).", min_length=1, max_length=250)
+    ] = None
+    serve: Annotated[
+        Alias | Annotated[int, Field(ge=1)],
+        Field(description="Alias (e.g. `champion`) or version number that serving resolves."),
+    ] = "champion"
+    gates: Annotated[
+        list[Gate], Field(description="Promotion gates checked against the served version's run metrics.")
+    ] = []
 
 
 # ------------------------------------------------------------------- features
@@ -176,8 +269,9 @@ class Entity(Model):
 
     name: Annotated[Label, Field(description="Entity name.")]
     join_keys: Annotated[list[ParamName], Field(description="Columns that identify the entity.", min_length=1)]
-    value_type: Annotated[Literal["int32", "int64", "string", "bytes"],
-                          Field(description="Type of the join key.")] = "string"
+    value_type: Annotated[Literal["int32", "int64", "string", "bytes"], Field(description="Type of the join key.")] = (
+        "string"
+    )
     description: Annotated[str | None, Field(description="What the entity is.")] = None
 
 
@@ -185,10 +279,18 @@ class Source(Model):
     """Where a feature view's rows come from."""
 
     name: Annotated[Label, Field(description="Source name, referenced by views.")]
-    type: Annotated[Literal["file", "bigquery", "snowflake", "redshift", "spark"],
-                    Field(description="Offline source type.")] = "file"
-    path: Annotated[str, Field(description="Path, URI or table of the source.", min_length=1, max_length=1024,
-                               examples=["s3://lake/card_txn.parquet"])]
+    type: Annotated[
+        Literal["file", "bigquery", "snowflake", "redshift", "spark"], Field(description="Offline source type.")
+    ] = "file"
+    path: Annotated[
+        str,
+        Field(
+            description="Path, URI or table of the source.",
+            min_length=1,
+            max_length=1024,
+            examples=["s3://lake/card_txn.parquet"],
+        ),
+    ]
     timestamp_field: Annotated[ParamName, Field(description="Event timestamp column.")]
     created_timestamp_field: Annotated[ParamName | None, Field(description="Row creation timestamp column.")] = None
 
@@ -197,8 +299,10 @@ class FeatureField(Model):
     """One feature column."""
 
     name: Annotated[ParamName, Field(description="Feature name.")]
-    dtype: Annotated[Literal["int32", "int64", "float32", "float64", "string", "bytes", "bool", "unix_timestamp"],
-                     Field(description="Feast value type.")]
+    dtype: Annotated[
+        Literal["int32", "int64", "float32", "float64", "string", "bytes", "bool", "unix_timestamp"],
+        Field(description="Feast value type."),
+    ]
 
 
 class View(Model):
@@ -235,13 +339,23 @@ class Training(Model):
     """How the model is trained."""
 
     image: Annotated[ImageRef, Field(description="Training image, pinned by tag or digest.")]
-    command: Annotated[list[str], Field(description="Container command.", min_length=1,
-                                        examples=[["python", "-m", "fraud.train"]])]
+    command: Annotated[
+        list[str], Field(description="Container command.", min_length=1, examples=[["python", "-m", "fraud.train"]])
+    ]
     args: Annotated[list[str], Field(description="Container arguments.")] = []
-    workers: Annotated[int, Field(description="Worker pods; more than 1 means distributed training "
-                                              "(PyTorchJob/TFJob/XGBoostJob by framework).", ge=1, le=256)] = 1
+    workers: Annotated[
+        int,
+        Field(
+            description="Worker pods; more than 1 means distributed training "
+            "(PyTorchJob/TFJob/XGBoostJob by framework).",
+            ge=1,
+            le=256,
+        ),
+    ] = 1
     resources: Annotated[Resources, Field(description="Per-worker resources.")] = Resources()
-    schedule: Annotated[Cron | None, Field(description="Optional retraining schedule (cron, cluster time zone).")] = None
+    schedule: Annotated[Cron | None, Field(description="Optional retraining schedule (cron, cluster time zone).")] = (
+        None
+    )
     timeout_minutes: Annotated[int, Field(description="Deadline for one training run.", ge=1, le=10080)] = 720
 
 
@@ -275,7 +389,7 @@ class CategoricalParam(Model):
     choices: Annotated[list[str | int | float | bool], Field(description="The values to choose from.", min_length=1)]
 
 
-Param = Annotated[Union[FloatParam, IntParam, CategoricalParam], Field(discriminator="type")]
+Param = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
 
 
 class Budget(Model):
@@ -295,8 +409,10 @@ class Tuning(Model):
     sampler: Annotated[Literal["tpe", "random", "cmaes", "grid"], Field(description="Optuna sampler.")] = "tpe"
     pruner: Annotated[Literal["none", "median", "hyperband"], Field(description="Optuna pruner.")] = "median"
     budget: Annotated[Budget, Field(description="Compute budget.")] = Budget()
-    trial_minutes: Annotated[int | None, Field(description="Expected minutes per trial, for cost estimates "
-                                                           "(default from platform config).", ge=1)] = None
+    trial_minutes: Annotated[
+        int | None,
+        Field(description="Expected minutes per trial, for cost estimates (default from platform config).", ge=1),
+    ] = None
     search_space: Annotated[dict[ParamName, Param], Field(description="Hyperparameters by name.", min_length=1)]
 
 
@@ -314,8 +430,9 @@ class Autoscaling(Model):
     """Autoscaling targets; each one set adds a metric to the autoscaler."""
 
     cpu: Annotated[int | None, Field(description="Target average CPU utilisation (% of request).", ge=1, le=100)] = None
-    memory: Annotated[int | None, Field(description="Target average memory utilisation (% of request).",
-                                        ge=1, le=100)] = None
+    memory: Annotated[
+        int | None, Field(description="Target average memory utilisation (% of request).", ge=1, le=100)
+    ] = None
     rps: Annotated[int | None, Field(description="Target requests per second per replica.", ge=1)] = None
     latency_p99_ms: Annotated[int | None, Field(description="Target p99 latency in milliseconds.", ge=1)] = None
 
@@ -331,8 +448,10 @@ class Rollout(Model):
     """How a new model version reaches traffic."""
 
     strategy: Annotated[Literal["rolling", "blueGreen", "canary"], Field(description="Rollout strategy.")] = "rolling"
-    steps: Annotated[list[Annotated[int, Field(ge=1, le=100)]],
-                     Field(description="Canary traffic percentages, strictly increasing, ending at 100.")] = []
+    steps: Annotated[
+        list[Annotated[int, Field(ge=1, le=100)]],
+        Field(description="Canary traffic percentages, strictly increasing, ending at 100."),
+    ] = []
     pause_minutes: Annotated[int, Field(description="Pause after each step.", ge=0, le=1440)] = 5
     analysis: Annotated[Analysis | None, Field(description="Automated analysis that aborts a bad rollout.")] = None
 
@@ -348,15 +467,18 @@ class Variant(Model):
 class AbTest(Model):
     """Traffic split between the main model and variants."""
 
-    variants: Annotated[list[Variant], Field(description="Variants; their weights sum below 100, the rest goes "
-                                                         "to the main model.", min_length=1)]
+    variants: Annotated[
+        list[Variant],
+        Field(description="Variants; their weights sum below 100, the rest goes to the main model.", min_length=1),
+    ]
 
 
 class Serving(Model):
     """Online inference."""
 
-    runtime: Annotated[Literal["kserve", "deployment"], Field(description="KServe InferenceService or a plain "
-                                                                          "Deployment + Service.")] = "kserve"
+    runtime: Annotated[
+        Literal["kserve", "deployment"], Field(description="KServe InferenceService or a plain Deployment + Service.")
+    ] = "kserve"
     replicas: Annotated[Replicas, Field(description="Replica bounds.")] = Replicas()
     resources: Annotated[Resources, Field(description="Per-replica resources.")] = Resources()
     autoscaling: Annotated[Autoscaling, Field(description="Autoscaling targets.")] = Autoscaling()
@@ -381,8 +503,7 @@ class Drift(Model):
     method: Annotated[Literal["psi", "ks", "kl", "wasserstein"], Field(description="Drift statistic.")] = "psi"
     threshold: Annotated[float, Field(description="Alert when the statistic exceeds this.", gt=0)] = 0.2
     schedule: Annotated[Cron, Field(description="When to compute drift (cron).")] = "0 * * * *"
-    features: Annotated[list[ParamName], Field(description="Features to watch (declared in some view).",
-                                               min_length=1)]
+    features: Annotated[list[ParamName], Field(description="Features to watch (declared in some view).", min_length=1)]
 
 
 class Tracing(Model):
@@ -408,8 +529,9 @@ class Secret(Model):
 
     name: Annotated[Label, Field(description="Name of the synced Kubernetes Secret (suffixed by the model name).")]
     vault_path: Annotated[VaultPath, Field(description="KV path in Vault.")]
-    env: Annotated[dict[EnvName, SecretKey], Field(description="Environment variable -> key in the Vault secret.",
-                                                   min_length=1)]
+    env: Annotated[
+        dict[EnvName, SecretKey], Field(description="Environment variable -> key in the Vault secret.", min_length=1)
+    ]
 
 
 class Peer(Model):
@@ -431,8 +553,10 @@ class Network(Model):
 class SpecBody(Model):
     """What the model needs. Every section but `framework` is optional."""
 
-    framework: Annotated[Literal["sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "huggingface", "custom"],
-                         Field(description="ML framework; selects serving runtimes and distributed job kinds.")]
+    framework: Annotated[
+        Literal["sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "huggingface", "custom"],
+        Field(description="ML framework; selects serving runtimes and distributed job kinds."),
+    ]
     registry: Annotated[Registry | None, Field(description="MLflow registry state.")] = None
     features: Annotated[Features | None, Field(description="Feast feature repository.")] = None
     training: Annotated[Training | None, Field(description="Training jobs.")] = None
@@ -441,9 +565,10 @@ class SpecBody(Model):
     monitoring: Annotated[Monitoring | None, Field(description="Observability.")] = None
     secrets: Annotated[list[Secret], Field(description="Vault secret references.")] = []
     network: Annotated[Network | None, Field(description="Network access.")] = None
-    environments: Annotated[dict[Label, dict[str, Any]],
-                            Field(description="Per-environment overrides, deep-merged onto `spec` "
-                                              "(maps merge, lists replace).")] = {}
+    environments: Annotated[
+        dict[Label, dict[str, Any]],
+        Field(description="Per-environment overrides, deep-merged onto `spec` (maps merge, lists replace)."),
+    ] = {}
 
 
 class Spec(Model):

@@ -5,14 +5,16 @@ for dict keys). `_resolve_loc` walks the model classes alongside the loc to turn
 a JSON pointer into the document and to learn which names were allowed, which gives
 "did you mean" hints for unknown fields and enum values.
 """
+
 from __future__ import annotations
 
 import difflib
 import json
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal, TypeVar, Union
+from typing import Any, Literal, TypeVar, Union
 
 import pydantic
 from pydantic import BaseModel
@@ -104,8 +106,11 @@ def _resolve_loc(root: type[BaseModel], loc: tuple[Any, ...]) -> _Where:
                 if _is_model(m):
                     tag_field = m.model_fields.get("type")
                     tag_type = tag_field.annotation if tag_field is not None else None
-                    if (tag_type is not None and typing.get_origin(tag_type) is Literal and elem in typing.get_args(tag_type)) \
-                            or m.__name__ == elem:
+                    if (
+                        tag_type is not None
+                        and typing.get_origin(tag_type) is Literal
+                        and elem in typing.get_args(tag_type)
+                    ) or m.__name__ == elem:
                         chosen = m
             tp = chosen if chosen is not None else Any
             continue
@@ -118,9 +123,17 @@ def _resolve_loc(root: type[BaseModel], loc: tuple[Any, ...]) -> _Where:
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
 
 _TYPE_WORDS = {
-    "string_type": "a string", "int_type": "an integer", "float_type": "a number", "bool_type": "true or false",
-    "dict_type": "a mapping", "list_type": "a list", "model_type": "a mapping", "model_attributes_type": "a mapping",
-    "int_from_float": "an integer", "literal_error": "one of the allowed values", "none_required": "null",
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "int_from_float": "an integer",
+    "literal_error": "one of the allowed values",
+    "none_required": "null",
 }
 
 
@@ -156,8 +169,7 @@ def _one(err: dict[str, Any], where: _Where, located: Located, root: type[BaseMo
         guess = _closest(name, allowed)
         parent = dotted(where.pointer.rsplit("/", 1)[0])
         hint = f"did you mean '{guess}'?" if guess else (f"allowed here: {', '.join(allowed)}" if allowed else None)
-        return error("M101", f"unknown field '{name}' in {parent}", hint=hint,
-                     **located.where(where.pointer, key=True))
+        return error("M101", f"unknown field '{name}' in {parent}", hint=hint, **located.where(where.pointer, key=True))
     if kind == "missing":
         parent_ptr, _, name = where.pointer.rpartition("/")
         desc = None
@@ -169,24 +181,41 @@ def _one(err: dict[str, Any], where: _Where, located: Located, root: type[BaseMo
         return error("M102", f"missing required field '{name}' in {dotted(parent_ptr)}", hint=desc, **pos)
     if kind.startswith("M") and kind[1:].isdigit():  # our own checks (see spec._checked)
         message = err["msg"]
-        return error(kind, f"{field}: {message}", hint=ctx.get("hint") or None,
-                     **located.where(where.pointer, key=where.is_key))
+        return error(
+            kind, f"{field}: {message}", hint=ctx.get("hint") or None, **located.where(where.pointer, key=where.is_key)
+        )
     if kind == "literal_error":
         expected = [a for a in typing.get_args(where.leaf)] if typing.get_origin(where.leaf) is Literal else []
         guess = _closest(str(value), [str(e) for e in expected]) if expected else None
         allowed = ", ".join(str(e) for e in expected) or ctx.get("expected", "")
-        return error("M104", f"{field}: {_describe(value)} is not one of: {allowed}",
-                     hint=f"did you mean '{guess}'?" if guess else None, **located.where(where.pointer))
+        return error(
+            "M104",
+            f"{field}: {_describe(value)} is not one of: {allowed}",
+            hint=f"did you mean '{guess}'?" if guess else None,
+            **located.where(where.pointer),
+        )
     if kind == "union_tag_invalid":
         tags = ctx.get("expected_tags", "")
         guess = _closest(str(ctx.get("tag")), [t.strip(" '") for t in str(tags).split(",")])
-        return error("M104", f"{field}: type {ctx.get('tag')!r} is not one of {tags}",
-                     hint=f"did you mean '{guess}'?" if guess else None, **located.where(where.pointer + "/type"))
+        return error(
+            "M104",
+            f"{field}: type {ctx.get('tag')!r} is not one of {tags}",
+            hint=f"did you mean '{guess}'?" if guess else None,
+            **located.where(where.pointer + "/type"),
+        )
     if kind == "union_tag_not_found":
-        tags = [t for m in typing.get_args(where.leaf) if _is_model(_unwrap(m))
-                for t in typing.get_args(_unwrap(m).model_fields["type"].annotation)]
-        return error("M102", f"missing required field 'type' in {field}",
-                     hint=f"type is one of: {', '.join(tags)}" if tags else None, **located.where(where.pointer, key=True))
+        tags = [
+            t
+            for m in typing.get_args(where.leaf)
+            if _is_model(_unwrap(m))
+            for t in typing.get_args(_unwrap(m).model_fields["type"].annotation)
+        ]
+        return error(
+            "M102",
+            f"missing required field 'type' in {field}",
+            hint=f"type is one of: {', '.join(tags)}" if tags else None,
+            **located.where(where.pointer, key=True),
+        )
     if kind in _TYPE_WORDS or kind.endswith("_type"):
         expected = _TYPE_WORDS.get(kind, kind.removesuffix("_type"))
         hint = None
@@ -197,13 +226,20 @@ def _one(err: dict[str, Any], where: _Where, located: Located, root: type[BaseMo
         elif isinstance(value, str) and kind == "list_type":
             hint = "write a list: [" + ", ".join(json.dumps(w) for w in value.split()) + "]"
         elif kind == "string_type" and isinstance(value, (int, float, bool)):
-            hint = f"quote it: \"{value}\"" if not isinstance(value, bool) else \
-                f"quote it (\"{str(value).lower()}\"); in YAML 1.2 unquoted true/false are booleans"
-        return error("M103", f"{field}: expected {expected}, got {_describe(value)}", hint=hint,
-                     **located.where(where.pointer))
+            hint = (
+                f'quote it: "{value}"'
+                if not isinstance(value, bool)
+                else f'quote it ("{str(value).lower()}"); in YAML 1.2 unquoted true/false are booleans'
+            )
+        return error(
+            "M103", f"{field}: expected {expected}, got {_describe(value)}", hint=hint, **located.where(where.pointer)
+        )
     # range, length, pattern and other value constraints
-    return error("M104", f"{field}: {err['msg'][0].lower() + err['msg'][1:]} (got {_describe(value)})",
-                 **located.where(where.pointer))
+    return error(
+        "M104",
+        f"{field}: {err['msg'][0].lower() + err['msg'][1:]} (got {_describe(value)})",
+        **located.where(where.pointer),
+    )
 
 
 def _collapse_unions(items: list[tuple[dict[str, Any], _Where]]) -> list[tuple[dict[str, Any], _Where]]:
@@ -237,8 +273,13 @@ def model_errors(exc: pydantic.ValidationError, located: Located, root: type[Bas
     diags = []
     for err, where in _collapse_unions(items):
         if err["type"] == "union_type":
-            diags.append(error("M103", f"{dotted(where.pointer)}: expected {err['msg']}, got {_describe(err.get('input'))}",
-                               **located.where(where.pointer)))
+            diags.append(
+                error(
+                    "M103",
+                    f"{dotted(where.pointer)}: expected {err['msg']}, got {_describe(err.get('input'))}",
+                    **located.where(where.pointer),
+                )
+            )
         else:
             diags.append(_one(err, where, located, root))
     return diags

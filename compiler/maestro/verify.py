@@ -26,8 +26,8 @@ import functools
 import importlib.util
 import json
 import re
-from pathlib import Path
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from .diagnostics import CODES, Diagnostic, error, sort_diagnostics
@@ -209,7 +209,8 @@ class Verifier:
         # The platform's own folder comes first, so that it can add kinds and also replace a
         # bundled schema with the one of the operator version its clusters run.
         self.crd_dirs: tuple[Path, ...] = tuple(
-            d for d in (self.crd_schema_dir, BUNDLED_CRD_SCHEMAS if bundled else None) if d is not None)
+            d for d in (self.crd_schema_dir, BUNDLED_CRD_SCHEMAS if bundled else None) if d is not None
+        )
         self._cache: dict[tuple[str, str, str], SchemaLookup] = {}
 
     def validator_for(self, api_version: str, kind: str) -> Any:

@@ -2,6 +2,7 @@
 
 Loaded once per command; everything after this is pure.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,6 +44,10 @@ def open_workspace(root: Path) -> tuple[Workspace | None, list[Diagnostic]]:
         diags += more
         if overlay is not None and overlay_doc is not None:
             ws.overlays[env], overlay_docs[env] = overlay, overlay_doc
-    ws.inputs = Inputs(environments=list(platform.environments), platforms=platform_docs, overlays=overlay_docs,
-                       settings=dict(ws.platforms))
+    ws.inputs = Inputs(
+        environments=list(platform.environments),
+        platforms=platform_docs,
+        overlays=overlay_docs,
+        settings=dict(ws.platforms),
+    )
     return ws, diags

@@ -6,10 +6,12 @@ stage does, as Kustomize's namespace transformer would) nor the provenance label
 annotations (the pipeline stamps them); they do set the names, selectors and pod labels
 that other objects refer to, using the helpers below so that those agree.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from ..config import Environment, Platform
 from ..spec import Resources, Spec
@@ -97,14 +99,23 @@ def gpu_scheduling(res: Resources, platform: Platform) -> dict[str, Any]:
 
 def pod_security_context() -> dict[str, Any]:
     """The `restricted` Pod Security Standard, pod level."""
-    return {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001,
-            "seccompProfile": {"type": "RuntimeDefault"}}
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 def container_security_context() -> dict[str, Any]:
     """The `restricted` Pod Security Standard, container level, plus a read-only root."""
-    return {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]}}
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
 
 
 # A read-only root filesystem still needs somewhere to write temporary files.
@@ -147,7 +158,13 @@ def text_template(name: str, filters: dict[str, Callable[..., Any]], finalize: C
     from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, finalize=finalize,
-                                        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined,
+        autoescape=False,
+        finalize=finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters.update(filters)
     return env.from_string(resources.files("maestro").joinpath("templates", name).read_text(encoding="utf-8"))

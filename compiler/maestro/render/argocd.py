@@ -92,6 +92,7 @@ An object that carries `argocd.argoproj.io/hook` is a hook, ordered by its hook 
 wave. An object that carries a sync-wave annotation already keeps it. A kind not in the
 table gets no wave (Argo CD's default, 0); `WAVES` lists the table for checks.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -268,8 +269,9 @@ def _name(resource: Resource) -> str:
     return str(resource["metadata"]["name"])
 
 
-def _metadata(platform: Platform, labels: dict[str, str], wave: str,
-              annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def _metadata(
+    platform: Platform, labels: dict[str, str], wave: str, annotations: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "namespace": platform.gitops.argocd_namespace,
         "labels": labels,
@@ -322,11 +324,13 @@ def _application(env: str, platform: Platform, model: ModelRef, namespace_teams:
     sync_policy: dict[str, Any] = {}
     if model.sync == "automated":
         sync_policy["automated"] = {"prune": True, "selfHeal": True}
-    sync_policy.update({
-        "syncOptions": list(SYNC_OPTIONS),
-        "retry": {"limit": RETRY_LIMIT, "backoff": dict(RETRY_BACKOFF)},
-        "managedNamespaceMetadata": {"labels": namespace_labels},
-    })
+    sync_policy.update(
+        {
+            "syncOptions": list(SYNC_OPTIONS),
+            "retry": {"limit": RETRY_LIMIT, "backoff": dict(RETRY_BACKOFF)},
+            "managedNamespaceMetadata": {"labels": namespace_labels},
+        }
+    )
     info = [{"name": "team", "value": model.team}, {"name": "tier", "value": model.tier}]
     if model.owners:
         info.append({"name": "owners", "value": ", ".join(model.owners)})
@@ -344,6 +348,7 @@ def _application(env: str, platform: Platform, model: ModelRef, namespace_teams:
         "info": info,
     }
     out = obj(ARGOCD_API, "Application", application_name(model.name, env), spec)
-    out["metadata"].update(_metadata(platform, labels, _APPLICATION_WAVE,
-                                     {SOURCE_ANNOTATION: model.source, MANIFEST_GENERATE_PATHS: "."}))
+    out["metadata"].update(
+        _metadata(platform, labels, _APPLICATION_WAVE, {SOURCE_ANNOTATION: model.source, MANIFEST_GENERATE_PATHS: "."})
+    )
     return out

@@ -45,6 +45,7 @@ here fails the render instead of shipping a module that does something else.
 The compiler never imports Feast (an optional extra, `maestro[feast]`, seconds to
 import); jinja2 is imported on first use, not when the CLI starts.
 """
+
 from __future__ import annotations
 
 import ast
@@ -52,18 +53,19 @@ import copy
 import functools
 import keyword
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..config import Platform
 from ..emit import ARTIFACT_DIR, dump
 from ..semantics import Finding
 from ..spec import Resources, Source, Spec
 from . import (
+    SYNC_WAVE,
     TMP_MOUNT,
     TMP_VOLUME,
     Context,
     Resource,
-    SYNC_WAVE,
     container_security_context,
     name_of,
     obj,
@@ -102,8 +104,14 @@ NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
 
 # Spec dtype -> the feast.types name the template writes.
 FEAST_TYPES = {
-    "int32": "Int32", "int64": "Int64", "float32": "Float32", "float64": "Float64",
-    "string": "String", "bytes": "Bytes", "bool": "Bool", "unix_timestamp": "UnixTimestamp",
+    "int32": "Int32",
+    "int64": "Int64",
+    "float32": "Float32",
+    "float64": "Float64",
+    "string": "String",
+    "bytes": "Bytes",
+    "bool": "Bool",
+    "unix_timestamp": "UnixTimestamp",
 }
 # Spec join-key type -> ValueType member.
 VALUE_TYPES = {"int32": "INT32", "int64": "INT64", "string": "STRING", "bytes": "BYTES"}
@@ -113,14 +121,17 @@ SOURCE_CLASSES = {
     "bigquery": ("BigQuerySource", "from feast import BigQuerySource"),
     "snowflake": ("SnowflakeSource", "from feast import SnowflakeSource"),
     "redshift": ("RedshiftSource", "from feast import RedshiftSource"),
-    "spark": ("SparkSource",
-              "from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource"),
+    "spark": (
+        "SparkSource",
+        "from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import SparkSource",
+    ),
 }
 TTL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 SPARK_FORMATS = ("parquet", "avro", "csv", "json")  # what SparkSource accepts as file_format
 # What the generated module may call: anything else in it is a bug of this module.
-CALLABLE = frozenset({"Entity", "FeatureService", "FeatureView", "Field", "timedelta",
-                      *(cls for cls, _ in SOURCE_CLASSES.values())})
+CALLABLE = frozenset(
+    {"Entity", "FeatureService", "FeatureView", "Field", "timedelta", *(cls for cls, _ in SOURCE_CLASSES.values())}
+)
 
 _QUERY = re.compile(r"\s*(select|with)\s", re.IGNORECASE)
 _DURATION = re.compile(r"([1-9][0-9]*)([smhdw])")
@@ -149,10 +160,13 @@ def check(spec: Spec, platform: Platform, env: str) -> Iterator[Finding]:
     store = str(platform.environments[env].endpoints.feast.offline_store.get("type", "file"))
     for i, source in enumerate(spec.spec.features.sources):
         if source.type != store and not (source.type == "spark" and store.endswith("spark")):
-            yield Finding(f"/spec/features/sources/{i}/type", "M216",
-                          f"source '{source.name}' is a {source.type} source but environment {env}'s Feast "
-                          f"offline store is '{store}'",
-                          f"use a {store} source, or ask the platform team for a {source.type} offline store")
+            yield Finding(
+                f"/spec/features/sources/{i}/type",
+                "M216",
+                f"source '{source.name}' is a {source.type} source but environment {env}'s Feast "
+                f"offline store is '{store}'",
+                f"use a {store} source, or ask the platform team for a {source.type} offline store",
+            )
 
 
 def repo_configmap_name(spec: Spec) -> str:
@@ -192,7 +206,9 @@ def feature_store_yaml(spec: Spec, ctx: Context) -> str:
         "offline_store": copy.deepcopy(feast.offline_store),
         "entity_key_serialization_version": ENTITY_KEY_SERIALIZATION_VERSION,
     }
-    return f"# Rendered by maestro from the platform config (endpoints.feast): edit that, not this file.\n{dump(config)}"
+    return (
+        f"# Rendered by maestro from the platform config (endpoints.feast): edit that, not this file.\n{dump(config)}"
+    )
 
 
 def definitions(spec: Spec) -> str:
@@ -217,14 +233,16 @@ def _template_data(spec: Spec) -> dict[str, Any]:
         for key in keys:
             var = f"entity_{len(entities)}"
             entity_vars.setdefault(entity.name, []).append(var)
-            entities.append({
-                "var": var,
-                # '.' is in no Feast name of a label, so no two of these names are the same
-                "name": feast_name(entity.name) if len(keys) == 1 else f"{feast_name(entity.name)}.{key}",
-                "join_keys": [key],
-                "value_type": entity.value_type,
-                "description": entity.description,
-            })
+            entities.append(
+                {
+                    "var": var,
+                    # '.' is in no Feast name of a label, so no two of these names are the same
+                    "name": feast_name(entity.name) if len(keys) == 1 else f"{feast_name(entity.name)}.{key}",
+                    "join_keys": [key],
+                    "value_type": entity.value_type,
+                    "description": entity.description,
+                }
+            )
 
     sources = []
     source_vars = {}
@@ -234,24 +252,30 @@ def _template_data(spec: Spec) -> dict[str, Any]:
 
     views = []
     for i, view in enumerate(features.views):
-        views.append({
-            "var": f"view_{i}",
-            "name": feast_name(view.name),
-            # semantics.py has checked that every reference resolves
-            "entities": [var for name in view.entities for var in entity_vars[name]],
-            "source": source_vars[view.source],
-            "ttl": view.ttl,
-            "online": view.online,
-            "fields": [{"name": f.name, "dtype": f.dtype} for f in view.fields],
-        })
+        views.append(
+            {
+                "var": f"view_{i}",
+                "name": feast_name(view.name),
+                # semantics.py has checked that every reference resolves
+                "entities": [var for name in view.entities for var in entity_vars[name]],
+                "source": source_vars[view.source],
+                "ttl": view.ttl,
+                "online": view.online,
+                "fields": [{"name": f.name, "dtype": f.dtype} for f in view.fields],
+            }
+        )
 
     return {
         "source_classes": sorted({s.type for s in features.sources}),
         "entities": entities,
         "sources": sources,
         "views": views,
-        "service": {"var": "feature_service", "name": feature_service_name(spec),
-                    "views": [v["var"] for v in views], "description": spec.metadata.description},
+        "service": {
+            "var": "feature_service",
+            "name": feature_service_name(spec),
+            "views": [v["var"] for v in views],
+            "description": spec.metadata.description,
+        },
         "tags": tags,
     }
 
@@ -277,7 +301,7 @@ def _source_kwargs(source: Source) -> list[tuple[str, str]]:
     elif source.type in ("snowflake", "redshift"):
         parts = path.split(".")
         if len(parts) in (2, 3) and all(parts):
-            names = ("database", "schema", "table")[3 - len(parts):]
+            names = ("database", "schema", "table")[3 - len(parts) :]
             kwargs += list(zip(names, parts))
         else:
             kwargs.append(("table", path))
@@ -315,8 +339,13 @@ def _literal(value: object) -> str:
 
 
 def _ident(value: object) -> _Code:
-    if not (isinstance(value, str) and value.isidentifier() and value.isascii() and not keyword.iskeyword(value)
-            and value not in CALLABLE):
+    if not (
+        isinstance(value, str)
+        and value.isidentifier()
+        and value.isascii()
+        and not keyword.iskeyword(value)
+        and value not in CALLABLE
+    ):
         raise GeneratedCodeError(f"{value!r} is not a safe variable name for the Feast definitions")
     return _Code(value)
 
@@ -326,6 +355,7 @@ def _from_table(table: dict[str, str], what: str) -> Any:
         if not isinstance(value, str) or value not in table:
             raise GeneratedCodeError(f"{value!r} is not a known {what}")
         return _Code(table[value])
+
     return pick
 
 
@@ -339,21 +369,27 @@ def _ttl(value: object) -> _Code:
 def _finalize(value: object) -> object:
     if isinstance(value, _Code):
         return value
-    raise GeneratedCodeError(f"template value {value!r} went into the Feast definitions unfiltered: pass it through "
-                             "a filter (py, ident, ...)")
+    raise GeneratedCodeError(
+        f"template value {value!r} went into the Feast definitions unfiltered: pass it through "
+        "a filter (py, ident, ...)"
+    )
 
 
 @functools.cache
 def _template() -> Any:
-    return text_template(TEMPLATE, {
-        "py": _py,
-        "ident": _ident,
-        "feast_type": _from_table(FEAST_TYPES, "Feast type"),
-        "value_type": _from_table({k: f"ValueType.{v}" for k, v in VALUE_TYPES.items()}, "join key type"),
-        "source_class": _from_table({k: cls for k, (cls, _) in SOURCE_CLASSES.items()}, "source type"),
-        "source_import": _from_table({k: imp for k, (_, imp) in SOURCE_CLASSES.items()}, "source type"),
-        "ttl": _ttl,
-    }, _finalize)
+    return text_template(
+        TEMPLATE,
+        {
+            "py": _py,
+            "ident": _ident,
+            "feast_type": _from_table(FEAST_TYPES, "Feast type"),
+            "value_type": _from_table({k: f"ValueType.{v}" for k, v in VALUE_TYPES.items()}, "join key type"),
+            "source_class": _from_table({k: cls for k, (cls, _) in SOURCE_CLASSES.items()}, "source type"),
+            "source_import": _from_table({k: imp for k, (_, imp) in SOURCE_CLASSES.items()}, "source type"),
+            "ttl": _ttl,
+        },
+        _finalize,
+    )
 
 
 def check_generated(text: str) -> None:
@@ -365,8 +401,9 @@ def check_generated(text: str) -> None:
         raise GeneratedCodeError(f"the generated Feast definitions are not valid Python: {exc}\n{text}") from exc
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in CALLABLE):
-            raise GeneratedCodeError(f"the generated Feast definitions call {ast.unparse(node.func)} "
-                                     f"(line {node.lineno})")
+            raise GeneratedCodeError(
+                f"the generated Feast definitions call {ast.unparse(node.func)} (line {node.lineno})"
+            )
 
 
 # ------------------------------------------------------------------ the apply Job
@@ -383,8 +420,10 @@ def _apply_job(spec: Spec, ctx: Context) -> Resource:
         "command": ["cp", *(f"{REPO_DIR}/{f}" for f in files), f"{WORK_DIR}/"],
         "resources": resource_requirements(COPY_RESOURCES, ctx.platform),
         "securityContext": container_security_context(),
-        "volumeMounts": [{"name": "repo", "mountPath": REPO_DIR, "readOnly": True},
-                         {"name": "work", "mountPath": WORK_DIR}],
+        "volumeMounts": [
+            {"name": "repo", "mountPath": REPO_DIR, "readOnly": True},
+            {"name": "work", "mountPath": WORK_DIR},
+        ],
     }
     apply = {
         "name": "feast-apply",
@@ -409,13 +448,17 @@ def _apply_job(spec: Spec, ctx: Context) -> Resource:
             copy.deepcopy(TMP_VOLUME),
         ],
     }
-    job = obj("batch/v1", "Job", apply_job_name(spec), {
-        "backoffLimit": BACKOFF_LIMIT,
-        "activeDeadlineSeconds": APPLY_DEADLINE,
-        # No ttlSecondsAfterFinished: the hook delete policy removes the Job at the next sync;
-        # a TTL could delete it before Argo CD has seen it complete.
-        "template": {"metadata": {"labels": {**pod_labels(spec, ctx, COMPONENT), **NO_SIDECAR}}, "spec": pod},
-    })
-    job["metadata"]["annotations"] = {HOOK: HOOK_PHASE, HOOK_DELETE_POLICY: "BeforeHookCreation",
-                                      SYNC_WAVE: HOOK_WAVE}
+    job = obj(
+        "batch/v1",
+        "Job",
+        apply_job_name(spec),
+        {
+            "backoffLimit": BACKOFF_LIMIT,
+            "activeDeadlineSeconds": APPLY_DEADLINE,
+            # No ttlSecondsAfterFinished: the hook delete policy removes the Job at the next sync;
+            # a TTL could delete it before Argo CD has seen it complete.
+            "template": {"metadata": {"labels": {**pod_labels(spec, ctx, COMPONENT), **NO_SIDECAR}}, "spec": pod},
+        },
+    )
+    job["metadata"]["annotations"] = {HOOK: HOOK_PHASE, HOOK_DELETE_POLICY: "BeforeHookCreation", SYNC_WAVE: HOOK_WAVE}
     return job

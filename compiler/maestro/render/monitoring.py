@@ -38,6 +38,7 @@ Drift: a CronJob `<model>-drift` runs the platform's drift detector on the sched
 pushes `<drift_score>{model, env, feature}` to the Pushgateway (a CronJob's pods live too
 briefly to be scraped); the drift alert reads that series.
 """
+
 from __future__ import annotations
 
 import copy
@@ -47,11 +48,37 @@ from typing import Any, NamedTuple
 
 from ..emit import ARTIFACT_DIR
 from ..spec import Resources, Spec
-from . import (TMP_MOUNT, TMP_VOLUME, Context, Resource, container_security_context, name_of, obj, pod_labels,
-               pod_security_context, resource_requirements, selector_labels, service_account_name, standard_labels)
-from .queries import (above, burn_rate_exceeded, drift_score, error_budget_remaining, error_ratio, format_duration,
-                      job_failed, latency_quantile_ms, matcher, number, parse_duration, request_rate, selector,
-                      targets_up)
+from . import (
+    TMP_MOUNT,
+    TMP_VOLUME,
+    Context,
+    Resource,
+    container_security_context,
+    name_of,
+    obj,
+    pod_labels,
+    pod_security_context,
+    resource_requirements,
+    selector_labels,
+    service_account_name,
+    standard_labels,
+)
+from .queries import (
+    above,
+    burn_rate_exceeded,
+    drift_score,
+    error_budget_remaining,
+    error_ratio,
+    format_duration,
+    job_failed,
+    latency_quantile_ms,
+    matcher,
+    number,
+    parse_duration,
+    request_rate,
+    selector,
+    targets_up,
+)
 from .serving import METRICS, _metrics_service  # the Service the mesh metrics describe, as analysis uses
 from .training import NO_SIDECAR
 
@@ -143,14 +170,18 @@ def _scrape_monitor(spec: Spec, ctx: Context) -> Resource:
     endpoint: dict[str, Any] = {"path": "/metrics", "interval": ctx.platform.monitoring.scrape_interval}
     if serving.runtime == "kserve":
         endpoint.update(portNumber=METRICS, relabelings=[set_job])
-        pods = {"matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "In",
-                                      "values": [name, *variants]}]}
+        pods = {
+            "matchExpressions": [
+                {"key": "serving.kserve.io/inferenceservice", "operator": "In", "values": [name, *variants]}
+            ]
+        }
         monitor = obj(MONITORING_API, "PodMonitor", name, {"selector": pods, "podMetricsEndpoints": [endpoint]})
     else:
         relabelings = []
         if serving.rollout.strategy == "blueGreen":
-            relabelings.append({"action": "drop", "sourceLabels": ["__meta_kubernetes_service_name"],
-                                "regex": f"{name}-preview"})
+            relabelings.append(
+                {"action": "drop", "sourceLabels": ["__meta_kubernetes_service_name"], "regex": f"{name}-preview"}
+            )
         endpoint.update(port="metrics", relabelings=[*relabelings, set_job])
         # The labels the pipeline stamps on every serving object, variants' Services included.
         services = {"matchLabels": selector_labels(spec, "serving")}
@@ -209,17 +240,20 @@ def _recordings(spec: Spec, ctx: Context) -> dict[str, Recording]:
         out["request_rate"] = Recording(f"maestro:model_request_rate:rate{panel}", request_rate(m, match, panel))
         windows = [panel] + [w for b in burn_rates(spec, ctx) for w in (b.long, b.short)]
         for window in sorted(set(windows), key=parse_duration):
-            out[f"error_ratio:{window}"] = Recording(f"maestro:model_error_ratio:rate{window}",
-                                                     error_ratio(m, match, window))
+            out[f"error_ratio:{window}"] = Recording(
+                f"maestro:model_error_ratio:rate{window}", error_ratio(m, match, window)
+            )
         for q in LATENCY_QUANTILES:
             p = f"p{q * 100:g}"
-            out[f"latency_{p}"] = Recording(f"maestro:model_latency_{p}_ms:rate{panel}",
-                                            latency_quantile_ms(m, match, q, panel))
+            out[f"latency_{p}"] = Recording(
+                f"maestro:model_latency_{p}_ms:rate{panel}", latency_quantile_ms(m, match, q, panel)
+            )
         slo = monitoring.slo
         if slo is not None:
             out["budget_remaining"] = Recording(
                 f"maestro:model_error_budget_remaining:rate{slo.window}",
-                error_budget_remaining(m, match, slo.window, error_budget(slo.availability)))
+                error_budget_remaining(m, match, slo.window, error_budget(slo.availability)),
+            )
         out["replicas_up"] = Recording("maestro:model_replicas_up:sum", targets_up(ctx.namespace, scrape_job(spec)))
     if monitoring.drift is not None:
         out["drift"] = Recording("maestro:model_feature_drift_score:max", drift_score(m, name, ctx.env))
@@ -230,15 +264,30 @@ def _recorded(spec: Spec, ctx: Context, recording: Recording) -> str:
     return selector(recording.record, _series_labels(spec, ctx))
 
 
-def _alert(spec: Spec, ctx: Context, alert: str, expr: str, severity: str, summary: str, description: str,
-           for_: str | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def _alert(
+    spec: Spec,
+    ctx: Context,
+    alert: str,
+    expr: str,
+    severity: str,
+    summary: str,
+    description: str,
+    for_: str | None = None,
+    labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
     rule: dict[str, Any] = {"alert": alert, "expr": expr}
     if for_ is not None:
         rule["for"] = for_
-    rule["labels"] = {**(labels or {}), "team": spec.metadata.team, "model": name_of(spec), "env": ctx.env,
-                      "severity": severity}
-    url = ctx.platform.monitoring.runbook_url.format(alert=alert, model=name_of(spec), team=spec.metadata.team,
-                                                     env=ctx.env)
+    rule["labels"] = {
+        **(labels or {}),
+        "team": spec.metadata.team,
+        "model": name_of(spec),
+        "env": ctx.env,
+        "severity": severity,
+    }
+    url = ctx.platform.monitoring.runbook_url.format(
+        alert=alert, model=name_of(spec), team=spec.metadata.team, env=ctx.env
+    )
     rule["annotations"] = {"summary": summary, "description": description, "runbook_url": url}
     return rule
 
@@ -257,45 +306,84 @@ def _alerts(spec: Spec, ctx: Context, recordings: dict[str, Recording]) -> list[
     if slo is not None and spec.spec.serving is not None:
         budget = error_budget(slo.availability)
         for b in burn_rates(spec, ctx):
-            expr = burn_rate_exceeded(_recorded(spec, ctx, recordings[f"error_ratio:{b.long}"]),
-                                      _recorded(spec, ctx, recordings[f"error_ratio:{b.short}"]), b.rate, budget)
+            expr = burn_rate_exceeded(
+                _recorded(spec, ctx, recordings[f"error_ratio:{b.long}"]),
+                _recorded(spec, ctx, recordings[f"error_ratio:{b.short}"]),
+                b.rate,
+                budget,
+            )
             exhausted = format_duration(round(parse_duration(slo.window) / b.rate))
-            out.append(_alert(
-                spec, ctx, "MaestroErrorBudgetBurn", expr, b.severity,
-                f"{name} ({env}) is spending its error budget {number(b.rate)}x too fast",
-                f"More than {_percent(b.rate * budget)} of requests to {name} failed over both the last {b.long} and "
-                f"the last {b.short}: {number(b.rate)}x the {_percent(budget)} a {number(slo.availability)}% "
-                f"availability SLO allows. At this rate the {slo.window} error budget is gone in {exhausted}.",
-                labels={"long_window": b.long, "short_window": b.short}))
+            out.append(
+                _alert(
+                    spec,
+                    ctx,
+                    "MaestroErrorBudgetBurn",
+                    expr,
+                    b.severity,
+                    f"{name} ({env}) is spending its error budget {number(b.rate)}x too fast",
+                    f"More than {_percent(b.rate * budget)} of requests to {name} failed over both the last {b.long} and "
+                    f"the last {b.short}: {number(b.rate)}x the {_percent(budget)} a {number(slo.availability)}% "
+                    f"availability SLO allows. At this rate the {slo.window} error budget is gone in {exhausted}.",
+                    labels={"long_window": b.long, "short_window": b.short},
+                )
+            )
         if slo.latency_p99_ms is not None:
-            out.append(_alert(
-                spec, ctx, "MaestroLatencyHigh",
-                above(_recorded(spec, ctx, recordings["latency_p99"]), slo.latency_p99_ms),
-                config.latency_severity, f"{name} ({env}) p99 latency is above {slo.latency_p99_ms} ms",
-                f"The p99 latency of {name} over {config.panel_window} windows has been above its "
-                f"{slo.latency_p99_ms} ms SLO for {config.latency_for}.", for_=config.latency_for))
+            out.append(
+                _alert(
+                    spec,
+                    ctx,
+                    "MaestroLatencyHigh",
+                    above(_recorded(spec, ctx, recordings["latency_p99"]), slo.latency_p99_ms),
+                    config.latency_severity,
+                    f"{name} ({env}) p99 latency is above {slo.latency_p99_ms} ms",
+                    f"The p99 latency of {name} over {config.panel_window} windows has been above its "
+                    f"{slo.latency_p99_ms} ms SLO for {config.latency_for}.",
+                    for_=config.latency_for,
+                )
+            )
     m = config.metrics
     if spec.spec.training is not None:
         # Plain Jobs are `<model>-train`, a CronJob's `<model>-train-<minutes since epoch>`
         # (for Kubeflow kinds, the launcher's Jobs: the run's own failure is the operator's).
-        out.append(_alert(
-            spec, ctx, "MaestroTrainingFailed", job_failed(m, ctx.namespace, f"{name}-train(-[0-9]+)?"),
-            config.training_severity, f"{name} ({env}) training job {{{{ $labels.job_name }}}} failed",
-            f"Job {{{{ $labels.job_name }}}} in namespace {ctx.namespace} failed; the model was not retrained. "
-            f"See `kubectl -n {ctx.namespace} describe job {{{{ $labels.job_name }}}}` and its pods' logs."))
+        out.append(
+            _alert(
+                spec,
+                ctx,
+                "MaestroTrainingFailed",
+                job_failed(m, ctx.namespace, f"{name}-train(-[0-9]+)?"),
+                config.training_severity,
+                f"{name} ({env}) training job {{{{ $labels.job_name }}}} failed",
+                f"Job {{{{ $labels.job_name }}}} in namespace {ctx.namespace} failed; the model was not retrained. "
+                f"See `kubectl -n {ctx.namespace} describe job {{{{ $labels.job_name }}}}` and its pods' logs.",
+            )
+        )
     drift = monitoring.drift
     if drift is not None:
-        out.append(_alert(
-            spec, ctx, "MaestroFeatureDrift", above(_recorded(spec, ctx, recordings["drift"]), drift.threshold),
-            config.drift_severity, f"{name} ({env}) feature {{{{ $labels.feature }}}} drifted",
-            f"The {drift.method} drift statistic of feature {{{{ $labels.feature }}}} of {name} has been above "
-            f"{number(drift.threshold)} for {config.drift_for}: live data no longer looks like the training data.",
-            for_=config.drift_for))
-        out.append(_alert(
-            spec, ctx, "MaestroDriftJobFailed", job_failed(m, ctx.namespace, f"{name}-drift-[0-9]+"),
-            config.drift_severity, f"{name} ({env}) drift detection job {{{{ $labels.job_name }}}} failed",
-            f"Job {{{{ $labels.job_name }}}} in namespace {ctx.namespace} failed, so the drift scores of {name} "
-            f"are stale until a run succeeds."))
+        out.append(
+            _alert(
+                spec,
+                ctx,
+                "MaestroFeatureDrift",
+                above(_recorded(spec, ctx, recordings["drift"]), drift.threshold),
+                config.drift_severity,
+                f"{name} ({env}) feature {{{{ $labels.feature }}}} drifted",
+                f"The {drift.method} drift statistic of feature {{{{ $labels.feature }}}} of {name} has been above "
+                f"{number(drift.threshold)} for {config.drift_for}: live data no longer looks like the training data.",
+                for_=config.drift_for,
+            )
+        )
+        out.append(
+            _alert(
+                spec,
+                ctx,
+                "MaestroDriftJobFailed",
+                job_failed(m, ctx.namespace, f"{name}-drift-[0-9]+"),
+                config.drift_severity,
+                f"{name} ({env}) drift detection job {{{{ $labels.job_name }}}} failed",
+                f"Job {{{{ $labels.job_name }}}} in namespace {ctx.namespace} failed, so the drift scores of {name} "
+                f"are stale until a run succeeds.",
+            )
+        )
     return out
 
 
@@ -304,9 +392,12 @@ def _prometheus_rule(spec: Spec, ctx: Context, recordings: dict[str, Recording])
     groups = []
     if recordings:
         labels = _series_labels(spec, ctx)
-        groups.append({"name": f"maestro-{name}-recording",
-                       "rules": [{"record": r.record, "expr": r.expr, "labels": dict(labels)}
-                                 for r in recordings.values()]})
+        groups.append(
+            {
+                "name": f"maestro-{name}-recording",
+                "rules": [{"record": r.record, "expr": r.expr, "labels": dict(labels)} for r in recordings.values()],
+            }
+        )
     alerts = _alerts(spec, ctx, recordings)
     if alerts:
         groups.append({"name": f"maestro-{name}-alerts", "rules": alerts})
@@ -327,7 +418,7 @@ def dashboard_uid(model: str, env: str) -> str:
     uid = f"maestro-{model}-{env}"
     if len(uid) <= UID_MAX:
         return uid
-    return "maestro-" + hashlib.sha256(f"{model}/{env}".encode()).hexdigest()[:UID_MAX - len("maestro-")]
+    return "maestro-" + hashlib.sha256(f"{model}/{env}".encode()).hexdigest()[: UID_MAX - len("maestro-")]
 
 
 _DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -337,13 +428,24 @@ def _thresholds(*steps: tuple[str, float | None]) -> dict[str, Any]:
     return {"mode": "absolute", "steps": [{"color": color, "value": value} for color, value in steps]}
 
 
-def _panel(title: str, unit: str, targets: list[tuple[str, str]], *, kind: str = "timeseries",
-           limit: float | None = None, description: str = "") -> dict[str, Any]:
+def _panel(
+    title: str,
+    unit: str,
+    targets: list[tuple[str, str]],
+    *,
+    kind: str = "timeseries",
+    limit: float | None = None,
+    description: str = "",
+) -> dict[str, Any]:
     """A panel without id and position (the dashboard assigns them); `limit` draws a red line."""
     defaults: dict[str, Any] = {"unit": unit}
     if kind == "timeseries":
-        defaults["custom"] = {"lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
-                              "thresholdsStyle": {"mode": "line" if limit is not None else "off"}}
+        defaults["custom"] = {
+            "lineWidth": 1,
+            "fillOpacity": 10,
+            "showPoints": "never",
+            "thresholdsStyle": {"mode": "line" if limit is not None else "off"},
+        }
     if limit is not None:
         defaults["thresholds"] = _thresholds(("green", None), ("red", limit))
     panel: dict[str, Any] = {
@@ -352,13 +454,22 @@ def _panel(title: str, unit: str, targets: list[tuple[str, str]], *, kind: str =
         "description": description,
         "datasource": dict(_DATASOURCE),
         "fieldConfig": {"defaults": defaults, "overrides": []},
-        "targets": [{"refId": chr(ord("A") + i), "datasource": dict(_DATASOURCE), "expr": expr,
-                     "legendFormat": legend, **({"instant": True, "range": False} if kind == "stat" else {})}
-                    for i, (expr, legend) in enumerate(targets)],
+        "targets": [
+            {
+                "refId": chr(ord("A") + i),
+                "datasource": dict(_DATASOURCE),
+                "expr": expr,
+                "legendFormat": legend,
+                **({"instant": True, "range": False} if kind == "stat" else {}),
+            }
+            for i, (expr, legend) in enumerate(targets)
+        ],
     }
     if kind == "timeseries":
-        panel["options"] = {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-                            "tooltip": {"mode": "multi", "sort": "desc"}}
+        panel["options"] = {
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        }
     return panel
 
 
@@ -370,39 +481,80 @@ def _dashboard(spec: Spec, ctx: Context, recordings: dict[str, Recording]) -> di
     panels = []
     slo = monitoring.slo
     if "request_rate" in recordings:
-        panels.append(_panel("Request rate", "reqps", [(recordings["request_rate"].expr, "requests/s")],
-                             description=f"Requests per second over {window} windows."))
+        panels.append(
+            _panel(
+                "Request rate",
+                "reqps",
+                [(recordings["request_rate"].expr, "requests/s")],
+                description=f"Requests per second over {window} windows.",
+            )
+        )
         budget = error_budget(slo.availability) if slo is not None else None
-        panels.append(_panel("Error ratio", "percentunit", [(recordings[f"error_ratio:{window}"].expr, "errors")],
-                             limit=budget, description=f"Share of failed requests over {window} windows"
-                             + (f"; the line is the SLO's error budget ({_percent(budget)})." if budget else ".")))
-        panels.append(_panel(
-            "Latency", "ms", [(recordings[f"latency_p{q * 100:g}"].expr, f"p{q * 100:g}") for q in LATENCY_QUANTILES],
-            limit=slo.latency_p99_ms if slo is not None else None,
-            description=f"Latency quantiles over {window} windows"
-            + (f"; the line is the p99 SLO ({slo.latency_p99_ms} ms)." if slo and slo.latency_p99_ms else ".")))
+        panels.append(
+            _panel(
+                "Error ratio",
+                "percentunit",
+                [(recordings[f"error_ratio:{window}"].expr, "errors")],
+                limit=budget,
+                description=f"Share of failed requests over {window} windows"
+                + (f"; the line is the SLO's error budget ({_percent(budget)})." if budget else "."),
+            )
+        )
+        panels.append(
+            _panel(
+                "Latency",
+                "ms",
+                [(recordings[f"latency_p{q * 100:g}"].expr, f"p{q * 100:g}") for q in LATENCY_QUANTILES],
+                limit=slo.latency_p99_ms if slo is not None else None,
+                description=f"Latency quantiles over {window} windows"
+                + (f"; the line is the p99 SLO ({slo.latency_p99_ms} ms)." if slo and slo.latency_p99_ms else "."),
+            )
+        )
     if "budget_remaining" in recordings:
         assert slo is not None
-        stat = _panel("Error budget remaining", "percentunit", [(recordings["budget_remaining"].expr, "remaining")],
-                      kind="stat", description=f"Share of the {slo.window} error budget of a "
-                                               f"{number(slo.availability)}% availability SLO not yet spent.")
+        stat = _panel(
+            "Error budget remaining",
+            "percentunit",
+            [(recordings["budget_remaining"].expr, "remaining")],
+            kind="stat",
+            description=f"Share of the {slo.window} error budget of a "
+            f"{number(slo.availability)}% availability SLO not yet spent.",
+        )
         stat["fieldConfig"]["defaults"].update(
-            decimals=1, thresholds=_thresholds(("red", None), ("orange", 0), ("green", 0.25)))
-        stat["options"] = {"colorMode": "background", "graphMode": "none", "justifyMode": "center",
-                           "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                           "textMode": "value"}
+            decimals=1, thresholds=_thresholds(("red", None), ("orange", 0), ("green", 0.25))
+        )
+        stat["options"] = {
+            "colorMode": "background",
+            "graphMode": "none",
+            "justifyMode": "center",
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "textMode": "value",
+        }
         panels.append(stat)
     if "drift" in recordings:
         drift = monitoring.drift
         assert drift is not None
-        panels.append(_panel("Feature drift", "none", [(recordings["drift"].expr, "{{feature}}")],
-                             limit=drift.threshold, description=f"Latest {drift.method} statistic per feature "
-                                                                f"(computed on '{drift.schedule}'); the line is "
-                                                                f"the alert threshold."))
+        panels.append(
+            _panel(
+                "Feature drift",
+                "none",
+                [(recordings["drift"].expr, "{{feature}}")],
+                limit=drift.threshold,
+                description=f"Latest {drift.method} statistic per feature "
+                f"(computed on '{drift.schedule}'); the line is "
+                f"the alert threshold.",
+            )
+        )
     if "replicas_up" in recordings:
-        panels.append(_panel("Replicas", "none", [(recordings["replicas_up"].expr, "replicas up")],
-                             description="Model server replicas (A/B variants included) whose metrics "
-                                         "endpoint answered the last scrape."))
+        panels.append(
+            _panel(
+                "Replicas",
+                "none",
+                [(recordings["replicas_up"].expr, "replicas up")],
+                description="Model server replicas (A/B variants included) whose metrics "
+                "endpoint answered the last scrape.",
+            )
+        )
     if not panels:
         return None
     for i, panel in enumerate(panels):
@@ -423,8 +575,19 @@ def _dashboard(spec: Spec, ctx: Context, recordings: dict[str, Recording]) -> di
         "version": 1,
         "annotations": {"list": []},
         "links": [],
-        "templating": {"list": [{"name": "datasource", "label": "Data source", "type": "datasource",
-                                 "query": "prometheus", "current": {}, "hide": 0, "refresh": 1}]},
+        "templating": {
+            "list": [
+                {
+                    "name": "datasource",
+                    "label": "Data source",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                    "refresh": 1,
+                }
+            ]
+        },
         "panels": panels,
     }
 
@@ -457,8 +620,18 @@ def _drift_cronjob(spec: Spec, ctx: Context) -> Resource:
     container = {
         "name": "drift",
         "image": ctx.platform.images.drift,
-        "args": ["--method", drift.method, "--threshold", number(drift.threshold),
-                 "--features", ",".join(drift.features), "--model", name, "--env", ctx.env],
+        "args": [
+            "--method",
+            drift.method,
+            "--threshold",
+            number(drift.threshold),
+            "--features",
+            ",".join(drift.features),
+            "--model",
+            name,
+            "--env",
+            ctx.env,
+        ],
         "env": [
             {"name": "PUSHGATEWAY_URL", "value": config.pushgateway},
             {"name": "DRIFT_METRIC", "value": config.metrics.drift_score},
@@ -481,10 +654,15 @@ def _drift_cronjob(spec: Spec, ctx: Context) -> Resource:
         # Like training pods: a sidecar that outlives the detector would keep the Job running.
         "template": {"metadata": {"labels": {**pod_labels(spec, ctx, COMPONENT), **NO_SIDECAR}}, "spec": pod},
     }
-    return obj("batch/v1", "CronJob", f"{name}-drift", {
-        "schedule": drift.schedule,
-        "concurrencyPolicy": "Forbid",
-        "successfulJobsHistoryLimit": DRIFT_HISTORY_LIMIT,
-        "failedJobsHistoryLimit": DRIFT_HISTORY_LIMIT,
-        "jobTemplate": {"metadata": {"labels": standard_labels(spec, ctx, COMPONENT)}, "spec": job_spec},
-    })
+    return obj(
+        "batch/v1",
+        "CronJob",
+        f"{name}-drift",
+        {
+            "schedule": drift.schedule,
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": DRIFT_HISTORY_LIMIT,
+            "failedJobsHistoryLimit": DRIFT_HISTORY_LIMIT,
+            "jobTemplate": {"metadata": {"labels": standard_labels(spec, ctx, COMPONENT)}, "spec": job_spec},
+        },
+    )

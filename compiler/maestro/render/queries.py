@@ -5,6 +5,7 @@ from here, so a panel shows exactly what an alert or an analysis measures. Metri
 and label matchers come from the platform config (`monitoring.metrics`): they depend on
 the mesh and runtime, not on Maestro.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,7 @@ def error_ratio(metrics: Metrics, match: str, window: str | None = None) -> str:
 def latency_quantile_ms(metrics: Metrics, match: str, quantile: float = 0.99, window: str | None = None) -> str:
     """Latency quantile in milliseconds from the request-duration histogram."""
     w = window or metrics.rate_window
-    q = (f"histogram_quantile({quantile}, sum by (le) "
-         f"(rate({metrics.request_duration_bucket}{{{match}}}[{w}])))")
+    q = f"histogram_quantile({quantile}, sum by (le) (rate({metrics.request_duration_bucket}{{{match}}}[{w}])))"
     return q if metrics.duration_to_ms == 1 else f"{q} * {metrics.duration_to_ms:g}"
 
 
@@ -107,8 +107,9 @@ def burn_rate_exceeded(long_ratio: str, short_ratio: str, burn_rate: float, budg
 
 def job_failed(metrics: Metrics, namespace: str, job_name_regex: str) -> str:
     """Failed Jobs (one series each, by job_name) whose name matches the regex in full."""
-    match = selector(metrics.job_failed, {"namespace": namespace}, f"job_name=~{_quote(job_name_regex)}",
-                     metrics.job_failed_matcher)
+    match = selector(
+        metrics.job_failed, {"namespace": namespace}, f"job_name=~{_quote(job_name_regex)}", metrics.job_failed_matcher
+    )
     return f"max by (job_name) ({match}) > 0"
 
 

@@ -19,6 +19,7 @@ forever (argo-cd#21055). It runs as the model's service account, which has no Ku
 API token, and, like training pods, without an Istio sidecar (one would keep the pod, and
 the sync, from ever completing).
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,8 +27,19 @@ from typing import Any
 
 from ..registry import desired_state, has_registry_state, state_json
 from ..spec import Resources, Spec
-from . import (TMP_MOUNT, TMP_VOLUME, Context, Resource, container_security_context, name_of, obj, pod_labels,
-               pod_security_context, resource_requirements, service_account_name)
+from . import (
+    TMP_MOUNT,
+    TMP_VOLUME,
+    Context,
+    Resource,
+    container_security_context,
+    name_of,
+    obj,
+    pod_labels,
+    pod_security_context,
+    resource_requirements,
+    service_account_name,
+)
 from .training import NO_SIDECAR
 
 COMPONENT = "registry"
@@ -80,11 +92,16 @@ def _job(spec: Spec, ctx: Context) -> Resource:
         "containers": [container],
         "volumes": [{"name": "state", "configMap": {"name": config_map_name(spec)}}, copy.deepcopy(TMP_VOLUME)],
     }
-    job = obj("batch/v1", "Job", job_name(spec), {
-        "backoffLimit": BACKOFF_LIMIT,
-        "activeDeadlineSeconds": DEADLINE_SECONDS,
-        "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
-        "template": {"metadata": {"labels": {**pod_labels(spec, ctx, COMPONENT), **NO_SIDECAR}}, "spec": pod},
-    })
+    job = obj(
+        "batch/v1",
+        "Job",
+        job_name(spec),
+        {
+            "backoffLimit": BACKOFF_LIMIT,
+            "activeDeadlineSeconds": DEADLINE_SECONDS,
+            "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
+            "template": {"metadata": {"labels": {**pod_labels(spec, ctx, COMPONENT), **NO_SIDECAR}}, "spec": pod},
+        },
+    )
     job["metadata"]["annotations"] = dict(HOOK)
     return job

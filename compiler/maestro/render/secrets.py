@@ -36,11 +36,13 @@ renderer checks every value again before use and raises `UnsafeSecretReference` 
 validation let it through); the template's filters check once more, and its `finalize`
 refuses any value that no filter checked.
 """
+
 from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from ..config import VaultEndpoint
 from ..diagnostics import CODES, Diagnostic, error
@@ -52,9 +54,11 @@ from . import Context, Resource, name_of, obj, service_account_name, text_templa
 
 COMPONENT = "secrets"
 
-CODES.update({
-    "M710": "rendered object carries a secret value",
-})
+CODES.update(
+    {
+        "M710": "rendered object carries a secret value",
+    }
+)
 
 POLICY_TEMPLATE = "vault_policy.hcl.j2"
 POLICY_KEY = "policy.hcl"
@@ -103,7 +107,7 @@ def kv_path(api_path: str, kv_mount: str) -> str | None:
     prefix = f"{kv_mount.strip('/')}/data/"
     if not api_path.startswith(prefix) or len(api_path) == len(prefix):
         return None
-    return api_path[len(prefix):]
+    return api_path[len(prefix) :]
 
 
 def check(spec: Spec, vault: VaultEndpoint) -> Iterator[Finding]:
@@ -113,9 +117,12 @@ def check(spec: Spec, vault: VaultEndpoint) -> Iterator[Finding]:
     mount = vault.kv_mount.strip("/")
     for i, s in enumerate(spec.spec.secrets):
         if kv_path(s.vault_path, mount) is None:
-            yield Finding(f"/spec/secrets/{i}/vaultPath", "M211",
-                          f"'{s.vault_path}' is not a secret under the KV v2 mount '{mount}'",
-                          f"write the KV v2 API path: '{mount}/data/<path of the secret>'")
+            yield Finding(
+                f"/spec/secrets/{i}/vaultPath",
+                "M211",
+                f"'{s.vault_path}' is not a secret under the KV v2 mount '{mount}'",
+                f"write the KV v2 API path: '{mount}/data/<path of the secret>'",
+            )
 
 
 def _label(value: str, what: str) -> str:
@@ -126,8 +133,13 @@ def _label(value: str, what: str) -> str:
 
 def _safe_path(value: object) -> str:
     """A vaultPath, re-checked against the spec's grammar and independently of it."""
-    if not isinstance(value, str) or len(value) > _PATH_MAX or not _VAULT_PATH.fullmatch(value) \
-            or not _PATH_CHARS.fullmatch(value) or any(seg in ("", ".", "..") for seg in value.split("/")):
+    if (
+        not isinstance(value, str)
+        or len(value) > _PATH_MAX
+        or not _VAULT_PATH.fullmatch(value)
+        or not _PATH_CHARS.fullmatch(value)
+        or any(seg in ("", ".", "..") for seg in value.split("/"))
+    ):
         raise UnsafeSecretReference(f"vaultPath {value!r} is not a safe Vault path; it never reaches a policy")
     return value
 
@@ -140,15 +152,25 @@ def _refs(spec: Spec, vault: VaultEndpoint) -> list[SecretRef]:
         api_path = _safe_path(s.vault_path)
         rel = kv_path(api_path, mount)
         if rel is None:
-            raise UnsafeSecretReference(f"vaultPath {api_path!r} of secret {s.name!r} is not under the KV v2 mount "
-                                        f"'{mount}/data/'")
+            raise UnsafeSecretReference(
+                f"vaultPath {api_path!r} of secret {s.name!r} is not under the KV v2 mount '{mount}/data/'"
+            )
         for var, key in s.env.items():
-            if not (isinstance(var, str) and _ENV_NAME.fullmatch(var)) \
-                    or not (isinstance(key, str) and _SECRET_KEY.fullmatch(key)):
-                raise UnsafeSecretReference(f"secret {s.name!r}: env {var!r} -> {key!r} is not a variable name and "
-                                            "a Vault key")
-        out.append(SecretRef(name=s.name, secret=secret_name(spec, s.name), api_path=api_path, path=rel,
-                             keys=tuple(sorted(set(s.env.values())))))
+            if not (isinstance(var, str) and _ENV_NAME.fullmatch(var)) or not (
+                isinstance(key, str) and _SECRET_KEY.fullmatch(key)
+            ):
+                raise UnsafeSecretReference(
+                    f"secret {s.name!r}: env {var!r} -> {key!r} is not a variable name and a Vault key"
+                )
+        out.append(
+            SecretRef(
+                name=s.name,
+                secret=secret_name(spec, s.name),
+                api_path=api_path,
+                path=rel,
+                keys=tuple(sorted(set(s.env.values()))),
+            )
+        )
     return sorted(out, key=lambda r: r.name)
 
 
@@ -172,8 +194,9 @@ def _hcl_name(value: object) -> _Checked:
 def _finalize(value: object) -> object:
     if isinstance(value, _Checked):
         return value
-    raise UnsafeSecretReference(f"template value {value!r} went into the policy unchecked: pass it through an "
-                                "hcl_* filter")
+    raise UnsafeSecretReference(
+        f"template value {value!r} went into the policy unchecked: pass it through an hcl_* filter"
+    )
 
 
 @functools.cache
@@ -213,8 +236,9 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
 
     configmap = obj("v1", "ConfigMap", f"{model}-vault-policy", data={POLICY_KEY: hcl})
     configmap["metadata"]["annotations"] = {ARTIFACT_DIR: POLICY_DIR}
-    policy = obj(VCO_API, "Policy", model,
-                 {"authentication": _admin(vault), "name": name, "type": "acl", "policy": hcl})
+    policy = obj(
+        VCO_API, "Policy", model, {"authentication": _admin(vault), "name": name, "type": "acl", "policy": hcl}
+    )
     role_spec: dict[str, Any] = {
         "authentication": _admin(vault),
         "path": vault.auth_mount,
@@ -236,8 +260,7 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
 
 def _admin(vault: VaultEndpoint) -> dict[str, Any]:
     """How vault-config-operator logs in to Vault to write the policy and the role."""
-    return {"path": vault.auth_mount, "role": vault.admin_role,
-            "serviceAccount": {"name": vault.admin_service_account}}
+    return {"path": vault.auth_mount, "role": vault.admin_role, "serviceAccount": {"name": vault.admin_service_account}}
 
 
 def _static_secret(ref: SecretRef, auth: str, vault: VaultEndpoint) -> Resource:
@@ -251,8 +274,7 @@ def _static_secret(ref: SecretRef, auth: str, vault: VaultEndpoint) -> Resource:
             "name": ref.secret,
             "create": True,
             # Only the keys the pods read, and not VSO's `_raw` copy of the whole response.
-            "transformation": {"excludeRaw": True,
-                               "includes": [_exactly(key) for key in ref.keys]},
+            "transformation": {"excludeRaw": True, "includes": [_exactly(key) for key in ref.keys]},
         },
     }
     return obj(VSO_API, "VaultStaticSecret", ref.secret, body)
@@ -277,8 +299,10 @@ def secret_env(spec: Spec) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------ no secret values, ever
 
 
-_HINT = ("the rendered tree never holds secret values: store it in Vault and reference it from spec.secrets "
-         "(values also come from overlays and config/platform.yaml)")
+_HINT = (
+    "the rendered tree never holds secret values: store it in Vault and reference it from spec.secrets "
+    "(values also come from overlays and config/platform.yaml)"
+)
 
 
 def inline_secret_findings(resources: list[Resource], prefix: str = "") -> list[Diagnostic]:
@@ -296,9 +320,16 @@ def inline_secret_findings(resources: list[Resource], prefix: str = "") -> list[
         if res.get("kind") == "Secret":
             for field in ("data", "stringData"):
                 if field in res:
-                    out.append(error("M710", f"{subject}: {field}: a Secret with inline {field}; secrets reach the "
-                                             "cluster only from Vault (VaultStaticSecret)",
-                                     file=file, pointer=f"/{field}", hint=_HINT))
+                    out.append(
+                        error(
+                            "M710",
+                            f"{subject}: {field}: a Secret with inline {field}; secrets reach the "
+                            "cluster only from Vault (VaultStaticSecret)",
+                            file=file,
+                            pointer=f"/{field}",
+                            hint=_HINT,
+                        )
+                    )
         for path, what, is_key in _secret_strings(res, ()):
             place = f"a key of {_field(path[:-1])}" if is_key else _field(path)
             message = f"{subject}: {place} holds what looks like {what}"

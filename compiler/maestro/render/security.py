@@ -10,13 +10,16 @@
   names, the model's own namespace and the ingress gateway; Prometheus reaches the metrics
   ports only.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from ..spec import Spec
 from . import Context, Resource, name_of, obj, selector_labels, service_account_name
-from .serving import GRPC as GRPC_PORT, HTTP as HTTP_PORT, METRICS as METRICS_PORT  # the ports serving opens
+from .serving import GRPC as GRPC_PORT  # the ports serving opens
+from .serving import HTTP as HTTP_PORT
+from .serving import METRICS as METRICS_PORT
 
 COMPONENT = "security"
 NAME_LABEL = "app.kubernetes.io/name"
@@ -65,12 +68,26 @@ def reader_rbac(spec: Spec, ctx: Context, configmaps: list[str]) -> list[Resourc
     if not configmaps:
         return []
     name = service_account_name(spec)
-    role = obj("rbac.authorization.k8s.io/v1", "Role", name, rules=[
-        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": sorted(set(configmaps)), "verbs": ["get"]},
-    ])
-    binding = obj("rbac.authorization.k8s.io/v1", "RoleBinding", name,
-                  roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-                  subjects=[{"kind": "ServiceAccount", "name": name, "namespace": ctx.namespace}])
+    role = obj(
+        "rbac.authorization.k8s.io/v1",
+        "Role",
+        name,
+        rules=[
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "resourceNames": sorted(set(configmaps)),
+                "verbs": ["get"],
+            },
+        ],
+    )
+    binding = obj(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        name,
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        subjects=[{"kind": "ServiceAccount", "name": name, "namespace": ctx.namespace}],
+    )
     return [role, binding]
 
 
@@ -112,8 +129,10 @@ def _allow(spec: Spec, ctx: Context) -> Resource:
     callers = [_namespace_peer(ns) for ns in _caller_namespaces(spec, ctx)] + [{"podSelector": {}}]
     ingress = [
         {"from": callers, "ports": _tcp(HTTP_PORT, GRPC_PORT)},
-        {"from": [_namespace_peer(ctx.platform.monitoring.namespace)],
-         "ports": _tcp(METRICS_PORT, *SIDECAR_METRICS_PORTS)},
+        {
+            "from": [_namespace_peer(ctx.platform.monitoring.namespace)],
+            "ports": _tcp(METRICS_PORT, *SIDECAR_METRICS_PORTS),
+        },
     ]
     return _network_policy(f"{name_of(spec)}-allow", _model_pods(spec), ingress)
 
@@ -142,16 +161,19 @@ def _authorization_policy(spec: Spec, ctx: Context) -> Resource:
     namespaces = {p.namespace for p in peers if p.service_account is None} | {ctx.namespace}
     if ctx.platform.istio_ingress_namespace:
         namespaces.add(ctx.platform.istio_ingress_namespace)
-    principals = sorted({f"{TRUST_DOMAIN}/ns/{p.namespace}/sa/{p.service_account}"
-                         for p in peers if p.service_account is not None})
+    principals = sorted(
+        {f"{TRUST_DOMAIN}/ns/{p.namespace}/sa/{p.service_account}" for p in peers if p.service_account is not None}
+    )
     # Sources in one rule's `from` are alternatives; a rule matches a source AND a port.
     sources: list[dict[str, Any]] = [{"source": {"namespaces": sorted(namespaces)}}]
     if principals:
         sources.append({"source": {"principals": principals}})
     rules = [
         {"from": sources, "to": [{"operation": {"ports": [str(HTTP_PORT), str(GRPC_PORT)]}}]},
-        {"from": [{"source": {"namespaces": [ctx.platform.monitoring.namespace]}}],
-         "to": [{"operation": {"ports": [str(METRICS_PORT)]}}]},
+        {
+            "from": [{"source": {"namespaces": [ctx.platform.monitoring.namespace]}}],
+            "to": [{"operation": {"ports": [str(METRICS_PORT)]}}],
+        },
     ]
     # ALLOW with rules: whatever matches no rule is denied, for the selected pods.
     body = {"selector": {"matchLabels": _model_pods(spec)}, "action": "ALLOW", "rules": rules}

@@ -13,14 +13,28 @@ the InferenceService must stay the owner of the model server. Canary weights are
 replica-based (no traffic router), which works with or without the mesh; A/B variants
 are routed by Istio (`mesh.py`).
 """
+
 from __future__ import annotations
 
 import math
 from typing import Any
 
 from ..spec import Spec, Variant
-from . import (TMP_MOUNT, TMP_VOLUME, Context, Resource, container_security_context, gpu_scheduling, model_uri, obj,
-               pod_labels, pod_security_context, resource_requirements, selector_labels, service_account_name)
+from . import (
+    TMP_MOUNT,
+    TMP_VOLUME,
+    Context,
+    Resource,
+    container_security_context,
+    gpu_scheduling,
+    model_uri,
+    obj,
+    pod_labels,
+    pod_security_context,
+    resource_requirements,
+    selector_labels,
+    service_account_name,
+)
 from .queries import error_ratio, latency_quantile_ms, matcher, request_rate
 
 COMPONENT = "serving"
@@ -67,21 +81,32 @@ def _env(spec: Spec, ctx: Context, uri: str) -> list[dict[str, Any]]:
     from .monitoring import tracing_env
     from .secrets import secret_env
 
-    return [
-        {"name": "MLFLOW_TRACKING_URI", "value": ctx.environment.endpoints.mlflow},
-        {"name": "MAESTRO_MODEL", "value": spec.metadata.name},
-        {"name": "MAESTRO_ENV", "value": ctx.env},
-        {"name": "MODEL_URI", "value": uri},
-    ] + tracing_env(spec, ctx) + secret_env(spec)
+    return (
+        [
+            {"name": "MLFLOW_TRACKING_URI", "value": ctx.environment.endpoints.mlflow},
+            {"name": "MAESTRO_MODEL", "value": spec.metadata.name},
+            {"name": "MAESTRO_ENV", "value": ctx.env},
+            {"name": "MODEL_URI", "value": uri},
+        ]
+        + tracing_env(spec, ctx)
+        + secret_env(spec)
+    )
 
 
 def _probes() -> dict[str, Any]:
     # Open Inference Protocol (v2) health endpoints, served by MLServer and KServe runtimes.
     return {
-        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": HTTP}, "periodSeconds": 10,
-                           "failureThreshold": 3},
-        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": HTTP}, "initialDelaySeconds": 30,
-                          "periodSeconds": 20, "failureThreshold": 3},
+        "readinessProbe": {
+            "httpGet": {"path": "/v2/health/ready", "port": HTTP},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": HTTP},
+            "initialDelaySeconds": 30,
+            "periodSeconds": 20,
+            "failureThreshold": 3,
+        },
     }
 
 
@@ -114,8 +139,10 @@ def _inference_service(spec: Spec, ctx: Context, name: str, variant: Variant | N
             "env": _env(spec, ctx, uri),
             # KServe's raw-mode Service targets the first port; the metrics port is what the
             # PodMonitor scrapes (and the NetworkPolicy opens to the monitoring namespace).
-            "ports": [{"name": "http1", "containerPort": HTTP, "protocol": "TCP"},
-                      {"name": "metrics", "containerPort": METRICS, "protocol": "TCP"}],
+            "ports": [
+                {"name": "http1", "containerPort": HTTP, "protocol": "TCP"},
+                {"name": "metrics", "containerPort": METRICS, "protocol": "TCP"},
+            ],
             "securityContext": container_security_context(),
             "volumeMounts": [dict(TMP_MOUNT)],
             **_probes(),
@@ -137,7 +164,8 @@ def _pod_template(spec: Spec, ctx: Context, component: str, uri: str) -> dict[st
     container = {
         "name": "mlserver",
         "image": ctx.platform.images.serving.mlserver,
-        "env": _env(spec, ctx, uri) + [
+        "env": _env(spec, ctx, uri)
+        + [
             {"name": "MLSERVER_MODEL_IMPLEMENTATION", "value": "mlserver_mlflow.MLflowRuntime"},
             {"name": "MLSERVER_MODEL_NAME", "value": spec.metadata.name},
             {"name": "MLSERVER_MODEL_URI", "value": uri},
@@ -193,15 +221,20 @@ def _pods(spec: Spec, name: str) -> dict[str, str]:
 
 
 def _service(name: str, selector: dict[str, str]) -> Resource:
-    return obj("v1", "Service", name, {
-        "type": "ClusterIP",
-        "selector": selector,
-        "ports": [
-            {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
-            {"name": "grpc", "port": GRPC, "targetPort": "grpc", "protocol": "TCP"},
-            {"name": "metrics", "port": METRICS, "targetPort": "metrics", "protocol": "TCP"},
-        ],
-    })
+    return obj(
+        "v1",
+        "Service",
+        name,
+        {
+            "type": "ClusterIP",
+            "selector": selector,
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                {"name": "grpc", "port": GRPC, "targetPort": "grpc", "protocol": "TCP"},
+                {"name": "metrics", "port": METRICS, "targetPort": "metrics", "protocol": "TCP"},
+            ],
+        },
+    )
 
 
 # ---------------------------------------------------------------- rollouts
@@ -234,18 +267,27 @@ def _rollout(spec: Spec, ctx: Context, name: str, workload: dict[str, str]) -> l
                 steps.append({"pause": {"duration": f"{ro.pause_minutes}m"}})
         canary: dict[str, Any] = {"steps": steps, "maxSurge": "25%", "maxUnavailable": 0}
         if analysis is not None:
-            canary["analysis"] = {"templates": [{"templateName": f"{name}-analysis"}], "startingStep": 1,
-                                  "args": [{"name": "service", "value": _metrics_service(spec, name)}]}
+            canary["analysis"] = {
+                "templates": [{"templateName": f"{name}-analysis"}],
+                "startingStep": 1,
+                "args": [{"name": "service", "value": _metrics_service(spec, name)}],
+            }
         body["strategy"] = {"canary": canary}
     else:
         preview = f"{name}-preview"
-        blue_green: dict[str, Any] = {"activeService": name, "previewService": preview,
-                                      "autoPromotionEnabled": True, "scaleDownDelaySeconds": 30}
+        blue_green: dict[str, Any] = {
+            "activeService": name,
+            "previewService": preview,
+            "autoPromotionEnabled": True,
+            "scaleDownDelaySeconds": 30,
+        }
         if ro.pause_minutes:
             blue_green["autoPromotionSeconds"] = ro.pause_minutes * 60
         if analysis is not None:
-            blue_green["prePromotionAnalysis"] = {"templates": [{"templateName": f"{name}-analysis"}],
-                                                  "args": [{"name": "service", "value": preview}]}
+            blue_green["prePromotionAnalysis"] = {
+                "templates": [{"templateName": f"{name}-analysis"}],
+                "args": [{"name": "service", "value": preview}],
+            }
         body["strategy"] = {"blueGreen": blue_green}
         if serving.runtime == "kserve":
             # KServe owns `<name>-predictor`, and Argo Rollouts edits the selectors of the
@@ -268,26 +310,29 @@ def _analysis_template(spec: Spec, ctx: Context, name: str) -> Resource:
     m = ctx.platform.monitoring.metrics
     match = matcher(m, ctx.namespace, name, "{{args.service}}")
     address = ctx.environment.endpoints.prometheus
-    metrics: list[dict[str, Any]] = [{
-        "name": "error-ratio",
-        "interval": "1m",
-        "count": 5,
-        "failureLimit": 1,
-        "successCondition": f"result[0] <= {a.max_error_rate:g}",
-        "provider": {"prometheus": {"address": address, "query": error_ratio(m, match)}},
-    }]
-    if a.max_latency_p99_ms is not None:
-        metrics.append({
-            "name": "latency-p99-ms",
+    metrics: list[dict[str, Any]] = [
+        {
+            "name": "error-ratio",
             "interval": "1m",
             "count": 5,
             "failureLimit": 1,
-            # NaN means no traffic in the window: not a failure of the new version.
-            "successCondition": f"isNaN(result[0]) || result[0] <= {a.max_latency_p99_ms}",
-            "provider": {"prometheus": {"address": address, "query": latency_quantile_ms(m, match)}},
-        })
-    return obj(ROLLOUT_API, "AnalysisTemplate", f"{name}-analysis",
-               {"args": [{"name": "service"}], "metrics": metrics})
+            "successCondition": f"result[0] <= {a.max_error_rate:g}",
+            "provider": {"prometheus": {"address": address, "query": error_ratio(m, match)}},
+        }
+    ]
+    if a.max_latency_p99_ms is not None:
+        metrics.append(
+            {
+                "name": "latency-p99-ms",
+                "interval": "1m",
+                "count": 5,
+                "failureLimit": 1,
+                # NaN means no traffic in the window: not a failure of the new version.
+                "successCondition": f"isNaN(result[0]) || result[0] <= {a.max_latency_p99_ms}",
+                "provider": {"prometheus": {"address": address, "query": latency_quantile_ms(m, match)}},
+            }
+        )
+    return obj(ROLLOUT_API, "AnalysisTemplate", f"{name}-analysis", {"args": [{"name": "service"}], "metrics": metrics})
 
 
 # ---------------------------------------------------------------- scaling
@@ -304,27 +349,62 @@ def _autoscaler(spec: Spec, ctx: Context, name: str, target: dict[str, str]) -> 
     metrics: list[dict[str, Any]] = []
     for resource, utilization in (("cpu", a.cpu), ("memory", a.memory)):
         if utilization is not None:
-            metrics.append({"type": "Resource", "resource": {
-                "name": resource, "target": {"type": "Utilization", "averageUtilization": utilization}}})
+            metrics.append(
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": resource,
+                        "target": {"type": "Utilization", "averageUtilization": utilization},
+                    },
+                }
+            )
     # Per-pod custom metrics, served by prometheus-adapter from the same PromQL as alerts.
     if a.rps is not None:
-        metrics.append({"type": "Pods", "pods": {"metric": {"name": "requests_per_second"},
-                                                 "target": {"type": "AverageValue", "averageValue": str(a.rps)}}})
+        metrics.append(
+            {
+                "type": "Pods",
+                "pods": {
+                    "metric": {"name": "requests_per_second"},
+                    "target": {"type": "AverageValue", "averageValue": str(a.rps)},
+                },
+            }
+        )
     if a.latency_p99_ms is not None:
-        metrics.append({"type": "Pods", "pods": {"metric": {"name": "request_latency_p99_ms"},
-                                                 "target": {"type": "AverageValue",
-                                                            "averageValue": str(a.latency_p99_ms)}}})
+        metrics.append(
+            {
+                "type": "Pods",
+                "pods": {
+                    "metric": {"name": "request_latency_p99_ms"},
+                    "target": {"type": "AverageValue", "averageValue": str(a.latency_p99_ms)},
+                },
+            }
+        )
     if not metrics:
-        metrics.append({"type": "Resource", "resource": {
-            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}})
-    return [obj("autoscaling/v2", "HorizontalPodAutoscaler", name, {
-        "scaleTargetRef": target,
-        "minReplicas": r.min,
-        "maxReplicas": r.max,
-        "metrics": metrics,
-        "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300,
-                                   "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}]}},
-    })]
+        metrics.append(
+            {
+                "type": "Resource",
+                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+            }
+        )
+    return [
+        obj(
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+            name,
+            {
+                "scaleTargetRef": target,
+                "minReplicas": r.min,
+                "maxReplicas": r.max,
+                "metrics": metrics,
+                "behavior": {
+                    "scaleDown": {
+                        "stabilizationWindowSeconds": 300,
+                        "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}],
+                    }
+                },
+            },
+        )
+    ]
 
 
 def _scaled_object(spec: Spec, ctx: Context, name: str, target: dict[str, str]) -> Resource:
@@ -334,25 +414,36 @@ def _scaled_object(spec: Spec, ctx: Context, name: str, target: dict[str, str]) 
     a = serving.autoscaling
     m = ctx.platform.monitoring.metrics
     match = matcher(m, ctx.namespace, name, _metrics_service(spec, name))
-    triggers: list[dict[str, Any]] = [{
-        "type": "prometheus",
-        "metadata": {"serverAddress": ctx.environment.endpoints.prometheus,
-                     "query": request_rate(m, match), "threshold": str(a.rps or 1),
-                     "activationThreshold": "0"},
-    }]
+    triggers: list[dict[str, Any]] = [
+        {
+            "type": "prometheus",
+            "metadata": {
+                "serverAddress": ctx.environment.endpoints.prometheus,
+                "query": request_rate(m, match),
+                "threshold": str(a.rps or 1),
+                "activationThreshold": "0",
+            },
+        }
+    ]
     if a.cpu is not None:
         triggers.append({"type": "cpu", "metricType": "Utilization", "metadata": {"value": str(a.cpu)}})
-    return obj("keda.sh/v1alpha1", "ScaledObject", name, {
-        "scaleTargetRef": {"apiVersion": target["apiVersion"], "kind": target["kind"], "name": target["name"]},
-        "minReplicaCount": 0,
-        "maxReplicaCount": serving.replicas.max,
-        "cooldownPeriod": 300,
-        "triggers": triggers,
-    })
+    return obj(
+        "keda.sh/v1alpha1",
+        "ScaledObject",
+        name,
+        {
+            "scaleTargetRef": {"apiVersion": target["apiVersion"], "kind": target["kind"], "name": target["name"]},
+            "minReplicaCount": 0,
+            "maxReplicaCount": serving.replicas.max,
+            "cooldownPeriod": 300,
+            "triggers": triggers,
+        },
+    )
 
 
 def _pdb(spec: Spec, name: str) -> Resource:
     serving = spec.spec.serving
     assert serving is not None
-    return obj("policy/v1", "PodDisruptionBudget", name,
-               {"maxUnavailable": 1, "selector": {"matchLabels": _pods(spec, name)}})
+    return obj(
+        "policy/v1", "PodDisruptionBudget", name, {"maxUnavailable": 1, "selector": {"matchLabels": _pods(spec, name)}}
+    )

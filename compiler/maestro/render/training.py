@@ -11,6 +11,7 @@ Every object is named `<model>-train` (the launcher's helpers `<model>-train-job
 `<model>-train-launcher`); the spec's name-length check keeps these inside the 52
 characters a CronJob name may have.
 """
+
 from __future__ import annotations
 
 import copy
@@ -100,7 +101,6 @@ def _kubeflow_kind(spec: Spec) -> Kubeflow | None:
 
 def _env(spec: Spec, ctx: Context) -> list[dict[str, str]]:
     from .monitoring import tracing_env
-
     from .secrets import secret_env
 
     return mlflow_env(spec, ctx) + tracing_env(spec, ctx) + secret_env(spec)
@@ -117,21 +117,25 @@ def _pod_template(spec: Spec, ctx: Context, container_name: str, restart_policy:
     container: dict[str, Any] = {"name": container_name, "image": training.image, "command": list(training.command)}
     if training.args:
         container["args"] = list(training.args)
-    container.update({
-        "env": _env(spec, ctx),
-        "resources": resource_requirements(training.resources, ctx.platform),
-        "securityContext": container_security_context(),
-        "volumeMounts": [copy.deepcopy(TMP_MOUNT)],
-    })
+    container.update(
+        {
+            "env": _env(spec, ctx),
+            "resources": resource_requirements(training.resources, ctx.platform),
+            "securityContext": container_security_context(),
+            "volumeMounts": [copy.deepcopy(TMP_MOUNT)],
+        }
+    )
     pod: dict[str, Any] = {"serviceAccountName": service_account_name(spec)}
     if restart_policy is not None:  # Kubeflow sets the pod's from the replica spec's
         pod["restartPolicy"] = restart_policy
-    pod.update({
-        "securityContext": pod_security_context(),
-        "containers": [container],
-        "volumes": [copy.deepcopy(TMP_VOLUME)],
-        **gpu_scheduling(training.resources, ctx.platform),
-    })
+    pod.update(
+        {
+            "securityContext": pod_security_context(),
+            "containers": [container],
+            "volumes": [copy.deepcopy(TMP_VOLUME)],
+            **gpu_scheduling(training.resources, ctx.platform),
+        }
+    )
     return {"metadata": {"labels": {**pod_labels(spec, ctx, COMPONENT), **NO_SIDECAR}}, "spec": pod}
 
 
@@ -142,13 +146,15 @@ def _job_spec(spec: Spec, ctx: Context) -> dict[str, Any]:
     if training.workers > 1:
         # One pod per index, all at once; each finds its shard through JOB_COMPLETION_INDEX.
         out.update(completionMode="Indexed", completions=training.workers, parallelism=training.workers)
-    out.update({
-        "backoffLimit": BACKOFF_LIMIT,
-        "activeDeadlineSeconds": training.timeout_minutes * 60,
-        "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
-        # Never: a failed pod stays for its logs and the Job starts a new one.
-        "template": _pod_template(spec, ctx, "train", "Never"),
-    })
+    out.update(
+        {
+            "backoffLimit": BACKOFF_LIMIT,
+            "activeDeadlineSeconds": training.timeout_minutes * 60,
+            "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
+            # Never: a failed pod stays for its logs and the Job starts a new one.
+            "template": _pod_template(spec, ctx, "train", "Never"),
+        }
+    )
     return out
 
 
@@ -169,8 +175,11 @@ def _kubeflow_job(spec: Spec, ctx: Context, kubeflow: Kubeflow) -> Resource:
     replicas = {
         # OnFailure: the container restarts in place, keeping its pod (and the peers'
         # view of it); the run policy's backoffLimit bounds the restarts.
-        replica_type: {"replicas": count, "restartPolicy": "OnFailure",
-                       "template": _pod_template(spec, ctx, kubeflow.container, None)}
+        replica_type: {
+            "replicas": count,
+            "restartPolicy": "OnFailure",
+            "template": _pod_template(spec, ctx, kubeflow.container, None),
+        }
         for replica_type, count in _replica_counts(kubeflow, training.workers).items()
     }
     run_policy = {
@@ -179,19 +188,26 @@ def _kubeflow_job(spec: Spec, ctx: Context, kubeflow: Kubeflow) -> Resource:
         "activeDeadlineSeconds": training.timeout_minutes * 60,
         "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
     }
-    return obj("kubeflow.org/v1", kubeflow.kind, _train_name(spec), {"runPolicy": run_policy, kubeflow.replica_field: replicas})
+    return obj(
+        "kubeflow.org/v1", kubeflow.kind, _train_name(spec), {"runPolicy": run_policy, kubeflow.replica_field: replicas}
+    )
 
 
 def _cronjob(spec: Spec, ctx: Context, component: str, job_spec: dict[str, Any]) -> Resource:
     training = spec.spec.training
     assert training is not None and training.schedule is not None
-    return obj("batch/v1", "CronJob", _train_name(spec), {
-        "schedule": training.schedule,  # no timeZone: the spec's schedule is in the cluster's
-        "concurrencyPolicy": "Forbid",  # a slow run is not joined by the next one
-        "successfulJobsHistoryLimit": HISTORY_LIMIT,
-        "failedJobsHistoryLimit": HISTORY_LIMIT,
-        "jobTemplate": {"metadata": {"labels": standard_labels(spec, ctx, component)}, "spec": job_spec},
-    })
+    return obj(
+        "batch/v1",
+        "CronJob",
+        _train_name(spec),
+        {
+            "schedule": training.schedule,  # no timeZone: the spec's schedule is in the cluster's
+            "concurrencyPolicy": "Forbid",  # a slow run is not joined by the next one
+            "successfulJobsHistoryLimit": HISTORY_LIMIT,
+            "failedJobsHistoryLimit": HISTORY_LIMIT,
+            "jobTemplate": {"metadata": {"labels": standard_labels(spec, ctx, component)}, "spec": job_spec},
+        },
+    )
 
 
 def _launcher(spec: Spec, ctx: Context, kubeflow: Kubeflow, job: Resource) -> list[Resource]:
@@ -234,12 +250,21 @@ def _launcher(spec: Spec, ctx: Context, kubeflow: Kubeflow, job: Resource) -> li
     cron = _cronjob(spec, ctx, LAUNCHER_COMPONENT, job_spec)
 
     account = obj("v1", "ServiceAccount", launcher, automountServiceAccountToken=False)
-    role = obj("rbac.authorization.k8s.io/v1", "Role", launcher, rules=[
-        # `create` is checked before the object has a name, so RBAC cannot narrow it with
-        # resourceNames: this is as tight as Kubernetes allows, one verb on one resource.
-        {"apiGroups": ["kubeflow.org"], "resources": [kubeflow.plural], "verbs": ["create"]},
-    ])
-    binding = obj("rbac.authorization.k8s.io/v1", "RoleBinding", launcher,
-                  roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": launcher},
-                  subjects=[{"kind": "ServiceAccount", "name": launcher, "namespace": ctx.namespace}])
+    role = obj(
+        "rbac.authorization.k8s.io/v1",
+        "Role",
+        launcher,
+        rules=[
+            # `create` is checked before the object has a name, so RBAC cannot narrow it with
+            # resourceNames: this is as tight as Kubernetes allows, one verb on one resource.
+            {"apiGroups": ["kubeflow.org"], "resources": [kubeflow.plural], "verbs": ["create"]},
+        ],
+    )
+    binding = obj(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        launcher,
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": launcher},
+        subjects=[{"kind": "ServiceAccount", "name": launcher, "namespace": ctx.namespace}],
+    )
     return [cm, cron, account, role, binding]

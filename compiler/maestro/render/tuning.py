@@ -86,6 +86,7 @@ Optuna's `timeout` is that deadline less one trial, so that the last trial a wor
 should finish before Kubernetes stops the Job. `check` reports a budget shorter than one
 trial (error) and an estimate over budget (warning).
 """
+
 from __future__ import annotations
 
 import copy
@@ -93,8 +94,9 @@ import hashlib
 import json
 import math
 import warnings
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from ..config import Platform
 from ..costs import TuningEstimate, quantity, tuning_estimate
@@ -297,10 +299,13 @@ def study_document(spec: Spec, ctx: Context) -> dict[str, Any]:
         "timeout": limits.timeout_seconds,
         "sampler": _sampler(t, name),
         "pruner": {"name": pruner, "kwargs": copy.deepcopy(pruner_kwargs)},
-        "storage": {"env": STORAGE_ENV, "kwargs": {"heartbeat_interval": HEARTBEAT_INTERVAL,
-                                                   "grace_period": GRACE_PERIOD}},
-        "search_space": {k: json.loads(distribution_to_json(distribution(p)))
-                         for k, p in sorted(t.search_space.items())},
+        "storage": {
+            "env": STORAGE_ENV,
+            "kwargs": {"heartbeat_interval": HEARTBEAT_INTERVAL, "grace_period": GRACE_PERIOD},
+        },
+        "search_space": {
+            k: json.loads(distribution_to_json(distribution(p))) for k, p in sorted(t.search_space.items())
+        },
     }
 
 
@@ -343,12 +348,17 @@ def _env(spec: Spec, ctx: Context, limits: Deadline) -> list[dict[str, Any]]:
 
     secret, key = storage_secret(spec)
     # As the training pods: trials log their runs to the model's experiment.
-    return mlflow_env(spec, ctx) + [
-        {"name": "MAESTRO_STUDY_FILE", "value": f"{STUDY_DIR}/{STUDY_FILE}"},
-        {"name": "OPTUNA_STUDY_NAME", "value": study_name(spec, ctx.env)},
-        {"name": "MAESTRO_TRIALS_PER_WORKER", "value": str(limits.trials_per_worker)},
-        {"name": STORAGE_ENV, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}},
-    ] + tracing_env(spec, ctx) + [e for e in secret_env(spec) if e["name"] != STORAGE_ENV]
+    return (
+        mlflow_env(spec, ctx)
+        + [
+            {"name": "MAESTRO_STUDY_FILE", "value": f"{STUDY_DIR}/{STUDY_FILE}"},
+            {"name": "OPTUNA_STUDY_NAME", "value": study_name(spec, ctx.env)},
+            {"name": "MAESTRO_TRIALS_PER_WORKER", "value": str(limits.trials_per_worker)},
+            {"name": STORAGE_ENV, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}},
+        ]
+        + tracing_env(spec, ctx)
+        + [e for e in secret_env(spec) if e["name"] != STORAGE_ENV]
+    )
 
 
 def _job_spec(spec: Spec, ctx: Context) -> dict[str, Any]:
@@ -357,12 +367,14 @@ def _job_spec(spec: Spec, ctx: Context) -> dict[str, Any]:
     container: dict[str, Any] = {"name": CONTAINER, "image": training.image, "command": list(training.command)}
     if training.args:
         container["args"] = list(training.args)
-    container.update({
-        "env": _env(spec, ctx, limits),
-        "resources": resource_requirements(training.resources, ctx.platform),
-        "securityContext": container_security_context(),
-        "volumeMounts": [{"name": "study", "mountPath": STUDY_DIR, "readOnly": True}, copy.deepcopy(TMP_MOUNT)],
-    })
+    container.update(
+        {
+            "env": _env(spec, ctx, limits),
+            "resources": resource_requirements(training.resources, ctx.platform),
+            "securityContext": container_security_context(),
+            "volumeMounts": [{"name": "study", "mountPath": STUDY_DIR, "readOnly": True}, copy.deepcopy(TMP_MOUNT)],
+        }
+    )
     pod = {
         "serviceAccountName": service_account_name(spec),
         "restartPolicy": "Never",  # required by backoffLimitPerIndex; a failed pod stays for its logs
@@ -406,47 +418,80 @@ def _check_sampler(t: Tuning, base: str) -> Iterator[Finding]:
         sizes = {name: grid_size(p) for name, p in t.search_space.items()}
         continuous = [name for name, size in sizes.items() if size is None]
         for name in continuous:
-            yield Finding(f"{space}/{escape(name)}", "M209",
-                          f"search space '{name}': the grid sampler needs discrete values, and this float has no step",
-                          "give it a step, list its values as a categorical, or use sampler tpe or random", key=True)
+            yield Finding(
+                f"{space}/{escape(name)}",
+                "M209",
+                f"search space '{name}': the grid sampler needs discrete values, and this float has no step",
+                "give it a step, list its values as a categorical, or use sampler tpe or random",
+                key=True,
+            )
         if continuous:
             return
         points = math.prod(size or 0 for size in sizes.values())
         if points > MAX_GRID_POINTS:
-            yield Finding(f"{base}/sampler", "M209",
-                          f"the grid has {points} points, more than the {MAX_GRID_POINTS} a grid study may have",
-                          "coarsen the steps or use sampler tpe")
+            yield Finding(
+                f"{base}/sampler",
+                "M209",
+                f"the grid has {points} points, more than the {MAX_GRID_POINTS} a grid study may have",
+                "coarsen the steps or use sampler tpe",
+            )
         elif t.trials < points:
-            yield Finding(f"{base}/trials", "M209",
-                          f"{t.trials} trials cover {t.trials} of the {points} grid points (chosen at random)",
-                          f"set trials to {points} for the whole grid", severity="warning")
+            yield Finding(
+                f"{base}/trials",
+                "M209",
+                f"{t.trials} trials cover {t.trials} of the {points} grid points (chosen at random)",
+                f"set trials to {points} for the whole grid",
+                severity="warning",
+            )
         elif t.trials > points:
-            yield Finding(f"{base}/trials", "M209",
-                          f"the grid has {points} points: the study stops after {points} of the {t.trials} trials",
-                          f"set trials to {points}", severity="warning")
+            yield Finding(
+                f"{base}/trials",
+                "M209",
+                f"the grid has {points} points: the study stops after {points} of the {t.trials} trials",
+                f"set trials to {points}",
+                severity="warning",
+            )
     elif t.sampler == "cmaes":
         numeric = [name for name, p in t.search_space.items() if not isinstance(p, CategoricalParam)]
         for name, p in t.search_space.items():
             if isinstance(p, CategoricalParam):
-                yield Finding(f"{space}/{escape(name)}", "M209",
-                              f"search space '{name}': CMA-ES does not model categorical parameters; Optuna samples "
-                              "it at random", "use sampler tpe, which models them", key=True, severity="warning")
+                yield Finding(
+                    f"{space}/{escape(name)}",
+                    "M209",
+                    f"search space '{name}': CMA-ES does not model categorical parameters; Optuna samples it at random",
+                    "use sampler tpe, which models them",
+                    key=True,
+                    severity="warning",
+                )
         if len(numeric) < 2:
-            yield Finding(f"{base}/sampler", "M209",
-                          f"CMA-ES needs two or more numeric parameters, this space has {len(numeric)}: every trial "
-                          "would be sampled at random", "use sampler tpe", severity="warning")
+            yield Finding(
+                f"{base}/sampler",
+                "M209",
+                f"CMA-ES needs two or more numeric parameters, this space has {len(numeric)}: every trial "
+                "would be sampled at random",
+                "use sampler tpe",
+                severity="warning",
+            )
 
 
 def _check_storage(spec: Spec) -> Iterator[Finding]:
     for i, secret in enumerate(spec.spec.secrets):
         if secret.name == DB_SECRET and STORAGE_ENV not in secret.env:
-            yield Finding(f"/spec/secrets/{i}/env", "M216",
-                          f"secret '{DB_SECRET}' holds the tuning storage, so its env must map {STORAGE_ENV}",
-                          f"e.g. env: {{{STORAGE_ENV}: url}}, url being the Vault key with the RDB URL")
+            yield Finding(
+                f"/spec/secrets/{i}/env",
+                "M216",
+                f"secret '{DB_SECRET}' holds the tuning storage, so its env must map {STORAGE_ENV}",
+                f"e.g. env: {{{STORAGE_ENV}: url}}, url being the Vault key with the RDB URL",
+            )
         elif secret.name != DB_SECRET and STORAGE_ENV in secret.env:
-            yield Finding(f"/spec/secrets/{i}/env/{STORAGE_ENV}", "M216",
-                          f"{STORAGE_ENV} comes from secret '{secret.name}', but the tuning Job reads it from the "
-                          f"secret named '{DB_SECRET}'", f"rename the secret to '{DB_SECRET}'", key=True)
+            yield Finding(
+                f"/spec/secrets/{i}/env/{STORAGE_ENV}",
+                "M216",
+                f"{STORAGE_ENV} comes from secret '{secret.name}', but the tuning Job reads it from the "
+                f"secret named '{DB_SECRET}'",
+                f"rename the secret to '{DB_SECRET}'",
+                key=True,
+            )
 
 
 def _check_budget(spec: Spec, platform: Platform, base: str) -> Iterator[Finding]:
@@ -454,19 +499,28 @@ def _check_budget(spec: Spec, platform: Platform, base: str) -> Iterator[Finding
     if t is None or limits is None or estimate is None:
         return  # no training: semantics reports M216
     if limits.budget_seconds is not None and limits.budget_seconds < limits.trial_seconds:
-        yield Finding(f"{base}/budget", "M209",
-                      f"the budget buys {_hours(limits.budget_seconds)} of wall clock for {limits.workers} "
-                      f"worker(s), less than one trial of {limits.trial_seconds // 60} minutes",
-                      "raise the budget, lower parallelism, or check trialMinutes")
+        yield Finding(
+            f"{base}/budget",
+            "M209",
+            f"the budget buys {_hours(limits.budget_seconds)} of wall clock for {limits.workers} "
+            f"worker(s), less than one trial of {limits.trial_seconds // 60} minutes",
+            "raise the budget, lower parallelism, or check trialMinutes",
+        )
         return
-    for what, estimated, allowed, field in (("CPU", estimate.cpu_hours, t.budget.cpu_hours, "cpuHours"),
-                                            ("GPU", estimate.gpu_hours, t.budget.gpu_hours, "gpuHours")):
+    for what, estimated, allowed, field in (
+        ("CPU", estimate.cpu_hours, t.budget.cpu_hours, "cpuHours"),
+        ("GPU", estimate.gpu_hours, t.budget.gpu_hours, "gpuHours"),
+    ):
         if 0 < allowed < estimated:
             fit = min(t.trials, limits.workers * (limits.active_deadline_seconds // limits.trial_seconds))
-            yield Finding(f"{base}/budget/{field}", "M209",
-                          f"{t.trials} trials are estimated at {_number(estimated)} {what}-hours, over the budget "
-                          f"of {_number(allowed)}: the study stops after about {fit} trials",
-                          "raise the budget, or lower trials or trialMinutes", severity="warning")
+            yield Finding(
+                f"{base}/budget/{field}",
+                "M209",
+                f"{t.trials} trials are estimated at {_number(estimated)} {what}-hours, over the budget "
+                f"of {_number(allowed)}: the study stops after about {fit} trials",
+                "raise the budget, or lower trials or trialMinutes",
+                severity="warning",
+            )
 
 
 def _hours(seconds: int) -> str:
