@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import Diagnostic, error, warning
-from .loader import Located, load
-from .resolve import effective
-from .semantics import Finding, check_literals, check_spec
-from .spec import Spec
-from .validate import validate_model
+from maestro.diagnostics import Diagnostic, error, warning
+from maestro.loader import Located, load
+from maestro.resolve import effective
+from maestro.semantics import Finding, check_literals, check_spec
+from maestro.spec import Spec
+from maestro.validate import validate_model
 
 SPECS_DIR = "specs"
 SPEC_FILE = "maestro.yaml"
@@ -84,7 +84,7 @@ def check_located(located: Located, inputs: Inputs, selected: list[str] | None =
         if eff is not None:
             env_diags += to_diagnostics(check_spec(eff, inputs.environments), eff_loc, env)
             if env in inputs.settings:
-                from .render import features, secrets, tuning
+                from maestro.render import features, secrets, tuning
 
                 platform = inputs.settings[env]
                 env_diags += to_diagnostics(tuning.check(eff, platform), eff_loc, env)

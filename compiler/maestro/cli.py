@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import __version__
+from maestro import __version__
 
 OK, FINDINGS, USAGE = 0, 1, 2
 
@@ -26,7 +26,7 @@ class UsageError(Exception):
 
 
 def _root(args: argparse.Namespace) -> Path:
-    from .config import CONFIG_DIR, CONFIG_FILE, find_root
+    from maestro.config import CONFIG_DIR, CONFIG_FILE, find_root
 
     if args.root:
         root = Path(args.root).resolve()
@@ -51,7 +51,7 @@ def _display(path: Path) -> str:
 
 
 def _emit(diags: list, fmt: str) -> None:
-    from .diagnostics import FORMATTERS, format_sarif, sort_diagnostics
+    from maestro.diagnostics import FORMATTERS, format_sarif, sort_diagnostics
 
     ordered = sort_diagnostics(diags)
     text = format_sarif(ordered, __version__) if fmt == "sarif" else FORMATTERS[fmt](ordered)
@@ -66,8 +66,8 @@ class Unusable(Exception):
 
 
 def _workspace(root: Path, fmt: str = "text"):  # type: ignore[no-untyped-def]
-    from .diagnostics import has_errors
-    from .workspace import open_workspace
+    from maestro.diagnostics import has_errors
+    from maestro.workspace import open_workspace
 
     ws, diags = open_workspace(root)
     if ws is None or has_errors(diags):
@@ -76,7 +76,7 @@ def _workspace(root: Path, fmt: str = "text"):  # type: ignore[no-untyped-def]
 
 
 def _spec_paths(root: Path, specs: Sequence[str]) -> list[Path]:
-    from .check import SPEC_FILE, discover
+    from maestro.check import SPEC_FILE, discover
 
     if not specs:
         return discover(root)
@@ -93,9 +93,9 @@ def _spec_paths(root: Path, specs: Sequence[str]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .check import check_file, duplicate_models
-    from .diagnostics import has_errors
-    from .governance import govern_spec
+    from maestro.check import check_file, duplicate_models
+    from maestro.diagnostics import has_errors
+    from maestro.governance import govern_spec
 
     root = _root(args)
     ws, diags = _workspace(root, args.format)
@@ -117,7 +117,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _exit(diags: list, strict: bool) -> int:  # type: ignore[type-arg]
-    from .diagnostics import Severity, has_errors
+    from maestro.diagnostics import Severity, has_errors
 
     if has_errors(diags) or (strict and any(d.severity is Severity.WARNING for d in diags)):
         return FINDINGS
@@ -126,7 +126,7 @@ def _exit(diags: list, strict: bool) -> int:  # type: ignore[type-arg]
 
 def _governance(root: Path, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The policies, loaded once; a broken or missing (when named) policy set is exit 2."""
-    from .governance import Governance
+    from maestro.governance import Governance
 
     policy_dir = Path(args.policy) if getattr(args, "policy", None) else None
     if policy_dir is not None and not policy_dir.is_dir():
@@ -140,10 +140,10 @@ def _governance(root: Path, args: argparse.Namespace):  # type: ignore[no-untype
 def cmd_render(args: argparse.Namespace) -> int:
     if getattr(args, "stdout", False):
         return _render_stdout(args)
-    from .check import check_file, duplicate_models
-    from .diagnostics import has_errors
-    from .emit import check_output_root, compare, write_tree
-    from .governance import govern_spec
+    from maestro.check import check_file, duplicate_models
+    from maestro.diagnostics import has_errors
+    from maestro.emit import check_output_root, compare, write_tree
+    from maestro.governance import govern_spec
 
     root = _root(args)
     ws, diags = _workspace(root)
@@ -235,7 +235,7 @@ def _model_documents(files: dict[str, bytes], prefix: str) -> str:
     """The objects of one rendered model folder, in its kustomization's order."""
     from ruamel.yaml import YAML
 
-    from .emit import dump_all
+    from maestro.emit import dump_all
 
     yaml = YAML(typ="safe", pure=True)
     listed = yaml.load(files[f"{prefix}/kustomization.yaml"].decode("utf-8"))["resources"]
@@ -244,7 +244,7 @@ def _model_documents(files: dict[str, bytes], prefix: str) -> str:
 
 def _render_with_progress(ws, checked, envs, gov):  # type: ignore[no-untyped-def]
     """A progress bar on a terminal when there is enough to render to be worth one."""
-    from .pipeline import render, verifier_for
+    from maestro.pipeline import render, verifier_for
 
     verifier = verifier_for(ws)
     total = sum(1 for c in checked for env in envs if env in c.effective)
@@ -258,9 +258,9 @@ def _render_with_progress(ws, checked, envs, gov):  # type: ignore[no-untyped-de
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    from .diagnostics import has_errors
-    from .policy import PolicySet, check_files, format_test_results, policy_error_diagnostic
-    from .rego import PolicyError
+    from maestro.diagnostics import has_errors
+    from maestro.policy import PolicySet, check_files, format_test_results, policy_error_diagnostic
+    from maestro.rego import PolicyError
 
     if args.policy_verb == "test":
         if args.policy:
@@ -299,7 +299,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
-    from . import registry
+    from maestro import registry
 
     if args.registry_action == "sync" and args.state:
         return registry.run(args, None)  # the sync Job: a state file, no repository
@@ -316,8 +316,8 @@ def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-
     platform config of --env (and --team) as `data.maestro.config`, as maestro render uses."""
     import json
 
-    from .loader import load
-    from .merge import deep_merge
+    from maestro.loader import load
+    from maestro.merge import deep_merge
 
     data: dict = {}  # type: ignore[type-arg]
     for name in args.data or []:
@@ -334,7 +334,7 @@ def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-
             doc = located.data
         data = deep_merge(data, doc)
     if args.env:
-        from .governance import config_data
+        from maestro.governance import config_data
 
         ws, _ = _workspace(_root(args))
         if args.env not in ws.environments:
@@ -344,13 +344,13 @@ def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from . import diff
+    from maestro import diff
 
     return diff.run(args, _root(args))
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from .schema import SCHEMA_PATH, render
+    from maestro.schema import SCHEMA_PATH, render
 
     root = _root(args)
     target = root / SCHEMA_PATH
@@ -371,7 +371,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     import difflib
 
-    from .schema import explain, lookup
+    from maestro.schema import explain, lookup
 
     text = explain(args.field)
     if text is None:
@@ -389,8 +389,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from .check import SPEC_FILE, SPECS_DIR
-    from .scaffold import scaffold
+    from maestro.check import SPEC_FILE, SPECS_DIR
+    from maestro.scaffold import scaffold
 
     root = _root(args)
     ws, _ = _workspace(root)
@@ -406,9 +406,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
-    from .diagnostics import has_errors
-    from .fmt import format_text
-    from .loader import load
+    from maestro.diagnostics import has_errors
+    from maestro.fmt import format_text
+    from maestro.loader import load
 
     root = _root(args)
     diags = []

@@ -15,10 +15,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .diagnostics import Diagnostic, error
-from .loader import Located, load
-from .merge import deep_merge, merge_located
-from .names import DNS1123_LABEL
+from maestro.diagnostics import Diagnostic, error
+from maestro.loader import Located, load
+from maestro.merge import deep_merge, merge_located
+from maestro.names import DNS1123_LABEL
 
 CONFIG_DIR = "config"
 CONFIG_FILE = "platform.yaml"
@@ -343,7 +343,7 @@ def load_config_source(
 ) -> tuple[Platform | None, Located | None, list[Diagnostic]]:
     """As `load_config`, also returning the located document (positions of `spec_defaults`).
     `base`: platform.yaml already loaded (it is read once per command, not once per env)."""
-    from .validate import model_errors
+    from maestro.validate import model_errors
 
     base_path = root / CONFIG_DIR / CONFIG_FILE
     located, diags = (base, []) if base is not None else load(base_path, _rel(root, base_path))

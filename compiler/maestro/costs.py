@@ -13,8 +13,8 @@ from decimal import Decimal
 
 from croniter import croniter
 
-from .config import Platform
-from .spec import Resources, Spec
+from maestro.config import Platform
+from maestro.spec import Resources, Spec
 
 _SUFFIX = {
     "n": Decimal("1e-9"),

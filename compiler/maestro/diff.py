@@ -58,14 +58,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .diagnostics import Diagnostic, has_errors
+from maestro.diagnostics import Diagnostic, has_errors
 
 if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
-    from .governance import Governance
-    from .render.argocd import ModelRef
-    from .spec import Metadata
-    from .verify import Verifier
-    from .workspace import Workspace
+    from maestro.governance import Governance
+    from maestro.render.argocd import ModelRef
+    from maestro.spec import Metadata
+    from maestro.verify import Verifier
+    from maestro.workspace import Workspace
 
 INPUT_DIRS = ("config", "overlays", "policies", "specs")
 COMPILER_DIR = "compiler/maestro"
@@ -344,9 +344,9 @@ def open_side(snap: Snapshot, repo: Repo, fmt: str, like: Side | None = None) ->
     reused (rooted here) instead of parsed again."""
     from dataclasses import replace
 
-    from .cli import Unusable, UsageError
-    from .verify import Verifier
-    from .workspace import open_workspace
+    from maestro.cli import Unusable, UsageError
+    from maestro.verify import Verifier
+    from maestro.workspace import open_workspace
 
     side = Side(snap)
     if not snap.has_config or snap.root is None:
@@ -386,8 +386,8 @@ def _relabel(d: Diagnostic, snap: Snapshot) -> Diagnostic:
 
 
 def _governance(side: Side, fmt: str) -> Governance:
-    from .cli import Unusable
-    from .governance import Governance
+    from maestro.cli import Unusable
+    from maestro.governance import Governance
 
     if side.gov is None:
         gov, problems = Governance.load(side.snap.root)  # type: ignore[arg-type]
@@ -399,11 +399,11 @@ def _governance(side: Side, fmt: str) -> Governance:
 
 def render_side(side: Side, work: dict[str, list[str]], fmt: str, progress: Callable[[], None] | None = None) -> None:
     """Check, govern and render `work` (model -> environments) on one side."""
-    from .check import SPEC_FILE, SPECS_DIR, Checked, check_file
-    from .costs import monthly_cost
-    from .governance import govern_spec
-    from .pipeline import context_for, render
-    from .render.argocd import ModelRef
+    from maestro.check import SPEC_FILE, SPECS_DIR, Checked, check_file
+    from maestro.costs import monthly_cost
+    from maestro.governance import govern_spec
+    from maestro.pipeline import context_for, render
+    from maestro.render.argocd import ModelRef
 
     ws, verifier = side.ws, side.verifier
     if ws is None or verifier is None or not work:
@@ -458,11 +458,11 @@ def scan_metadata(path: Path) -> Metadata | None:
     None when the spec has no valid metadata."""
     from pydantic import ValidationError
 
-    from .spec import Metadata
+    from maestro.spec import Metadata
 
     data = _fast_metadata(path)
     if data is None:
-        from .loader import load
+        from maestro.loader import load
 
         located, _ = load(path, str(path))
         top = located.data if located is not None else None
@@ -534,9 +534,9 @@ def _fast_metadata(path: Path) -> dict[str, Any] | None:
 
 def scanned_ref(side: Side, env: str, model: str) -> ModelRef | None:
     """The Argo CD view of a model that was not rendered (None if its metadata is invalid)."""
-    from .pipeline import context_for
-    from .render.argocd import ModelRef
-    from .spec import Spec
+    from maestro.pipeline import context_for
+    from maestro.render.argocd import ModelRef
+    from maestro.spec import Spec
 
     source = f"specs/{model}/maestro.yaml"
     if side.ws is None or side.snap.root is None:
@@ -559,8 +559,8 @@ def scanned_ref(side: Side, env: str, model: str) -> ModelRef | None:
 
 
 def argocd_objects(side: Side, env: str, refs: list[ModelRef]) -> dict[str, dict[str, Any]]:
-    from .emit import file_name
-    from .render.argocd import render_env
+    from maestro.emit import file_name
+    from maestro.render.argocd import render_env
 
     if side.ws is None or env not in side.ws.platforms:
         return {}
@@ -701,7 +701,7 @@ def _status(base: Mapping[str, object], head: Mapping[str, object], changes: lis
 
 def build_report(repo: Repo, base: Snapshot, head: Snapshot, only_env: str | None, fmt: str) -> Report:
     """Everything `maestro diff` reports; both snapshots must be materialized."""
-    from .cli import UsageError
+    from maestro.cli import UsageError
 
     h = open_side(head, repo, fmt)
     b = open_side(base, repo, fmt, like=h)
@@ -770,7 +770,7 @@ def _entry(env: str, model: str, b: Side, h: Side, currency: str | None) -> Entr
 
 
 def _argocd_entry(env: str, p: Plan, b: Side, h: Side) -> Entry:
-    from .emit import dump, kustomization
+    from maestro.emit import dump, kustomization
 
     entry = Entry(env, ARGOCD, "skipped")
     if not p.affected[env]:
@@ -1111,7 +1111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, root: Path) -> int:
     """0 nothing differs, 1 something does (objects, cost, findings, an invalid spec), 2 error."""
-    from .cli import UsageError
+    from maestro.cli import UsageError
 
     try:
         report = compute(root, args.base, args.head, args.env, args.format)
@@ -1141,8 +1141,8 @@ def compute(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m maestro.diff`: the verb without the rest of the CLI (benchmarks use it)."""
-    from .cli import Unusable, UsageError, _emit
-    from .config import find_root
+    from maestro.cli import Unusable, UsageError, _emit
+    from maestro.config import find_root
 
     parser = argparse.ArgumentParser(prog="maestro diff")
     parser.add_argument("--root", metavar="DIR")

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from .diagnostics import CODES, Diagnostic, error
+from maestro.diagnostics import CODES, Diagnostic, error
 
 CODES.update(
     {

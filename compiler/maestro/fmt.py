@@ -16,8 +16,8 @@ from pydantic import BaseModel
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from .spec import Spec, SpecBody
-from .validate import _fields_by_alias, _is_model, _unwrap
+from maestro.spec import Spec, SpecBody
+from maestro.validate import _fields_by_alias, _is_model, _unwrap
 
 
 def _yaml() -> YAML:

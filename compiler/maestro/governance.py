@@ -23,13 +23,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .config import Platform
-from .costs import tuning_estimate
-from .diagnostics import CODES, Diagnostic, Severity, error
-from .loader import Located
-from .policy import InputDocument, PolicySet, finding_to_diagnostic, policy_error_diagnostic
-from .rego import PolicyError
-from .spec import Spec
+from maestro.config import Platform
+from maestro.costs import tuning_estimate
+from maestro.diagnostics import CODES, Diagnostic, Severity, error
+from maestro.loader import Located
+from maestro.policy import InputDocument, PolicySet, finding_to_diagnostic, policy_error_diagnostic
+from maestro.rego import PolicyError
+from maestro.spec import Spec
 
 CODES.update(
     {
@@ -215,7 +215,7 @@ def _rel(root: Path, path: Path) -> str:
 
 def govern_spec(checked: Any, ws: Any, envs: list[str], gov: Governance) -> list[Diagnostic]:
     """Spec-scope findings of one validated spec in every selected environment, waived."""
-    from .render.argocd import sync_mode
+    from maestro.render.argocd import sync_mode
 
     spec = checked.spec
     if spec is None or gov.spec_policies is None:

@@ -81,7 +81,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import YAMLError
 
-from .diagnostics import CODES, Diagnostic, error
+from maestro.diagnostics import CODES, Diagnostic, error
 
 CODES.update(
     {

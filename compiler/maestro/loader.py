@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .diagnostics import Diagnostic, error
+from maestro.diagnostics import Diagnostic, error
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000  # after alias expansion

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
-from . import kustomize
-from .check import Checked
-from .diagnostics import Diagnostic
-from .emit import Tree, folder
-from .governance import Governance, apply_waivers
-from .render import (
+from maestro import kustomize
+from maestro.check import Checked
+from maestro.diagnostics import Diagnostic
+from maestro.emit import Tree, folder
+from maestro.governance import Governance, apply_waivers
+from maestro.render import (
     SYNC_WAVE,
     Context,
     Resource,
@@ -31,9 +31,9 @@ from .render import (
     training,
     tuning,
 )
-from .spec import Spec
-from .verify import Verifier
-from .workspace import Workspace
+from maestro.spec import Spec
+from maestro.verify import Verifier
+from maestro.workspace import Workspace
 
 # One module per artifact family, in the order their objects are listed (DESIGN.md).
 RENDERERS: tuple[ModuleType, ...] = (serving, mesh, training, tuning, registry, features, monitoring, secrets, security)
@@ -169,7 +169,7 @@ def render(
 
 
 def _fname(res: Resource) -> str:
-    from .emit import file_name
+    from maestro.emit import file_name
 
     return file_name(res)
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import CODES, Diagnostic, Severity, error, warning
-from .rego import UNDEFINED, PolicyError, RegoEngine, RuleInfo, overlay_data, to_json_text
+from maestro.diagnostics import CODES, Diagnostic, Severity, error, warning
+from maestro.rego import UNDEFINED, PolicyError, RegoEngine, RuleInfo, overlay_data, to_json_text
 
 __all__ = [
     "CheckSummary",
@@ -528,7 +528,7 @@ def load_documents(path: Path, display: str | None = None) -> tuple[list[InputDo
     same diagnostics (M001-M010) as for specs; only the size bound is larger, for
     manifests. Never raises for bad input.
     """
-    from .loader import loads_all
+    from maestro.loader import loads_all
 
     file = display or str(path)
     try:
@@ -545,7 +545,7 @@ def load_documents(path: Path, display: str | None = None) -> tuple[list[InputDo
 
 def _pointer_for(doc: InputDocument, path: Any) -> str | None:
     """A JSON pointer into `doc` for a result's `path`, if it names a located node."""
-    from .loader import pointer
+    from maestro.loader import pointer
 
     located = doc.located
     if located is None or path is None:

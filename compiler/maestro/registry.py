@@ -63,13 +63,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from .config import Platform
-from .diagnostics import CODES, Diagnostic, error, format_text, sort_diagnostics, warning
-from .spec import Gate, Spec
+from maestro.config import Platform
+from maestro.diagnostics import CODES, Diagnostic, error, format_text, sort_diagnostics, warning
+from maestro.spec import Gate, Spec
 
 if TYPE_CHECKING:
-    from .check import Checked
-    from .workspace import Workspace
+    from maestro.check import Checked
+    from maestro.workspace import Workspace
 
 CODES.update(
     {
@@ -738,7 +738,7 @@ class Selected:
 
 def select(ws: Workspace, env: str, model: str | None = None) -> Selected:
     """Every spec's desired state in `env` (or one model's), and the spec problems in the way."""
-    from .check import check_file, discover
+    from maestro.check import check_file, discover
 
     if env not in ws.environments:
         raise RegistryUnavailable(f"unknown environment '{env}' (configured: {', '.join(ws.environments)})")
@@ -892,7 +892,7 @@ def check_command(ws: Workspace, env: str, model: str | None = None) -> int:
 
 def _positioned(d: Diagnostic, checked: Checked, ws: Workspace, env: str) -> Diagnostic:
     """Put a finding at the line that asked for it: the gate, the serve, or the platform minimum."""
-    from .loader import escape
+    from maestro.loader import escape
 
     extra = dict(d.extra)
     metric, source, variant = extra.get("metric"), extra.get("source"), extra.get("variant")

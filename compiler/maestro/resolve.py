@@ -12,8 +12,8 @@ served one.
 
 from __future__ import annotations
 
-from .loader import Located, escape
-from .merge import get, merge_located, set_at
+from maestro.loader import Located, escape
+from maestro.merge import get, merge_located, set_at
 
 
 def _without_environments(located: Located) -> Located:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .config import Platform
-from .names import DNS1123_LABEL, max_name_length
+from maestro.config import Platform
+from maestro.names import DNS1123_LABEL, max_name_length
 
 # Serving runtimes most teams start with, by framework (KServe picks the model server).
 _TEMPLATE = """\

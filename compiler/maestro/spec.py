@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from .names import DNS1123_LABEL_PATTERN, max_name_length
+from maestro.names import DNS1123_LABEL_PATTERN, max_name_length
 
 API_VERSION = "maestro.ml/v1alpha1"
 

@@ -19,8 +19,8 @@ from typing import Any, Literal, TypeVar, Union
 import pydantic
 from pydantic import BaseModel
 
-from .diagnostics import Diagnostic, error
-from .loader import Located, escape
+from maestro.diagnostics import Diagnostic, error
+from maestro.loader import Located, escape
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .diagnostics import CODES, Diagnostic, error, sort_diagnostics
+from maestro.diagnostics import CODES, Diagnostic, error, sort_diagnostics
 
 CODES.update(
     {

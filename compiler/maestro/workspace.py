@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .check import Inputs
-from .config import Platform, load_config_source
-from .diagnostics import Diagnostic
-from .overlay import Overlay, load_overlay
+from maestro.check import Inputs
+from maestro.config import Platform, load_config_source
+from maestro.diagnostics import Diagnostic
+from maestro.overlay import Overlay, load_overlay
 
 
 @dataclass

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..config import Environment, Platform
-from ..spec import Resources, Spec
+from maestro.config import Environment, Platform
+from maestro.spec import Resources, Spec
 
 Resource = dict[str, Any]
 

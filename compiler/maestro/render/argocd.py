@@ -99,9 +99,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..config import Environment, Platform
-from ..overlay import Overlay
-from . import MANAGED_BY, SYNC_WAVE, Resource, obj
+from maestro.config import Environment, Platform
+from maestro.overlay import Overlay
+from maestro.render import MANAGED_BY, SYNC_WAVE, Resource, obj
 
 ARGOCD_API = "argoproj.io/v1alpha1"
 HOOK = "argocd.argoproj.io/hook"

@@ -56,11 +56,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ..config import Platform
-from ..emit import ARTIFACT_DIR, dump
-from ..semantics import Finding
-from ..spec import Resources, Source, Spec
-from . import (
+from maestro.config import Platform
+from maestro.emit import ARTIFACT_DIR, dump
+from maestro.render import (
     SYNC_WAVE,
     TMP_MOUNT,
     TMP_VOLUME,
@@ -75,7 +73,9 @@ from . import (
     service_account_name,
     text_template,
 )
-from .argocd import HOOK
+from maestro.render.argocd import HOOK
+from maestro.semantics import Finding
+from maestro.spec import Resources, Source, Spec
 
 COMPONENT = "features"
 REPO_CONFIG = "feature_store.yaml"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec import Spec
-from . import Context, Resource, obj
+from maestro.render import Context, Resource, obj
+from maestro.spec import Spec
 
 COMPONENT = "mesh"
 API = "networking.istio.io/v1"

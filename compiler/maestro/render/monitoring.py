@@ -46,9 +46,8 @@ import hashlib
 import json
 from typing import Any, NamedTuple
 
-from ..emit import ARTIFACT_DIR
-from ..spec import Resources, Spec
-from . import (
+from maestro.emit import ARTIFACT_DIR
+from maestro.render import (
     TMP_MOUNT,
     TMP_VOLUME,
     Context,
@@ -63,7 +62,7 @@ from . import (
     service_account_name,
     standard_labels,
 )
-from .queries import (
+from maestro.render.queries import (
     above,
     burn_rate_exceeded,
     drift_score,
@@ -79,8 +78,9 @@ from .queries import (
     selector,
     targets_up,
 )
-from .serving import METRICS, _metrics_service  # the Service the mesh metrics describe, as analysis uses
-from .training import NO_SIDECAR
+from maestro.render.serving import METRICS, _metrics_service  # the Service the mesh metrics describe, as analysis uses
+from maestro.render.training import NO_SIDECAR
+from maestro.spec import Resources, Spec
 
 COMPONENT = "monitoring"
 MONITORING_API = "monitoring.coreos.com/v1"

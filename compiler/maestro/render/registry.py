@@ -25,9 +25,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..registry import desired_state, has_registry_state, state_json
-from ..spec import Resources, Spec
-from . import (
+from maestro.registry import desired_state, has_registry_state, state_json
+from maestro.render import (
     TMP_MOUNT,
     TMP_VOLUME,
     Context,
@@ -40,7 +39,8 @@ from . import (
     resource_requirements,
     service_account_name,
 )
-from .training import NO_SIDECAR
+from maestro.render.training import NO_SIDECAR
+from maestro.spec import Resources, Spec
 
 COMPONENT = "registry"
 STATE_FILE = "registry.json"

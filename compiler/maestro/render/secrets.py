@@ -44,13 +44,13 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from ..config import VaultEndpoint
-from ..diagnostics import CODES, Diagnostic, error
-from ..emit import ARTIFACT_DIR, file_name
-from ..names import DNS1123_LABEL
-from ..semantics import Finding, secret_kind
-from ..spec import ENV_NAME, VAULT_PATH, Spec
-from . import Context, Resource, name_of, obj, service_account_name, text_template
+from maestro.config import VaultEndpoint
+from maestro.diagnostics import CODES, Diagnostic, error
+from maestro.emit import ARTIFACT_DIR, file_name
+from maestro.names import DNS1123_LABEL
+from maestro.render import Context, Resource, name_of, obj, service_account_name, text_template
+from maestro.semantics import Finding, secret_kind
+from maestro.spec import ENV_NAME, VAULT_PATH, Spec
 
 COMPONENT = "secrets"
 

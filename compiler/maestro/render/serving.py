@@ -19,8 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..spec import Spec, Variant
-from . import (
+from maestro.render import (
     TMP_MOUNT,
     TMP_VOLUME,
     Context,
@@ -35,7 +34,8 @@ from . import (
     selector_labels,
     service_account_name,
 )
-from .queries import error_ratio, latency_quantile_ms, matcher, request_rate
+from maestro.render.queries import error_ratio, latency_quantile_ms, matcher, request_rate
+from maestro.spec import Spec, Variant
 
 COMPONENT = "serving"
 HTTP, GRPC, METRICS = 8080, 8081, 8082
@@ -78,8 +78,8 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
 
 
 def _env(spec: Spec, ctx: Context, uri: str) -> list[dict[str, Any]]:
-    from .monitoring import tracing_env
-    from .secrets import secret_env
+    from maestro.render.monitoring import tracing_env
+    from maestro.render.secrets import secret_env
 
     return (
         [

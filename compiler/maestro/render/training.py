@@ -17,9 +17,8 @@ from __future__ import annotations
 import copy
 from typing import Any, NamedTuple
 
-from ..emit import dump
-from ..spec import Resources, Spec
-from . import (
+from maestro.emit import dump
+from maestro.render import (
     TMP_MOUNT,
     TMP_VOLUME,
     Context,
@@ -35,6 +34,7 @@ from . import (
     service_account_name,
     standard_labels,
 )
+from maestro.spec import Resources, Spec
 
 COMPONENT = "training"
 LAUNCHER_COMPONENT = "training-launcher"
@@ -100,8 +100,8 @@ def _kubeflow_kind(spec: Spec) -> Kubeflow | None:
 
 
 def _env(spec: Spec, ctx: Context) -> list[dict[str, str]]:
-    from .monitoring import tracing_env
-    from .secrets import secret_env
+    from maestro.render.monitoring import tracing_env
+    from maestro.render.secrets import secret_env
 
     return mlflow_env(spec, ctx) + tracing_env(spec, ctx) + secret_env(spec)
 

@@ -98,13 +98,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from ..config import Platform
-from ..costs import TuningEstimate, quantity, tuning_estimate
-from ..emit import ARTIFACT_DIR
-from ..loader import escape
-from ..semantics import Finding
-from ..spec import Budget, CategoricalParam, FloatParam, IntParam, Resources, Spec, Tuning
-from . import (
+from maestro.config import Platform
+from maestro.costs import TuningEstimate, quantity, tuning_estimate
+from maestro.emit import ARTIFACT_DIR
+from maestro.loader import escape
+from maestro.render import (
     TMP_MOUNT,
     TMP_VOLUME,
     Context,
@@ -119,7 +117,9 @@ from . import (
     resource_requirements,
     service_account_name,
 )
-from .training import NO_SIDECAR, TTL_AFTER_FINISHED
+from maestro.render.training import NO_SIDECAR, TTL_AFTER_FINISHED
+from maestro.semantics import Finding
+from maestro.spec import Budget, CategoricalParam, FloatParam, IntParam, Resources, Spec, Tuning
 
 COMPONENT = "tuning"
 FORMAT = "maestro.ml/optuna-study/v1"
@@ -343,8 +343,8 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
 
 
 def _env(spec: Spec, ctx: Context, limits: Deadline) -> list[dict[str, Any]]:
-    from .monitoring import tracing_env
-    from .secrets import secret_env
+    from maestro.render.monitoring import tracing_env
+    from maestro.render.secrets import secret_env
 
     secret, key = storage_secret(spec)
     # As the training pods: trials log their runs to the model's experiment.
