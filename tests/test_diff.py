@@ -469,7 +469,7 @@ def test_scan_metadata_reads_yaml_1_2(tmp_path: Path) -> None:
     spec.write_text(TINY.replace("team: growth", "team: [growth]"))
     assert diff.scan_metadata(spec) is None
     for shipped in sorted((ROOT / "specs").glob("*/maestro.yaml")):
-        from maestro.loader import load
+        from maestro.frontend.loader import load
 
         located, _ = load(shipped, str(shipped))
         assert located is not None

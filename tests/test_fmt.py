@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from conftest import ROOT
-from maestro.fmt import format_text
-from maestro.loader import loads
+from maestro.frontend.fmt import format_text
+from maestro.frontend.loader import loads
 
 SPECS = sorted((ROOT / "specs").glob("*/maestro.yaml"))
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from maestro.loader import MAX_BYTES, loads, pointer
+from maestro.frontend.loader import MAX_BYTES, loads, pointer
 from maestro.merge import deep_merge, get, merge_located
 
 

@@ -23,6 +23,7 @@ import pytest
 
 from conftest import ROOT, example, example_specs, example_workspace
 from maestro.emit import dump
+from maestro.frontend.spec import Gate, Spec
 from maestro.registry import (
     RegistryUnavailable,
     absolute_sqlite,
@@ -45,7 +46,6 @@ from maestro.registry import (
 )
 from maestro.render import Context
 from maestro.render import registry as renderer
-from maestro.spec import Gate, Spec
 from maestro.verify import Verifier
 from maestro.workspace import Workspace, open_workspace
 from mlflow_server import free_port, mlflow_server, require_mlflow  # noqa: F401 - the fixture

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import CRD_SCHEMAS, ROOT
 from maestro.check import check_file, discover
+from maestro.frontend.spec import Spec
 from maestro.overlay import Overlay
 from maestro.render import SYNC_WAVE, Context, standard_labels
 from maestro.render.argocd import (
@@ -24,7 +25,6 @@ from maestro.render.argocd import (
     sync_mode,
     sync_wave,
 )
-from maestro.spec import Spec
 from maestro.verify import Verifier
 from maestro.workspace import Workspace, open_workspace
 

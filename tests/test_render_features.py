@@ -35,9 +35,9 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from conftest import ROOT, example, example_workspace
+from maestro.frontend.spec import Spec
 from maestro.render import Context, features
 from maestro.render.features import GeneratedCodeError, check_generated, render
-from maestro.spec import Spec
 from maestro.verify import Verifier
 
 FEATURE_MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "recsys-ranker"]

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from conftest import example, example_workspace, require_tool
 from maestro.emit import Tree, dump, folder
+from maestro.frontend.spec import Spec
 from maestro.pipeline import render_model
 from maestro.render import Context, monitoring, security, serving
 from maestro.render.queries import format_duration, number, parse_duration
-from maestro.spec import Spec
 from maestro.verify import Verifier
 
 MODELS = [

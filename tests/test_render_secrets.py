@@ -18,7 +18,8 @@ from maestro import pipeline
 from maestro.check import check_located, to_diagnostics
 from maestro.cli import main
 from maestro.emit import Tree, folder
-from maestro.loader import loads
+from maestro.frontend.loader import loads
+from maestro.frontend.spec import Secret, Spec
 from maestro.render import Context, secrets
 from maestro.render.secrets import (
     UnsafeSecretReference,
@@ -27,7 +28,6 @@ from maestro.render.secrets import (
     render,
     secret_env,
 )
-from maestro.spec import Secret, Spec
 from maestro.verify import Verifier
 
 MODELS = [

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from conftest import example, example_workspace
+from maestro.frontend.spec import Spec
 from maestro.render import Context, training
 from maestro.render.security import reader_rbac, render
-from maestro.spec import Spec
 from maestro.verify import Verifier
 
 MODELS = [

@@ -11,9 +11,9 @@ from ruamel.yaml import YAML
 
 from conftest import example, example_workspace
 from maestro.emit import dump
+from maestro.frontend.spec import Spec
 from maestro.render import Context
 from maestro.render.training import render
-from maestro.spec import Spec
 from maestro.verify import Verifier
 
 MODELS = [

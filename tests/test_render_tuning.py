@@ -34,6 +34,7 @@ from optuna.trial import TrialState
 from conftest import ROOT, example, example_workspace
 from maestro.costs import tuning_estimate
 from maestro.emit import ARTIFACT_DIR, dump
+from maestro.frontend.spec import CategoricalParam, FloatParam, IntParam, Secret, Spec
 from maestro.render import Context, pod_labels
 from maestro.render.tuning import (
     FORMAT,
@@ -45,7 +46,6 @@ from maestro.render.tuning import (
     render,
     study_json,
 )
-from maestro.spec import CategoricalParam, FloatParam, IntParam, Secret, Spec
 from maestro.verify import Verifier
 
 TUNED = ["churn-predictor", "fraud-detector", "image-classifier"]

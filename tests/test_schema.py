@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT
-from maestro.loader import load, pointer
-from maestro.schema import generate
-from maestro.spec import Spec
+from maestro.frontend.loader import load, pointer
+from maestro.frontend.schema import generate
+from maestro.frontend.spec import Spec
 
 SCHEMA = generate()
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)

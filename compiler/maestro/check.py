@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from maestro.diagnostics import Diagnostic, error, warning
-from maestro.loader import Located, load
+from maestro.frontend.loader import Located, load
+from maestro.frontend.pydantic_errors import validate_model
+from maestro.frontend.semantics import Finding, check_literals, check_spec
+from maestro.frontend.spec import Spec
 from maestro.resolve import effective
-from maestro.semantics import Finding, check_literals, check_spec
-from maestro.spec import Spec
-from maestro.validate import validate_model
 
 SPECS_DIR = "specs"
 SPEC_FILE = "maestro.yaml"

@@ -316,7 +316,7 @@ def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-
     platform config of --env (and --team) as `data.maestro.config`, as maestro render uses."""
     import json
 
-    from maestro.loader import load
+    from maestro.frontend.loader import load
     from maestro.merge import deep_merge
 
     data: dict = {}  # type: ignore[type-arg]
@@ -350,7 +350,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from maestro.schema import SCHEMA_PATH, render
+    from maestro.frontend.schema import SCHEMA_PATH, render
 
     root = _root(args)
     target = root / SCHEMA_PATH
@@ -371,7 +371,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     import difflib
 
-    from maestro.schema import explain, lookup
+    from maestro.frontend.schema import explain, lookup
 
     text = explain(args.field)
     if text is None:
@@ -390,7 +390,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     from maestro.check import SPEC_FILE, SPECS_DIR
-    from maestro.scaffold import scaffold
+    from maestro.frontend.scaffold import scaffold
 
     root = _root(args)
     ws, _ = _workspace(root)
@@ -407,8 +407,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_fmt(args: argparse.Namespace) -> int:
     from maestro.diagnostics import has_errors
-    from maestro.fmt import format_text
-    from maestro.loader import load
+    from maestro.frontend.fmt import format_text
+    from maestro.frontend.loader import load
 
     root = _root(args)
     diags = []

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from maestro.diagnostics import Diagnostic, error
-from maestro.loader import Located, load
+from maestro.frontend.loader import Located, load
 from maestro.merge import deep_merge, merge_located
 from maestro.names import DNS1123_LABEL
 
@@ -343,7 +343,7 @@ def load_config_source(
 ) -> tuple[Platform | None, Located | None, list[Diagnostic]]:
     """As `load_config`, also returning the located document (positions of `spec_defaults`).
     `base`: platform.yaml already loaded (it is read once per command, not once per env)."""
-    from maestro.validate import model_errors
+    from maestro.frontend.pydantic_errors import model_errors
 
     base_path = root / CONFIG_DIR / CONFIG_FILE
     located, diags = (base, []) if base is not None else load(base_path, _rel(root, base_path))

@@ -14,7 +14,7 @@ from decimal import Decimal
 from croniter import croniter
 
 from maestro.config import Platform
-from maestro.spec import Resources, Spec
+from maestro.frontend.spec import Resources, Spec
 
 _SUFFIX = {
     "n": Decimal("1e-9"),

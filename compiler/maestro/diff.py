@@ -61,9 +61,9 @@ from typing import TYPE_CHECKING, Any
 from maestro.diagnostics import Diagnostic, has_errors
 
 if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
+    from maestro.frontend.spec import Metadata
     from maestro.governance import Governance
     from maestro.render.argocd import ModelRef
-    from maestro.spec import Metadata
     from maestro.verify import Verifier
     from maestro.workspace import Workspace
 
@@ -458,11 +458,11 @@ def scan_metadata(path: Path) -> Metadata | None:
     None when the spec has no valid metadata."""
     from pydantic import ValidationError
 
-    from maestro.spec import Metadata
+    from maestro.frontend.spec import Metadata
 
     data = _fast_metadata(path)
     if data is None:
-        from maestro.loader import load
+        from maestro.frontend.loader import load
 
         located, _ = load(path, str(path))
         top = located.data if located is not None else None
@@ -534,9 +534,9 @@ def _fast_metadata(path: Path) -> dict[str, Any] | None:
 
 def scanned_ref(side: Side, env: str, model: str) -> ModelRef | None:
     """The Argo CD view of a model that was not rendered (None if its metadata is invalid)."""
+    from maestro.frontend.spec import Spec
     from maestro.pipeline import context_for
     from maestro.render.argocd import ModelRef
-    from maestro.spec import Spec
 
     source = f"specs/{model}/maestro.yaml"
     if side.ws is None or side.snap.root is None:

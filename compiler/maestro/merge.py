@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from maestro.loader import Located, escape
+from maestro.frontend.loader import Located, escape
 
 
 def deep_merge(base: Any, over: Any) -> Any:

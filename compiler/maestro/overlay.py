@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from maestro.diagnostics import Diagnostic, error
-from maestro.loader import Located, load
-from maestro.spec import Model
+from maestro.frontend.loader import Located, load
+from maestro.frontend.spec import Model
 
 OVERLAYS_DIR = "overlays"
 OVERLAY_FILE = "overlay.yaml"
@@ -83,7 +83,7 @@ class Overlay(Model):
 
 def load_overlay(root: Path, env: str) -> tuple[Overlay | None, Located | None, list[Diagnostic]]:
     """The overlay for `env`, or (None, None, []) when the environment has none."""
-    from maestro.validate import validate_model
+    from maestro.frontend.pydantic_errors import validate_model
 
     path = root / OVERLAYS_DIR / env / OVERLAY_FILE
     if not path.exists():

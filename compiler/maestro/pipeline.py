@@ -14,6 +14,7 @@ from maestro import kustomize
 from maestro.check import Checked
 from maestro.diagnostics import Diagnostic
 from maestro.emit import Tree, folder
+from maestro.frontend.spec import Spec
 from maestro.governance import Governance, apply_waivers
 from maestro.render import (
     SYNC_WAVE,
@@ -31,7 +32,6 @@ from maestro.render import (
     training,
     tuning,
 )
-from maestro.spec import Spec
 from maestro.verify import Verifier
 from maestro.workspace import Workspace
 

@@ -528,7 +528,7 @@ def load_documents(path: Path, display: str | None = None) -> tuple[list[InputDo
     same diagnostics (M001-M010) as for specs; only the size bound is larger, for
     manifests. Never raises for bad input.
     """
-    from maestro.loader import loads_all
+    from maestro.frontend.loader import loads_all
 
     file = display or str(path)
     try:
@@ -545,7 +545,7 @@ def load_documents(path: Path, display: str | None = None) -> tuple[list[InputDo
 
 def _pointer_for(doc: InputDocument, path: Any) -> str | None:
     """A JSON pointer into `doc` for a result's `path`, if it names a located node."""
-    from maestro.loader import pointer
+    from maestro.frontend.loader import pointer
 
     located = doc.located
     if located is None or path is None:

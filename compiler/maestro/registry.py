@@ -65,7 +65,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from maestro.config import Platform
 from maestro.diagnostics import CODES, Diagnostic, error, format_text, sort_diagnostics, warning
-from maestro.spec import Gate, Spec
+from maestro.frontend.spec import Gate, Spec
 
 if TYPE_CHECKING:
     from maestro.check import Checked
@@ -892,7 +892,7 @@ def check_command(ws: Workspace, env: str, model: str | None = None) -> int:
 
 def _positioned(d: Diagnostic, checked: Checked, ws: Workspace, env: str) -> Diagnostic:
     """Put a finding at the line that asked for it: the gate, the serve, or the platform minimum."""
-    from maestro.loader import escape
+    from maestro.frontend.loader import escape
 
     extra = dict(d.extra)
     metric, source, variant = extra.get("metric"), extra.get("source"), extra.get("variant")

@@ -507,7 +507,7 @@ def _load_data_file(path: Path, display: str) -> Any:
             raise PolicyError(f"invalid JSON: {exc}", display, 1, 1, kind="data") from None
     # YAML goes through Maestro's own loader: YAML 1.2, duplicate keys and alias bombs are
     # errors, timestamps stay the text that was written. One mapping per file.
-    from maestro.loader import loads
+    from maestro.frontend.loader import loads
 
     located, diags = loads(text, display)
     if located is None:

@@ -12,7 +12,7 @@ served one.
 
 from __future__ import annotations
 
-from maestro.loader import Located, escape
+from maestro.frontend.loader import Located, escape
 from maestro.merge import get, merge_located, set_at
 
 

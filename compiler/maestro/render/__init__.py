@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from maestro.config import Environment, Platform
-from maestro.spec import Resources, Spec
+from maestro.frontend.spec import Resources, Spec
 
 Resource = dict[str, Any]
 

@@ -58,6 +58,8 @@ from typing import Any
 
 from maestro.config import Platform
 from maestro.emit import ARTIFACT_DIR, dump
+from maestro.frontend.semantics import Finding
+from maestro.frontend.spec import Resources, Source, Spec
 from maestro.render import (
     SYNC_WAVE,
     TMP_MOUNT,
@@ -74,8 +76,6 @@ from maestro.render import (
     text_template,
 )
 from maestro.render.argocd import HOOK
-from maestro.semantics import Finding
-from maestro.spec import Resources, Source, Spec
 
 COMPONENT = "features"
 REPO_CONFIG = "feature_store.yaml"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from maestro.frontend.spec import Spec
 from maestro.render import Context, Resource, obj
-from maestro.spec import Spec
 
 COMPONENT = "mesh"
 API = "networking.istio.io/v1"

@@ -47,6 +47,7 @@ import json
 from typing import Any, NamedTuple
 
 from maestro.emit import ARTIFACT_DIR
+from maestro.frontend.spec import Resources, Spec
 from maestro.render import (
     TMP_MOUNT,
     TMP_VOLUME,
@@ -80,7 +81,6 @@ from maestro.render.queries import (
 )
 from maestro.render.serving import METRICS, _metrics_service  # the Service the mesh metrics describe, as analysis uses
 from maestro.render.training import NO_SIDECAR
-from maestro.spec import Resources, Spec
 
 COMPONENT = "monitoring"
 MONITORING_API = "monitoring.coreos.com/v1"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from maestro.frontend.spec import Resources, Spec
 from maestro.registry import desired_state, has_registry_state, state_json
 from maestro.render import (
     TMP_MOUNT,
@@ -40,7 +41,6 @@ from maestro.render import (
     service_account_name,
 )
 from maestro.render.training import NO_SIDECAR
-from maestro.spec import Resources, Spec
 
 COMPONENT = "registry"
 STATE_FILE = "registry.json"

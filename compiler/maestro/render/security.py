@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from maestro.frontend.spec import Spec
 from maestro.render import Context, Resource, name_of, obj, selector_labels, service_account_name
 from maestro.render.serving import GRPC as GRPC_PORT  # the ports serving opens
 from maestro.render.serving import HTTP as HTTP_PORT
 from maestro.render.serving import METRICS as METRICS_PORT
-from maestro.spec import Spec
 
 COMPONENT = "security"
 NAME_LABEL = "app.kubernetes.io/name"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from maestro.frontend.spec import Spec, Variant
 from maestro.render import (
     TMP_MOUNT,
     TMP_VOLUME,
@@ -35,7 +36,6 @@ from maestro.render import (
     service_account_name,
 )
 from maestro.render.queries import error_ratio, latency_quantile_ms, matcher, request_rate
-from maestro.spec import Spec, Variant
 
 COMPONENT = "serving"
 HTTP, GRPC, METRICS = 8080, 8081, 8082

@@ -18,6 +18,7 @@ import copy
 from typing import Any, NamedTuple
 
 from maestro.emit import dump
+from maestro.frontend.spec import Resources, Spec
 from maestro.render import (
     TMP_MOUNT,
     TMP_VOLUME,
@@ -34,7 +35,6 @@ from maestro.render import (
     service_account_name,
     standard_labels,
 )
-from maestro.spec import Resources, Spec
 
 COMPONENT = "training"
 LAUNCHER_COMPONENT = "training-launcher"

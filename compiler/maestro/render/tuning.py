@@ -101,7 +101,9 @@ from typing import Any, NamedTuple
 from maestro.config import Platform
 from maestro.costs import TuningEstimate, quantity, tuning_estimate
 from maestro.emit import ARTIFACT_DIR
-from maestro.loader import escape
+from maestro.frontend.loader import escape
+from maestro.frontend.semantics import Finding
+from maestro.frontend.spec import Budget, CategoricalParam, FloatParam, IntParam, Resources, Spec, Tuning
 from maestro.render import (
     TMP_MOUNT,
     TMP_VOLUME,
@@ -118,8 +120,6 @@ from maestro.render import (
     service_account_name,
 )
 from maestro.render.training import NO_SIDECAR, TTL_AFTER_FINISHED
-from maestro.semantics import Finding
-from maestro.spec import Budget, CategoricalParam, FloatParam, IntParam, Resources, Spec, Tuning
 
 COMPONENT = "tuning"
 FORMAT = "maestro.ml/optuna-study/v1"

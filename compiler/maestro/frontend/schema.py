@@ -11,7 +11,7 @@ import copy
 import json
 from typing import Any
 
-from maestro.spec import Spec
+from maestro.frontend.spec import Spec
 
 SCHEMA_PATH = "schemas/maestro.schema.json"
 SCHEMA_ID = "https://maestro.ml/schemas/maestro.schema.json"

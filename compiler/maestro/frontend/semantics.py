@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from maestro.loader import escape
-from maestro.spec import FloatParam, IntParam, Spec, SpecBody
+from maestro.frontend.loader import escape
+from maestro.frontend.spec import FloatParam, IntParam, Spec, SpecBody
 
 
 class Finding(NamedTuple):
@@ -338,7 +338,7 @@ def check_literals(data: Any, ptr: str = "") -> Iterator[Finding]:
 
 
 def _dotted(ptr: str) -> str:
-    from maestro.validate import dotted
+    from maestro.frontend.pydantic_errors import dotted
 
     return dotted(ptr)
 

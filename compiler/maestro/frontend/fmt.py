@@ -16,8 +16,8 @@ from pydantic import BaseModel
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from maestro.spec import Spec, SpecBody
-from maestro.validate import _fields_by_alias, _is_model, _unwrap
+from maestro.frontend.pydantic_errors import _fields_by_alias, _is_model, _unwrap
+from maestro.frontend.spec import Spec, SpecBody
 
 
 def _yaml() -> YAML:

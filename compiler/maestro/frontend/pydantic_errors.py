@@ -20,7 +20,7 @@ import pydantic
 from pydantic import BaseModel
 
 from maestro.diagnostics import Diagnostic, error
-from maestro.loader import Located, escape
+from maestro.frontend.loader import Located, escape
 
 M = TypeVar("M", bound=BaseModel)
 
