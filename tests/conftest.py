@@ -51,7 +51,7 @@ def require_path(path: Path, what: str) -> Path:
 @functools.cache
 def example_workspace() -> Any:
     """The repository's own workspace (config, overlays), loaded once per test session."""
-    from maestro.workspace import open_workspace
+    from maestro.resolve.workspace import open_workspace
 
     ws, diags = open_workspace(ROOT)
     assert ws is not None, diags

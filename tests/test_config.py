@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from maestro.config import load_config
+from maestro.resolve.config import load_config
 
 
 @pytest.fixture

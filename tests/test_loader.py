@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from maestro.frontend.loader import MAX_BYTES, loads, pointer
-from maestro.merge import deep_merge, get, merge_located
+from maestro.resolve.merge import deep_merge, get, merge_located
 
 
 def test_positions_of_keys_and_values() -> None:

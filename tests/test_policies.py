@@ -27,7 +27,7 @@ from maestro.check import check_file, discover
 from maestro.governance import config_data, spec_input
 from maestro.policy import Finding, PolicySet, format_test_results
 from maestro.render.argocd import sync_mode
-from maestro.workspace import open_workspace
+from maestro.resolve.workspace import open_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"

@@ -46,8 +46,8 @@ from maestro.registry import (
 )
 from maestro.render import Context
 from maestro.render import registry as renderer
+from maestro.resolve.workspace import Workspace, open_workspace
 from maestro.verify import Verifier
-from maestro.workspace import Workspace, open_workspace
 from mlflow_server import free_port, mlflow_server, require_mlflow  # noqa: F401 - the fixture
 
 ENVS = ["dev", "staging", "prod"]

@@ -13,7 +13,6 @@ import pytest
 from conftest import CRD_SCHEMAS, ROOT
 from maestro.check import check_file, discover
 from maestro.frontend.spec import Spec
-from maestro.overlay import Overlay
 from maestro.render import SYNC_WAVE, Context, standard_labels
 from maestro.render.argocd import (
     HOOK,
@@ -25,8 +24,9 @@ from maestro.render.argocd import (
     sync_mode,
     sync_wave,
 )
+from maestro.resolve.overlay import Overlay
+from maestro.resolve.workspace import Workspace, open_workspace
 from maestro.verify import Verifier
-from maestro.workspace import Workspace, open_workspace
 
 PROD_OVERLAY = Overlay.model_validate(
     {

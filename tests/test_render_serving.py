@@ -10,8 +10,8 @@ from conftest import ROOT
 from maestro.check import check_file
 from maestro.pipeline import context_for
 from maestro.render import mesh, serving
+from maestro.resolve.workspace import open_workspace
 from maestro.verify import Verifier
-from maestro.workspace import open_workspace
 
 WS, _ = open_workspace(ROOT)
 assert WS is not None

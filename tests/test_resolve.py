@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 from maestro.check import check_file
 from maestro.cli import main
-from maestro.workspace import open_workspace
+from maestro.resolve.workspace import open_workspace
 
 SPEC = """\
 apiVersion: maestro.ml/v1alpha1

@@ -17,7 +17,7 @@ from maestro.frontend.loader import Located, load
 from maestro.frontend.pydantic_errors import validate_model
 from maestro.frontend.semantics import Finding, check_literals, check_spec
 from maestro.frontend.spec import Spec
-from maestro.resolve import effective
+from maestro.resolve.effective import effective
 
 SPECS_DIR = "specs"
 SPEC_FILE = "maestro.yaml"

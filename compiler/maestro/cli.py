@@ -26,7 +26,7 @@ class UsageError(Exception):
 
 
 def _root(args: argparse.Namespace) -> Path:
-    from maestro.config import CONFIG_DIR, CONFIG_FILE, find_root
+    from maestro.resolve.config import CONFIG_DIR, CONFIG_FILE, find_root
 
     if args.root:
         root = Path(args.root).resolve()
@@ -67,7 +67,7 @@ class Unusable(Exception):
 
 def _workspace(root: Path, fmt: str = "text"):  # type: ignore[no-untyped-def]
     from maestro.diagnostics import has_errors
-    from maestro.workspace import open_workspace
+    from maestro.resolve.workspace import open_workspace
 
     ws, diags = open_workspace(root)
     if ws is None or has_errors(diags):
@@ -317,7 +317,7 @@ def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-
     import json
 
     from maestro.frontend.loader import load
-    from maestro.merge import deep_merge
+    from maestro.resolve.merge import deep_merge
 
     data: dict = {}  # type: ignore[type-arg]
     for name in args.data or []:

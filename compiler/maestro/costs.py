@@ -13,8 +13,8 @@ from decimal import Decimal
 
 from croniter import croniter
 
-from maestro.config import Platform
 from maestro.frontend.spec import Resources, Spec
+from maestro.resolve.config import Platform
 
 _SUFFIX = {
     "n": Decimal("1e-9"),

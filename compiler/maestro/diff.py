@@ -64,8 +64,8 @@ if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for th
     from maestro.frontend.spec import Metadata
     from maestro.governance import Governance
     from maestro.render.argocd import ModelRef
+    from maestro.resolve.workspace import Workspace
     from maestro.verify import Verifier
-    from maestro.workspace import Workspace
 
 INPUT_DIRS = ("config", "overlays", "policies", "specs")
 COMPILER_DIR = "compiler/maestro"
@@ -345,8 +345,8 @@ def open_side(snap: Snapshot, repo: Repo, fmt: str, like: Side | None = None) ->
     from dataclasses import replace
 
     from maestro.cli import Unusable, UsageError
+    from maestro.resolve.workspace import open_workspace
     from maestro.verify import Verifier
-    from maestro.workspace import open_workspace
 
     side = Side(snap)
     if not snap.has_config or snap.root is None:
@@ -1142,7 +1142,7 @@ def compute(
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m maestro.diff`: the verb without the rest of the CLI (benchmarks use it)."""
     from maestro.cli import Unusable, UsageError, _emit
-    from maestro.config import find_root
+    from maestro.resolve.config import find_root
 
     parser = argparse.ArgumentParser(prog="maestro diff")
     parser.add_argument("--root", metavar="DIR")

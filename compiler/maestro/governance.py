@@ -23,13 +23,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from maestro.config import Platform
 from maestro.costs import tuning_estimate
 from maestro.diagnostics import CODES, Diagnostic, Severity, error
 from maestro.frontend.loader import Located
 from maestro.frontend.spec import Spec
 from maestro.policy import InputDocument, PolicySet, finding_to_diagnostic, policy_error_diagnostic
 from maestro.rego import PolicyError
+from maestro.resolve.config import Platform
 
 CODES.update(
     {

@@ -32,8 +32,8 @@ from maestro.render import (
     training,
     tuning,
 )
+from maestro.resolve.workspace import Workspace
 from maestro.verify import Verifier
-from maestro.workspace import Workspace
 
 # One module per artifact family, in the order their objects are listed (DESIGN.md).
 RENDERERS: tuple[ModuleType, ...] = (serving, mesh, training, tuning, registry, features, monitoring, secrets, security)

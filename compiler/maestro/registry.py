@@ -63,13 +63,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from maestro.config import Platform
 from maestro.diagnostics import CODES, Diagnostic, error, format_text, sort_diagnostics, warning
 from maestro.frontend.spec import Gate, Spec
+from maestro.resolve.config import Platform
 
 if TYPE_CHECKING:
     from maestro.check import Checked
-    from maestro.workspace import Workspace
+    from maestro.resolve.workspace import Workspace
 
 CODES.update(
     {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from maestro.config import Platform
 from maestro.names import DNS1123_LABEL, max_name_length
+from maestro.resolve.config import Platform
 
 # Serving runtimes most teams start with, by framework (KServe picks the model server).
 _TEMPLATE = """\

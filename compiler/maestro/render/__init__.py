@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from maestro.config import Environment, Platform
 from maestro.frontend.spec import Resources, Spec
+from maestro.resolve.config import Environment, Platform
 
 Resource = dict[str, Any]
 

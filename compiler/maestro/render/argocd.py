@@ -99,9 +99,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from maestro.config import Environment, Platform
-from maestro.overlay import Overlay
 from maestro.render import MANAGED_BY, SYNC_WAVE, Resource, obj
+from maestro.resolve.config import Environment, Platform
+from maestro.resolve.overlay import Overlay
 
 ARGOCD_API = "argoproj.io/v1alpha1"
 HOOK = "argocd.argoproj.io/hook"

@@ -56,7 +56,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from maestro.config import Platform
 from maestro.emit import ARTIFACT_DIR, dump
 from maestro.frontend.semantics import Finding
 from maestro.frontend.spec import Resources, Source, Spec
@@ -76,6 +75,7 @@ from maestro.render import (
     text_template,
 )
 from maestro.render.argocd import HOOK
+from maestro.resolve.config import Platform
 
 COMPONENT = "features"
 REPO_CONFIG = "feature_store.yaml"

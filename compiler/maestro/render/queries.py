@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from maestro.config import Metrics
+from maestro.resolve.config import Metrics
 
 
 def matcher(metrics: Metrics, namespace: str, model: str, service: str) -> str:

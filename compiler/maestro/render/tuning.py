@@ -98,7 +98,6 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from maestro.config import Platform
 from maestro.costs import TuningEstimate, quantity, tuning_estimate
 from maestro.emit import ARTIFACT_DIR
 from maestro.frontend.loader import escape
@@ -120,6 +119,7 @@ from maestro.render import (
     service_account_name,
 )
 from maestro.render.training import NO_SIDECAR, TTL_AFTER_FINISHED
+from maestro.resolve.config import Platform
 
 COMPONENT = "tuning"
 FORMAT = "maestro.ml/optuna-study/v1"

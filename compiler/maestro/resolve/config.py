@@ -17,8 +17,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from maestro.diagnostics import Diagnostic, error
 from maestro.frontend.loader import Located, load
-from maestro.merge import deep_merge, merge_located
 from maestro.names import DNS1123_LABEL
+from maestro.resolve.merge import deep_merge, merge_located
 
 CONFIG_DIR = "config"
 CONFIG_FILE = "platform.yaml"

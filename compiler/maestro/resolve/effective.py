@@ -13,7 +13,7 @@ served one.
 from __future__ import annotations
 
 from maestro.frontend.loader import Located, escape
-from maestro.merge import get, merge_located, set_at
+from maestro.resolve.merge import get, merge_located, set_at
 
 
 def _without_environments(located: Located) -> Located:

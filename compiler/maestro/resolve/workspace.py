@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from maestro.check import Inputs
-from maestro.config import Platform, load_config_source
 from maestro.diagnostics import Diagnostic
-from maestro.overlay import Overlay, load_overlay
+from maestro.resolve.config import Platform, load_config_source
+from maestro.resolve.overlay import Overlay, load_overlay
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Resolve: spec + platform config + overlay -> the effective spec per environment (DESIGN.md "Precedence")."""
