@@ -14,8 +14,8 @@ import time
 
 import regorus
 
-from maestro.policy import PolicySet
-from maestro.rego import RegoEngine, engine_version
+from maestro.policy.policyset import PolicySet
+from maestro.policy.rego import RegoEngine, engine_version
 
 N = 1000
 REPEAT = 5

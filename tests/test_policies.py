@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from maestro.check import check_file, discover
-from maestro.governance import config_data, spec_input
-from maestro.policy import Finding, PolicySet, format_test_results
+from maestro.policy.governance import config_data, spec_input
+from maestro.policy.policyset import Finding, PolicySet, format_test_results
 from maestro.render.argocd import sync_mode
 from maestro.resolve.workspace import open_workspace
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from maestro.diagnostics import CODES, Severity, format_sarif, format_text
-from maestro.policy import (
+from maestro.policy.policyset import (
     PolicyError,
     PolicySet,
     TestResult,

@@ -1,4 +1,4 @@
-"""Pins the Rego engine's behaviour, through the adapter (`maestro.rego`), so that an engine
+"""Pins the Rego engine's behaviour, through the adapter (`maestro.policy.rego`), so that an engine
 swap (or a regorus upgrade) that changes a meaning or an error position fails here first.
 
 Every case was checked against regorus 0.13.0; where regorus is lenient or lazy the adapter
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from maestro.rego import UNDEFINED, PolicyError, RegoEngine, char_col, detect_syntax
+from maestro.policy.rego import UNDEFINED, PolicyError, RegoEngine, char_col, detect_syntax
 
 V1 = "package c\n\nimport rego.v1\n\n"
 

@@ -95,7 +95,7 @@ def _spec_paths(root: Path, specs: Sequence[str]) -> list[Path]:
 def cmd_validate(args: argparse.Namespace) -> int:
     from maestro.check import check_file, duplicate_models
     from maestro.diagnostics import has_errors
-    from maestro.governance import govern_spec
+    from maestro.policy.governance import govern_spec
 
     root = _root(args)
     ws, diags = _workspace(root, args.format)
@@ -126,7 +126,7 @@ def _exit(diags: list, strict: bool) -> int:  # type: ignore[type-arg]
 
 def _governance(root: Path, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The policies, loaded once; a broken or missing (when named) policy set is exit 2."""
-    from maestro.governance import Governance
+    from maestro.policy.governance import Governance
 
     policy_dir = Path(args.policy) if getattr(args, "policy", None) else None
     if policy_dir is not None and not policy_dir.is_dir():
@@ -143,7 +143,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from maestro.check import check_file, duplicate_models
     from maestro.diagnostics import has_errors
     from maestro.emit import check_output_root, compare, write_tree
-    from maestro.governance import govern_spec
+    from maestro.policy.governance import govern_spec
 
     root = _root(args)
     ws, diags = _workspace(root)
@@ -259,8 +259,8 @@ def _render_with_progress(ws, checked, envs, gov):  # type: ignore[no-untyped-de
 
 def cmd_policy(args: argparse.Namespace) -> int:
     from maestro.diagnostics import has_errors
-    from maestro.policy import PolicySet, check_files, format_test_results, policy_error_diagnostic
-    from maestro.rego import PolicyError
+    from maestro.policy.policyset import PolicySet, check_files, format_test_results, policy_error_diagnostic
+    from maestro.policy.rego import PolicyError
 
     if args.policy_verb == "test":
         if args.policy:
@@ -334,7 +334,7 @@ def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-
             doc = located.data
         data = deep_merge(data, doc)
     if args.env:
-        from maestro.governance import config_data
+        from maestro.policy.governance import config_data
 
         ws, _ = _workspace(_root(args))
         if args.env not in ws.environments:

@@ -62,7 +62,7 @@ from maestro.diagnostics import Diagnostic, has_errors
 
 if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
     from maestro.frontend.spec import Metadata
-    from maestro.governance import Governance
+    from maestro.policy.governance import Governance
     from maestro.render.argocd import ModelRef
     from maestro.resolve.workspace import Workspace
     from maestro.verify import Verifier
@@ -387,7 +387,7 @@ def _relabel(d: Diagnostic, snap: Snapshot) -> Diagnostic:
 
 def _governance(side: Side, fmt: str) -> Governance:
     from maestro.cli import Unusable
-    from maestro.governance import Governance
+    from maestro.policy.governance import Governance
 
     if side.gov is None:
         gov, problems = Governance.load(side.snap.root)  # type: ignore[arg-type]
@@ -401,8 +401,8 @@ def render_side(side: Side, work: dict[str, list[str]], fmt: str, progress: Call
     """Check, govern and render `work` (model -> environments) on one side."""
     from maestro.check import SPEC_FILE, SPECS_DIR, Checked, check_file
     from maestro.costs import monthly_cost
-    from maestro.governance import govern_spec
     from maestro.pipeline import context_for, render
+    from maestro.policy.governance import govern_spec
     from maestro.render.argocd import ModelRef
 
     ws, verifier = side.ws, side.verifier

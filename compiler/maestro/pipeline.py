@@ -15,7 +15,7 @@ from maestro.check import Checked
 from maestro.diagnostics import Diagnostic
 from maestro.emit import Tree, folder
 from maestro.frontend.spec import Spec
-from maestro.governance import Governance, apply_waivers
+from maestro.policy.governance import Governance, apply_waivers
 from maestro.render import (
     SYNC_WAVE,
     Context,

@@ -27,8 +27,8 @@ from maestro.costs import tuning_estimate
 from maestro.diagnostics import CODES, Diagnostic, Severity, error
 from maestro.frontend.loader import Located
 from maestro.frontend.spec import Spec
-from maestro.policy import InputDocument, PolicySet, finding_to_diagnostic, policy_error_diagnostic
-from maestro.rego import PolicyError
+from maestro.policy.policyset import InputDocument, PolicySet, finding_to_diagnostic, policy_error_diagnostic
+from maestro.policy.rego import PolicyError
 from maestro.resolve.config import Platform
 
 CODES.update(

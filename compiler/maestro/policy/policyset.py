@@ -1,4 +1,4 @@
-"""Governance policies with conftest semantics, on top of the Rego adapter (`maestro.rego`).
+"""Governance policies with conftest semantics, on top of the Rego adapter (`maestro.policy.rego`).
 
 * Rules named `^(deny|violation)(_[a-zA-Z0-9]+)*$` are failures, `^warn(_[a-zA-Z0-9]+)*$`
   warnings. A result is a string (the message) or an object with a string `msg` and any
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from maestro.diagnostics import CODES, Diagnostic, Severity, error, warning
-from maestro.rego import UNDEFINED, PolicyError, RegoEngine, RuleInfo, overlay_data, to_json_text
+from maestro.policy.rego import UNDEFINED, PolicyError, RegoEngine, RuleInfo, overlay_data, to_json_text
 
 __all__ = [
     "CheckSummary",
