@@ -22,7 +22,7 @@ from conftest import example, example_workspace, require_tool
 from maestro.emit import Tree, dump, folder
 from maestro.frontend.spec import Spec
 from maestro.pipeline import render_model
-from maestro.render import Context, monitoring, security, serving
+from maestro.render import Context, monitoring, pod, security, serving
 from maestro.render.queries import format_duration, number, parse_duration
 from maestro.verify import Verifier
 
@@ -167,7 +167,7 @@ def test_kserve_pods_are_scraped_on_the_port_the_network_policy_opens() -> None:
         "matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "In", "values": isvcs}]
     }
     [endpoint] = monitor["podMetricsEndpoints"]
-    assert endpoint["portNumber"] == serving.METRICS == 8082
+    assert endpoint["portNumber"] == pod.METRICS == 8082
     assert {"action": "replace", "targetLabel": "job", "replacement": "fraud-detector"} in endpoint["relabelings"]
     allow = next(o for o in security.render(spec, ctx) if o["metadata"]["name"] == "fraud-detector-allow")
     from_monitoring = [
@@ -194,7 +194,7 @@ def test_deployment_runtime_service_monitor_selects_the_services_serving_renders
     [endpoint] = monitor["endpoints"]
     for svc in services.values():
         [port] = [p for p in svc["spec"]["ports"] if p["name"] == endpoint["port"]]
-        assert port["port"] == serving.METRICS
+        assert port["port"] == pod.METRICS
     # Blue-green: once promoted, the preview Service selects the active pods too.
     assert endpoint["relabelings"][0] == {
         "action": "drop",
@@ -203,7 +203,7 @@ def test_deployment_runtime_service_monitor_selects_the_services_serving_renders
     }
     [rollout] = [o for o in objects if o["kind"] == "Rollout"]
     [container] = rollout["spec"]["template"]["spec"]["containers"]
-    assert {"name": "metrics", "containerPort": serving.METRICS, "protocol": "TCP"} in container["ports"]
+    assert {"name": "metrics", "containerPort": pod.METRICS, "protocol": "TCP"} in container["ports"]
 
 
 def test_prometheus_labels_from_config_reach_monitors_and_rules() -> None:
@@ -442,7 +442,7 @@ def test_drift_cronjob() -> None:
 
 def test_tracing_env() -> None:
     spec, ctx = effective("fraud-detector")
-    assert monitoring.tracing_env(spec, ctx) == [
+    assert pod.tracing_env(spec, ctx) == [
         {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://otel-collector.observability.svc:4317"},
         {"name": "OTEL_SERVICE_NAME", "value": "fraud-detector"},
         {
@@ -452,18 +452,18 @@ def test_tracing_env() -> None:
         {"name": "OTEL_TRACES_SAMPLER", "value": "parentbased_traceidratio"},
         {"name": "OTEL_TRACES_SAMPLER_ARG", "value": "0.1"},
     ]
-    dev = {e["name"]: e["value"] for e in monitoring.tracing_env(*effective("sentiment-bert", "dev"))}
+    dev = {e["name"]: e["value"] for e in pod.tracing_env(*effective("sentiment-bert", "dev"))}
     assert dev["OTEL_TRACES_SAMPLER_ARG"] == "1"  # the dev override
 
 
 def test_no_tracing_env_without_tracing_or_endpoint() -> None:
-    assert monitoring.tracing_env(*effective("churn-predictor")) == []  # no tracing section
+    assert pod.tracing_env(*effective("churn-predictor")) == []  # no tracing section
     spec, ctx = effective("fraud-detector")
     env = ctx.environment
     no_otel = env.model_copy(update={"endpoints": env.endpoints.model_copy(update={"otel": None})})
     platform = ctx.platform.model_copy(update={"environments": {**ctx.platform.environments, "prod": no_otel}})
     ctx = Context(env="prod", platform=platform, namespace=ctx.namespace, source=ctx.source, sync=ctx.sync)
-    assert monitoring.tracing_env(spec, ctx) == []
+    assert pod.tracing_env(spec, ctx) == []
 
 
 # ------------------------------------------------------------------ promtool
@@ -509,7 +509,7 @@ class Scenario:
     def __init__(self, model: str, env: str) -> None:
         spec, ctx = effective(model, env)
         self.spec, self.ctx, self.m = spec, ctx, ctx.platform.monitoring.metrics
-        service = serving._metrics_service(spec, model)
+        service = serving.metrics_service(spec, model)
         workload = self.m.workload_matcher.format(namespace=ctx.namespace, model=model, service=service)
         self.labels = {}
         for name, op, value in _matchers(workload):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from maestro.frontend.spec import Resources, Spec
+from maestro.frontend.spec import Spec
 from maestro.resolve.config import Environment, Platform
 
 Resource = dict[str, Any]
@@ -73,73 +73,12 @@ def obj(api_version: str, kind: str, name: str, spec: dict[str, Any] | None = No
     return out
 
 
-def resource_requirements(res: Resources, platform: Platform) -> dict[str, Any]:
-    """Requests as asked; memory limit = request (no overcommit of memory, avoids OOM
-    surprises); no CPU limit (throttling hurts latency more than it protects neighbours);
-    GPUs, which Kubernetes only accepts with limit = request."""
-    requests: dict[str, Any] = {"cpu": res.cpu, "memory": res.memory}
-    limits: dict[str, Any] = {"memory": res.memory}
-    if res.gpu:
-        requests[platform.gpu.resource_name] = str(res.gpu)
-        limits[platform.gpu.resource_name] = str(res.gpu)
-    return {"requests": requests, "limits": limits}
-
-
-def gpu_scheduling(res: Resources, platform: Platform) -> dict[str, Any]:
-    """Pod-spec fields that put a GPU pod on a GPU node."""
-    if not res.gpu:
-        return {}
-    out: dict[str, Any] = {}
-    if platform.gpu.tolerations:
-        out["tolerations"] = [dict(t) for t in platform.gpu.tolerations]
-    if platform.gpu.node_selector:
-        out["nodeSelector"] = dict(platform.gpu.node_selector)
-    return out
-
-
-def pod_security_context() -> dict[str, Any]:
-    """The `restricted` Pod Security Standard, pod level."""
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": 10001,
-        "runAsGroup": 10001,
-        "fsGroup": 10001,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def container_security_context() -> dict[str, Any]:
-    """The `restricted` Pod Security Standard, container level, plus a read-only root."""
-    return {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]},
-    }
-
-
-# A read-only root filesystem still needs somewhere to write temporary files.
-TMP_VOLUME = {"name": "tmp", "emptyDir": {}}
-TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
-
-
 def model_uri(spec: Spec, serve: str | int | None = None) -> str:
     """MLflow model URI serving resolves: models:/<name>@<alias> or models:/<name>/<version>."""
     registry = spec.spec.registry
     name = (registry.model if registry and registry.model else None) or spec.metadata.name
     target = serve if serve is not None else (registry.serve if registry else "champion")
     return f"models:/{name}/{target}" if isinstance(target, int) else f"models:/{name}@{target}"
-
-
-def mlflow_env(spec: Spec, ctx: Context) -> list[dict[str, str]]:
-    """What training code needs to log runs to the model's experiment."""
-    registry = spec.spec.registry
-    return [
-        {"name": "MLFLOW_TRACKING_URI", "value": ctx.environment.endpoints.mlflow},
-        {"name": "MLFLOW_EXPERIMENT_NAME", "value": (registry.experiment if registry else None) or spec.metadata.name},
-        {"name": "MAESTRO_MODEL", "value": spec.metadata.name},
-        {"name": "MAESTRO_ENV", "value": ctx.env},
-    ]
 
 
 def service_account_name(spec: Spec) -> str:

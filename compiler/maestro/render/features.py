@@ -59,22 +59,16 @@ from typing import Any
 from maestro.emit import ARTIFACT_DIR, dump
 from maestro.frontend.semantics import Finding
 from maestro.frontend.spec import Resources, Source, Spec
-from maestro.render import (
-    SYNC_WAVE,
+from maestro.render import SYNC_WAVE, Context, Resource, name_of, obj, pod_labels, service_account_name, text_template
+from maestro.render.argocd import HOOK
+from maestro.render.pod import (
+    NO_SIDECAR,
     TMP_MOUNT,
     TMP_VOLUME,
-    Context,
-    Resource,
     container_security_context,
-    name_of,
-    obj,
-    pod_labels,
     pod_security_context,
     resource_requirements,
-    service_account_name,
-    text_template,
 )
-from maestro.render.argocd import HOOK
 from maestro.resolve.config import Platform
 
 COMPONENT = "features"
@@ -98,9 +92,6 @@ APPLY_DEADLINE = 900  # importing Feast takes seconds and an apply a minute; lon
 # pyarrow and dask); twice that leaves room for the remote stores' clients.
 APPLY_RESOURCES = Resources(cpu="250m", memory="512Mi")
 COPY_RESOURCES = Resources(cpu="50m", memory="64Mi")
-# An injected (non-native) Istio sidecar outlives the container, so the Job would never
-# complete; see training.py, which turns injection off for the same reason.
-NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
 
 # Spec dtype -> the feast.types name the template writes.
 FEAST_TYPES = {

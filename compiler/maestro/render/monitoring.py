@@ -1,6 +1,6 @@
 """monitoring: how a model's owners learn it is unwell, for models with a `monitoring` section.
 
-Scraping. The model servers' own metrics are served on port 8082 (`serving.METRICS`), the
+Scraping. The model servers' own metrics are served on port 8082 (`pod.METRICS`), the
 one port the model's NetworkPolicy and AuthorizationPolicy open to the monitoring
 namespace (security.py). KServe creates the predictor's Service itself and its ports are
 not ours, so KServe pods are scraped through a PodMonitor by port number (the model
@@ -49,19 +49,24 @@ from typing import Any, NamedTuple
 from maestro.emit import ARTIFACT_DIR
 from maestro.frontend.spec import Resources, Spec
 from maestro.render import (
-    TMP_MOUNT,
-    TMP_VOLUME,
     Context,
     Resource,
-    container_security_context,
     name_of,
     obj,
     pod_labels,
-    pod_security_context,
-    resource_requirements,
     selector_labels,
     service_account_name,
     standard_labels,
+)
+from maestro.render.pod import (
+    METRICS,
+    NO_SIDECAR,
+    TMP_MOUNT,
+    TMP_VOLUME,
+    container_security_context,
+    metrics_service,
+    pod_security_context,
+    resource_requirements,
 )
 from maestro.render.queries import (
     above,
@@ -79,8 +84,6 @@ from maestro.render.queries import (
     selector,
     targets_up,
 )
-from maestro.render.serving import METRICS, _metrics_service  # the Service the mesh metrics describe, as analysis uses
-from maestro.render.training import NO_SIDECAR
 
 COMPONENT = "monitoring"
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -128,25 +131,6 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
 
 
 # ------------------------------------------------------------------ tracing
-
-
-def tracing_env(spec: Spec, ctx: Context) -> list[dict[str, str]]:
-    """OpenTelemetry SDK settings for the model's serving and training containers; none
-    without `monitoring.tracing` or without an OTLP endpoint in this environment."""
-    monitoring = spec.spec.monitoring
-    tracing = monitoring.tracing if monitoring is not None else None
-    endpoint = ctx.environment.endpoints.otel
-    if tracing is None or not endpoint:
-        return []
-    # Names are DNS labels, so no value needs the W3C-baggage percent-encoding.
-    attributes = {"deployment.environment": ctx.env, "model": name_of(spec), "team": spec.metadata.team}
-    return [
-        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint},
-        {"name": "OTEL_SERVICE_NAME", "value": name_of(spec)},
-        {"name": "OTEL_RESOURCE_ATTRIBUTES", "value": ",".join(f"{k}={v}" for k, v in sorted(attributes.items()))},
-        {"name": "OTEL_TRACES_SAMPLER", "value": "parentbased_traceidratio"},
-        {"name": "OTEL_TRACES_SAMPLER_ARG", "value": number(tracing.sample_ratio)},
-    ]
 
 
 # ------------------------------------------------------------------ scraping
@@ -235,7 +219,7 @@ def _recordings(spec: Spec, ctx: Context) -> dict[str, Recording]:
     name = name_of(spec)
     out: dict[str, Recording] = {}
     if spec.spec.serving is not None:
-        match = matcher(m, ctx.namespace, name, _metrics_service(spec, name))
+        match = matcher(m, ctx.namespace, name, metrics_service(spec, name))
         panel = config.panel_window
         out["request_rate"] = Recording(f"maestro:model_request_rate:rate{panel}", request_rate(m, match, panel))
         windows = [panel] + [w for b in burn_rates(spec, ctx) for w in (b.long, b.short)]

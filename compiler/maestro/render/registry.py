@@ -27,20 +27,15 @@ from typing import Any
 
 from maestro.frontend.spec import Resources, Spec
 from maestro.registry import desired_state, has_registry_state, state_json
-from maestro.render import (
+from maestro.render import Context, Resource, name_of, obj, pod_labels, service_account_name
+from maestro.render.pod import (
+    NO_SIDECAR,
     TMP_MOUNT,
     TMP_VOLUME,
-    Context,
-    Resource,
     container_security_context,
-    name_of,
-    obj,
-    pod_labels,
     pod_security_context,
     resource_requirements,
-    service_account_name,
 )
-from maestro.render.training import NO_SIDECAR
 
 COMPONENT = "registry"
 STATE_FILE = "registry.json"

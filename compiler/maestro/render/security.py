@@ -17,9 +17,9 @@ from typing import Any
 
 from maestro.frontend.spec import Spec
 from maestro.render import Context, Resource, name_of, obj, selector_labels, service_account_name
-from maestro.render.serving import GRPC as GRPC_PORT  # the ports serving opens
-from maestro.render.serving import HTTP as HTTP_PORT
-from maestro.render.serving import METRICS as METRICS_PORT
+from maestro.render.pod import GRPC as GRPC_PORT  # the ports the model server opens
+from maestro.render.pod import HTTP as HTTP_PORT
+from maestro.render.pod import METRICS as METRICS_PORT
 
 COMPONENT = "security"
 NAME_LABEL = "app.kubernetes.io/name"

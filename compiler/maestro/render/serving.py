@@ -20,25 +20,24 @@ import math
 from typing import Any
 
 from maestro.frontend.spec import Spec, Variant
-from maestro.render import (
+from maestro.render import Context, Resource, model_uri, obj, pod_labels, selector_labels, service_account_name
+from maestro.render.pod import (
+    GRPC,
+    HTTP,
+    METRICS,
     TMP_MOUNT,
     TMP_VOLUME,
-    Context,
-    Resource,
     container_security_context,
     gpu_scheduling,
-    model_uri,
-    obj,
-    pod_labels,
+    metrics_service,
     pod_security_context,
     resource_requirements,
-    selector_labels,
-    service_account_name,
+    tracing_env,
 )
 from maestro.render.queries import error_ratio, latency_quantile_ms, matcher, request_rate
+from maestro.render.secrets import secret_env
 
 COMPONENT = "serving"
-HTTP, GRPC, METRICS = 8080, 8081, 8082
 ROLLOUT_API = "argoproj.io/v1alpha1"
 
 
@@ -78,9 +77,6 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
 
 
 def _env(spec: Spec, ctx: Context, uri: str) -> list[dict[str, Any]]:
-    from maestro.render.monitoring import tracing_env
-    from maestro.render.secrets import secret_env
-
     return (
         [
             {"name": "MLFLOW_TRACKING_URI", "value": ctx.environment.endpoints.mlflow},
@@ -270,7 +266,7 @@ def _rollout(spec: Spec, ctx: Context, name: str, workload: dict[str, str]) -> l
             canary["analysis"] = {
                 "templates": [{"templateName": f"{name}-analysis"}],
                 "startingStep": 1,
-                "args": [{"name": "service", "value": _metrics_service(spec, name)}],
+                "args": [{"name": "service", "value": metrics_service(spec, name)}],
             }
         body["strategy"] = {"canary": canary}
     else:
@@ -296,11 +292,6 @@ def _rollout(spec: Spec, ctx: Context, name: str, workload: dict[str, str]) -> l
         out.append(_service(preview, _pods(spec, name)))
     out.append(obj(ROLLOUT_API, "Rollout", name, body))
     return out
-
-
-def _metrics_service(spec: Spec, name: str) -> str:
-    """The Service whose traffic the mesh metrics describe."""
-    return f"{name}-predictor" if spec.spec.serving and spec.spec.serving.runtime == "kserve" else name
 
 
 def _analysis_template(spec: Spec, ctx: Context, name: str) -> Resource:
@@ -413,7 +404,7 @@ def _scaled_object(spec: Spec, ctx: Context, name: str, target: dict[str, str]) 
     assert serving is not None
     a = serving.autoscaling
     m = ctx.platform.monitoring.metrics
-    match = matcher(m, ctx.namespace, name, _metrics_service(spec, name))
+    match = matcher(m, ctx.namespace, name, metrics_service(spec, name))
     triggers: list[dict[str, Any]] = [
         {
             "type": "prometheus",

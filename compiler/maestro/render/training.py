@@ -19,36 +19,29 @@ from typing import Any, NamedTuple
 
 from maestro.emit import dump
 from maestro.frontend.spec import Resources, Spec
-from maestro.render import (
+from maestro.render import Context, Resource, name_of, obj, pod_labels, service_account_name, standard_labels
+from maestro.render.pod import (
+    NO_SIDECAR,
     TMP_MOUNT,
     TMP_VOLUME,
-    Context,
-    Resource,
+    TTL_AFTER_FINISHED,
     container_security_context,
     gpu_scheduling,
     mlflow_env,
-    name_of,
-    obj,
-    pod_labels,
     pod_security_context,
     resource_requirements,
-    service_account_name,
-    standard_labels,
+    tracing_env,
 )
+from maestro.render.secrets import secret_env
 
 COMPONENT = "training"
 LAUNCHER_COMPONENT = "training-launcher"
 BACKOFF_LIMIT = 2  # a transient node or network failure gets a retry; a bug does not get ten
-TTL_AFTER_FINISHED = 86400  # finished runs stay a day for their logs, then go
 HISTORY_LIMIT = 3  # CronJob runs kept, successful and failed alike
 LAUNCHER_DEADLINE = 600  # `kubectl create` takes seconds; a launcher stuck longer is broken
 LAUNCHER_RESOURCES = Resources(cpu="50m", memory="128Mi")
 JOB_FILE = "job.yaml"
 JOB_DIR = "/job"
-# A (non-native) Istio sidecar outlives the training container, so with one injected the
-# pod, and the Job, never complete; Kubeflow's own examples turn injection off for training
-# pods too. The pod label is Istio's preferred switch and wins over the namespace's.
-NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
 
 
 class Kubeflow(NamedTuple):
@@ -100,9 +93,6 @@ def _kubeflow_kind(spec: Spec) -> Kubeflow | None:
 
 
 def _env(spec: Spec, ctx: Context) -> list[dict[str, str]]:
-    from maestro.render.monitoring import tracing_env
-    from maestro.render.secrets import secret_env
-
     return mlflow_env(spec, ctx) + tracing_env(spec, ctx) + secret_env(spec)
 
 

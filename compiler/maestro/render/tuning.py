@@ -103,22 +103,20 @@ from maestro.emit import ARTIFACT_DIR
 from maestro.frontend.loader import escape
 from maestro.frontend.semantics import Finding
 from maestro.frontend.spec import Budget, CategoricalParam, FloatParam, IntParam, Resources, Spec, Tuning
-from maestro.render import (
+from maestro.render import Context, Resource, name_of, obj, pod_labels, service_account_name
+from maestro.render.pod import (
+    NO_SIDECAR,
     TMP_MOUNT,
     TMP_VOLUME,
-    Context,
-    Resource,
+    TTL_AFTER_FINISHED,
     container_security_context,
     gpu_scheduling,
     mlflow_env,
-    name_of,
-    obj,
-    pod_labels,
     pod_security_context,
     resource_requirements,
-    service_account_name,
+    tracing_env,
 )
-from maestro.render.training import NO_SIDECAR, TTL_AFTER_FINISHED
+from maestro.render.secrets import secret_env
 from maestro.resolve.config import Platform
 
 COMPONENT = "tuning"
@@ -343,9 +341,6 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
 
 
 def _env(spec: Spec, ctx: Context, limits: Deadline) -> list[dict[str, Any]]:
-    from maestro.render.monitoring import tracing_env
-    from maestro.render.secrets import secret_env
-
     secret, key = storage_secret(spec)
     # As the training pods: trials log their runs to the model's experiment.
     return (

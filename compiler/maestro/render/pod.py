@@ -1,0 +1,116 @@
+"""Pod and container helpers every workload renderer shares: resources, GPU scheduling,
+the restricted security context, the temporary volume, the environment for MLflow and
+OpenTelemetry, the model server's ports, and the pod labels that keep Istio out of Jobs.
+
+Renderers import these from here rather than from each other, so that no two artifact
+families depend on one another (serving, training, tuning, registry, features and
+monitoring all build pods).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maestro.frontend.spec import Resources, Spec
+from maestro.render import Context, name_of
+from maestro.render.queries import number
+from maestro.resolve.config import Platform
+
+# The model server's ports (serving opens them; monitoring scrapes METRICS; security allows them).
+HTTP, GRPC, METRICS = 8080, 8081, 8082
+
+
+def metrics_service(spec: Spec, name: str) -> str:
+    """The Service whose traffic the mesh metrics describe."""
+    return f"{name}-predictor" if spec.spec.serving and spec.spec.serving.runtime == "kserve" else name
+
+
+TTL_AFTER_FINISHED = 86400  # finished runs stay a day for their logs, then go
+
+
+# A (non-native) Istio sidecar outlives the training container, so with one injected the
+# pod, and the Job, never complete; Kubeflow's own examples turn injection off for training
+# pods too. The pod label is Istio's preferred switch and wins over the namespace's.
+NO_SIDECAR = {"sidecar.istio.io/inject": "false"}
+
+
+def resource_requirements(res: Resources, platform: Platform) -> dict[str, Any]:
+    """Requests as asked; memory limit = request (no overcommit of memory, avoids OOM
+    surprises); no CPU limit (throttling hurts latency more than it protects neighbours);
+    GPUs, which Kubernetes only accepts with limit = request."""
+    requests: dict[str, Any] = {"cpu": res.cpu, "memory": res.memory}
+    limits: dict[str, Any] = {"memory": res.memory}
+    if res.gpu:
+        requests[platform.gpu.resource_name] = str(res.gpu)
+        limits[platform.gpu.resource_name] = str(res.gpu)
+    return {"requests": requests, "limits": limits}
+
+
+def gpu_scheduling(res: Resources, platform: Platform) -> dict[str, Any]:
+    """Pod-spec fields that put a GPU pod on a GPU node."""
+    if not res.gpu:
+        return {}
+    out: dict[str, Any] = {}
+    if platform.gpu.tolerations:
+        out["tolerations"] = [dict(t) for t in platform.gpu.tolerations]
+    if platform.gpu.node_selector:
+        out["nodeSelector"] = dict(platform.gpu.node_selector)
+    return out
+
+
+def pod_security_context() -> dict[str, Any]:
+    """The `restricted` Pod Security Standard, pod level."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    """The `restricted` Pod Security Standard, container level, plus a read-only root."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+# A read-only root filesystem still needs somewhere to write temporary files.
+TMP_VOLUME = {"name": "tmp", "emptyDir": {}}
+
+
+TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}
+
+
+def mlflow_env(spec: Spec, ctx: Context) -> list[dict[str, str]]:
+    """What training code needs to log runs to the model's experiment."""
+    registry = spec.spec.registry
+    return [
+        {"name": "MLFLOW_TRACKING_URI", "value": ctx.environment.endpoints.mlflow},
+        {"name": "MLFLOW_EXPERIMENT_NAME", "value": (registry.experiment if registry else None) or spec.metadata.name},
+        {"name": "MAESTRO_MODEL", "value": spec.metadata.name},
+        {"name": "MAESTRO_ENV", "value": ctx.env},
+    ]
+
+
+def tracing_env(spec: Spec, ctx: Context) -> list[dict[str, str]]:
+    """OpenTelemetry SDK settings for the model's serving and training containers; none
+    without `monitoring.tracing` or without an OTLP endpoint in this environment."""
+    monitoring = spec.spec.monitoring
+    tracing = monitoring.tracing if monitoring is not None else None
+    endpoint = ctx.environment.endpoints.otel
+    if tracing is None or not endpoint:
+        return []
+    # Names are DNS labels, so no value needs the W3C-baggage percent-encoding.
+    attributes = {"deployment.environment": ctx.env, "model": name_of(spec), "team": spec.metadata.team}
+    return [
+        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint},
+        {"name": "OTEL_SERVICE_NAME", "value": name_of(spec)},
+        {"name": "OTEL_RESOURCE_ATTRIBUTES", "value": ",".join(f"{k}={v}" for k, v in sorted(attributes.items()))},
+        {"name": "OTEL_TRACES_SAMPLER", "value": "parentbased_traceidratio"},
+        {"name": "OTEL_TRACES_SAMPLER_ARG", "value": number(tracing.sample_ratio)},
+    ]
