@@ -1,4 +1,4 @@
-"""maestro.kustomize against the real thing.
+"""maestro.transform against the real thing.
 
 The differential corpus writes each case's resources and a kustomization.yaml holding the
 same overlay fields into a temporary folder, runs `kubectl kustomize` (Kustomize v5.5) on
@@ -29,14 +29,11 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from maestro.diagnostics import CODES
-from maestro.kustomize import (
-    add_annotations,
-    add_labels,
-    apply_patch,
-    apply_transforms,
-    set_images,
-    set_namespace,
-)
+from maestro.transform.apply import apply_transforms
+from maestro.transform.images import set_images
+from maestro.transform.labels import add_annotations, add_labels
+from maestro.transform.namespace import set_namespace
+from maestro.transform.patches import apply_patch
 
 CONTEXT = {"team": "payments-risk", "model": "fraud-detector", "env": "prod"}
 KUSTOMIZE_VERSION = "v5.5."

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
-from maestro import kustomize
 from maestro.check import Checked
 from maestro.diagnostics import Diagnostic
 from maestro.emit import Tree, folder
@@ -33,6 +32,8 @@ from maestro.render import (
     tuning,
 )
 from maestro.resolve.workspace import Workspace
+from maestro.transform.apply import apply_transforms
+from maestro.transform.namespace import substitute_namespace
 from maestro.verify import Verifier
 
 # One module per artifact family, in the order their objects are listed (DESIGN.md).
@@ -56,7 +57,7 @@ def namespace_for(ws: Workspace, env: str, spec: Spec) -> str:
     pattern = (overlay.namespace if overlay and overlay.namespace else None) or ws.platforms[env].environments[
         env
     ].namespace
-    return kustomize.substitute_namespace(pattern, _placeholders(env, spec))
+    return substitute_namespace(pattern, _placeholders(env, spec))
 
 
 def _placeholders(env: str, spec: Spec) -> dict[str, str]:
@@ -100,7 +101,7 @@ def render_model(ws: Workspace, env: str, spec: Spec, source: str) -> tuple[list
             if key in doc.data:
                 transforms[key] = doc.data[key]
     base_dir = ws.root / "overlays" / env
-    out, diags = kustomize.apply_transforms(resources, transforms, context=_placeholders(env, spec), base_dir=base_dir)
+    out, diags = apply_transforms(resources, transforms, context=_placeholders(env, spec), base_dir=base_dir)
     if doc is not None and overlay is not None:
         diags = [
             replace(d, **doc.where(d.pointer))

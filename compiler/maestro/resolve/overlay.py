@@ -2,7 +2,7 @@
 
 An overlay has two halves. `defaults` and `enforce` are spec fragments merged below and
 above the spec (DESIGN.md "Precedence"). The rest are resource-level transforms with
-exactly the meaning of the same fields in a kustomization.yaml (see `kustomize.py`).
+exactly the meaning of the same fields in a kustomization.yaml (see `maestro.transform`).
 """
 
 from __future__ import annotations

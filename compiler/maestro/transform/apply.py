@@ -1,0 +1,91 @@
+"""The overlay: every resource-level transform, in Kustomize's fixed order (see the package docstring)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+from maestro.diagnostics import Diagnostic, error
+from maestro.transform.bookkeeping import strip_bookkeeping
+from maestro.transform.images import transform_images
+from maestro.transform.labels import transform_annotations, transform_labels
+from maestro.transform.namespace import substitute_namespace, transform_namespace
+from maestro.transform.patches import transform_patch
+from maestro.transform.references import check_references
+from maestro.transform.resource import Invalid, Resource, clone, describe, effective_namespace, resid, resource_name
+
+
+def _check_objects(resources: list[Resource]) -> list[Resource]:
+    # Kustomize refuses to load anything but objects with a kind and a name.
+    for i, resource in enumerate(resources):
+        if not isinstance(resource, dict) or not resource.get("kind") or not resource_name(resource):
+            raise Invalid("M501", f"resource {i} is not an object with kind and metadata.name")
+    return resources
+
+
+def _check_unique(resources: list[Resource]) -> list[Resource]:
+    seen: set[tuple[str, ...]] = set()
+    for resource in resources:
+        if resid(resource) in seen:
+            raise Invalid(
+                "M507",
+                f"may not add resource with an already registered id: "
+                f"{describe(resource)} in namespace '{effective_namespace(resource)}'",
+            )
+        seen.add(resid(resource))
+    return resources
+
+
+def apply_transforms(
+    resources: list[Resource],
+    overlay: dict[str, Any],
+    *,
+    context: dict[str, str],
+    base_dir: str | os.PathLike[str] | None = None,
+) -> tuple[list[Resource], list[Diagnostic]]:
+    """Apply the overlay's resource-level transforms in Kustomize's order.
+
+    Never raises for bad input and never mutates `resources` or `overlay`. With errors in
+    the diagnostics, the returned list is best effort (the failing step is skipped) and
+    must not be written out.
+    """
+    diagnostics: list[Diagnostic] = []
+    out = clone(resources)
+
+    def step(pointer: str, fn: Callable[[list[Resource]], list[Resource]]) -> None:
+        nonlocal out
+        try:
+            out = fn(out)
+        except Invalid as exc:
+            diagnostics.append(error(exc.code, exc.message, pointer=pointer, hint=exc.hint))
+
+    def shape(key: str, kind: type) -> Any:
+        value = overlay.get(key)
+        if value is not None and not isinstance(value, kind):
+            diagnostics.append(
+                error("M501", f"`{key}` must be a {'list' if kind is list else kind.__name__}", pointer=f"/{key}")
+            )
+            return None
+        return value
+
+    step("", _check_objects)
+    if diagnostics:
+        return out, diagnostics
+    step("", lambda rs: [strip_bookkeeping(r) for r in rs])
+    step("", _check_unique)
+    for i, entry in enumerate(shape("patches", list) or []):
+        step(f"/patches/{i}", functools.partial(transform_patch, entry=entry, base_dir=base_dir))
+    namespace = shape("namespace", str)
+    if namespace:
+        step("/namespace", lambda rs: transform_namespace(rs, substitute_namespace(namespace, context)))
+    step("/commonLabels", lambda rs: transform_labels(rs, overlay.get("commonLabels") or {}))
+    step("/commonAnnotations", lambda rs: transform_annotations(rs, overlay.get("commonAnnotations") or {}))
+    for i, entry in enumerate(shape("images", list) or []):
+        step(f"/images/{i}", functools.partial(transform_images, images=[entry]))
+    step("", check_references)
+    step("", lambda rs: [strip_bookkeeping(r) for r in rs])
+    if not diagnostics:
+        step("", _check_unique)  # a patch may have renamed an object onto another
+    return out, diagnostics
