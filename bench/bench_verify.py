@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from maestro.verify import Verifier, _registry
+from maestro.output.verify import Verifier, _registry
 
 LABELS = {"app.kubernetes.io/name": "fraud-detector", "maestro.ml/env": "prod"}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from maestro.crdschema import convert, dumps, main, strict
-from maestro.verify import BUNDLED_CRD_SCHEMAS, Verifier
+from maestro.output.crdschema import convert, dumps, main, strict
+from maestro.output.verify import BUNDLED_CRD_SCHEMAS, Verifier
 
 CRD = """\
 apiVersion: apiextensions.k8s.io/v1

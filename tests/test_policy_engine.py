@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from maestro.diagnostics import CODES, Severity, format_sarif, format_text
+from maestro.diagnostics import CODES, Severity
+from maestro.output.reporters import format_sarif, format_text
 from maestro.policy.policyset import (
     PolicyError,
     PolicySet,

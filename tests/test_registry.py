@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from conftest import ROOT, example, example_specs, example_workspace
-from maestro.emit import dump
 from maestro.frontend.spec import Gate, Spec
+from maestro.output.emit import dump
+from maestro.output.verify import Verifier
 from maestro.registry import (
     RegistryUnavailable,
     absolute_sqlite,
@@ -47,7 +48,6 @@ from maestro.registry import (
 from maestro.render import Context
 from maestro.render import registry as renderer
 from maestro.resolve.workspace import Workspace, open_workspace
-from maestro.verify import Verifier
 from mlflow_server import free_port, mlflow_server, require_mlflow  # noqa: F401 - the fixture
 
 ENVS = ["dev", "staging", "prod"]

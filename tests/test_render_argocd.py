@@ -13,6 +13,7 @@ import pytest
 from conftest import CRD_SCHEMAS, ROOT
 from maestro.check import check_file, discover
 from maestro.frontend.spec import Spec
+from maestro.output.verify import Verifier
 from maestro.render import SYNC_WAVE, Context, standard_labels
 from maestro.render.argocd import (
     HOOK,
@@ -26,7 +27,6 @@ from maestro.render.argocd import (
 )
 from maestro.resolve.overlay import Overlay
 from maestro.resolve.workspace import Workspace, open_workspace
-from maestro.verify import Verifier
 
 PROD_OVERLAY = Overlay.model_validate(
     {

@@ -36,9 +36,9 @@ from ruamel.yaml import YAML
 
 from conftest import ROOT, example, example_workspace
 from maestro.frontend.spec import Spec
+from maestro.output.verify import Verifier
 from maestro.render import Context, features
 from maestro.render.features import GeneratedCodeError, check_generated, render
-from maestro.verify import Verifier
 
 FEATURE_MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "recsys-ranker"]
 OTHER_MODELS = ["image-classifier", "sentiment-bert"]

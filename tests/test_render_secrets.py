@@ -17,9 +17,10 @@ from conftest import ROOT, example, example_workspace
 from maestro import pipeline
 from maestro.check import check_located, to_diagnostics
 from maestro.cli import main
-from maestro.emit import Tree, folder
 from maestro.frontend.loader import loads
 from maestro.frontend.spec import Secret, Spec
+from maestro.output.emit import Tree, folder
+from maestro.output.verify import Verifier
 from maestro.render import Context, secrets
 from maestro.render.secrets import (
     UnsafeSecretReference,
@@ -28,7 +29,6 @@ from maestro.render.secrets import (
     render,
     secret_env,
 )
-from maestro.verify import Verifier
 
 MODELS = [
     "churn-predictor",

@@ -8,9 +8,9 @@ import pytest
 
 from conftest import example, example_workspace
 from maestro.frontend.spec import Spec
+from maestro.output.verify import Verifier
 from maestro.render import Context, training
 from maestro.render.security import reader_rbac, render
-from maestro.verify import Verifier
 
 MODELS = [
     "churn-predictor",

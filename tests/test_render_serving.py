@@ -8,10 +8,10 @@ import pytest
 
 from conftest import ROOT
 from maestro.check import check_file
+from maestro.output.verify import Verifier
 from maestro.pipeline import context_for
 from maestro.render import mesh, serving
 from maestro.resolve.workspace import open_workspace
-from maestro.verify import Verifier
 
 WS, _ = open_workspace(ROOT)
 assert WS is not None

@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from conftest import ROOT, require_tool
 from maestro import check
 from maestro.cli import main
-from maestro.emit import read_tree
+from maestro.output.emit import read_tree
 
 RENDERED = ROOT / "rendered"
 

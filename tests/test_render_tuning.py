@@ -33,8 +33,9 @@ from optuna.trial import TrialState
 
 from conftest import ROOT, example, example_workspace
 from maestro.costs import tuning_estimate
-from maestro.emit import ARTIFACT_DIR, dump
 from maestro.frontend.spec import CategoricalParam, FloatParam, IntParam, Secret, Spec
+from maestro.output.emit import ARTIFACT_DIR, dump
+from maestro.output.verify import Verifier
 from maestro.render import Context, pod_labels
 from maestro.render.tuning import (
     FORMAT,
@@ -46,7 +47,6 @@ from maestro.render.tuning import (
     render,
     study_json,
 )
-from maestro.verify import Verifier
 
 TUNED = ["churn-predictor", "fraud-detector", "image-classifier"]
 UNTUNED = ["demand-forecaster", "recsys-ranker", "sentiment-bert"]

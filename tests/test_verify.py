@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from maestro.verify import BUNDLED_CRD_SCHEMAS as CRD_DIR
-from maestro.verify import HINT, Verifier, supported_kubernetes_versions
+from maestro.output.verify import BUNDLED_CRD_SCHEMAS as CRD_DIR
+from maestro.output.verify import HINT, Verifier, supported_kubernetes_versions
 
 K8S = "1.32"
 
@@ -743,11 +743,11 @@ def test_kubernetes_versions() -> None:
 
 def test_imports_stay_light() -> None:
     code = (
-        "import sys, maestro.verify\n"
+        "import sys, maestro.output.verify\n"
         "heavy = ('jsonschema', 'referencing', 'kubernetes', 'kubernetes_validate', 'yaml')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
         "cm = {'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'x'}}\n"
-        "maestro.verify.Verifier('1.32', None).verify(cm)\n"
+        "maestro.output.verify.Verifier('1.32', None).verify(cm)\n"
         "print(sorted(m for m in ('kubernetes', 'kubernetes_validate') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

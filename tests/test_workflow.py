@@ -27,7 +27,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import ROOT, require_tool
-from maestro.verify import Verifier
+from maestro.output.verify import Verifier
 
 VENV_BIN = Path(sys.executable).parent
 HOOKS_MANIFEST = ROOT / ".pre-commit-hooks.yaml"

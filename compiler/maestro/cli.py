@@ -51,7 +51,8 @@ def _display(path: Path) -> str:
 
 
 def _emit(diags: list, fmt: str) -> None:
-    from maestro.diagnostics import FORMATTERS, format_sarif, sort_diagnostics
+    from maestro.diagnostics import sort_diagnostics
+    from maestro.output.reporters import FORMATTERS, format_sarif
 
     ordered = sort_diagnostics(diags)
     text = format_sarif(ordered, __version__) if fmt == "sarif" else FORMATTERS[fmt](ordered)
@@ -142,7 +143,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         return _render_stdout(args)
     from maestro.check import check_file, duplicate_models
     from maestro.diagnostics import has_errors
-    from maestro.emit import check_output_root, compare, write_tree
+    from maestro.output.emit import check_output_root, compare, write_tree
     from maestro.policy.governance import govern_spec
 
     root = _root(args)
@@ -235,7 +236,7 @@ def _model_documents(files: dict[str, bytes], prefix: str) -> str:
     """The objects of one rendered model folder, in its kustomization's order."""
     from ruamel.yaml import YAML
 
-    from maestro.emit import dump_all
+    from maestro.output.emit import dump_all
 
     yaml = YAML(typ="safe", pure=True)
     listed = yaml.load(files[f"{prefix}/kustomization.yaml"].decode("utf-8"))["resources"]

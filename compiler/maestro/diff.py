@@ -62,10 +62,10 @@ from maestro.diagnostics import Diagnostic, has_errors
 
 if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
     from maestro.frontend.spec import Metadata
+    from maestro.output.verify import Verifier
     from maestro.policy.governance import Governance
     from maestro.render.argocd import ModelRef
     from maestro.resolve.workspace import Workspace
-    from maestro.verify import Verifier
 
 INPUT_DIRS = ("config", "overlays", "policies", "specs")
 COMPILER_DIR = "compiler/maestro"
@@ -345,8 +345,8 @@ def open_side(snap: Snapshot, repo: Repo, fmt: str, like: Side | None = None) ->
     from dataclasses import replace
 
     from maestro.cli import Unusable, UsageError
+    from maestro.output.verify import Verifier
     from maestro.resolve.workspace import open_workspace
-    from maestro.verify import Verifier
 
     side = Side(snap)
     if not snap.has_config or snap.root is None:
@@ -559,7 +559,7 @@ def scanned_ref(side: Side, env: str, model: str) -> ModelRef | None:
 
 
 def argocd_objects(side: Side, env: str, refs: list[ModelRef]) -> dict[str, dict[str, Any]]:
-    from maestro.emit import file_name
+    from maestro.output.emit import file_name
     from maestro.render.argocd import render_env
 
     if side.ws is None or env not in side.ws.platforms:
@@ -770,7 +770,7 @@ def _entry(env: str, model: str, b: Side, h: Side, currency: str | None) -> Entr
 
 
 def _argocd_entry(env: str, p: Plan, b: Side, h: Side) -> Entry:
-    from maestro.emit import dump, kustomization
+    from maestro.output.emit import dump, kustomization
 
     entry = Entry(env, ARGOCD, "skipped")
     if not p.affected[env]:

@@ -12,8 +12,9 @@ from typing import Any
 
 from maestro.check import Checked
 from maestro.diagnostics import Diagnostic
-from maestro.emit import Tree, folder
 from maestro.frontend.spec import Spec
+from maestro.output.emit import Tree, folder
+from maestro.output.verify import Verifier
 from maestro.policy.governance import Governance, apply_waivers
 from maestro.render import (
     SYNC_WAVE,
@@ -34,7 +35,6 @@ from maestro.render import (
 from maestro.resolve.workspace import Workspace
 from maestro.transform.apply import apply_transforms
 from maestro.transform.namespace import substitute_namespace
-from maestro.verify import Verifier
 
 # One module per artifact family, in the order their objects are listed (DESIGN.md).
 RENDERERS: tuple[ModuleType, ...] = (serving, mesh, training, tuning, registry, features, monitoring, secrets, security)
@@ -170,7 +170,7 @@ def render(
 
 
 def _fname(res: Resource) -> str:
-    from maestro.emit import file_name
+    from maestro.output.emit import file_name
 
     return file_name(res)
 

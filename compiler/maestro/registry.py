@@ -63,8 +63,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from maestro.diagnostics import CODES, Diagnostic, error, format_text, sort_diagnostics, warning
+from maestro.diagnostics import CODES, Diagnostic, error, sort_diagnostics, warning
 from maestro.frontend.spec import Gate, Spec
+from maestro.output.reporters import format_text
 from maestro.resolve.config import Platform
 
 if TYPE_CHECKING:

@@ -56,9 +56,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from maestro.emit import ARTIFACT_DIR, dump
 from maestro.frontend.semantics import Finding
 from maestro.frontend.spec import Resources, Source, Spec
+from maestro.output.emit import ARTIFACT_DIR, dump
 from maestro.render import SYNC_WAVE, Context, Resource, name_of, obj, pod_labels, service_account_name, text_template
 from maestro.render.argocd import HOOK
 from maestro.render.pod import (

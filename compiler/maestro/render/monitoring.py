@@ -46,8 +46,8 @@ import hashlib
 import json
 from typing import Any, NamedTuple
 
-from maestro.emit import ARTIFACT_DIR
 from maestro.frontend.spec import Resources, Spec
+from maestro.output.emit import ARTIFACT_DIR
 from maestro.render import (
     Context,
     Resource,

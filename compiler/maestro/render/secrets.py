@@ -45,10 +45,10 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from maestro.diagnostics import CODES, Diagnostic, error
-from maestro.emit import ARTIFACT_DIR, file_name
 from maestro.frontend.semantics import Finding, secret_kind
 from maestro.frontend.spec import ENV_NAME, VAULT_PATH, Spec
 from maestro.names import DNS1123_LABEL
+from maestro.output.emit import ARTIFACT_DIR, file_name
 from maestro.render import Context, Resource, name_of, obj, service_account_name, text_template
 from maestro.resolve.config import VaultEndpoint
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import copy
 from typing import Any, NamedTuple
 
-from maestro.emit import dump
 from maestro.frontend.spec import Resources, Spec
+from maestro.output.emit import dump
 from maestro.render import Context, Resource, name_of, obj, pod_labels, service_account_name, standard_labels
 from maestro.render.pod import (
     NO_SIDECAR,

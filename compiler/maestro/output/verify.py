@@ -73,7 +73,7 @@ _SUBDOMAIN_RULE = (_DNS1123_SUBDOMAIN, 253, "DNS-1123 subdomain")
 
 # The CRD schemas Maestro knows, shipped inside the package (data/crd-schemas/README.md
 # names each file's upstream source and version).
-BUNDLED_CRD_SCHEMAS = Path(__file__).resolve().parent / "data" / "crd-schemas"
+BUNDLED_CRD_SCHEMAS = Path(__file__).resolve().parent.parent / "data" / "crd-schemas"
 
 _DEFS_ID = "https://kubernetes.io/api/_definitions.json"
 _OBJECT_META = _DEFS_ID + "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"

@@ -1,6 +1,6 @@
 """Convert CustomResourceDefinition YAML into the JSON Schema files `verify` reads.
 
-    python -m maestro.crdschema CRD.yaml [CRD.yaml ...] --out DIR
+    python -m maestro.output.crdschema CRD.yaml [CRD.yaml ...] --out DIR
 
 writes `DIR/<group>/<kind>_<version>.json` (lower case) for every served version of every
 CRD in the files: the version's `openAPIV3Schema`, made the way kubeconform's
@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    parser = argparse.ArgumentParser(prog="python -m maestro.crdschema", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m maestro.output.crdschema", description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+", metavar="CRD.yaml")
     parser.add_argument("--out", required=True, metavar="DIR", help="schema folder ({group}/{kind}_{version}.json)")
     args = parser.parse_args(argv)

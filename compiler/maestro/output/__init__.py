@@ -1,0 +1,1 @@
+"""Output: verify rendered objects against their schemas, emit the deterministic tree, and report diagnostics."""
