@@ -22,29 +22,21 @@ from typing import Any
 import pytest
 
 from conftest import ROOT, example, example_specs, example_workspace
+from maestro.commands.registry import check_command, configure_parser, run, sync_command
 from maestro.frontend.spec import Gate, Spec
-from maestro.output.emit import dump
-from maestro.output.verify import Verifier
-from maestro.registry import (
+from maestro.mlflow.check import check_with
+from maestro.mlflow.client import absolute_sqlite, connect, redact, tracking_uri_for
+from maestro.mlflow.state import (
     RegistryUnavailable,
-    absolute_sqlite,
-    check_command,
-    check_with,
     combine_gates,
-    configure_parser,
-    connect,
     desired_state,
     load_state,
-    plan,
-    redact,
-    run,
     state_json,
     state_problems,
-    sync,
-    sync_command,
-    sync_with,
-    tracking_uri_for,
 )
+from maestro.mlflow.sync import plan, sync, sync_with
+from maestro.output.emit import dump
+from maestro.output.verify import Verifier
 from maestro.render import Context
 from maestro.render import registry as renderer
 from maestro.resolve.workspace import Workspace, open_workspace
@@ -398,7 +390,8 @@ def test_state_problems_are_named() -> None:
 
 def test_compiling_does_not_import_mlflow() -> None:
     code = (
-        "import sys, maestro.registry, maestro.render.registry, maestro.pipeline; "
+        "import sys, maestro.mlflow.state, maestro.mlflow.sync, maestro.mlflow.check, maestro.commands.registry, "
+        "maestro.render.registry, maestro.pipeline; "
         "sys.exit(int('mlflow' in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

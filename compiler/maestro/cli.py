@@ -300,7 +300,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
-    from maestro import registry
+    from maestro.commands import registry
 
     if args.registry_action == "sync" and args.state:
         return registry.run(args, None)  # the sync Job: a state file, no repository
@@ -505,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.set_defaults(func=cmd_diff)
 
-    # Arguments mirror maestro.registry.configure_parser; spelled out here so that building
+    # Arguments mirror maestro.commands.registry.configure_parser; spelled out here so that building
     # the parser does not import the registry module (and the spec models) on every command.
     p = sub.add_parser("registry", help="apply (sync) or verify (check) MLflow registry state")
     rsub = p.add_subparsers(dest="registry_action", metavar="sync|check")

@@ -26,7 +26,7 @@ import copy
 from typing import Any
 
 from maestro.frontend.spec import Resources, Spec
-from maestro.registry import desired_state, has_registry_state, state_json
+from maestro.mlflow.state import desired_state, has_registry_state, state_json
 from maestro.render import Context, Resource, name_of, obj, pod_labels, service_account_name
 from maestro.render.pod import (
     NO_SIDECAR,

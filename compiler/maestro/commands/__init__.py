@@ -1,0 +1,1 @@
+"""One module per verb: `run(args) -> int`; cli.py only parses arguments."""

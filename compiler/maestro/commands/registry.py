@@ -1,0 +1,238 @@
+"""`maestro registry sync|check`: select the specs' states, run sync or check, print the outcome."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from maestro.diagnostics import Diagnostic, error, sort_diagnostics
+from maestro.mlflow.check import check_with
+from maestro.mlflow.client import TRACKING_URI_VAR, absolute_sqlite, connect, quiet_logs, redact, tracking_uri_for
+from maestro.mlflow.state import RegistryUnavailable, desired_state, has_registry_state, load_state
+from maestro.mlflow.sync import SyncReport, sync_with
+from maestro.output.reporters import format_text
+
+if TYPE_CHECKING:
+    from maestro.check import Checked
+    from maestro.resolve.workspace import Workspace
+
+OK, FINDINGS, ENVIRONMENT = 0, 1, 2
+
+# ------------------------------------------------------------------ commands
+
+
+@dataclass
+class Selected:
+    """The states of the models a command works on, with where they came from."""
+
+    states: list[dict[str, Any]] = field(default_factory=list)
+    checked: dict[str, Checked] = field(default_factory=dict)  # model -> its checked spec
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # models without registry state
+
+
+def select(ws: Workspace, env: str, model: str | None = None) -> Selected:
+    """Every spec's desired state in `env` (or one model's), and the spec problems in the way."""
+    from maestro.check import check_file, discover
+
+    if env not in ws.environments:
+        raise RegistryUnavailable(f"unknown environment '{env}' (configured: {', '.join(ws.environments)})")
+    out = Selected()
+    seen: dict[tuple[str, str], str] = {}
+    found = False
+    for path in discover(ws.root):
+        display = path.relative_to(ws.root).as_posix()
+        c = check_file(path, display, ws.inputs, [env], ws.root)
+        if model is not None and (c.spec is None or c.spec.metadata.name != model):
+            continue
+        found = True
+        out.diagnostics += c.diagnostics
+        spec = c.effective.get(env)
+        if spec is None:
+            continue
+        if not has_registry_state(spec):
+            out.skipped.append(spec.metadata.name)
+            continue
+        state = desired_state(spec, ws.platforms[env], env)
+        for kind, key, pointer in (
+            ("registered model", state["registeredModel"]["name"], "/spec/registry/model"),
+            ("experiment", state["experiment"]["name"], "/spec/registry/experiment"),
+        ):
+            other = seen.setdefault((kind, key), spec.metadata.name)
+            if other != spec.metadata.name:
+                located = c.effective_located[env]
+                out.diagnostics.append(
+                    error(
+                        "M807",
+                        f"{kind} '{key}' is also the {kind} of model {other} (environment {env})",
+                        hint="every model needs its own; two specs would overwrite each other's tags",
+                        **located.where(pointer),
+                    )
+                )
+        out.states.append(state)
+        out.checked[spec.metadata.name] = c
+    if model is not None and not found:
+        raise RegistryUnavailable(f"no spec named '{model}' under specs/")
+    return out
+
+
+def format_sync(reports: Sequence[SyncReport], uri: str, dry_run: bool) -> str:
+    """Human output of a sync: per model the changes and warnings, then a summary line."""
+    return "".join(format_report(r, dry_run) for r in reports) + format_summary(reports, uri, dry_run)
+
+
+def format_report(r: SyncReport, dry_run: bool) -> str:
+    """One model's part of a sync's output."""
+    lines = [f"{r.model} ({r.environment}): " + (f"{len(r.changes)} change(s)" if r.changes else "up to date")]
+    lines += [f"  {'would ' if dry_run else ''}{c.describe()}" for c in r.changes]
+    lines += [f"  warning: {d.code} {d.message}" for d in r.diagnostics]
+    return "\n".join(lines) + "\n"
+
+
+def format_summary(reports: Sequence[SyncReport], uri: str, dry_run: bool) -> str:
+    total = sum(len(r.changes) for r in reports)
+    where = redact(uri)
+    if dry_run:
+        return f"dry run: {total} change(s) planned for {len(reports)} model(s) on {where}; nothing changed\n"
+    return f"synced {len(reports)} model(s) with {where}: {total} change(s) applied\n"
+
+
+def _fail(message: str) -> int:
+    print(f"maestro: {message}", file=sys.stderr)
+    return ENVIRONMENT
+
+
+def sync_command(
+    ws: Workspace | None,
+    env: str | None,
+    model: str | None = None,
+    dry_run: bool = False,
+    state_file: Path | None = None,
+) -> int:
+    """`maestro registry sync`: 0 applied (or up to date), 1 spec errors, 2 environment errors.
+
+    With `state_file` (the sync Job) it syncs exactly that state; `ws` may then be None and
+    the tracking URI comes from MLFLOW_TRACKING_URI (or, with a workspace, the state's
+    environment in config).
+    """
+    try:
+        if state_file is not None:
+            states = [load_state(state_file)]
+            state_env = states[0]["environment"]
+            if env is not None and env != state_env:
+                return _fail(f"--env {env} does not match the state file's environment '{state_env}'")
+            if os.environ.get(TRACKING_URI_VAR):
+                uri = absolute_sqlite(os.environ[TRACKING_URI_VAR], Path.cwd())
+            elif ws is not None and state_env in ws.environments:
+                uri = tracking_uri_for(ws, state_env)
+            else:
+                return _fail(f"no tracking URI: set {TRACKING_URI_VAR}")
+        else:
+            if ws is None or env is None:
+                return _fail("registry sync needs --env (or --state FILE)")
+            selected = select(ws, env, model)
+            if any(d.is_error for d in selected.diagnostics):
+                sys.stdout.write(format_text(sort_diagnostics(selected.diagnostics)))
+                print("nothing synced: fix the errors above", file=sys.stderr)
+                return FINDINGS
+            states = selected.states
+            uri = tracking_uri_for(ws, env)
+        if not states:
+            print(f"nothing to sync: no model in {env} has a registry or serving section")
+            return OK
+        quiet_logs()
+        client = connect(uri)
+        reports = []
+        for state in states:  # each model's outcome as it happens: a later failure keeps it on record
+            reports.append(sync_with(state, client, dry_run))
+            sys.stdout.write(format_report(reports[-1], dry_run))
+            sys.stdout.flush()
+    except RegistryUnavailable as exc:
+        return _fail(str(exc))
+    sys.stdout.write(format_summary(reports, uri, dry_run))
+    return OK
+
+
+def check_command(ws: Workspace, env: str, model: str | None = None) -> int:
+    """`maestro registry check`: 0 every gate holds, 1 findings, 2 environment errors."""
+    uri = ""
+    try:
+        selected = select(ws, env, model)
+        diags = list(selected.diagnostics)
+        if not any(d.is_error for d in diags) and selected.states:
+            uri = tracking_uri_for(ws, env)
+            quiet_logs()
+            client = connect(uri)
+            for state in selected.states:
+                found = check_with(state, client)
+                diags += [_positioned(d, selected.checked[state["model"]], ws, env) for d in found]
+    except RegistryUnavailable as exc:
+        return _fail(str(exc))
+    ordered = sort_diagnostics(diags)
+    sys.stdout.write(format_text(ordered))
+    if any(d.is_error for d in ordered):
+        return FINDINGS
+    print(
+        f"registry check passed: {len(selected.states)} model(s) in {env}"
+        + (f" on {redact(uri)}" if selected.states else "")
+    )
+    return OK
+
+
+def _positioned(d: Diagnostic, checked: Checked, ws: Workspace, env: str) -> Diagnostic:
+    """Put a finding at the line that asked for it: the gate, the serve, or the platform minimum."""
+    from maestro.frontend.loader import escape
+
+    extra = dict(d.extra)
+    metric, source, variant = extra.get("metric"), extra.get("source"), extra.get("variant")
+    if metric is not None and source == "platform":
+        doc = ws.inputs.platforms.get(env)
+        pointer = f"/environments/{escape(env)}/governance/min_gates/{escape(metric)}"
+    else:
+        doc = checked.effective_located.get(env)
+        spec = checked.effective.get(env)
+        registry = spec.spec.registry if spec is not None else None
+        serving = spec.spec.serving if spec is not None else None
+        pointer = "/spec/registry/serve" if registry is not None else "/spec/serving"
+        if metric is not None and registry is not None:
+            index = next((i for i, g in enumerate(registry.gates) if g.metric == metric), None)
+            pointer = f"/spec/registry/gates/{index}" if index is not None else "/spec/registry/gates"
+        elif variant and serving is not None and serving.ab_test is not None:
+            index = next((i for i, v in enumerate(serving.ab_test.variants) if v.name == variant), 0)
+            pointer = f"/spec/serving/abTest/variants/{index}/serve"
+        elif d.code == "M801" and registry is not None:
+            pointer = "/spec/registry"
+    if doc is None:
+        return d
+    return replace(d, **doc.where(pointer))
+
+
+# ------------------------------------------------------------------ argparse wiring
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Sub-commands of `maestro registry`: `sync` and `check`."""
+    sub = parser.add_subparsers(dest="registry_action", metavar="ACTION")
+    sub.required = True
+    p = sub.add_parser("sync", help="create or correct the experiment, registered model, description and tags")
+    p.add_argument("--env", help="environment whose config and tracking server to use (required without --state)")
+    p.add_argument("--model", help="sync one model")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.add_argument("--state", metavar="FILE", help="sync exactly this state file (the sync Job); no repository needed")
+    p = sub.add_parser("check", help="evaluate the gates on the served version; exit 1 when one fails")
+    p.add_argument("--env", required=True, help="environment to check")
+    p.add_argument("--model", help="check one model")
+
+
+def run(args: argparse.Namespace, ws: Workspace | None) -> int:
+    """Dispatch parsed `maestro registry ...` arguments (`ws` may be None only with --state)."""
+    if args.registry_action == "sync":
+        return sync_command(ws, args.env, args.model, args.dry_run, Path(args.state) if args.state else None)
+    if ws is None:
+        return _fail("registry check needs a repository (config/platform.yaml)")
+    return check_command(ws, args.env, args.model)
