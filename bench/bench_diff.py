@@ -35,7 +35,7 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "bench",
     "GIT_COMMITTER_EMAIL": "bench@example.com",
 }
-DIFF = [sys.executable, "-m", "maestro.diff"]  # the verb alone: works whether or not cli.py wires it
+MAESTRO = [sys.executable, "-m", "maestro"]
 
 
 def git(repo: Path, *args: str) -> None:
@@ -78,10 +78,13 @@ def main(sizes: list[int]) -> None:
             model = bump_replicas(repo)
             git(repo, "commit", "-qam", f"{model}: one more replica")
             refs_s, out = timed(
-                [*DIFF, "--root", str(repo), "--base", "HEAD~1", "--head", "HEAD", "--format", "json"], ok=(1,)
+                [*MAESTRO, "--root", str(repo), "diff", "--base", "HEAD~1", "--head", "HEAD", "--format", "json"],
+                ok=(1,),
             )
             git(repo, "reset", "-q", "--soft", "HEAD~1")  # the same change, now uncommitted
-            worktree_s, _ = timed([*DIFF, "--root", str(repo), "--base", "HEAD", "--format", "json"], ok=(1,))
+            worktree_s, _ = timed(
+                [*MAESTRO, "--root", str(repo), "diff", "--base", "HEAD", "--format", "json"], ok=(1,)
+            )
             summary = json.loads(out)["summary"]
             print(
                 f"{n:>6} {render_s:>9.2f} {refs_s:>12.2f} {worktree_s:>16.2f} {render_s / refs_s:>8.1f}x "

@@ -30,8 +30,16 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from maestro import diff
 from maestro.cli import UsageError
+from maestro.commands import diff as diff_command
+from maestro.diff.argocd import scan_metadata
+from maestro.diff.format import MARKDOWN_LIMIT, format_markdown, format_text
+from maestro.diff.git import open_repo
+from maestro.diff.git import resolve as resolve_ref
+from maestro.diff.plan import plan as plan_models
+from maestro.diff.report import Entry, Report, compute
+from maestro.diff.side import place
+from maestro.diff.snapshot import materialize, snapshot_commit
 
 GOLDEN = Path(__file__).parent / "diff_golden"
 MODELS = [
@@ -122,29 +130,29 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def report(repo: Path) -> Callable[..., diff.Report]:
-    cache: dict[tuple[str, str | None, str | None], diff.Report] = {}
+def report(repo: Path) -> Callable[..., Report]:
+    cache: dict[tuple[str, str | None, str | None], Report] = {}
 
-    def get(base: str, head: str | None, env: str | None = None) -> diff.Report:
+    def get(base: str, head: str | None, env: str | None = None) -> Report:
         if (base, head, env) not in cache:
-            cache[(base, head, env)] = diff.compute(repo, base, head, env)
+            cache[(base, head, env)] = compute(repo, base, head, env)
         return cache[(base, head, env)]
 
     return get
 
 
-def entry(r: diff.Report, env: str, model: str) -> diff.Entry:
+def entry(r: Report, env: str, model: str) -> Entry:
     return next(e for e in r.entries if e.env == env and e.model == model)
 
 
-def files(e: diff.Entry, change: str) -> list[str]:
+def files(e: Entry, change: str) -> list[str]:
     return [c.path.split("/", 2)[2] for c in e.changes if c.change == change]
 
 
 def cli(root: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     parser = argparse.ArgumentParser()
-    diff.add_arguments(parser)
-    code = diff.run(parser.parse_args(argv), root)
+    diff_command.add_arguments(parser)
+    code = diff_command.run(parser.parse_args(argv), root)
     return code, capsys.readouterr().out
 
 
@@ -165,7 +173,7 @@ def check_golden(name: str, text: str, update: bool) -> None:
 # ------------------------------------------------------------------ one spec
 
 
-def test_spec_change_renders_only_that_model(report: Callable[..., diff.Report]) -> None:
+def test_spec_change_renders_only_that_model(report: Callable[..., Report]) -> None:
     r = report("c0", "spec")
     assert r.reasons == ["specs: fraud-detector (changed)"]
     assert {(e.env, e.model) for e in r.skipped} == {(env, m) for env in ENVS for m in MODELS if m != "fraud-detector"}
@@ -211,25 +219,25 @@ def test_spec_change_json(repo: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert doc["summary"]["cost"] == {"delta": 31.39, "currency": "USD"}
 
 
-def test_markdown_spec_change_golden(report: Callable[..., diff.Report], update_goldens: bool) -> None:
-    text = diff.format_markdown(report("c0", "spec"))
+def test_markdown_spec_change_golden(report: Callable[..., Report], update_goldens: bool) -> None:
+    text = format_markdown(report("c0", "spec"))
     assert text.startswith("### maestro diff: `c0 (")
     assert "| prod | fraud-detector | changed | +0 −0 ~" in text
     assert "<details><summary><code>rendered/prod/fraud-detector/horizontalpodautoscaler-fraud-detector.yaml" in text
     check_golden("spec_change.md", normalize(text), update_goldens)
 
 
-def test_markdown_is_size_capped(report: Callable[..., diff.Report]) -> None:
+def test_markdown_is_size_capped(report: Callable[..., Report]) -> None:
     r = report("c0", "spec")
-    text = diff.format_markdown(r, limit=1200)
+    text = format_markdown(r, limit=1200)
     assert len(text) <= 1200
     assert "**Truncated**" in text and "file diffs not shown" in text
     assert "| prod | fraud-detector |" in text  # the summary comes first and survives
-    assert len(diff.format_markdown(r)) < diff.MARKDOWN_LIMIT
+    assert len(format_markdown(r)) < MARKDOWN_LIMIT
 
 
-def test_text_format(report: Callable[..., diff.Report]) -> None:
-    out = diff.format_text(report("c0", "spec"))
+def test_text_format(report: Callable[..., Report]) -> None:
+    out = format_text(report("c0", "spec"))
     assert out.startswith("base: c0 (")
     assert "5 models unchanged, not rendered\n" in out
     assert "prod/fraud-detector: changed  +0 -0 ~" in out
@@ -240,7 +248,7 @@ def test_text_format(report: Callable[..., diff.Report]) -> None:
 # ------------------------------------------------------------------ overlay, config, compiler
 
 
-def test_overlay_change_renders_every_model_of_that_env(report: Callable[..., diff.Report]) -> None:
+def test_overlay_change_renders_every_model_of_that_env(report: Callable[..., Report]) -> None:
     r = report("spec", "overlay")
     assert r.reasons == ["overlays/staging/ changed: every model in staging rendered"]
     assert {(e.env, e.model) for e in r.skipped} == {(env, m) for env in ("dev", "prod") for m in MODELS}
@@ -256,7 +264,7 @@ def test_overlay_change_renders_every_model_of_that_env(report: Callable[..., di
         )
 
 
-def test_config_change_renders_everything_and_moves_costs(report: Callable[..., diff.Report]) -> None:
+def test_config_change_renders_everything_and_moves_costs(report: Callable[..., Report]) -> None:
     r = report("overlay", "config", "dev")
     assert r.reasons == ["config/ changed: every model rendered"]
     assert r.skipped == [] and r.envs == ["dev"]
@@ -279,14 +287,12 @@ def test_config_change_renders_everything_and_moves_costs(report: Callable[..., 
 
 def test_compiler_change_affects_everything(repo: Path, tmp_path: Path) -> None:
     # The plan alone (rendering would show nothing: the installed compiler renders both sides).
-    git_repo = diff.open_repo(repo)
+    git_repo = open_repo(repo)
     base, head = (
-        diff.materialize(
-            git_repo, diff.snapshot_commit(git_repo, diff.resolve(git_repo, ref, "--base"), ref), tmp_path / ref
-        )
+        materialize(git_repo, snapshot_commit(git_repo, resolve_ref(git_repo, ref, "--base"), ref), tmp_path / ref)
         for ref in ("add", "compiler")
     )
-    p = diff.plan(base, head, ENVS, ENVS, None)
+    p = plan_models(base, head, ENVS, ENVS, None)
     assert p.reasons == ["the compiler (compiler/maestro/) 0.1.0 -> 0.2.0 changed: every model rendered"]
     assert p.affected == {env: set(MODELS) - {"churn-predictor"} | {"tiny-model"} for env in ENVS}
     # The snapshot holds the inputs and the compiler's __init__.py, never rendered/.
@@ -302,7 +308,7 @@ def test_compiler_change_affects_everything(repo: Path, tmp_path: Path) -> None:
 # ------------------------------------------------------------------ delete, add, empty base
 
 
-def test_deleted_model_removes_everything(report: Callable[..., diff.Report]) -> None:
+def test_deleted_model_removes_everything(report: Callable[..., Report]) -> None:
     r = report("config", "delete")
     assert r.reasons == ["specs: churn-predictor (deleted)"]
     for env in ENVS:
@@ -318,7 +324,7 @@ def test_deleted_model_removes_everything(report: Callable[..., diff.Report]) ->
         assert {x.model for x in r.skipped if x.env == env} == set(MODELS) - {"churn-predictor"}
 
 
-def test_added_model(report: Callable[..., diff.Report], update_goldens: bool) -> None:
+def test_added_model(report: Callable[..., Report], update_goldens: bool) -> None:
     r = report("delete", "add", "staging")
     e = entry(r, "staging", "tiny-model")
     assert e.status == "added" and files(e, "removed") == files(e, "changed") == []
@@ -326,10 +332,10 @@ def test_added_model(report: Callable[..., diff.Report], update_goldens: bool) -
     assert e.cost_base == 0.0 and e.cost_head is not None and e.cost_head > 0
     argocd = entry(r, "staging", "argocd")
     assert files(argocd, "added") == ["application-tiny-model-staging.yaml", "appproject-growth-staging.yaml"]
-    check_golden("add_model_staging.md", normalize(diff.format_markdown(r)), update_goldens)
+    check_golden("add_model_staging.md", normalize(format_markdown(r)), update_goldens)
 
 
-def test_base_without_maestro_adds_everything(report: Callable[..., diff.Report]) -> None:
+def test_base_without_maestro_adds_everything(report: Callable[..., Report]) -> None:
     r = report("empty", "c0", "dev")
     assert r.reasons == [
         "config/ changed: every model rendered",
@@ -410,7 +416,7 @@ def test_maestro_root_below_the_git_top(repo: Path, tmp_path: Path) -> None:
     git(top, "init", "-q")
     commit(top, "base")
     edit(top / "platform/specs/fraud-detector/maestro.yaml", "{min: 4}", "{min: 5}")
-    r = diff.compute(top / "platform", "base", None, "prod")
+    r = compute(top / "platform", "base", None, "prod")
     assert r.reasons == ["specs: fraud-detector (changed)"]
     assert entry(r, "prod", "fraud-detector").status == "changed"
     assert {e.model for e in r.skipped} == set(MODELS) - {"churn-predictor", "fraud-detector"} | {"tiny-model"}
@@ -457,7 +463,7 @@ def test_cli_wiring_exit_codes(repo: Path, capsys: pytest.CaptureFixture[str]) -
 def test_scan_metadata_reads_yaml_1_2(tmp_path: Path) -> None:
     spec = tmp_path / "maestro.yaml"
     spec.write_text(TINY.replace("team: growth", "team: no"))  # YAML 1.1 would make it false
-    meta = diff.scan_metadata(spec)
+    meta = scan_metadata(spec)
     assert (meta.name, meta.team, meta.tier, meta.owners) == (
         "tiny-model",
         "no",
@@ -465,15 +471,15 @@ def test_scan_metadata_reads_yaml_1_2(tmp_path: Path) -> None:
         ["@acme/growth-analytics"],
     )
     spec.write_text(TINY.replace("team: growth", "team: 12"))  # an int under 1.2: the full loader decides
-    assert diff.scan_metadata(spec).team == "12"  # as the spec models coerce it
+    assert scan_metadata(spec).team == "12"  # as the spec models coerce it
     spec.write_text(TINY.replace("team: growth", "team: [growth]"))
-    assert diff.scan_metadata(spec) is None
+    assert scan_metadata(spec) is None
     for shipped in sorted((ROOT / "specs").glob("*/maestro.yaml")):
         from maestro.frontend.loader import load
 
         located, _ = load(shipped, str(shipped))
         assert located is not None
-        scanned = diff.scan_metadata(shipped)
+        scanned = scan_metadata(shipped)
         assert scanned.name == located.data["metadata"]["name"]
         assert scanned.team == located.data["metadata"]["team"]
 
@@ -482,8 +488,8 @@ def test_place_attributes_diagnostics() -> None:
     from maestro.diagnostics import error
 
     envs = ["dev", "prod"]
-    assert diff.place(error("X", "m", file="rendered/prod/fraud/deployment-fraud.yaml"), envs) == ("prod", "fraud")
-    assert diff.place(error("X", "m", file="dev/fraud/x.yaml"), envs) == ("dev", "fraud")
-    assert diff.place(error("X", "bad (environment prod)", file="specs/fraud/maestro.yaml"), envs) == ("prod", "fraud")
-    assert diff.place(error("X", "bad", file="specs/fraud/maestro.yaml"), envs) == ("", "fraud")
-    assert diff.place(error("X", "bad", file="overlays/dev/overlay.yaml"), envs, "fraud") == ("dev", "fraud")
+    assert place(error("X", "m", file="rendered/prod/fraud/deployment-fraud.yaml"), envs) == ("prod", "fraud")
+    assert place(error("X", "m", file="dev/fraud/x.yaml"), envs) == ("dev", "fraud")
+    assert place(error("X", "bad (environment prod)", file="specs/fraud/maestro.yaml"), envs) == ("prod", "fraud")
+    assert place(error("X", "bad", file="specs/fraud/maestro.yaml"), envs) == ("", "fraud")
+    assert place(error("X", "bad", file="overlays/dev/overlay.yaml"), envs, "fraud") == ("dev", "fraud")

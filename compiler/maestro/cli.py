@@ -345,7 +345,7 @@ def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from maestro import diff
+    from maestro.commands import diff
 
     return diff.run(args, _root(args))
 
@@ -497,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
     c.set_defaults(func=cmd_policy)
 
-    # Mirrors maestro.diff.add_arguments, spelled out so building the parser does not import diff.
+    # Mirrors maestro.commands.diff.add_arguments, spelled out so building the parser does not import diff.
     p = sub.add_parser("diff", help="what a change does to the rendered tree, with monthly cost, per env and model")
     p.add_argument("--base", required=True, metavar="GITREF", help="the ref to compare against, e.g. origin/main")
     p.add_argument("--head", metavar="GITREF", help="the ref to compare (default: the working tree as it is)")

@@ -1,0 +1,47 @@
+"""`maestro diff`: compare two revisions' rendered trees (see `maestro.diff`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from maestro.diff.format import FORMATS, FORMATTERS
+from maestro.diff.git import DiffError
+from maestro.diff.report import compute
+
+if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
+    pass
+
+
+OK, CHANGES, ERROR = 0, 1, 2
+
+# ------------------------------------------------------------------ command
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--base", required=True, metavar="GITREF", help="the revision to compare against, e.g. origin/main"
+    )
+    parser.add_argument(
+        "--head",
+        metavar="GITREF",
+        help="the revision to compare (default: the working tree, uncommitted changes included)",
+    )
+    parser.add_argument("--env", help="one environment (default: every environment)")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="text", help="text, markdown (a pull-request comment) or json"
+    )
+
+
+def run(args: argparse.Namespace, root: Path) -> int:
+    """0 nothing differs, 1 something does (objects, cost, findings, an invalid spec), 2 error."""
+    from maestro.cli import UsageError
+
+    try:
+        report = compute(root, args.base, args.head, args.env, args.format)
+    except DiffError as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(FORMATTERS[args.format](report))
+    return CHANGES if report.changed else OK
