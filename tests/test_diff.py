@@ -30,7 +30,6 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from maestro.cli import UsageError
 from maestro.commands import diff as diff_command
 from maestro.diff.argocd import scan_metadata
 from maestro.diff.format import MARKDOWN_LIMIT, format_markdown, format_text
@@ -40,6 +39,7 @@ from maestro.diff.plan import plan as plan_models
 from maestro.diff.report import Entry, Report, compute
 from maestro.diff.side import place
 from maestro.diff.snapshot import materialize, snapshot_commit
+from maestro.errors import UsageError
 
 GOLDEN = Path(__file__).parent / "diff_golden"
 MODELS = [

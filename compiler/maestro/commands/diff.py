@@ -5,19 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from maestro.commands.common import repo_root
 from maestro.diff.format import FORMATS, FORMATTERS
 from maestro.diff.git import DiffError
 from maestro.diff.report import compute
 
-if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
-    pass
-
-
 OK, CHANGES, ERROR = 0, 1, 2
-
-# ------------------------------------------------------------------ command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, root: Path) -> int:
     """0 nothing differs, 1 something does (objects, cost, findings, an invalid spec), 2 error."""
-    from maestro.cli import UsageError
+    from maestro.errors import UsageError
 
     try:
         report = compute(root, args.base, args.head, args.env, args.format)
@@ -45,3 +39,7 @@ def run(args: argparse.Namespace, root: Path) -> int:
         raise UsageError(str(exc)) from None
     sys.stdout.write(FORMATTERS[args.format](report))
     return CHANGES if report.changed else OK
+
+
+def command(args: argparse.Namespace) -> int:
+    return run(args, repo_root(args))

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from maestro.commands.common import load_workspace, repo_root
 from maestro.diagnostics import Diagnostic, error, sort_diagnostics
+from maestro.errors import UsageError
 from maestro.mlflow.check import check_with
 from maestro.mlflow.client import TRACKING_URI_VAR, absolute_sqlite, connect, quiet_logs, redact, tracking_uri_for
 from maestro.mlflow.state import RegistryUnavailable, desired_state, has_registry_state, load_state
@@ -236,3 +238,14 @@ def run(args: argparse.Namespace, ws: Workspace | None) -> int:
     if ws is None:
         return _fail("registry check needs a repository (config/platform.yaml)")
     return check_command(ws, args.env, args.model)
+
+
+def command(args: argparse.Namespace) -> int:
+    if args.registry_action == "sync" and args.state:
+        return run(args, None)  # the sync Job: a state file, no repository
+    if not args.env:
+        raise UsageError("registry sync needs --env (or --state FILE)")
+    ws, _ = load_workspace(repo_root(args))
+    if args.env not in ws.environments:
+        raise UsageError(f"unknown environment '{args.env}' (configured: {', '.join(ws.environments)})")
+    return run(args, ws)

@@ -156,7 +156,7 @@ def status_of(base: Mapping[str, object], head: Mapping[str, object], changes: l
 
 def build_report(repo: Repo, base: Snapshot, head: Snapshot, only_env: str | None, fmt: str) -> Report:
     """Everything `maestro diff` reports; both snapshots must be materialized."""
-    from maestro.cli import UsageError
+    from maestro.errors import UsageError
 
     h = open_side(head, repo, fmt)
     b = open_side(base, repo, fmt, like=h)

@@ -87,7 +87,7 @@ def open_side(snap: Snapshot, repo: Repo, fmt: str, like: Side | None = None) ->
     reused (rooted here) instead of parsed again."""
     from dataclasses import replace
 
-    from maestro.cli import Unusable, UsageError
+    from maestro.errors import Unusable, UsageError
     from maestro.output.verify import Verifier
     from maestro.resolve.workspace import open_workspace
 
@@ -129,7 +129,7 @@ def _relabel(d: Diagnostic, snap: Snapshot) -> Diagnostic:
 
 
 def _governance(side: Side, fmt: str) -> Governance:
-    from maestro.cli import Unusable
+    from maestro.errors import Unusable
     from maestro.policy.governance import Governance
 
     if side.gov is None:

@@ -1,0 +1,100 @@
+"""What the verbs share: the repository root, how files are named in messages, printing diagnostics,
+the workspace and policies a command needs, and atomic writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from maestro import __version__
+from maestro.errors import FINDINGS, OK, Unusable, UsageError
+
+
+def repo_root(args: argparse.Namespace) -> Path:
+    from maestro.resolve.config import CONFIG_DIR, CONFIG_FILE, find_root
+
+    if args.root:
+        root = Path(args.root).resolve()
+        if not (root / CONFIG_DIR / CONFIG_FILE).is_file():
+            raise UsageError(f"--root {args.root}: no {CONFIG_DIR}/{CONFIG_FILE} there")
+        return root
+    found = find_root(Path.cwd().resolve())
+    if found is None:
+        raise UsageError(
+            f"not inside a maestro repository: no {CONFIG_DIR}/{CONFIG_FILE} in "
+            f"{Path.cwd()} or its parents (use --root DIR)"
+        )
+    return found
+
+
+def display(path: Path) -> str:
+    """How to name a file in messages: relative to the working directory when below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def print_diagnostics(diags: list, fmt: str) -> None:
+    from maestro.diagnostics import sort_diagnostics
+    from maestro.output.reporters import FORMATTERS, format_sarif
+
+    ordered = sort_diagnostics(diags)
+    text = format_sarif(ordered, __version__) if fmt == "sarif" else FORMATTERS[fmt](ordered)
+    sys.stdout.write(text)
+
+
+def load_workspace(root: Path, fmt: str = "text"):  # type: ignore[no-untyped-def]
+    from maestro.diagnostics import has_errors
+    from maestro.resolve.workspace import open_workspace
+
+    ws, diags = open_workspace(root)
+    if ws is None or has_errors(diags):
+        raise Unusable(diags, fmt)
+    return ws, diags
+
+
+def spec_paths(root: Path, specs: Sequence[str]) -> list[Path]:
+    from maestro.check import SPEC_FILE, discover
+
+    if not specs:
+        return discover(root)
+    paths = []
+    for s in specs:
+        p = Path(s)
+        if p.is_dir():
+            p = p / SPEC_FILE
+        paths.append(p)
+    return paths
+
+
+def exit_code(diags: list, strict: bool) -> int:  # type: ignore[type-arg]
+    from maestro.diagnostics import Severity, has_errors
+
+    if has_errors(diags) or (strict and any(d.severity is Severity.WARNING for d in diags)):
+        return FINDINGS
+    return OK
+
+
+def load_governance(root: Path, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The policies, loaded once; a broken or missing (when named) policy set is exit 2."""
+    from maestro.policy.governance import Governance
+
+    policy_dir = Path(args.policy) if getattr(args, "policy", None) else None
+    if policy_dir is not None and not policy_dir.is_dir():
+        raise UsageError(f"--policy {args.policy}: no such folder")
+    gov, problems = Governance.load(root, policy_dir)
+    if problems:
+        raise Unusable(problems, getattr(args, "format", "text"))
+    return gov
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

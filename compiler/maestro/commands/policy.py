@@ -1,0 +1,83 @@
+"""`maestro policy test|check`: Rego unit tests, and conftest-style checks of any YAML."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from maestro.commands.common import display, exit_code, load_workspace, print_diagnostics, repo_root
+from maestro.errors import FINDINGS, OK, USAGE, Unusable, UsageError
+
+
+def command(args: argparse.Namespace) -> int:
+    from maestro.diagnostics import has_errors
+    from maestro.policy.policyset import PolicySet, check_files, format_test_results, policy_error_diagnostic
+    from maestro.policy.rego import PolicyError
+
+    if args.policy_verb == "test":
+        if args.policy:
+            folders = [Path(args.policy)]
+        else:
+            folders = [p for p in sorted((repo_root(args) / "policies").glob("*")) if p.is_dir()]
+        if not folders or not all(f.is_dir() for f in folders):
+            raise UsageError(f"no policy folder at {args.policy or 'policies/'}")
+        results = []
+        for folder in folders:
+            try:
+                results += PolicySet.load(folder, display=display(folder)).run_tests()
+            except PolicyError as exc:
+                print_diagnostics([policy_error_diagnostic(exc)], "text")
+                return USAGE
+        sys.stdout.write(format_test_results(results, verbose=args.verbose))
+        if any(r.status == "error" for r in results):
+            return USAGE
+        return FINDINGS if any(r.status == "fail" for r in results) or not results else OK
+    policy_dir = Path(args.policy) if args.policy else repo_root(args) / "policies" / "k8s"
+    if not policy_dir.is_dir():
+        raise UsageError(f"no policy folder at {policy_dir}")
+    data = _policy_data(args)
+    diags, summary = check_files(
+        [Path(f) for f in args.files], policy_dir, args.namespace, all_namespaces=args.all_namespaces, data=data
+    )
+    print_diagnostics(diags, args.format)
+    if any(d.code in ("M403", "M404") for d in diags):
+        return USAGE
+    if args.format == "text":
+        print(
+            f"{summary.documents} document(s) in {summary.files} file(s): {summary.failures} failure(s), "
+            f"{summary.warnings} warning(s), {summary.exceptions} exception(s)"
+        )
+    return exit_code(diags, args.strict) if not has_errors(diags) else FINDINGS
+
+
+def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-arg]
+    """`data` for `policy check`: files given with --data (conftest's flag), and/or the
+    platform config of --env (and --team) as `data.maestro.config`, as maestro render uses."""
+    import json
+
+    from maestro.frontend.loader import load
+    from maestro.resolve.merge import deep_merge
+
+    data: dict = {}  # type: ignore[type-arg]
+    for name in args.data or []:
+        path = Path(name)
+        if path.suffix == ".json":
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"--data {name}: {exc}") from None
+        else:
+            located, problems = load(path, name)
+            if located is None:
+                raise Unusable(problems, "text")
+            doc = located.data
+        data = deep_merge(data, doc)
+    if args.env:
+        from maestro.policy.governance import config_data
+
+        ws, _ = load_workspace(repo_root(args))
+        if args.env not in ws.environments:
+            raise UsageError(f"unknown environment '{args.env}' (configured: {', '.join(ws.environments)})")
+        data = deep_merge(config_data(ws.platforms[args.env], args.env, args.team or ""), data)
+    return data or None
