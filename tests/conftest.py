@@ -61,7 +61,7 @@ def example_workspace() -> Any:
 @functools.cache
 def example_specs(model: str) -> dict[str, Any]:
     """env -> effective spec of an example model (which must validate)."""
-    from maestro.check import check_file
+    from maestro.pipeline import check_file
 
     rel = f"specs/{model}/maestro.yaml"
     checked = check_file(ROOT / rel, rel, example_workspace().inputs, root=ROOT)

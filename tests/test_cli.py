@@ -227,12 +227,12 @@ def test_config_env_var_overrides(capsys: pytest.CaptureFixture[str], monkeypatc
 
 
 def test_internal_error_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import maestro.check
+    import maestro.pipeline
 
     def boom(*a: object, **k: object) -> None:
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(maestro.check, "check_file", boom)
+    monkeypatch.setattr(maestro.pipeline, "check_file", boom)
     rc, out, err = run(capsys, "--root", str(ROOT), "validate")
     assert rc == 2
     assert err.count("\n") == 1 and "internal error (RuntimeError: kaput)" in err and "Traceback" not in err

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 import yaml
 
-from maestro.check import check_file, discover
+from maestro.pipeline import check_file
 from maestro.policy.governance import config_data, spec_input
 from maestro.policy.policyset import Finding, PolicySet, format_test_results
 from maestro.render.argocd import sync_mode
-from maestro.resolve.workspace import open_workspace
+from maestro.resolve.workspace import discover, open_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from conftest import CRD_SCHEMAS, ROOT
-from maestro.check import check_file, discover
 from maestro.frontend.spec import Spec
 from maestro.output.verify import Verifier
+from maestro.pipeline import check_file
 from maestro.render import SYNC_WAVE, Context, standard_labels
 from maestro.render.argocd import (
     HOOK,
@@ -26,7 +26,7 @@ from maestro.render.argocd import (
     sync_wave,
 )
 from maestro.resolve.overlay import Overlay
-from maestro.resolve.workspace import Workspace, open_workspace
+from maestro.resolve.workspace import Workspace, discover, open_workspace
 
 PROD_OVERLAY = Overlay.model_validate(
     {

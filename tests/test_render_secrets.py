@@ -15,12 +15,13 @@ from pydantic import ValidationError
 
 from conftest import ROOT, example, example_workspace
 from maestro import pipeline
-from maestro.check import check_located, to_diagnostics
 from maestro.cli import main
 from maestro.frontend.loader import loads
+from maestro.frontend.semantics import to_diagnostics
 from maestro.frontend.spec import Secret, Spec
 from maestro.output.emit import Tree, folder
 from maestro.output.verify import Verifier
+from maestro.pipeline import check_located
 from maestro.render import Context, secrets
 from maestro.render.secrets import (
     UnsafeSecretReference,

@@ -7,9 +7,8 @@ import copy
 import pytest
 
 from conftest import ROOT
-from maestro.check import check_file
 from maestro.output.verify import Verifier
-from maestro.pipeline import context_for
+from maestro.pipeline import check_file, context_for
 from maestro.render import mesh, serving
 from maestro.resolve.workspace import open_workspace
 

@@ -18,9 +18,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import ROOT, require_tool
-from maestro import check
 from maestro.cli import main
 from maestro.output.emit import read_tree
+from maestro.resolve import workspace
 
 RENDERED = ROOT / "rendered"
 
@@ -71,14 +71,14 @@ def test_render_twice_and_shuffled_discovery_is_byte_identical(
     repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(capsys, "--root", str(repo), "render", "--out", str(repo / "a"))[0] == 0
-    original = check.discover
+    original = workspace.discover
 
     def shuffled(root: Path) -> list[Path]:
         paths = original(root)
         random.Random(7).shuffle(paths)
         return list(reversed(paths))
 
-    monkeypatch.setattr(check, "discover", shuffled)
+    monkeypatch.setattr(workspace, "discover", shuffled)
     assert run(capsys, "--root", str(repo), "render", "--out", str(repo / "b"))[0] == 0
     a, b = read_tree(repo / "a", [""]), read_tree(repo / "b", [""])
     assert a == b and a

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from maestro.check import check_file
 from maestro.cli import main
+from maestro.pipeline import check_file
 from maestro.resolve.workspace import open_workspace
 
 SPEC = """\

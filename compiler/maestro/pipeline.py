@@ -1,17 +1,26 @@
-"""The render pipeline: validated specs -> objects -> transforms -> verify -> file tree.
+"""The pipeline: the one module that composes the stages (DESIGN.md "Pipeline").
 
-Each step is a function of data; this module only composes them (DESIGN.md "Pipeline").
+Front half: load -> validate (pydantic) -> semantic rules -> resolve per environment. A spec
+is checked as written, then once per environment with `spec.environments.<env>` merged on
+top, so that an override that breaks a rule is reported at the override's line.
+
+Back half: validated specs -> objects -> transforms -> verify -> file tree.
+
+Each step is a function of data; this module only composes them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from maestro.check import Checked
-from maestro.diagnostics import Diagnostic
+from maestro.diagnostics import Diagnostic, error
+from maestro.frontend.loader import Located, load
+from maestro.frontend.pydantic_errors import validate_model
+from maestro.frontend.semantics import check_literals, check_spec, to_diagnostics
 from maestro.frontend.spec import Spec
 from maestro.output.emit import Tree, folder
 from maestro.output.verify import Verifier
@@ -32,9 +41,121 @@ from maestro.render import (
     training,
     tuning,
 )
-from maestro.resolve.workspace import Workspace
+from maestro.resolve.effective import effective
+from maestro.resolve.workspace import SPEC_FILE, SPECS_DIR, Inputs, Workspace
 from maestro.transform.apply import apply_transforms
 from maestro.transform.namespace import substitute_namespace
+
+# ------------------------------------------------------------------ the front half: load, validate, resolve
+
+
+@dataclass
+class Checked:
+    """One spec file after validation."""
+
+    path: Path
+    located: Located | None
+    spec: Spec | None  # as written (None if invalid)
+    effective: dict[str, Spec] = field(default_factory=dict)  # env -> resolved spec
+    effective_located: dict[str, Located] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def check_located(located: Located, inputs: Inputs, selected: list[str] | None = None) -> Checked:
+    """Schema and semantic checks of one loaded spec, as written and per environment."""
+    checked = Checked(path=Path(located.file), located=located, spec=None)
+    diags = to_diagnostics(check_literals(located.data), located)
+    spec, more = validate_model(Spec, located)
+    diags += more
+    if spec is not None:
+        diags += to_diagnostics(check_spec(spec, inputs.environments), located)
+    checked.spec = spec
+    if spec is None:
+        checked.diagnostics = diags
+        return checked
+    # Problems of the spec as written are reported once, not again for every environment.
+    reported = {(d.file, d.line, d.col, d.code) for d in diags}
+    for env in selected if selected is not None else inputs.environments:
+        eff_loc = effective(located, env, platform=inputs.platforms.get(env), overlay=inputs.overlays.get(env))
+        eff, env_diags = validate_model(Spec, eff_loc)
+        env_diags = [_in_env(d, env) for d in env_diags]
+        if eff is not None:
+            env_diags += to_diagnostics(check_spec(eff, inputs.environments), eff_loc, env)
+            if env in inputs.settings:
+                from maestro.render import features, secrets, tuning
+
+                platform = inputs.settings[env]
+                env_diags += to_diagnostics(tuning.check(eff, platform), eff_loc, env)
+                env_diags += to_diagnostics(features.check(eff, platform, env), eff_loc, env)
+                env_diags += to_diagnostics(
+                    secrets.check(eff, platform.environments[env].endpoints.vault), eff_loc, env
+                )
+            checked.effective[env] = eff
+            checked.effective_located[env] = eff_loc
+        diags += [d for d in env_diags if (d.file, d.line, d.col, d.code) not in reported]
+    checked.diagnostics = diags
+    return checked
+
+
+def _in_env(d: Diagnostic, env: str) -> Diagnostic:
+    from dataclasses import replace
+
+    return replace(d, message=f"{d.message} (environment {env})")
+
+
+def check_file(
+    path: Path, display: str, inputs: Inputs, selected: list[str] | None = None, root: Path | None = None
+) -> Checked:
+    located, diags = load(path, display)
+    if located is None:
+        return Checked(path=path, located=None, spec=None, diagnostics=diags)
+    checked = check_located(located, inputs, selected)
+    checked.path = path
+    if checked.spec is not None and root is not None:
+        checked.diagnostics += _placement(checked.spec, path, root, located)
+    return checked
+
+
+def _placement(spec: Spec, path: Path, root: Path, located: Located) -> list[Diagnostic]:
+    """A spec under specs/ lives in the folder named after the model (rendered/<env>/<name>)."""
+    try:
+        rel = path.resolve().relative_to((root / SPECS_DIR).resolve())
+    except ValueError:
+        return []
+    if len(rel.parts) == 2 and rel.parts[0] != spec.metadata.name:
+        return [
+            error(
+                "M217",
+                f"spec is in folder '{rel.parts[0]}' but metadata.name is '{spec.metadata.name}'",
+                hint=f"move it to specs/{spec.metadata.name}/{SPEC_FILE} or rename the model",
+                **located.where("/metadata/name"),
+            )
+        ]
+    return []
+
+
+def duplicate_models(checked: list[Checked]) -> list[Diagnostic]:
+    seen: dict[str, Checked] = {}
+    out = []
+    for c in checked:
+        if c.spec is None or c.located is None:
+            continue
+        name = c.spec.metadata.name
+        if name in seen:
+            out.append(
+                error(
+                    "M214",
+                    f"model '{name}' is also defined in {seen[name].located.file}",  # type: ignore[union-attr]
+                    hint="model names are unique across specs/",
+                    **c.located.where("/metadata/name"),
+                )
+            )
+        else:
+            seen[name] = c
+    return out
+
+
+# ------------------------------------------------------------------ the back half: render, transform, verify
 
 # One module per artifact family, in the order their objects are listed (DESIGN.md).
 RENDERERS: tuple[ModuleType, ...] = (serving, mesh, training, tuning, registry, features, monitoring, secrets, security)

@@ -1,1 +1,1 @@
-"""One module per verb: `run(args) -> int`; cli.py only parses arguments."""
+"""One module per verb, each with `command(args) -> int`; cli.py only parses arguments and dispatches."""

@@ -59,7 +59,7 @@ def load_workspace(root: Path, fmt: str = "text"):  # type: ignore[no-untyped-de
 
 
 def spec_paths(root: Path, specs: Sequence[str]) -> list[Path]:
-    from maestro.check import SPEC_FILE, discover
+    from maestro.resolve.workspace import SPEC_FILE, discover
 
     if not specs:
         return discover(root)

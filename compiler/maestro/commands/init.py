@@ -9,8 +9,8 @@ from maestro.errors import OK, UsageError
 
 
 def command(args: argparse.Namespace) -> int:
-    from maestro.check import SPEC_FILE, SPECS_DIR
     from maestro.frontend.scaffold import scaffold
+    from maestro.resolve.workspace import SPEC_FILE, SPECS_DIR
 
     root = repo_root(args)
     ws, _ = load_workspace(root)

@@ -20,7 +20,7 @@ from maestro.mlflow.sync import SyncReport, sync_with
 from maestro.output.reporters import format_text
 
 if TYPE_CHECKING:
-    from maestro.check import Checked
+    from maestro.pipeline import Checked
     from maestro.resolve.workspace import Workspace
 
 OK, FINDINGS, ENVIRONMENT = 0, 1, 2
@@ -40,7 +40,8 @@ class Selected:
 
 def select(ws: Workspace, env: str, model: str | None = None) -> Selected:
     """Every spec's desired state in `env` (or one model's), and the spec problems in the way."""
-    from maestro.check import check_file, discover
+    from maestro.pipeline import check_file
+    from maestro.resolve.workspace import discover
 
     if env not in ws.environments:
         raise RegistryUnavailable(f"unknown environment '{env}' (configured: {', '.join(ws.environments)})")

@@ -21,9 +21,9 @@ from maestro.errors import FINDINGS, OK, USAGE, UsageError
 def command(args: argparse.Namespace) -> int:
     if getattr(args, "stdout", False):
         return _render_stdout(args)
-    from maestro.check import check_file, duplicate_models
     from maestro.diagnostics import has_errors
     from maestro.output.emit import check_output_root, compare, write_tree
+    from maestro.pipeline import check_file, duplicate_models
     from maestro.policy.governance import govern_spec
 
     root = repo_root(args)

@@ -19,8 +19,8 @@ from maestro.errors import UsageError
 
 
 def command(args: argparse.Namespace) -> int:
-    from maestro.check import check_file, duplicate_models
     from maestro.diagnostics import has_errors
+    from maestro.pipeline import check_file, duplicate_models
     from maestro.policy.governance import govern_spec
 
     root = repo_root(args)

@@ -142,11 +142,11 @@ def _governance(side: Side, fmt: str) -> Governance:
 
 def render_side(side: Side, work: dict[str, list[str]], fmt: str, progress: Callable[[], None] | None = None) -> None:
     """Check, govern and render `work` (model -> environments) on one side."""
-    from maestro.check import SPEC_FILE, SPECS_DIR, Checked, check_file
     from maestro.costs import monthly_cost
-    from maestro.pipeline import context_for, render
+    from maestro.pipeline import Checked, check_file, context_for, render
     from maestro.policy.governance import govern_spec
     from maestro.render.argocd import ModelRef
+    from maestro.resolve.workspace import SPEC_FILE, SPECS_DIR
 
     ws, verifier = side.ws, side.verifier
     if ws is None or verifier is None or not work:

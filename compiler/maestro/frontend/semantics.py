@@ -13,7 +13,8 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from maestro.frontend.loader import escape
+from maestro.diagnostics import Diagnostic, error, warning
+from maestro.frontend.loader import Located, escape
 from maestro.frontend.spec import FloatParam, IntParam, Spec, SpecBody
 
 
@@ -354,3 +355,16 @@ def check_spec(spec: Spec, environments: Iterable[str]) -> list[Finding]:
         *check_sections(body),
         *check_environment_names(body, environments),
     ]
+
+
+def to_diagnostics(findings: Iterable[Finding], located: Located, env: str | None = None) -> list[Diagnostic]:
+    out = []
+    for f in findings:
+        make = error if f.severity == "error" else warning
+        message = f.message if env is None else f"{f.message} (environment {env})"
+        hint = f.hint
+        if f.related is not None:
+            first = located.pos(f.related)
+            hint = f"first declared at line {first.line}" + (f"; {hint}" if hint else "")
+        out.append(make(f.code, message, hint=hint, **located.where(f.pointer, key=f.key)))
+    return out

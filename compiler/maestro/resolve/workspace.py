@@ -7,11 +7,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from maestro.check import Inputs
 from maestro.diagnostics import Diagnostic
+from maestro.frontend.loader import Located
 from maestro.resolve.config import Platform, load_config_source
 from maestro.resolve.overlay import Overlay, load_overlay
+
+SPECS_DIR = "specs"
+SPEC_FILE = "maestro.yaml"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What every spec is resolved against."""
+
+    environments: list[str]
+    platforms: dict[str, Located] = field(default_factory=dict)  # env -> platform config document
+    overlays: dict[str, Located] = field(default_factory=dict)  # env -> valid overlay document
+    settings: dict[str, Any] = field(default_factory=dict)  # env -> Platform (checks that need the config)
+
+
+def discover(root: Path) -> list[Path]:
+    """Every specs/*/maestro.yaml, sorted (determinism does not depend on the file system)."""
+    return sorted((root / SPECS_DIR).glob(f"*/{SPEC_FILE}"))
 
 
 @dataclass
