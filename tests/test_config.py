@@ -58,3 +58,35 @@ def test_bad_team_override_is_reported(root: Path) -> None:
     cfg.write_text(cfg.read_text().replace("limits: {max_replicas: 30}", "limits: {max_replica: 30}"))
     platform, diags = load_config(root)
     assert diags and diags[0].code == "M301" and "payments-risk" in diags[0].message
+
+
+def test_pods_tracking_uri_must_be_a_server(root: Path) -> None:
+    """A sqlite/file store handed to pods is one empty database per pod, on a read-only root."""
+    cfg = root / "config" / "platform.yaml"
+    text = cfg.read_text()
+    cfg.write_text(text.replace("mlflow: http://mlflow.mlflow.svc:5000 ", "mlflow: sqlite:///.maestro/mlflow.db", 1))
+    platform, diags = load_config(root)
+    [d] = diags
+    assert (d.code, d.file, d.line, d.pointer) == (
+        "M301",
+        "config/platform.yaml",
+        15,
+        "/environments/dev/endpoints/mlflow",
+    )
+    assert "mlflow_cli" in (d.hint or "")
+
+
+def test_every_environment_gives_pods_a_tracking_server_and_the_cli_keeps_its_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from maestro.mlflow.client import tracking_uri_for
+    from maestro.resolve.workspace import open_workspace
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    ws, _ = open_workspace(ROOT)
+    assert ws is not None
+    for env in ("dev", "staging", "prod"):
+        endpoints = ws.platforms[env].environments[env].endpoints
+        assert endpoints.mlflow.startswith("http://") and ".svc:" in endpoints.mlflow, env
+    assert tracking_uri_for(ws, "dev") == f"sqlite:///{ROOT.resolve()}/.maestro/mlflow.db"
+    assert tracking_uri_for(ws, "prod") == "http://mlflow.mlflow.svc:5000"  # no mlflow_cli: the pods' server

@@ -332,7 +332,8 @@ def test_fraud_detector_prod_golden() -> None:
 def test_job_follows_the_environment() -> None:
     _, job = renderer.render(*effective("sentiment-bert", "dev"))
     [container] = job["spec"]["template"]["spec"]["containers"]
-    assert {"name": "MLFLOW_TRACKING_URI", "value": "sqlite:///.maestro/mlflow.db"} in container["env"]
+    # the pods' in-cluster tracking server, not the CLI's local store (endpoints.mlflow_cli)
+    assert {"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow.mlflow.svc:5000"} in container["env"]
     assert job["spec"]["template"]["metadata"]["labels"]["maestro.ml/env"] == "dev"
     config_map, _ = renderer.render(*effective("sentiment-bert", "staging"))
     assert json.loads(config_map["data"]["registry.json"])["environment"] == "staging"

@@ -173,3 +173,32 @@ def test_killed_render_leaves_old_or_new_tree(repo: Path, capsys: pytest.Capture
     assert run(capsys, "--root", str(repo), "render", "--out", str(out_dir))[0] == 0
     assert read_tree(out_dir, [""]) == old
     assert not list(repo.glob(".out.staging-*"))  # a later render cleans what a killed one left
+
+
+# ------------------------------------------------------------------ cluster semantics of the committed tree
+
+
+def _objects() -> list[tuple[str, dict]]:
+    return [
+        (str(f.relative_to(RENDERED)), d)
+        for f in sorted(RENDERED.glob("*/*/*.yaml"))
+        if f.name != "kustomization.yaml"
+        for d in _docs(f.read_text())
+    ]
+
+
+def _env_values(node: object, name: str) -> list[str]:
+    """Every `value` of a container env entry called `name`, anywhere in the object."""
+    if isinstance(node, dict):
+        found = [node["value"]] if node.get("name") == name and isinstance(node.get("value"), str) else []
+        return found + [s for v in node.values() for s in _env_values(v, name)]
+    if isinstance(node, list):
+        return [s for v in node for s in _env_values(v, name)]
+    return []
+
+
+def test_every_pod_in_every_environment_gets_an_in_cluster_tracking_server() -> None:
+    uris = [(where, uri) for where, d in _objects() for uri in _env_values(d, "MLFLOW_TRACKING_URI")]
+    assert {where.split("/")[0] for where, _ in uris} == {"dev", "staging", "prod"}
+    for where, uri in uris:
+        assert uri.startswith(("http://", "https://")), (where, uri)

@@ -28,7 +28,8 @@ TRACKING_URI_VAR = "MLFLOW_TRACKING_URI"
 
 
 def tracking_uri_for(ws: Workspace, env: str) -> str:
-    """The environment's tracking URI; `MLFLOW_TRACKING_URI`, when set, wins.
+    """The tracking URI `maestro registry` uses for the environment: `MLFLOW_TRACKING_URI` when
+    set, else the environment's `endpoints.mlflow_cli`, else the `endpoints.mlflow` its pods use.
 
     A relative `sqlite:///` path from the config is relative to the repository root (like
     every path in config/), so the embedded store is the same file from any folder; in
@@ -39,7 +40,8 @@ def tracking_uri_for(ws: Workspace, env: str) -> str:
         return absolute_sqlite(override, Path.cwd())
     if env not in ws.platforms:
         raise RegistryUnavailable(f"unknown environment '{env}' (configured: {', '.join(ws.environments)})")
-    return absolute_sqlite(ws.platforms[env].environments[env].endpoints.mlflow, ws.root)
+    endpoints = ws.platforms[env].environments[env].endpoints
+    return absolute_sqlite(endpoints.mlflow_cli or endpoints.mlflow, ws.root)
 
 
 def absolute_sqlite(uri: str, base: Path) -> str:

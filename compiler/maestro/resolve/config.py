@@ -9,6 +9,7 @@ so that every key has an obvious environment variable.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,6 +24,7 @@ from maestro.resolve.merge import deep_merge, merge_located
 CONFIG_DIR = "config"
 CONFIG_FILE = "platform.yaml"
 ENV_PREFIX = "MAESTRO_"
+IN_CLUSTER_URL = re.compile(r"https?://[^/\s]+")  # what a pod can reach: not a file or sqlite store
 
 
 class Section(BaseModel):
@@ -72,7 +74,21 @@ class FeastStores(Section):
 
 
 class Endpoints(Section):
-    mlflow: Annotated[str, Field(description="MLflow tracking URI (MLFLOW_TRACKING_URI overrides it at run time).")]
+    mlflow: Annotated[
+        str,
+        Field(
+            description="MLflow tracking server the environment's pods use: an http(s) URL reachable from the "
+            "cluster (a file or sqlite store would be a separate empty database in every pod)."
+        ),
+    ]
+    mlflow_cli: Annotated[
+        str | None,
+        Field(
+            description="Tracking URI `maestro registry` uses from this machine when it differs from `mlflow` "
+            "(e.g. a local sqlite:/// store; relative paths are relative to the repository root). "
+            "MLFLOW_TRACKING_URI overrides both."
+        ),
+    ] = None
     prometheus: Annotated[str, Field(description="Prometheus URL used by rollout analysis.")]
     otel: Annotated[str | None, Field(description="OTLP endpoint for traces.")] = None
     vault: VaultEndpoint
@@ -379,7 +395,7 @@ def load_config_source(
 
 def _semantic(platform: Platform, located: Located) -> list[Diagnostic]:
     diags = []
-    for name in platform.environments:
+    for name, environment in platform.environments.items():
         if not DNS1123_LABEL.match(name):
             diags.append(
                 error(
@@ -388,6 +404,7 @@ def _semantic(platform: Platform, located: Located) -> list[Diagnostic]:
                     **located.where(f"/environments/{name}", key=True),
                 )
             )
+        diags += _endpoint_findings(name, environment.endpoints, located)
     for team in platform.teams.overrides:
         try:
             platform.team(team)
@@ -401,6 +418,23 @@ def _semantic(platform: Platform, located: Located) -> list[Diagnostic]:
                 for e in exc.errors()
             )
     return diags
+
+
+def _endpoint_findings(env: str, endpoints: Endpoints, located: Located) -> list[Diagnostic]:
+    out = []
+    at = f"/environments/{env}/endpoints"
+    if not IN_CLUSTER_URL.match(endpoints.mlflow):
+        out.append(
+            error(
+                "M301",
+                f"endpoints.mlflow '{endpoints.mlflow}' is not an http(s) URL: it is the tracking server the {env} "
+                "pods use",
+                hint="give the in-cluster tracking server (http://mlflow.<namespace>.svc:5000); a local store for "
+                "`maestro registry` goes in endpoints.mlflow_cli",
+                **located.where(f"{at}/mlflow"),
+            )
+        )
+    return out
 
 
 def _rel(root: Path, path: Path) -> str:
