@@ -19,7 +19,7 @@ from maestro.cli import main
 from maestro.frontend.loader import loads
 from maestro.frontend.semantics import to_diagnostics
 from maestro.frontend.spec import Secret, Spec
-from maestro.output.emit import Tree, folder
+from maestro.output.emit import Tree, dump, folder
 from maestro.output.verify import Verifier
 from maestro.pipeline import check_located
 from maestro.render import Context, secrets
@@ -106,6 +106,7 @@ def test_kinds_and_names(model: str, env: str) -> None:
         ("ConfigMap", f"{model}-vault-policy"),
         ("Policy", model),
         ("KubernetesAuthEngineRole", model),
+        ("ServiceAccount", f"{model}-vault-admin"),
         ("VaultAuth", model),
         *[("VaultStaticSecret", f"{model}-{name}") for name in sorted(WITH_SECRETS[model])],
     ]
@@ -126,7 +127,7 @@ def test_policy_grants_read_on_exactly_the_spec_paths(model: str, env: str) -> N
 
 def test_fraud_detector_prod_objects_exactly() -> None:
     out = render(*effective("fraud-detector", "prod"))
-    admin = {"path": "kubernetes-prod", "role": "vault-admin", "serviceAccount": {"name": "default"}}
+    admin = {"path": "kubernetes-prod", "role": "vault-admin", "serviceAccount": {"name": "fraud-detector-vault-admin"}}
     configmap = named(out, "ConfigMap", "fraud-detector-vault-policy")
     assert configmap["metadata"]["annotations"] == {"maestro.ml/artifact-dir": "vault"}
     assert configmap["data"]["policy.hcl"] == (
@@ -169,6 +170,40 @@ def test_fraud_detector_prod_objects_exactly() -> None:
             "transformation": {"excludeRaw": True, "includes": ["^password$", "^username$"]},
         },
     }
+
+
+def test_vault_admin_is_a_dedicated_identity_no_pod_runs_as() -> None:
+    from maestro.pipeline import render_model
+
+    spec, _ = effective("fraud-detector", "prod")
+    objects, diags = render_model(_workspace(), "prod", spec, "specs/fraud-detector/maestro.yaml")
+    assert diags == []
+    account = named(objects, "ServiceAccount", "fraud-detector-vault-admin")
+    assert account["automountServiceAccountToken"] is False
+    for kind in ("Policy", "KubernetesAuthEngineRole"):
+        authentication = named(objects, kind, "fraud-detector")["spec"]["authentication"]
+        assert authentication["serviceAccount"] == {"name": "fraud-detector-vault-admin"}
+    # nothing binds it to Kubernetes permissions and no pod template names it; no pod runs as `default`
+    others = [o for o in objects if o["kind"] not in ("ServiceAccount", "Policy", "KubernetesAuthEngineRole")]
+    text = "\n".join(dump(o) for o in others)
+    assert "fraud-detector-vault-admin" not in text
+    assert "serviceAccountName: default" not in text
+
+
+@pytest.mark.parametrize("value", ["default", "vault-admin", "{model}", "{model}-{team}-x", "Admin-{model}"])
+def test_config_refuses_a_shared_or_default_vault_admin_account(value: str, tmp_path: Path) -> None:
+    from maestro.resolve.config import load_config
+
+    config = (ROOT / "config" / "platform.yaml").read_text(encoding="utf-8")
+    (tmp_path / "config").mkdir()
+    pinned = 'admin_service_account: "{model}-vault-admin"'
+    (tmp_path / "config" / "platform.yaml").write_text(
+        config.replace(pinned, f'admin_service_account: "{value}"', 1), encoding="utf-8"
+    )
+    _, diags = load_config(tmp_path)
+    [d] = diags
+    assert (d.code, d.file, d.line) == ("M301", "config/platform.yaml", 24), d
+    assert "one account per model" in d.message
 
 
 def test_auth_mount_and_namespace_follow_the_environment() -> None:
@@ -216,6 +251,7 @@ def test_policy_is_written_as_a_file_beside_the_objects() -> None:
         "prod/fraud-detector/kubernetesauthenginerole-fraud-detector.yaml",
         "prod/fraud-detector/kustomization.yaml",
         "prod/fraud-detector/policy-fraud-detector.yaml",
+        "prod/fraud-detector/serviceaccount-fraud-detector-vault-admin.yaml",
         "prod/fraud-detector/vault/policy.hcl",
         "prod/fraud-detector/vaultauth-fraud-detector.yaml",
         "prod/fraud-detector/vaultstaticsecret-fraud-detector-feature-db.yaml",

@@ -5,6 +5,15 @@ For a model with secrets, in each environment (nothing at all without secrets):
 - ConfigMap `<model>-vault-policy`, data `policy.hcl`: the Vault ACL policy
   `<team>-<model>-<env>`, granting `read` and nothing else on exactly the spec's paths
   (sorted, de-duplicated). `emit` also writes it to `rendered/<env>/<model>/vault/policy.hcl`.
+- ServiceAccount `<model>-vault-admin` (config `endpoints.vault.admin_service_account`): the
+  identity vault-config-operator logs in to Vault as (`admin_role`) to write the two objects
+  below. It exists for that alone: no token is mounted, nothing binds it to a Role, no pod runs
+  as it; the operator requests its tokens itself (TokenRequest). vault-config-operator reads the
+  account in the CR's namespace and defaults to `default`, i.e. to every pod that has no account
+  of its own, which could then write Vault policies. One per model, not per namespace: the
+  models of a team share a namespace, and Argo CD refuses an object two Applications render
+  (`FailOnSharedResource`). The Vault role binds the names with a glob (`*-vault-admin`;
+  vault-plugin-auth-kubernetes matches names with `StrListContainsGlob` since v0.5.2).
 - vault-config-operator `Policy` `<model>`: the same HCL, written to `sys/policies/acl/<policy>`.
 - vault-config-operator `KubernetesAuthEngineRole` `<model>`: role `<team>-<model>-<env>` on
   the environment's Kubernetes auth mount, for the model's service account in the model's
@@ -236,11 +245,15 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
 
     configmap = obj("v1", "ConfigMap", f"{model}-vault-policy", data={POLICY_KEY: hcl})
     configmap["metadata"]["annotations"] = {ARTIFACT_DIR: POLICY_DIR}
+    admin = admin_account(spec, vault)
+    if admin == account:
+        raise UnsafeSecretReference(f"the Vault admin account {admin!r} is the account the model's pods run as")
+    admin_sa = obj("v1", "ServiceAccount", admin, automountServiceAccountToken=False)
     policy = obj(
-        VCO_API, "Policy", model, {"authentication": _admin(vault), "name": name, "type": "acl", "policy": hcl}
+        VCO_API, "Policy", model, {"authentication": _admin(vault, admin), "name": name, "type": "acl", "policy": hcl}
     )
     role_spec: dict[str, Any] = {
-        "authentication": _admin(vault),
+        "authentication": _admin(vault, admin),
         "path": vault.auth_mount,
         "name": name,
         "policies": [name],
@@ -255,12 +268,17 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
         login["audiences"] = [vault.audience]
     role = obj(VCO_API, "KubernetesAuthEngineRole", model, role_spec)
     auth = obj(VSO_API, "VaultAuth", model, {"method": "kubernetes", "mount": vault.auth_mount, "kubernetes": login})
-    return [configmap, policy, role, auth, *(_static_secret(r, model, vault) for r in refs)]
+    return [configmap, policy, role, admin_sa, auth, *(_static_secret(r, model, vault) for r in refs)]
 
 
-def _admin(vault: VaultEndpoint) -> dict[str, Any]:
+def admin_account(spec: Spec, vault: VaultEndpoint) -> str:
+    """The model's Vault admin ServiceAccount (config validation keeps it a per-model DNS label)."""
+    return _label(vault.admin_service_account.replace("{model}", spec.metadata.name), "Vault admin account")
+
+
+def _admin(vault: VaultEndpoint, account: str) -> dict[str, Any]:
     """How vault-config-operator logs in to Vault to write the policy and the role."""
-    return {"path": vault.auth_mount, "role": vault.admin_role, "serviceAccount": {"name": vault.admin_service_account}}
+    return {"path": vault.auth_mount, "role": vault.admin_role, "serviceAccount": {"name": account}}
 
 
 def _static_secret(ref: SecretRef, auth: str, vault: VaultEndpoint) -> Resource:

@@ -44,8 +44,13 @@ class VaultEndpoint(Section):
         ),
     ] = "vault-admin"
     admin_service_account: Annotated[
-        str, Field(description="Service account, in the model's namespace, that vault-config-operator logs in as.")
-    ] = "default"
+        str,
+        Field(
+            description="Service account vault-config-operator logs in as, in the model's namespace (the operator "
+            "reads it there); placeholder {model}. Maestro renders it, and no pod runs as it: the Vault role "
+            "`admin_role` binds exactly these names (a glob such as `*-vault-admin`)."
+        ),
+    ] = "{model}-vault-admin"
     token_ttl: Annotated[int, Field(ge=60, description="Seconds a model's Vault token lives between renewals.")] = 3600
     token_max_ttl: Annotated[
         int, Field(ge=60, description="Seconds after which a model's Vault token cannot be renewed any more.")
@@ -432,6 +437,24 @@ def _endpoint_findings(env: str, endpoints: Endpoints, located: Located) -> list
                 hint="give the in-cluster tracking server (http://mlflow.<namespace>.svc:5000); a local store for "
                 "`maestro registry` goes in endpoints.mlflow_cli",
                 **located.where(f"{at}/mlflow"),
+            )
+        )
+    admin = endpoints.vault.admin_service_account
+    # `{model}` alone is the account the model's own pods run as (render.service_account_name).
+    if (
+        "{model}" not in admin
+        or admin == "{model}"
+        or admin.count("{") != 1
+        or not DNS1123_LABEL.fullmatch(admin.replace("{model}", "model"))
+    ):
+        out.append(
+            error(
+                "M301",
+                f"endpoints.vault.admin_service_account '{admin}' must name one account per model",
+                hint="a DNS label with the placeholder {model}, e.g. '{model}-vault-admin': an account shared by "
+                "the models of a namespace would be rendered by two Applications, and one that pods run as (such "
+                "as 'default') would let them write Vault policies",
+                **located.where(f"{at}/vault/admin_service_account"),
             )
         )
     return out
