@@ -20,16 +20,12 @@ what an alert evaluates (tests check the identity).
 
 SLO burn rates (Google SRE workbook, "Alerting on SLOs"): the error budget is
 b = 1 - availability/100; a pair (burn rate B, long window L, short window S) fires while
-the error ratio over L and over S both exceed B x b. The platform's pairs are written for
-an SLO window W0 (`monitoring.burn_rate_window`, 30d); for a model whose window is W both
-windows scale by W / W0:
-
-    L' = max(round(L x W / W0), rate_window)      S' = max(round(S x W / W0), rate_window)
-
-in whole seconds (half up), rate_window being `monitoring.metrics.rate_window`; B is unchanged.
-An alert so still fires when the same share of the budget, B x L' / W = B x L / W0, is
-spent within L', and a constant burn rate B still exhausts the budget in W / B. For 28d:
-1h -> 56m, 5m -> 4m40s; for 7d: 1h -> 14m, 5m -> 1m10s, 3d -> 16h48m.
+the error ratio over L and over S both exceed B x b. The pairs are the platform's
+(`monitoring.burn_rates`: the workbook's 14.4/1h/5m, 6/6h/30m, 1/3d/6h), used as written
+whatever the model's SLO window W. A burn rate is relative to the budget, so B still exhausts
+it in W / B; windows scaled down for a short W (7d: 1h -> 14m, 5m -> 1m10s) would page on a
+minute of errors, a `rate()` over a handful of scrapes. A pair whose long window exceeds W is
+left out.
 
 Dashboard: a ConfigMap `<model>-dashboard` labelled for the Grafana sidecar, its JSON also
 written to `rendered/<env>/<model>/grafana/<model>.json` (emit's artifact-dir).
@@ -98,7 +94,7 @@ LATENCY_QUANTILES = (0.5, 0.9, 0.99)
 
 
 class BurnRate(NamedTuple):
-    """One multi-window burn-rate alert, windows already scaled to the model's SLO window."""
+    """One multi-window burn-rate alert."""
 
     rate: float
     long: str
@@ -187,19 +183,16 @@ def error_budget(availability: float) -> float:
 
 
 def burn_rates(spec: Spec, ctx: Context) -> list[BurnRate]:
-    """The platform's burn-rate pairs with both windows scaled to the model's SLO window."""
+    """The platform's burn-rate pairs, windows as written; none longer than the SLO window."""
     monitoring = spec.spec.monitoring
     if monitoring is None or monitoring.slo is None:
         return []
-    config = ctx.platform.monitoring
-    window, base = parse_duration(monitoring.slo.window), parse_duration(config.burn_rate_window)
-    floor = parse_duration(config.metrics.rate_window)
-
-    def scaled(text: str) -> str:
-        seconds = (2 * parse_duration(text) * window + base) // (2 * base)  # round half up
-        return format_duration(max(seconds, floor))
-
-    return [BurnRate(rate, scaled(long), scaled(short), severity) for rate, long, short, severity in config.burn_rates]
+    window = parse_duration(monitoring.slo.window)
+    return [
+        BurnRate(rate, long, short, severity)
+        for rate, long, short, severity in ctx.platform.monitoring.burn_rates
+        if parse_duration(long) <= window
+    ]
 
 
 # ------------------------------------------------------------------ rules

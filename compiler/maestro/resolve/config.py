@@ -230,15 +230,6 @@ class Monitoring(Section):
             description="Rate window of dashboard panels and the latency alert (they read the same recorded series).",
         ),
     ] = "5m"
-    burn_rate_window: Annotated[
-        str,
-        Field(
-            pattern=r"^[1-9][0-9]*(s|m|h|d|w)$",
-            description="SLO window the burn_rates windows are written for; a model "
-            "with another SLO window gets them scaled by its window / "
-            "this.",
-        ),
-    ] = "30d"
     burn_rates: Annotated[
         list[
             tuple[
@@ -251,7 +242,8 @@ class Monitoring(Section):
         Field(
             description="Multi-window burn-rate alerts, each [burn rate, long window, short window, severity]: "
             "fires while the error ratio exceeds burn rate x error budget over both windows "
-            "(Google SRE workbook, 'Alerting on SLOs')."
+            "(Google SRE workbook, 'Alerting on SLOs'). Windows are used as written whatever the model's "
+            "SLO window; a pair whose long window exceeds it is left out."
         ),
     ] = [(14.4, "1h", "5m", "page"), (6.0, "6h", "30m", "page"), (1.0, "3d", "6h", "ticket")]
     latency_for: Annotated[
