@@ -3,6 +3,13 @@
 `--update-goldens` rewrites expected files (diagnostics, rendered output) from the current
 behaviour; review the diff before committing. Tests that need an external tool call
 `require_tool`: they skip on a laptop without it and fail in CI (MAESTRO_REQUIRE_TOOLS=1).
+Under MAESTRO_REQUIRE_TOOLS=1 *every* skip is a failure (`pytest_runtest_makereport`
+below), whoever raised it, except a test that a variable opts into (`skip_unless_opted_in`):
+CI cannot pass with a tool missing.
+
+The suite runs on every core (`-n auto` in pyproject's addopts; `-n 0` runs it in one
+process, e.g. for `--pdb`). What the workers share (the MLflow server) lives in a folder
+the controlling process makes (`pytest_configure`) and hands to each worker.
 """
 
 from __future__ import annotations
@@ -10,10 +17,14 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from mlflow_server import SHARED_DIR_KEY, stop_shared_server
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD_SCHEMAS = ROOT / "compiler" / "maestro" / "data" / "crd-schemas"  # shipped in the package
@@ -37,6 +48,35 @@ def require_tool(name: str) -> str:
             pytest.fail(message + "; MAESTRO_REQUIRE_TOOLS=1 makes this a failure")
         pytest.skip(message)
     return path
+
+
+OPT_IN = "opt-in:"  # how the reason of a skip that is not about a missing tool starts
+
+
+def skip_unless_opted_in(variable: str, what: str) -> None:
+    """Skip a test that only runs when asked (a long install, say), even in CI."""
+    if os.environ.get(variable) != "1":
+        pytest.skip(f"{OPT_IN} {what}; set {variable}=1 to run it")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under MAESTRO_REQUIRE_TOOLS=1 (CI) a skipped test fails: a skip there means something
+    the suite needs is missing, and a green run would hide it."""
+    report = yield
+    if (
+        os.environ.get("MAESTRO_REQUIRE_TOOLS") == "1"
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+        and isinstance(report.longrepr, tuple)
+        and not report.longrepr[2].removeprefix("Skipped: ").startswith(OPT_IN)
+    ):
+        report.outcome = "failed"
+        path, line, reason = report.longrepr
+        report.longrepr = (
+            f"{path}:{line + 1}: skipped, and MAESTRO_REQUIRE_TOOLS=1 makes every skip a failure: {reason}"
+        )
+    return report
 
 
 def require_path(path: Path, what: str) -> Path:
@@ -75,3 +115,29 @@ def example(model: str, env: str = "prod") -> tuple[Any, Any]:
 
     spec = example_specs(model)[env]
     return spec, context_for(example_workspace(), env, spec, f"specs/{model}/maestro.yaml")
+
+
+# ------------------------------------------------------------------ what the xdist workers share
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The run's shared folder: made by the controlling process, handed to each worker."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        setattr(config, SHARED_DIR_KEY, workerinput[SHARED_DIR_KEY])
+    else:
+        setattr(config, SHARED_DIR_KEY, tempfile.mkdtemp(prefix="maestro-tests-"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist, in the controlling process, before it starts a worker."""
+    node.workerinput[SHARED_DIR_KEY] = getattr(node.config, SHARED_DIR_KEY)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """In the controlling process, once every worker has finished: stop what they shared."""
+    if getattr(config, "workerinput", None) is None and hasattr(config, SHARED_DIR_KEY):
+        shared = Path(getattr(config, SHARED_DIR_KEY))
+        stop_shared_server(shared)
+        shutil.rmtree(shared, ignore_errors=True)

@@ -1,8 +1,9 @@
 """MLflow registry: desired state, its ConfigMap and sync Job, and sync/check on real stores.
 
 Pure tests first (state, gates, renderer, URIs); then tests against one real `mlflow server`
-per session (tests/mlflow_server.py) and one embedded sqlite store. Each server test uses
-its own registered model and experiment names, so the tests do not depend on their order.
+per test run, shared by every xdist worker (tests/mlflow_server.py), and one embedded sqlite
+store. Each server test uses its own registered model and experiment names, so the tests
+depend neither on their order nor on what runs beside them.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from maestro.output.verify import Verifier
 from maestro.render import Context
 from maestro.render import registry as renderer
 from maestro.resolve.workspace import Workspace, open_workspace
-from mlflow_server import free_port, mlflow_server, require_mlflow  # noqa: F401 - the fixture
+from mlflow_server import free_port, mlflow_server, require_mlflow, worker_id  # noqa: F401 - the fixture
 
 ENVS = ["dev", "staging", "prod"]
 MODELS = sorted(p.parent.name for p in (ROOT / "specs").glob("*/maestro.yaml"))
@@ -454,7 +455,7 @@ _ids = itertools.count(1)
 def unique(state: dict[str, Any], label: str) -> dict[str, Any]:
     """The state with registered model and experiment names no other test uses."""
     out = copy.deepcopy(state)
-    n = next(_ids)
+    n = f"{worker_id()}-{next(_ids)}"  # one server for every xdist worker (tests/mlflow_server.py)
     out["registeredModel"]["name"] = f"{label}-{n}"
     out["experiment"]["name"] = f"{label}-{n}-exp"
     out["experiment"]["tags"]["model"] = out["registeredModel"]["name"]

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import ROOT, require_tool
+from conftest import ROOT, require_tool, skip_unless_opted_in
 from maestro.output.verify import Verifier
 
 VENV_BIN = Path(sys.executable).parent
@@ -318,8 +318,7 @@ def test_published_hooks_install_maestro_themselves(tmp_path):
     """The manifest as published (`language: python`): pre-commit builds its own virtualenv,
     pip-installs this repository with its dependencies, and runs that `maestro`, which is
     not on PATH here. 2-5 minutes (a full install from the package index), so opt-in."""
-    if os.environ.get("MAESTRO_TEST_PRECOMMIT_INSTALL") != "1":
-        pytest.skip("installs Maestro into a fresh virtualenv (2-5 min); set MAESTRO_TEST_PRECOMMIT_INSTALL=1")
+    skip_unless_opted_in("MAESTRO_TEST_PRECOMMIT_INSTALL", "installs Maestro into a fresh virtualenv (2-5 min)")
     (tmp_path / "hooks").mkdir()
     (tmp_path / "repo").mkdir()
     hooks = _hook_repo(tmp_path / "hooks", "python")
