@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -153,6 +154,44 @@ def test_explain_unknown_field_suggests(capsys: pytest.CaptureFixture[str]) -> N
     rc, _, err = run(capsys, "explain", "spec.serving.rolout")
     assert rc == 2
     assert "did you mean 'spec.serving.rollout'?" in err
+
+
+# field paths as diagnostics print them: dotted with list indices, a section of `spec`
+# named alone (governance messages), a JSON pointer (`--format json`)
+PRINTED_PATH = re.compile(
+    r"(?<![\w./])(?:(?:spec|metadata)|(?:registry|features|training|tuning|serving|monitoring|network))"
+    r"(?:\.[A-Za-z0-9_]+|\[[0-9]+\])+"
+)
+
+
+def test_explain_accepts_every_path_the_invalid_corpus_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    printed = set()
+    for expected in sorted((ROOT / "tests" / "cases" / "invalid").glob("*/expected.txt")):
+        printed |= set(PRINTED_PATH.findall(expected.read_text(encoding="utf-8")))
+    assert {"spec.secrets[0].vaultPath", "metadata.owners[0]", "serving.replicas.min"} <= printed
+    for path in sorted(printed):
+        rc, out, err = run(capsys, "explain", path)
+        assert rc == 0, (path, err)
+        assert out.startswith(path + "\n  type:")
+
+
+def test_explain_takes_the_pointers_json_output_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run(capsys, "--root", str(ROOT), "validate", "--format", "json", str(BAD))
+    pointers = {d["pointer"] for d in json.loads(out)["diagnostics"] if d.get("pointer")}
+    assert pointers, out
+    for pointer in sorted(pointers):
+        rc, out, err = run(capsys, "explain", pointer)
+        assert rc == 0, (pointer, err)
+    by_dots = run(capsys, "explain", "spec.serving.replicas.min")[1].split("\n", 1)[1]
+    assert run(capsys, "explain", "/spec/serving/replicas/min")[1].split("\n", 1)[1] == by_dots
+    assert run(capsys, "explain", "serving.replicas.min")[1].split("\n", 1)[1] == by_dots
+
+
+def test_explain_an_environment_override(capsys: pytest.CaptureFixture[str]) -> None:
+    """`spec.environments.<env>.X` has X's fields (none required), as the hints name them."""
+    rc, out, err = run(capsys, "explain", "spec.environments.prod.serving.replicas.min")
+    assert rc == 0, err
+    assert "Minimum replicas" in out
 
 
 def test_init_writes_a_valid_spec(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -129,3 +129,17 @@ def test_schema_and_models_agree_on_mutations(data: st.DataObject) -> None:
         else:
             parent[last] = value
     assert VALIDATOR.is_valid(doc) == pydantic_ok(doc), (action, ptr, list(VALIDATOR.iter_errors(doc))[:2])
+
+
+def test_editors_check_environment_overrides() -> None:
+    """An override is a fragment of `spec`: an unknown or mistyped field in it is an error in
+    the editor too (a `patternProperties` entry for the environment names once shadowed the
+    fragment's schema, and every override passed)."""
+    spec = copy.deepcopy(EXAMPLES[0])
+    spec["spec"]["environments"] = {"prod": {"serving": {"replicas": {"min": 3}}}}
+    assert VALIDATOR.is_valid(spec)
+    for bad in ({"serving": {"replicas": {"mni": 3}}}, {"serving": {"replicas": {"min": "three"}}}, {"servng": {}}):
+        spec["spec"]["environments"] = {"prod": bad}
+        assert not VALIDATOR.is_valid(spec), bad
+    spec["spec"]["environments"] = {"Prod": {}}
+    assert not VALIDATOR.is_valid(spec)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
-from maestro.frontend.spec import Spec
+from maestro.frontend.spec import Spec, SpecBody
 
 SCHEMA_PATH = "schemas/maestro.schema.json"
 SCHEMA_ID = "https://maestro.ml/schemas/maestro.schema.json"
@@ -69,6 +70,10 @@ def generate() -> dict[str, Any]:
     defs = schema["$defs"]
     defs.update(_patch_defs(defs, "SpecBody"))
     envs = defs["SpecBody"]["properties"]["environments"]
+    # The key pattern moves to propertyNames: a `patternProperties` entry matching every
+    # environment name would shadow `additionalProperties` (JSON Schema applies the latter
+    # only to names no pattern matches), and overrides would go unchecked in editors.
+    envs.pop("patternProperties", None)
     envs["additionalProperties"] = {"$ref": "#/$defs/SpecBodyPatch"}
     envs["propertyNames"] = {"pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
@@ -119,12 +124,32 @@ def _type_name(node: dict[str, Any], defs: dict[str, Any]) -> str:
     return str(t)
 
 
+_INDEX = re.compile(r"\[[0-9]*\]")
+
+
+def field_parts(path: str) -> list[str]:
+    """A field path as diagnostics print it -> its parts: `spec.secrets[0].vaultPath`,
+    `serving.replicas.min` (a section of `spec`, as governance messages name it), a JSON
+    pointer (`/spec/serving/replicas/min`, as `--format json` prints it). List indices are
+    dropped: every item of a list has the same fields."""
+    if path.startswith("/"):
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+    else:
+        parts = _INDEX.sub("", path).split(".")
+    parts = [p for p in parts if p and not p.isdigit()]
+    sections = {f.alias or name for name, f in SpecBody.model_fields.items()}
+    top = {f.alias or name for name, f in Spec.model_fields.items()}
+    if parts and parts[0] not in top and parts[0] in sections:
+        parts = ["spec", *parts]
+    return parts
+
+
 def lookup(path: str) -> tuple[dict[str, Any] | None, list[str]]:
-    """The schema node for a dotted field path, or (None, the names allowed where it failed)."""
+    """The schema node for a field path (`field_parts`), or (None, the names allowed where it failed)."""
     schema = generate()
     defs = schema["$defs"]
     node = _resolve(schema, defs)
-    for part in [p for p in path.replace("[]", "").split(".") if p]:
+    for part in field_parts(path):
         props = node.get("properties")
         if props and part in props:
             node = _resolve(props[part], defs)
