@@ -14,6 +14,7 @@ from typing import Any
 
 import jsonschema
 import pydantic
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -143,3 +144,16 @@ def test_editors_check_environment_overrides() -> None:
         assert not VALIDATOR.is_valid(spec), bad
     spec["spec"]["environments"] = {"Prod": {}}
     assert not VALIDATOR.is_valid(spec)
+
+
+@pytest.mark.parametrize("name", ["platform", "argocd"])
+def test_reserved_model_names_are_refused_by_both(name: str) -> None:
+    # rendered/<env>/platform and rendered/<env>/argocd are not model folders (issue 13).
+    doc = copy.deepcopy(EXAMPLES[0])
+    doc["metadata"]["name"] = name
+    assert not VALIDATOR.is_valid(doc)
+    with pytest.raises(pydantic.ValidationError) as exc:
+        Spec.model_validate(doc)
+    [err] = exc.value.errors()
+    assert err["type"] == "M201" and err["loc"] == ("metadata", "name")
+    assert "reserved" in err["msg"]

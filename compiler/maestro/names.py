@@ -10,6 +10,11 @@ import re
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_LABEL_PATTERN = DNS1123_LABEL.pattern
 
+# Folders of rendered/<env>/ beside the models' own: a model cannot take their names.
+ARGOCD_FOLDER = "argocd"  # the environment's AppProjects and Applications
+PLATFORM_FOLDER = "platform"  # what the environment's models need from the cluster
+RESERVED_MODEL_NAMES = (ARGOCD_FOLDER, PLATFORM_FOLDER)
+
 # suffix -> the limit of the object that carries it. Knative (KServe serverless) names a
 # revision `<isvc>-predictor-00001` and requires a 63-char label; a CronJob name must
 # leave room for the 11 chars Kubernetes appends to its Jobs (limit 52).

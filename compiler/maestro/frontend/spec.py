@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from maestro.names import DNS1123_LABEL_PATTERN, max_name_length
+from maestro.names import DNS1123_LABEL_PATTERN, RESERVED_MODEL_NAMES, max_name_length
 
 API_VERSION = "maestro.ml/v1alpha1"
 
@@ -42,6 +42,7 @@ def _checked(
     *,
     examples: list[str] | None = None,
     max_length: int | None = None,
+    reserved: tuple[str, ...] = (),
 ) -> Any:
     """A string type checked by one regex, with our code and wording on failure.
 
@@ -61,11 +62,19 @@ def _checked(
             raise PydanticCustomError(
                 code, "'{value}' is not {what}", {"value": value, "what": what, "hint": hint or ""}
             )
+        if value in reserved:
+            raise PydanticCustomError(
+                code,
+                "'{value}' is a reserved name: rendered/<env>/{value}/ is not a model's folder",
+                {"value": value, "hint": f"pick another name; {', '.join(reserved)} are reserved"},
+            )
         return value
 
     extra: dict[str, Any] = {"pattern": f"^(?:{pattern})$"}
     if max_length is not None:
         extra["maxLength"] = max_length
+    if reserved:
+        extra["not"] = {"enum": list(reserved)}
     return Annotated[str, AfterValidator(check), Field(json_schema_extra=extra, examples=examples)]
 
 
@@ -77,6 +86,7 @@ ModelName = _checked(
     f"names end up in Kubernetes object names with suffixes such as '-predictor-00001', so keep it to {NAME_MAX} characters",
     examples=["fraud-detector"],
     max_length=NAME_MAX,
+    reserved=RESERVED_MODEL_NAMES,
 )
 Label = _checked(
     DNS1123_LABEL_PATTERN,
