@@ -90,3 +90,17 @@ def test_every_environment_gives_pods_a_tracking_server_and_the_cli_keeps_its_st
         assert endpoints.mlflow.startswith("http://") and ".svc:" in endpoints.mlflow, env
     assert tracking_uri_for(ws, "dev") == f"sqlite:///{ROOT.resolve()}/.maestro/mlflow.db"
     assert tracking_uri_for(ws, "prod") == "http://mlflow.mlflow.svc:5000"  # no mlflow_cli: the pods' server
+
+
+def test_provided_patterns_take_only_known_placeholders(root: Path) -> None:
+    (root / "config" / "platform.prod.yaml").write_text("provided:\n  secrets: ['{model}-db', '{modle}-tuning-db']\n")
+    platform, diags = load_config(root, "prod")
+    [d] = diags
+    assert (d.code, d.file, d.line, d.col) == ("M301", "config/platform.prod.yaml", 2, 27)
+    assert "{modle}" in d.message and d.hint == "placeholders are {model}, {team} and {env}"
+
+
+def test_a_mesh_revision_needs_sidecar_mode(root: Path) -> None:
+    (root / "config" / "platform.dev.yaml").write_text("mesh: {mode: ambient, revision: 1-24}\n")
+    _, diags = load_config(root, "dev")
+    assert [(d.code, d.file) for d in diags] == [("M301", "config/platform.dev.yaml")]

@@ -144,13 +144,8 @@ def test_prod_critical_models_sync_manually(ws: Workspace, specs: dict[str, tupl
             assert "automated" not in policy, name
         else:
             assert policy["automated"] == {"prune": True, "selfHeal": True}, name
-        # Manual or not, a sync retries, creates and labels the namespace.
-        assert "CreateNamespace=true" in policy["syncOptions"]
+        # Manual or not, a sync retries (until the platform layer has created the namespace).
         assert policy["retry"]["limit"] > 0 and policy["retry"]["backoff"]["factor"] >= 2
-        assert policy["managedNamespaceMetadata"]["labels"] == {
-            "maestro.ml/env": "prod",
-            "maestro.ml/team": app["metadata"]["labels"]["maestro.ml/team"],
-        }
     # Without the overlay, prod follows the platform config (manual for every tier).
     plain = by_kind(render_env("prod", ws.platforms["prod"], None, refs(ws, specs, "prod", None)), "Application")
     assert ws.platforms["prod"].environments["prod"].sync == "manual"
@@ -208,8 +203,9 @@ def test_projects_allow_only_the_teams_namespaces(ws: Workspace, specs: dict[str
         expected = sorted({m.namespace for m in models if m.team == team})
         assert spec["destinations"] == [{"server": cluster, "namespace": ns} for ns in expected], name
         assert spec["sourceRepos"] == [ws.platforms[env].gitops.repo_url]
-        # Cluster-scoped: only the team's own namespaces (CreateNamespace and namespace labels need them).
-        assert spec["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace", "name": ns} for ns in expected]
+        # Nothing cluster-scoped: the platform layer owns the namespaces (and no `name` restriction,
+        # which only Argo CD >= 3.3 enforces, is needed).
+        assert "clusterResourceWhitelist" not in spec
         assert "clusterResourceBlacklist" not in spec and "namespaceResourceWhitelist" not in spec
         assert "*" not in json.dumps(spec)  # no wildcard anywhere
         blacklisted = {(item["group"], item["kind"]) for item in spec["namespaceResourceBlacklist"]}
@@ -228,20 +224,55 @@ def test_projects_allow_only_the_teams_namespaces(ws: Workspace, specs: dict[str
     assert [d["namespace"] for d in payments] == ["payments-risk-batch-staging", "payments-risk-staging"]
 
 
-def test_a_namespace_shared_by_teams_gets_no_team_label(ws: Workspace, specs: dict[str, tuple[Spec, str]]) -> None:
-    """Applications sharing a namespace must agree on its labels, or they fight over them."""
-    env = "dev"
-    models = [dataclasses.replace(m, namespace=f"ml-{env}") for m in refs(ws, specs, env, None)]
-    models.append(dataclasses.replace(models[0], name="solo", team="solo-team", namespace="solo-dev"))
-    apps = by_kind(render_env(env, ws.platforms[env], None, models), "Application")
-    shared = [app for name, app in apps.items() if name != "solo-dev"]
-    assert {json.dumps(app["spec"]["syncPolicy"]["managedNamespaceMetadata"]) for app in shared} == {
-        json.dumps({"labels": {"maestro.ml/env": env}})
-    }
-    assert apps["solo-dev"]["spec"]["syncPolicy"]["managedNamespaceMetadata"]["labels"] == {
-        "maestro.ml/env": env,
-        "maestro.ml/team": "solo-team",
-    }
+@pytest.mark.parametrize("env", ENVS)
+def test_model_applications_neither_create_nor_label_their_namespace(
+    ws: Workspace, specs: dict[str, tuple[Spec, str]], env: str
+) -> None:
+    """Issue 13: the platform layer owns namespaces (PSA and mesh labels, quota); an Application
+    creating one would race it for the labels and apply none of them."""
+    for overlay in (None, ws.overlays.get(env)):
+        apps = by_kind(render_env(env, ws.platforms[env], overlay, refs(ws, specs, env, overlay)), "Application")
+        for name, app in apps.items():
+            policy = app["spec"]["syncPolicy"]
+            assert not [o for o in policy["syncOptions"] if o.startswith("CreateNamespace")], name
+            assert "managedNamespaceMetadata" not in policy, name
+
+
+def test_the_platform_application_comes_first(ws: Workspace, specs: dict[str, tuple[Spec, str]]) -> None:
+    env = "prod"
+    layer = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments-risk-prod"}},
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "payments-risk-prod-budget", "namespace": "payments-risk-prod"},
+        },
+    ]
+    out = render_env(env, ws.platforms[env], PROD_OVERLAY, refs(ws, specs, env, PROD_OVERLAY), layer)
+    waves = [(r["kind"], r["metadata"]["name"], int(r["metadata"]["annotations"][SYNC_WAVE])) for r in out]
+    assert waves[:2] == [("AppProject", "maestro-platform-prod", -3), ("Application", "platform-prod", -2)]
+    assert all(wave >= -1 for _, _, wave in waves[2:])
+    project, app = out[0]["spec"], out[1]["spec"]
+    cluster = ws.platforms[env].environments[env].cluster
+    assert app["project"] == "maestro-platform-prod" and app["source"]["path"] == "rendered/prod/platform"
+    # Its objects name their namespaces; the Application's own destination names none.
+    assert app["destination"] == {"server": cluster}
+    assert project["destinations"] == [
+        {"server": cluster, "namespace": ""},
+        {"server": cluster, "namespace": "payments-risk-prod"},
+    ]
+    assert project["clusterResourceWhitelist"] == [
+        {"group": "", "kind": "Namespace"},
+        {"group": "scheduling.k8s.io", "kind": "PriorityClass"},
+        {"group": "serving.kserve.io", "kind": "ClusterStorageContainer"},
+    ]
+    assert project["namespaceResourceWhitelist"] == [
+        {"group": "", "kind": "LimitRange"},
+        {"group": "", "kind": "ResourceQuota"},
+    ]
+    # Without a platform layer there is nothing to sync.
+    bare = render_env(env, ws.platforms[env], PROD_OVERLAY, refs(ws, specs, env, PROD_OVERLAY))
+    assert "platform-prod" not in by_kind(bare, "Application")
 
 
 @pytest.mark.parametrize("env", ENVS)

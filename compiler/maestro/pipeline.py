@@ -22,6 +22,7 @@ from maestro.frontend.loader import Located, load
 from maestro.frontend.pydantic_errors import validate_model
 from maestro.frontend.semantics import check_literals, check_spec, to_diagnostics
 from maestro.frontend.spec import Spec
+from maestro.names import ARGOCD_FOLDER, PLATFORM_FOLDER
 from maestro.output.emit import Tree, folder
 from maestro.output.verify import Verifier
 from maestro.policy.governance import Governance, apply_waivers
@@ -33,6 +34,7 @@ from maestro.render import (
     features,
     mesh,
     monitoring,
+    platform,
     registry,
     secrets,
     security,
@@ -246,6 +248,7 @@ def render(
     result = Rendered()
     for env in envs:
         refs = []
+        env_objects: list[Resource] = []
         for c in sorted(checked, key=lambda c: c.spec.metadata.name if c.spec else ""):
             spec = c.effective.get(env)
             if spec is None:
@@ -265,6 +268,7 @@ def render(
             if findings and c.spec is not None and c.located is not None:
                 result.tree.diagnostics.extend(apply_waivers(findings, c.spec, c.located, ws.platform, envs))
             folder(result.tree, prefix, objects, source)
+            env_objects += objects
             result.objects += len(objects)
             result.models.add(spec.metadata.name)
             ctx = context_for(ws, env, spec, source)
@@ -281,12 +285,22 @@ def render(
             )
             if progress is not None:
                 progress()
-        apps = argocd.render_env(env, ws.platforms[env], ws.overlays.get(env), refs)
-        result.tree.diagnostics.extend(secrets.inline_secret_findings(apps, prefix=f"{env}/argocd"))
-        for res in apps:
-            result.tree.diagnostics.extend(verifier.verify(res, source=f"{env}/argocd/{_fname(res)}"))
-        folder(result.tree, f"{env}/argocd", apps)
-        result.objects += len(apps)
+        # The platform layer is derived from the models' objects, so it comes after them.
+        layer = platform.render_env(env, ws.platforms[env], refs, env_objects)
+        apps = argocd.render_env(env, ws.platforms[env], ws.overlays.get(env), refs, layer)
+        for name, objects in ((PLATFORM_FOLDER, layer), (ARGOCD_FOLDER, apps)):
+            prefix = f"{env}/{name}"
+            result.tree.diagnostics.extend(secrets.inline_secret_findings(objects, prefix=prefix))
+            for res in objects:
+                where = f"{prefix}/{_fname(res)}"
+                result.tree.diagnostics.extend(verifier.verify(res, source=where))
+                if gov is not None and name == PLATFORM_FOLDER:  # Maestro's own Argo CD objects are not policed
+                    result.tree.diagnostics.extend(
+                        gov.check_object(res, env, "", ws.platforms[env], f"rendered/{where}")
+                    )
+            if objects:
+                folder(result.tree, prefix, objects)
+            result.objects += len(objects)
     return result
 
 

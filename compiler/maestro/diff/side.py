@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from maestro.diagnostics import Diagnostic, has_errors
-from maestro.diff.git import ARGOCD, RENDERED, Repo
+from maestro.diff.git import RENDERED, Repo
 from maestro.diff.snapshot import Snapshot, same_blobs
+from maestro.names import RESERVED_MODEL_NAMES as ENVIRONMENT_FOLDERS
 
 if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
     from maestro.frontend.spec import Metadata
@@ -184,9 +185,11 @@ def render_side(side: Side, work: dict[str, list[str]], fmt: str, progress: Call
             result = render(ws, checked[start : start + CHUNK], list(envs_), verifier, progress=progress, gov=gov)
             for rel, data in result.tree.files.items():
                 env, model, name = rel.split("/", 2)
-                if model != ARGOCD:  # computed over every model of the environment, below
+                # Both depend on every model of the environment: argocd is computed below; the
+                # platform layer is not compared (it needs every model's objects; rendered/ shows it).
+                if model not in ENVIRONMENT_FOLDERS:
                     side.files.setdefault((env, model), {})[name] = data
             for d in result.diagnostics:
                 env, model = place(d, ws.environments)
-                if model != ARGOCD:
+                if model not in ENVIRONMENT_FOLDERS:
                     side.findings.append(Finding(env, model, d))

@@ -73,12 +73,17 @@ def obj(api_version: str, kind: str, name: str, spec: dict[str, Any] | None = No
     return out
 
 
+# The scheme of the MLflow registry URIs model_uri() emits; KServe's storage initializer has no
+# handler for it, the platform layer's ClusterStorageContainer does (render/platform.py).
+MODEL_URI_SCHEME = "models:/"
+
+
 def model_uri(spec: Spec, serve: str | int | None = None) -> str:
     """MLflow model URI serving resolves: models:/<name>@<alias> or models:/<name>/<version>."""
     registry = spec.spec.registry
     name = (registry.model if registry and registry.model else None) or spec.metadata.name
     target = serve if serve is not None else (registry.serve if registry else "champion")
-    return f"models:/{name}/{target}" if isinstance(target, int) else f"models:/{name}@{target}"
+    return f"{MODEL_URI_SCHEME}{name}/{target}" if isinstance(target, int) else f"{MODEL_URI_SCHEME}{name}@{target}"
 
 
 def service_account_name(spec: Spec) -> str:

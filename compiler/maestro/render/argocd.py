@@ -1,21 +1,44 @@
 """gitops: Argo CD AppProjects and Applications for one environment, and sync waves.
 
 Unlike the per-model renderers this one works per environment over all models:
-`render_env(env, platform, overlay, models)` returns one AppProject per team present in
-the environment and one Application per model, all in Argo CD's namespace
-(`gitops.argocd_namespace`), for `rendered/<env>/argocd/`. Nothing is cluster-scoped.
+`render_env(env, platform, overlay, models, platform_layer)` returns, for
+`rendered/<env>/argocd/`, the platform layer's AppProject and Application (when the
+environment has a platform layer), one AppProject per team present in the environment and
+one Application per model, all in Argo CD's namespace (`gitops.argocd_namespace`).
+
+Order (the `argocd.argoproj.io/sync-wave` of each object in that folder): platform project
+-3, platform Application -2, team projects -1, model Applications 0. Namespaces, quotas and
+priority classes exist before any model syncs. Waves order Applications only when whatever
+syncs this folder (an app-of-apps) waits for each Application's health, which needs the
+`argoproj.io/Application` health check restored in `argocd-cm` (removed from Argo CD in 1.8,
+argo-cd#3781; docs/operator-manual/health.md). Without it a model Application that syncs
+first fails on its missing namespace and retries (below) until the platform has synced.
+
+AppProject `maestro-platform-<env>` (the platform team's)
+    destinations       the namespaces the platform layer writes to, and the Application's
+                       own destination without a namespace (its objects name theirs)
+    clusterResourceWhitelist
+                       Namespace, PriorityClass, ClusterStorageContainer: by kind only. Argo CD
+                       restricts by name only from v3.3 (argo-cd#24674; v3.2 still reads
+                       `[]GroupKind`, and an older server drops the field, allowing every name),
+                       so Maestro never depends on it: the platform project is the only one
+                       with cluster-scoped kinds at all, and only the platform team edits it
+    namespaceResourceWhitelist
+                       ResourceQuota and LimitRange, nothing else
+Application `platform-<env>`
+    source             repo_url @ target_revision, path `rendered/<env>/platform`
+    syncPolicy         as a model's (automated unless the environment syncs manually),
+                       ServerSideApply=true (Argo CD's docs ask for it before it takes over labels
+                       of a namespace that exists already); the Namespaces themselves carry
+                       Prune=confirm,Delete=confirm (render/platform.py)
 
 AppProject `<project pattern>` (per team)
     sourceRepos        the gitops repository only
     destinations       exactly the namespaces the team's models deploy to (sorted, deduped)
     clusterResourceWhitelist
-                       only `Namespace`, and only by the names of those namespaces.
-                       `CreateNamespace=true` and `managedNamespaceMetadata` make Argo CD apply the
-                       Namespace itself, and it checks that against this list like any other
-                       cluster-scoped object (`resource :Namespace is not permitted in project`,
-                       argo-cd#20233). An empty list would break every sync on a new cluster.
-                       The `name` restriction (argo-cd#24674) keeps a team from creating or
-                       adopting any other namespace; nothing else cluster-scoped is allowed.
+                       none: a team creates nothing cluster-scoped. The namespaces come from the
+                       platform layer, so no team needs `Namespace` (or a name restriction only
+                       Argo CD >= 3.3 enforces) any more.
     namespaceResourceBlacklist
                        ResourceQuota and LimitRange (the platform's budget controls), Secret
                        (secret values never come from git, only from Vault through the
@@ -30,26 +53,22 @@ Application `<model>-<env>` (per model; the name equals `app.kubernetes.io/insta
     source             repo_url @ target_revision, path `rendered/<env>/<model>`
     syncPolicy         automated {prune, selfHeal} unless the model syncs manually (then no
                        `automated` key: a person presses Sync); `sync_mode` decides
-    syncOptions        CreateNamespace=true   the namespace exists before the first object
-                       ServerSideApply=true   large ConfigMaps (dashboards, Feast repos) do not fit
-                                              the 256 KiB last-applied annotation, and Argo CD's
-                                              docs ask for SSA before it manages labels on a
-                                              namespace that exists already
+    syncOptions        ServerSideApply=true   large ConfigMaps (dashboards, Feast repos) do not fit
+                                              the 256 KiB last-applied annotation
                        FailOnSharedResource=true  models of a team share a namespace: an object two
                                               Applications both render fails loudly instead of
                                               flapping between them
+                       Not CreateNamespace (nor managedNamespaceMetadata): the platform layer owns
+                       the namespace, its Pod Security and mesh labels, quota and defaults; a
+                       model Application creating it would race the platform for its labels.
                        Not PruneLast: it adds a wave after the workloads, so every sync that prunes
                        would wait for all workloads to become healthy (a canary pausing 40 minutes,
                        a training job running for hours) and fail on a failed training job.
                        Not PrunePropagationPolicy: foreground is already the default.
     retry              5 attempts, 10s doubling to 3m, on the same revision (a retry never
                        deploys a commit nobody approved for a manually synced model)
-    managedNamespaceMetadata
-                       labels maestro.ml/env and maestro.ml/team (NetworkPolicies select on them);
-                       team only when all models in the namespace share it, so that Applications
-                       sharing a namespace never fight over its labels
     finalizers         resources-finalizer.argocd.argoproj.io: deleting the Application (its spec
-                       was deleted) deletes what it deployed; the auto-created namespace stays
+                       was deleted) deletes what it deployed
     annotations        maestro.ml/source (the spec file); manifest-generate-paths "." so a
                        commit refreshes only the Applications whose folder it touched
 
@@ -95,10 +114,13 @@ table gets no wave (Argo CD's default, 0); `WAVES` lists the table for checks.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from maestro.names import PLATFORM_FOLDER
 from maestro.render import MANAGED_BY, SYNC_WAVE, Resource, obj
 from maestro.resolve.config import Environment, Platform
 from maestro.resolve.overlay import Overlay
@@ -113,7 +135,8 @@ RENDERED_DIR = "rendered"
 SyncMode = Literal["automated", "manual"]
 SYNC_MODES: tuple[str, ...] = ("automated", "manual")
 
-SYNC_OPTIONS = ("CreateNamespace=true", "ServerSideApply=true", "FailOnSharedResource=true")
+SYNC_OPTIONS = ("ServerSideApply=true", "FailOnSharedResource=true")
+PLATFORM_SYNC_OPTIONS = ("ServerSideApply=true",)
 RETRY_LIMIT = 5
 RETRY_BACKOFF = {"duration": "10s", "factor": 2, "maxDuration": "3m"}
 REVISION_HISTORY_LIMIT = 10
@@ -178,8 +201,17 @@ WAVES: dict[tuple[str, str], str] = {
     ("monitoring.coreos.com", "PrometheusRule"): _WORKLOAD,
 }
 
-# Waves inside rendered/<env>/argocd/: a project exists before the Applications that name it.
-_PROJECT_WAVE, _APPLICATION_WAVE = "-1", "0"
+# Waves inside rendered/<env>/argocd/: the platform before the models, a project before the
+# Applications that name it.
+_PLATFORM_PROJECT_WAVE, _PLATFORM_WAVE, _PROJECT_WAVE, _APPLICATION_WAVE = "-3", "-2", "-1", "0"
+
+# What the platform layer may create (render/platform.py): (group, kind).
+PLATFORM_CLUSTER_KINDS: tuple[tuple[str, str], ...] = (
+    ("", "Namespace"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("serving.kserve.io", "ClusterStorageContainer"),
+)
+PLATFORM_NAMESPACED_KINDS: tuple[tuple[str, str], ...] = (("", "LimitRange"), ("", "ResourceQuota"))
 
 
 @dataclass(frozen=True)
@@ -235,8 +267,24 @@ def application_name(model: str, env: str) -> str:
     return f"{model}-{env}"
 
 
-def render_env(env: str, platform: Platform, overlay: Overlay | None, models: list[ModelRef]) -> list[Resource]:
-    """AppProjects (one per team, sorted by name) then Applications (one per model, sorted by name).
+def platform_application_name(env: str) -> str:
+    """`platform-<env>`: no model's Application can have it, `platform` being a reserved model name."""
+    return application_name(PLATFORM_FOLDER, env)
+
+
+def platform_project_name(env: str) -> str:
+    return f"maestro-platform-{env}"
+
+
+def render_env(
+    env: str,
+    platform: Platform,
+    overlay: Overlay | None,
+    models: list[ModelRef],
+    platform_layer: Sequence[Resource] = (),
+) -> list[Resource]:
+    """The platform's AppProject and Application (when `platform_layer` holds objects), then
+    AppProjects (one per team, sorted by name), then Applications (one per model, sorted by name).
 
     `platform` has platform.<env>.yaml merged; each ModelRef carries its resolved namespace
     and sync mode (`sync_mode`), so the overlay is only checked to be this environment's.
@@ -245,9 +293,8 @@ def render_env(env: str, platform: Platform, overlay: Overlay | None, models: li
         raise ValueError(f"environment {env!r} is not in the platform config")
     if overlay is not None and overlay.environment != env:
         raise ValueError(f"overlay is for environment {overlay.environment!r}, not {env!r}")
-    environment = platform.environments[env]
     refs = sorted(models, key=lambda m: m.name)
-    for a, b in zip(refs, refs[1:]):
+    for a, b in itertools.pairwise(refs):
         if a.name == b.name:
             raise ValueError(f"model {a.name!r} appears twice")
     for m in refs:
@@ -255,14 +302,18 @@ def render_env(env: str, platform: Platform, overlay: Overlay | None, models: li
             raise ValueError(f"model {m.name!r}: unknown sync mode {m.sync!r}")
 
     by_team: dict[str, list[ModelRef]] = defaultdict(list)
-    teams_in_namespace: dict[str, set[str]] = defaultdict(set)
     for m in refs:
         by_team[m.team].append(m)
-        teams_in_namespace[m.namespace].add(m.team)
 
     projects = [_project(env, platform, team, by_team[team]) for team in by_team]
-    apps = [_application(env, platform, m, teams_in_namespace[m.namespace]) for m in refs]
-    return sorted(projects, key=_name) + sorted(apps, key=_name)
+    apps = [_application(env, platform, m) for m in refs]
+    head: list[Resource] = []
+    if platform_layer:
+        head = _platform(env, platform, overlay, platform_layer)
+        taken = {_name(p) for p in projects}
+        if platform_project_name(env) in taken:
+            raise ValueError(f"a team's project is named {platform_project_name(env)!r}, the platform's project")
+    return head + sorted(projects, key=_name) + sorted(apps, key=_name)
 
 
 def _name(resource: Resource) -> str:
@@ -294,7 +345,6 @@ def _project(env: str, platform: Platform, team: str, models: list[ModelRef]) ->
         "description": f"Maestro models of team {team} in {env} (generated by maestro; do not edit)",
         "sourceRepos": [platform.gitops.repo_url],
         "destinations": [{"server": environment.cluster, "namespace": ns} for ns in namespaces],
-        "clusterResourceWhitelist": [{"group": "", "kind": "Namespace", "name": ns} for ns in namespaces],
         "namespaceResourceBlacklist": [{"group": g, "kind": k} for g, k in NAMESPACE_RESOURCE_BLACKLIST],
         "orphanedResources": {
             "warn": True,
@@ -307,7 +357,7 @@ def _project(env: str, platform: Platform, team: str, models: list[ModelRef]) ->
     return out
 
 
-def _application(env: str, platform: Platform, model: ModelRef, namespace_teams: set[str]) -> Resource:
+def _application(env: str, platform: Platform, model: ModelRef) -> Resource:
     environment = platform.environments[env]
     labels = {
         "app.kubernetes.io/name": model.name,
@@ -318,19 +368,7 @@ def _application(env: str, platform: Platform, model: ModelRef, namespace_teams:
         "maestro.ml/env": env,
         "maestro.ml/tier": model.tier,
     }
-    namespace_labels = {"maestro.ml/env": env}
-    if namespace_teams == {model.team}:
-        namespace_labels["maestro.ml/team"] = model.team
-    sync_policy: dict[str, Any] = {}
-    if model.sync == "automated":
-        sync_policy["automated"] = {"prune": True, "selfHeal": True}
-    sync_policy.update(
-        {
-            "syncOptions": list(SYNC_OPTIONS),
-            "retry": {"limit": RETRY_LIMIT, "backoff": dict(RETRY_BACKOFF)},
-            "managedNamespaceMetadata": {"labels": namespace_labels},
-        }
-    )
+    sync_policy = _sync_policy(model.sync, SYNC_OPTIONS)
     info = [{"name": "team", "value": model.team}, {"name": "tier", "value": model.tier}]
     if model.owners:
         info.append({"name": "owners", "value": ", ".join(model.owners)})
@@ -352,3 +390,49 @@ def _application(env: str, platform: Platform, model: ModelRef, namespace_teams:
         _metadata(platform, labels, _APPLICATION_WAVE, {SOURCE_ANNOTATION: model.source, MANIFEST_GENERATE_PATHS: "."})
     )
     return out
+
+
+def _sync_policy(mode: SyncMode, options: tuple[str, ...]) -> dict[str, Any]:
+    policy: dict[str, Any] = {}
+    if mode == "automated":
+        policy["automated"] = {"prune": True, "selfHeal": True}
+    policy.update({"syncOptions": list(options), "retry": {"limit": RETRY_LIMIT, "backoff": dict(RETRY_BACKOFF)}})
+    return policy
+
+
+def _platform(env: str, platform: Platform, overlay: Overlay | None, layer: Sequence[Resource]) -> list[Resource]:
+    """The platform layer's AppProject and Application."""
+    environment = platform.environments[env]
+    labels = {
+        "app.kubernetes.io/part-of": "maestro-platform",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "maestro.ml/env": env,
+    }
+    namespaces = sorted({str(r["metadata"]["namespace"]) for r in layer if r["metadata"].get("namespace")})
+    project_spec = {
+        "description": f"Maestro platform layer of {env}: namespaces, quotas, priority classes, storage "
+        "(generated by maestro; do not edit)",
+        "sourceRepos": [platform.gitops.repo_url],
+        # "": the Application's own destination, which names no namespace (its objects do).
+        "destinations": [{"server": environment.cluster, "namespace": ns} for ns in ["", *namespaces]],
+        "clusterResourceWhitelist": [{"group": g, "kind": k} for g, k in PLATFORM_CLUSTER_KINDS],
+        "namespaceResourceWhitelist": [{"group": g, "kind": k} for g, k in PLATFORM_NAMESPACED_KINDS],
+    }
+    project = obj(ARGOCD_API, "AppProject", platform_project_name(env), project_spec)
+    project["metadata"].update(_metadata(platform, labels, _PLATFORM_PROJECT_WAVE))
+    sync = sync_mode(environment.sync, overlay, "")
+    app_spec = {
+        "project": platform_project_name(env),
+        "source": {
+            "repoURL": platform.gitops.repo_url,
+            "targetRevision": platform.gitops.target_revision,
+            "path": f"{RENDERED_DIR}/{env}/{PLATFORM_FOLDER}",
+        },
+        "destination": {"server": environment.cluster},
+        "syncPolicy": _sync_policy(sync, PLATFORM_SYNC_OPTIONS),
+        "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
+        "info": [{"name": "layer", "value": "platform"}, {"name": "sync", "value": sync}],
+    }
+    app = obj(ARGOCD_API, "Application", platform_application_name(env), app_spec)
+    app["metadata"].update(_metadata(platform, labels, _PLATFORM_WAVE, {MANIFEST_GENERATE_PATHS: "."}))
+    return [project, app]

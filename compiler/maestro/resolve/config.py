@@ -269,8 +269,104 @@ class Monitoring(Section):
     ] = "http://prometheus-pushgateway.monitoring.svc:9091"
 
 
+class TuningStorage(Section):
+    """Where each study's RDB URL lives in Vault (issue 13: the tuning Job's `<model>-tuning-db`
+    Secret must come from something real; the AppProject forbids Secrets from git)."""
+
+    vault_path: Annotated[
+        str,
+        Field(
+            description="KV v2 API path of the secret, under the environment's kv_mount; placeholders "
+            "{team} {model} {env}.",
+            examples=["secret/data/ml-platform/optuna/{env}/{team}"],
+        ),
+    ]
+    key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Vault key holding the URL.")] = "url"
+
+
 class Tuning(Section):
     trial_minutes: Annotated[int, Field(ge=1, description="Default expected minutes per trial.")] = 30
+    storage_secret: Annotated[
+        TuningStorage | None,
+        Field(
+            description="Vault secret a model's tuning Job reads OPTUNA_STORAGE from, when its spec declares no "
+            "`tuning-db` secret: synced to `<model>-tuning-db` with the model's own Vault identity. Without "
+            "it the cluster must provide `<model>-tuning-db` (`provided.secrets`)."
+        ),
+    ] = None
+
+
+class Mesh(Section):
+    """How model pods join the Istio mesh: the platform layer labels each model namespace."""
+
+    mode: Annotated[
+        Literal["sidecar", "ambient", "none"],
+        Field(
+            description="sidecar: injected Envoy (namespace label istio-injection=enabled, or istio.io/rev); "
+            "ambient: ztunnel (istio.io/dataplane-mode=ambient); none: no mesh."
+        ),
+    ] = "sidecar"
+    revision: Annotated[
+        str | None,
+        Field(
+            description="Istio revision (istio.io/rev label) of a revisioned control plane, instead of "
+            "istio-injection=enabled; sidecar mode only.",
+            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        ),
+    ] = None
+
+
+class PriorityClassSpec(Section):
+    value: Annotated[
+        int,
+        Field(
+            ge=-2147483648,
+            le=1000000000,
+            description="Priority; user classes may not exceed 1000000000 (higher is reserved for system classes).",
+        ),
+    ]
+    description: Annotated[str, Field(description="What the class is for (kubectl shows it).")] = ""
+    preemption_policy: Annotated[
+        Literal["PreemptLowerPriority", "Never"],
+        Field(description="Never: the pod queues ahead of lower priorities but evicts nobody."),
+    ] = "PreemptLowerPriority"
+
+
+class Provided(Section):
+    """What the cluster already has, owned outside this repository: not rendered in the platform
+    layer, and counted as existing when the link stage resolves references."""
+
+    namespaces: Annotated[
+        list[str],
+        Field(
+            description="Namespaces (fnmatch patterns) that exist with their labels, quota and limits; the "
+            "platform layer renders nothing for them."
+        ),
+    ] = []
+    priority_classes: Annotated[list[str], Field(description="PriorityClasses that exist.")] = []
+    secrets: Annotated[
+        list[str],
+        Field(
+            description="Secrets that exist in every model's namespace; placeholders {model} {team} {env}.",
+            examples=[["{model}-tuning-db"]],
+        ),
+    ] = []
+    config_maps: Annotated[
+        list[str], Field(description="ConfigMaps in every model's namespace; placeholders {model} {team} {env}.")
+    ] = []
+    service_accounts: Annotated[
+        list[str], Field(description="ServiceAccounts in every model's namespace; placeholders {model} {team} {env}.")
+    ] = []
+    storage_uri_prefixes: Annotated[
+        list[str],
+        Field(
+            description="Storage URI prefixes a ClusterStorageContainer owned elsewhere handles (e.g. models:/); "
+            "the platform layer then renders none for them."
+        ),
+    ] = []
+    cluster_training_runtimes: Annotated[
+        list[str], Field(description="Kubeflow Trainer ClusterTrainingRuntimes installed in the cluster.")
+    ] = []
 
 
 class Platform(BaseSettings):
@@ -301,6 +397,15 @@ class Platform(BaseSettings):
     istio_ingress_namespace: Annotated[
         str | None, Field(description="Namespace of the Istio ingress gateway, allowed to call every model.")
     ] = None
+    mesh: Mesh = Mesh()
+    priority_classes: Annotated[
+        dict[str, PriorityClassSpec],
+        Field(
+            description="PriorityClasses the platform layer renders when a rendered pod uses one (an overlay patch, "
+            "a tier); name -> spec."
+        ),
+    ] = {}
+    provided: Provided = Provided()
     crd_schema_dir: Annotated[
         str | None,
         Field(
@@ -402,6 +507,15 @@ def _semantic(platform: Platform, located: Located) -> list[Diagnostic]:
                 )
             )
         diags += _endpoint_findings(name, environment.endpoints, located)
+    diags += _placeholder_errors(platform, located)
+    if platform.mesh.revision is not None and platform.mesh.mode != "sidecar":
+        diags.append(
+            error(
+                "M301",
+                f"mesh.revision applies to sidecar injection, not mode '{platform.mesh.mode}'",
+                **located.where("/mesh/revision"),
+            )
+        )
     for team in platform.teams.overrides:
         try:
             platform.team(team)
@@ -449,6 +563,38 @@ def _endpoint_findings(env: str, endpoints: Endpoints, located: Located) -> list
                 **located.where(f"{at}/vault/admin_service_account"),
             )
         )
+    return out
+
+
+def fill(pattern: str, **values: str) -> str:
+    """A config name pattern with its placeholders ({model} {team} {env}) replaced."""
+    return pattern.format_map(values)
+
+
+def _placeholder_errors(platform: Platform, located: Located) -> list[Diagnostic]:
+    p = platform.provided
+    patterns = {
+        "/provided/secrets": p.secrets,
+        "/provided/config_maps": p.config_maps,
+        "/provided/service_accounts": p.service_accounts,
+    }
+    if platform.tuning.storage_secret is not None:
+        patterns["/tuning/storage_secret/vault_path"] = [platform.tuning.storage_secret.vault_path]
+    out = []
+    for ptr, items in patterns.items():
+        for i, pattern in enumerate(items):
+            where = ptr if ptr.startswith("/tuning") else f"{ptr}/{i}"
+            try:
+                fill(pattern, model="m", team="t", env="e")
+            except (KeyError, IndexError, ValueError) as exc:
+                out.append(
+                    error(
+                        "M301",
+                        f"'{pattern}': unknown or malformed placeholder ({exc})",
+                        hint="placeholders are {model}, {team} and {env}",
+                        **located.where(where),
+                    )
+                )
     return out
 
 

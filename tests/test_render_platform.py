@@ -1,0 +1,216 @@
+"""The platform layer (rendered/<env>/platform/): namespaces with Pod Security and mesh labels,
+quota and defaults from the team budgets, the priority classes pods use, and the storage
+container for `models:/` URIs, which a real MLflow server serves."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from conftest import ROOT, example_workspace
+from maestro.render.argocd import ModelRef
+from maestro.render.platform import DOWNLOAD, render_env
+from maestro.resolve.config import Platform
+from mlflow_server import mlflow_server, require_mlflow  # noqa: F401 - the fixture
+
+RENDERED = ROOT / "rendered"
+
+
+def committed(env: str) -> dict[str, dict[str, Any]]:
+    """`<Kind>/<name>` -> object of the committed platform folder (test_render_tree keeps it current)."""
+    out = {}
+    for f in sorted((RENDERED / env / "platform").glob("*.yaml")):
+        if f.name != "kustomization.yaml":
+            doc = YAML(typ="safe").load(f.read_text())
+            out[f"{doc['kind']}/{doc['metadata']['name']}"] = doc
+    return out
+
+
+def platform(env: str, **changes: Any) -> Platform:
+    base: Platform = example_workspace().platforms[env]
+    return base.model_copy(update=changes)
+
+
+def ref(name: str, team: str, namespace: str) -> ModelRef:
+    return ModelRef(
+        name=name,
+        team=team,
+        tier="standard",
+        namespace=namespace,
+        source=f"specs/{name}/maestro.yaml",
+        sync="automated",
+    )
+
+
+MODELS = [ref("a", "payments-risk", "payments-risk-prod"), ref("b", "vision", "vision-prod")]
+
+
+def test_one_namespace_per_model_namespace_with_restricted_pod_security() -> None:
+    for env in ("dev", "staging", "prod"):
+        layer = committed(env)
+        namespaces = sorted(k.split("/")[1] for k in layer if k.startswith("Namespace/"))
+        apps = sorted(f.name for f in (RENDERED / env).iterdir() if f.name not in ("argocd", "platform"))
+        ns_of_models = set()
+        for model in apps:
+            doc = YAML(typ="safe").load((RENDERED / env / model / f"serviceaccount-{model}.yaml").read_text())
+            ns_of_models.add(doc["metadata"]["namespace"])
+        assert namespaces == sorted(ns_of_models)
+        for ns in namespaces:
+            labels = layer[f"Namespace/{ns}"]["metadata"]["labels"]
+            for mode in ("enforce", "audit", "warn"):
+                assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+                assert labels[f"pod-security.kubernetes.io/{mode}-version"] == "v1.32"  # kubernetes_version
+            assert labels["maestro.ml/env"] == env and labels["maestro.ml/team"] == ns.rsplit(f"-{env}", 1)[0]
+            # A person confirms before Argo CD prunes or deletes a namespace (and all in it).
+            assert layer[f"Namespace/{ns}"]["metadata"]["annotations"] == {
+                "argocd.argoproj.io/sync-options": "Prune=confirm,Delete=confirm"
+            }
+
+
+def test_namespaces_are_labelled_for_sidecar_injection() -> None:
+    labels = committed("prod")["Namespace/payments-risk-prod"]["metadata"]["labels"]
+    assert labels["istio-injection"] == "enabled" and "istio.io/rev" not in labels
+
+
+@pytest.mark.parametrize(
+    ("mesh", "expected"),
+    [
+        ({"mode": "sidecar", "revision": "1-24"}, {"istio.io/rev": "1-24"}),
+        ({"mode": "ambient"}, {"istio.io/dataplane-mode": "ambient"}),
+        ({"mode": "none"}, {}),
+    ],
+)
+def test_mesh_mode_decides_the_namespace_label(mesh: dict[str, Any], expected: dict[str, str]) -> None:
+    from maestro.resolve.config import Mesh
+
+    out = render_env("prod", platform("prod", mesh=Mesh(**mesh)), MODELS, [])
+    ns = next(r for r in out if r["kind"] == "Namespace")
+    mesh_labels = {k: v for k, v in ns["metadata"]["labels"].items() if k.startswith(("istio", "istio.io"))}
+    assert mesh_labels == expected
+
+
+def test_a_namespace_shared_by_teams_gets_no_team_label() -> None:
+    shared = [ref("a", "payments-risk", "ml-prod"), ref("b", "vision", "ml-prod")]
+    [ns] = [r for r in render_env("prod", platform("prod"), shared, []) if r["kind"] == "Namespace"]
+    assert "maestro.ml/team" not in ns["metadata"]["labels"]
+
+
+def test_provided_namespaces_are_not_rendered() -> None:
+    from maestro.resolve.config import Provided
+
+    out = render_env("prod", platform("prod", provided=Provided(namespaces=["vision-*"])), MODELS, [])
+    assert {(r["kind"], r["metadata"].get("namespace", r["metadata"]["name"])) for r in out} == {
+        ("Namespace", "payments-risk-prod"),
+        ("ResourceQuota", "payments-risk-prod"),
+        ("LimitRange", "payments-risk-prod"),
+    }
+
+
+def test_quota_is_what_the_monthly_budget_buys() -> None:
+    layer = committed("prod")
+    cfg = example_workspace().platforms["prod"]
+    c = cfg.costs
+    for team, ns in (("payments-risk", "payments-risk-prod"), ("vision", "vision-prod")):
+        budget = cfg.team(team).budget.monthly
+        hard = layer[f"ResourceQuota/{ns}-budget"]["spec"]["hard"]
+        assert hard["requests.cpu"] == str(int(budget // (730 * c.cpu_hour)))
+        assert hard["requests.memory"] == f"{int(budget // (730 * c.memory_gib_hour))}Gi"
+        # No quota on limits.cpu: Maestro sets no CPU limits, such a quota would refuse every pod.
+        assert not [k for k in hard if k.startswith("limits.")]
+    # payments-risk may use no GPU at all (max_gpus_per_pod 0); vision buys 22 at 2.48/h.
+    assert layer["ResourceQuota/payments-risk-prod-budget"]["spec"]["hard"]["requests.nvidia.com/gpu"] == "0"
+    assert layer["ResourceQuota/vision-prod-budget"]["spec"]["hard"]["requests.nvidia.com/gpu"] == str(
+        int(40000 // (730 * 2.48))
+    )
+
+
+def test_limit_range_only_defaults_requests() -> None:
+    lr = committed("prod")["LimitRange/payments-risk-prod-defaults"]
+    assert lr["metadata"]["namespace"] == "payments-risk-prod"
+    assert lr["spec"]["limits"] == [{"type": "Container", "defaultRequest": {"cpu": "100m", "memory": "128Mi"}}]
+
+
+def test_priority_classes_the_pods_use() -> None:
+    # overlays/prod patches prod-critical into every serving pod; dev and staging use none.
+    pc = committed("prod")["PriorityClass/prod-critical"]
+    assert (pc["value"], pc["preemptionPolicy"], pc["globalDefault"]) == (1000000, "PreemptLowerPriority", False)
+    assert not [k for env in ("dev", "staging") for k in committed(env) if k.startswith("PriorityClass/")]
+
+
+def test_priority_classes_provided_or_undefined_are_not_rendered() -> None:
+    from maestro.resolve.config import Provided
+
+    pods = [
+        {"spec": {"template": {"spec": {"priorityClassName": "prod-critical"}}}},
+        {"spec": {"predictor": {"priorityClassName": "nobody-defines-this"}}},
+    ]
+    kinds = lambda out: [r["metadata"]["name"] for r in out if r["kind"] == "PriorityClass"]  # noqa: E731
+    assert kinds(render_env("prod", platform("prod"), MODELS, pods)) == ["prod-critical"]
+    provided = platform("prod", provided=Provided(priority_classes=["prod-critical"]))
+    assert kinds(render_env("prod", provided, MODELS, pods)) == []
+
+
+def test_storage_container_claims_the_models_scheme() -> None:
+    for env in ("dev", "staging", "prod"):
+        csc = committed(env)["ClusterStorageContainer/maestro-mlflow"]["spec"]
+        assert csc["supportedUriFormats"] == [{"prefix": "models:/"}]
+        assert csc["workloadType"] == "initContainer"
+        container = csc["container"]
+        assert container["name"] == "storage-initializer"  # KServe recognises its init container by name
+        assert container["command"] == ["python", "-c", DOWNLOAD]
+        assert "args" not in container  # KServe's: [<storageUri>, /mnt/models]
+        tracking = example_workspace().platforms[env].environments[env].endpoints.mlflow
+        assert container["env"] == [{"name": "MLFLOW_TRACKING_URI", "value": tracking}]
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["runAsNonRoot"] is True and sc["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_no_storage_container_when_provided_or_unused() -> None:
+    from maestro.resolve.config import Provided
+
+    isvc = [{"spec": {"predictor": {"model": {"storageUri": "models:/m@champion"}}}}]
+    has = lambda out: any(r["kind"] == "ClusterStorageContainer" for r in out)  # noqa: E731
+    assert has(render_env("prod", platform("prod"), MODELS, isvc))
+    assert not has(render_env("prod", platform("prod"), MODELS, []))
+    assert not has(
+        render_env("prod", platform("prod", provided=Provided(storage_uri_prefixes=["models:/"])), MODELS, isvc)
+    )
+
+
+@pytest.mark.slow
+def test_storage_container_downloads_a_registered_model(mlflow_server: str, tmp_path: Path) -> None:  # noqa: F811
+    """Run the container's command exactly as KServe's injector would (args: URI, /mnt/models)
+    against a real MLflow server with proxied artifacts: the model lands at the top of the folder."""
+    require_mlflow()
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(mlflow_server)
+    client = MlflowClient(mlflow_server)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "MLmodel").write_text("flavors: {}\n")
+    (model_dir / "model.bin").write_bytes(b"weights")
+    experiment = client.create_experiment(f"csc-{tmp_path.name}")
+    run = client.create_run(experiment)
+    client.log_artifacts(run.info.run_id, str(model_dir), artifact_path="model")
+    name = f"csc-{tmp_path.name}".replace("_", "-")
+    client.create_registered_model(name)
+    version = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    client.set_registered_model_alias(name, "champion", version.version)
+
+    container = committed("prod")["ClusterStorageContainer/maestro-mlflow"]["spec"]["container"]
+    target = tmp_path / "mnt-models"
+    target.mkdir()
+    env = {"MLFLOW_TRACKING_URI": mlflow_server, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    argv = [sys.executable, *container["command"][1:], f"models:/{name}@champion", str(target)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (target / "MLmodel").read_text() == "flavors: {}\n"
+    assert (target / "model.bin").read_bytes() == b"weights"
