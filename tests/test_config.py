@@ -94,7 +94,7 @@ def test_every_environment_gives_pods_a_tracking_server_and_the_cli_keeps_its_st
 
 def test_provided_patterns_take_only_known_placeholders(root: Path) -> None:
     (root / "config" / "platform.prod.yaml").write_text("provided:\n  secrets: ['{model}-db', '{modle}-tuning-db']\n")
-    platform, diags = load_config(root, "prod")
+    _, diags = load_config(root, "prod")
     [d] = diags
     assert (d.code, d.file, d.line, d.col) == ("M301", "config/platform.prod.yaml", 2, 27)
     assert "{modle}" in d.message and d.hint == "placeholders are {model}, {team} and {env}"
@@ -104,3 +104,12 @@ def test_a_mesh_revision_needs_sidecar_mode(root: Path) -> None:
     (root / "config" / "platform.dev.yaml").write_text("mesh: {mode: ambient, revision: 1-24}\n")
     _, diags = load_config(root, "dev")
     assert [(d.code, d.file) for d in diags] == [("M301", "config/platform.dev.yaml")]
+
+
+def test_tuning_storage_secret_lies_under_every_kv_mount(root: Path) -> None:
+    (root / "config" / "platform.staging.yaml").write_text(
+        "tuning:\n  storage_secret: {vault_path: 'kv/data/optuna/{team}'}\n"
+    )
+    _, diags = load_config(root, "staging")
+    assert {(d.code, d.file, d.line) for d in diags} == {("M301", "config/platform.staging.yaml", 2)}
+    assert "under environment dev's mount 'secret'" in diags[0].message

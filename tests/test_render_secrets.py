@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,30 @@ MODELS = [
 ]
 ENVS = ["dev", "staging", "prod"]
 # model -> {secret name: vaultPath}, as the example specs have them
-WITH_SECRETS = {
+SPEC_SECRETS = {
     "demand-forecaster": {"warehouse": "secret/data/supply-chain/bigquery-writer"},
     "fraud-detector": {"feature-db": "secret/data/payments/fraud/feature-db"},
     "image-classifier": {"object-store": "secret/data/vision/s3-training"},
 }
-TEAMS = {"demand-forecaster": "supply-chain", "fraud-detector": "payments-risk", "image-classifier": "vision"}
+TEAMS = {
+    "churn-predictor": "growth",
+    "demand-forecaster": "supply-chain",
+    "fraud-detector": "payments-risk",
+    "image-classifier": "vision",
+}
+# Models that tune and declare no `tuning-db`: config.tuning.storage_secret implies one.
+TUNING = {"churn-predictor", "fraud-detector", "image-classifier"}
+WITH_SECRETS = sorted(set(SPEC_SECRETS) | TUNING)
+
+
+def vault_paths(model: str, env: str) -> dict[str, str]:
+    """secret name -> vaultPath the model syncs in `env`."""
+    out = dict(SPEC_SECRETS.get(model, {}))
+    if model in TUNING:
+        out["tuning-db"] = f"secret/data/ml-platform/optuna/{env}/{TEAMS[model]}"  # config/platform.yaml
+    return out
+
+
 HCL_OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 
 
@@ -108,17 +127,17 @@ def test_kinds_and_names(model: str, env: str) -> None:
         ("KubernetesAuthEngineRole", model),
         ("ServiceAccount", f"{model}-vault-admin"),
         ("VaultAuth", model),
-        *[("VaultStaticSecret", f"{model}-{name}") for name in sorted(WITH_SECRETS[model])],
+        *[("VaultStaticSecret", f"{model}-{name}") for name in sorted(vault_paths(model, env))],
     ]
     assert not [r for r in out if r["kind"] == "Secret"]
 
 
 @pytest.mark.parametrize("env", ENVS)
-@pytest.mark.parametrize("model", sorted(WITH_SECRETS))
+@pytest.mark.parametrize("model", WITH_SECRETS)
 def test_policy_grants_read_on_exactly_the_spec_paths(model: str, env: str) -> None:
     out = render(*effective(model, env))
     hcl = named(out, "ConfigMap", f"{model}-vault-policy")["data"]["policy.hcl"]
-    assert grants(hcl) == {path: ["read"] for path in WITH_SECRETS[model].values()}
+    assert grants(hcl) == {path: ["read"] for path in vault_paths(model, env).values()}
     policy = named(out, "Policy", model)["spec"]
     assert policy["policy"] == hcl
     assert policy["name"] == f"{TEAMS[model]}-{model}-{env}"
@@ -133,6 +152,10 @@ def test_fraud_detector_prod_objects_exactly() -> None:
     assert configmap["data"]["policy.hcl"] == (
         "# Vault policy payments-risk-fraud-detector-prod: read-only access to the KV v2 secrets of one model.\n"
         "# Rendered by maestro from spec.secrets; edit the spec, not this file.\n"
+        "\n"
+        'path "secret/data/ml-platform/optuna/prod/payments-risk" {\n'
+        '  capabilities = ["read"]\n'
+        "}\n"
         "\n"
         'path "secret/data/payments/fraud/feature-db" {\n'
         '  capabilities = ["read"]\n'
@@ -206,6 +229,46 @@ def test_config_refuses_a_shared_or_default_vault_admin_account(value: str, tmp_
     assert "one account per model" in d.message
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_the_tuning_job_secret_is_synced_from_the_configured_vault_path(env: str) -> None:
+    """Issue 13: `<model>-tuning-db` was referenced by the tuning Job and provided by nothing.
+    It is a VaultStaticSecret of the model's own Vault identity, holding exactly the key the Job reads."""
+    from maestro.render import tuning
+
+    for model in sorted(TUNING):
+        spec, ctx = effective(model, env)
+        vss = named(render(spec, ctx), "VaultStaticSecret", f"{model}-tuning-db")["spec"]
+        assert (vss["mount"], vss["path"]) == ("secret", f"ml-platform/optuna/{env}/{TEAMS[model]}")
+        assert vss["vaultAuthRef"] == model and vss["destination"]["create"] is True
+        job = named(tuning.render(spec, ctx), "Job", f"{model}-tuning")
+        [storage] = [
+            e for e in job["spec"]["template"]["spec"]["containers"][0]["env"] if e["name"] == "OPTUNA_STORAGE"
+        ]
+        ref = storage["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == vss["destination"]["name"] and ref.get("optional") is not True
+        assert vss["destination"]["transformation"]["includes"] == [f"^{ref['key']}$"]
+        # Only the tuning Job reads it: the model server never sees the study's database.
+        assert "OPTUNA_STORAGE" not in {e["name"] for e in secret_env(spec)}
+
+
+def test_a_spec_tuning_db_secret_wins_over_the_config() -> None:
+    spec, ctx = effective("churn-predictor")
+    own = secret("tuning-db", "secret/data/growth/optuna", {"OPTUNA_STORAGE": "dsn"})
+    vss = named(render(with_secrets(spec, own), ctx), "VaultStaticSecret", "churn-predictor-tuning-db")["spec"]
+    assert vss["path"] == "growth/optuna" and vss["destination"]["transformation"]["includes"] == ["^dsn$"]
+
+
+def test_without_the_config_the_cluster_provides_the_tuning_secret() -> None:
+    spec, ctx = effective("churn-predictor")
+    bare = dataclasses.replace(
+        ctx,
+        platform=ctx.platform.model_copy(
+            update={"tuning": ctx.platform.tuning.model_copy(update={"storage_secret": None})}
+        ),
+    )
+    assert render(spec, bare) == []
+
+
 def test_auth_mount_and_namespace_follow_the_environment() -> None:
     spec, ctx = effective("image-classifier", "dev")
     out = render(spec, ctx)
@@ -227,7 +290,10 @@ def test_secret_env_for_fraud_detector() -> None:
         for r in render(*effective("fraud-detector"))
         if r["kind"] == "VaultStaticSecret"
     }
-    assert {e["valueFrom"]["secretKeyRef"]["name"] for e in secret_env(spec)} == destinations
+    # Every spec secret is synced; the tuning study's is synced for the tuning Job only.
+    assert {e["valueFrom"]["secretKeyRef"]["name"] for e in secret_env(spec)} == destinations - {
+        "fraud-detector-tuning-db"
+    }
     assert secret_env(effective("churn-predictor")[0]) == []
 
 
@@ -255,6 +321,7 @@ def test_policy_is_written_as_a_file_beside_the_objects() -> None:
         "prod/fraud-detector/vault/policy.hcl",
         "prod/fraud-detector/vaultauth-fraud-detector.yaml",
         "prod/fraud-detector/vaultstaticsecret-fraud-detector-feature-db.yaml",
+        "prod/fraud-detector/vaultstaticsecret-fraud-detector-tuning-db.yaml",
     ]
 
 
@@ -271,11 +338,17 @@ def test_policy_paths_are_sorted_and_deduplicated() -> None:
     )
     out = render(spec, ctx)
     hcl = named(out, "Policy", "fraud-detector")["spec"]["policy"]
-    assert list(grants(hcl)) == ["secret/data/a.v2/a", "secret/data/z/b"]
+    # (the tuning study's secret, implied by the config, sorts between them)
+    assert list(grants(hcl)) == [
+        "secret/data/a.v2/a",
+        "secret/data/ml-platform/optuna/prod/payments-risk",
+        "secret/data/z/b",
+    ]
     assert [r["metadata"]["name"] for r in out if r["kind"] == "VaultStaticSecret"] == [
         "fraud-detector-a",
         "fraud-detector-b",
         "fraud-detector-c",
+        "fraud-detector-tuning-db",
     ]
     assert named(out, "VaultStaticSecret", "fraud-detector-a")["spec"]["destination"]["transformation"] == {
         "excludeRaw": True,

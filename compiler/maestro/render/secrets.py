@@ -23,6 +23,15 @@ For a model with secrets, in each environment (nothing at all without secrets):
   secret into the Kubernetes Secret `<model>-<secret>`, holding only the keys `env` maps
   (and not VSO's `_raw` copy of the whole response). Pods read it through `secret_env`.
 
+The tuning study's storage (issue 13): a model with `tuning` whose spec declares no
+`tuning-db` secret gets one implied by `config.tuning.storage_secret` (`vault_secrets`):
+Vault path from the config's pattern ({team} {model} {env}), its key mapped to
+OPTUNA_STORAGE. It goes through everything above like a spec secret (policy, role, auth,
+VaultStaticSecret `<model>-tuning-db`), so the Secret the tuning Job reads is synced by the
+model's own identity, and nothing else of the model sees it (`secret_env` lists the spec's
+secrets only). Without the config key the cluster must provide `<model>-tuning-db`
+(`provided.secrets`), or the link stage reports the Job.
+
 The rendered tree never holds a secret value: Kubernetes Secrets are created in the cluster
 by the operator, never rendered. `inline_secret_findings` checks every rendered object for
 it, whatever put the value there (a spec, an overlay patch, the platform config).
@@ -56,10 +65,11 @@ from typing import Any, NamedTuple
 from maestro.diagnostics import CODES, Diagnostic, error
 from maestro.frontend.semantics import Finding, secret_kind
 from maestro.frontend.spec import ENV_NAME, VAULT_PATH, Spec
+from maestro.frontend.spec import Secret as SpecSecret
 from maestro.names import DNS1123_LABEL
 from maestro.output.emit import ARTIFACT_DIR, file_name
 from maestro.render import Context, Resource, name_of, obj, service_account_name, text_template
-from maestro.resolve.config import VaultEndpoint
+from maestro.resolve.config import Platform, VaultEndpoint, fill
 
 COMPONENT = "secrets"
 
@@ -153,11 +163,33 @@ def _safe_path(value: object) -> str:
     return value
 
 
-def _refs(spec: Spec, vault: VaultEndpoint) -> list[SecretRef]:
+TUNING_DB = "tuning-db"  # the spec secret (or the implied one) with the study's RDB URL
+TUNING_STORAGE_ENV = "OPTUNA_STORAGE"
+
+
+def implied_tuning_secret(spec: Spec, platform: Platform, env: str) -> SpecSecret | None:
+    """The `tuning-db` secret `config.tuning.storage_secret` implies for a tuning model whose spec
+    declares none (module docstring); None when the spec declares it or the config does not."""
+    storage = platform.tuning.storage_secret
+    if storage is None or spec.spec.tuning is None or spec.spec.training is None:
+        return None
+    if any(s.name == TUNING_DB for s in spec.spec.secrets):
+        return None
+    path = fill(storage.vault_path, model=spec.metadata.name, team=spec.metadata.team, env=env)
+    return SpecSecret.model_validate({"name": TUNING_DB, "vaultPath": path, "env": {TUNING_STORAGE_ENV: storage.key}})
+
+
+def vault_secrets(spec: Spec, ctx: Context) -> list[SpecSecret]:
+    """The Vault secrets the model syncs: its spec's, and the implied tuning storage secret."""
+    implied = implied_tuning_secret(spec, ctx.platform, ctx.env)
+    return [*spec.spec.secrets, *([implied] if implied is not None else [])]
+
+
+def _refs(spec: Spec, secrets: list[SpecSecret], vault: VaultEndpoint) -> list[SecretRef]:
     mount = vault.kv_mount.strip("/")
     _safe_path(mount)
     out = []
-    for s in spec.spec.secrets:
+    for s in secrets:
         api_path = _safe_path(s.vault_path)
         rel = kv_path(api_path, mount)
         if rel is None:
@@ -234,10 +266,11 @@ def _check_policy(text: str, paths: list[str]) -> None:
 
 
 def render(spec: Spec, ctx: Context) -> list[Resource]:
-    if not spec.spec.secrets:
+    secrets = vault_secrets(spec, ctx)
+    if not secrets:
         return []
     vault = ctx.environment.endpoints.vault
-    refs = _refs(spec, vault)
+    refs = _refs(spec, secrets, vault)
     model = name_of(spec)
     account = service_account_name(spec)
     name = policy_name(spec, ctx)

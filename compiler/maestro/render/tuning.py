@@ -70,8 +70,10 @@ Storage credentials (never inline). OPTUNA_STORAGE comes from the Secret
 alone in memory). Maestro renders no Secret: either the spec declares a Vault secret named
 `tuning-db` whose `env` maps OPTUNA_STORAGE to the Vault key holding the RDB URL (the Vault
 sync family turns it into `<model>-tuning-db`; the Job reads that key), or, when the spec
-declares none, the platform provides `<model>-tuning-db` in the model's namespace with
-the URL under key `url`. `check` rejects a `tuning-db` secret that does not map
+declares none, `config.tuning.storage_secret` implies that secret (a Vault path per team,
+model or environment; render/secrets.py `vault_secrets`), or else the platform provides
+`<model>-tuning-db` in the model's namespace with the URL under key `url` (declared in
+`provided.secrets`; the link stage checks one of the three holds). `check` rejects a `tuning-db` secret that does not map
 OPTUNA_STORAGE, and OPTUNA_STORAGE mapped by any other secret.
 
 Deadline (`deadline`). A trial lasts `trialMinutes` (default: platform `tuning.trial_minutes`);
@@ -116,7 +118,7 @@ from maestro.render.pod import (
     resource_requirements,
     tracing_env,
 )
-from maestro.render.secrets import secret_env
+from maestro.render.secrets import TUNING_DB, TUNING_STORAGE_ENV, secret_env, vault_secrets
 from maestro.resolve.config import Platform
 
 COMPONENT = "tuning"
@@ -126,9 +128,9 @@ STUDY_DIR = "/etc/maestro/tuning"
 ARTIFACT_FOLDER = "tuning"  # rendered/<env>/<model>/tuning/study.json
 CONTAINER = "trial"
 
-DB_SECRET = "tuning-db"  # the spec secret (or platform Secret `<model>-tuning-db`) with the storage URL
+DB_SECRET = TUNING_DB  # the spec secret (or platform Secret `<model>-tuning-db`) with the storage URL
 DB_SECRET_KEY = "url"  # its key when the platform provides it
-STORAGE_ENV = "OPTUNA_STORAGE"
+STORAGE_ENV = TUNING_STORAGE_ENV
 
 SAFETY = 1.5  # expected study duration x this = the Job's deadline, unless the budget is tighter
 MAX_DEADLINE = 7 * 24 * 3600  # as training.timeoutMinutes' maximum
@@ -167,10 +169,11 @@ def study_name(spec: Spec, env: str) -> str:
     return f"{name_of(spec)}-{env}"
 
 
-def storage_secret(spec: Spec) -> tuple[str, str]:
-    """(Secret name, key) OPTUNA_STORAGE is read from."""
+def storage_secret(spec: Spec, ctx: Context) -> tuple[str, str]:
+    """(Secret name, key) OPTUNA_STORAGE is read from: the spec's `tuning-db` secret, else the
+    one `config.tuning.storage_secret` implies (render/secrets.py), else the platform's."""
     key = DB_SECRET_KEY
-    for secret in spec.spec.secrets:
+    for secret in vault_secrets(spec, ctx):
         if secret.name == DB_SECRET:
             key = secret.env.get(STORAGE_ENV, DB_SECRET_KEY)
     return f"{name_of(spec)}-{DB_SECRET}", key
@@ -341,7 +344,7 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
 
 
 def _env(spec: Spec, ctx: Context, limits: Deadline) -> list[dict[str, Any]]:
-    secret, key = storage_secret(spec)
+    secret, key = storage_secret(spec, ctx)
     # As the training pods: trials log their runs to the model's experiment.
     return (
         mlflow_env(spec, ctx)

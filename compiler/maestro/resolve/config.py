@@ -508,6 +508,7 @@ def _semantic(platform: Platform, located: Located) -> list[Diagnostic]:
             )
         diags += _endpoint_findings(name, environment.endpoints, located)
     diags += _placeholder_errors(platform, located)
+    diags += _tuning_storage_errors(platform, located)
     if platform.mesh.revision is not None and platform.mesh.mode != "sidecar":
         diags.append(
             error(
@@ -595,6 +596,36 @@ def _placeholder_errors(platform: Platform, located: Located) -> list[Diagnostic
                         **located.where(where),
                     )
                 )
+    return out
+
+
+def _tuning_storage_errors(platform: Platform, located: Located) -> list[Diagnostic]:
+    """The tuning storage secret must be a KV v2 secret under every environment's kv_mount,
+    in the spec's own Vault path grammar (it becomes each tuning model's `tuning-db` secret)."""
+    import re
+
+    from maestro.frontend.spec import VAULT_PATH
+
+    storage = platform.tuning.storage_secret
+    if storage is None:
+        return []
+    try:
+        path = fill(storage.vault_path, model="model", team="team", env="env")
+    except (KeyError, IndexError, ValueError):
+        return []  # reported by _placeholder_errors
+    out = []
+    for name, environment in sorted(platform.environments.items()):
+        mount = environment.endpoints.vault.kv_mount.strip("/")
+        if not re.fullmatch(VAULT_PATH, path) or not path.startswith(f"{mount}/data/"):
+            out.append(
+                error(
+                    "M301",
+                    f"tuning.storage_secret.vault_path '{storage.vault_path}' is not a KV v2 secret path under "
+                    f"environment {name}'s mount '{mount}'",
+                    hint=f"write the KV v2 API path: '{mount}/data/<path>', placeholders {{team}} {{model}} {{env}}",
+                    **located.where("/tuning/storage_secret/vault_path"),
+                )
+            )
     return out
 
 

@@ -1,6 +1,10 @@
 # Vault policy payments-risk-fraud-detector-prod: read-only access to the KV v2 secrets of one model.
 # Rendered by maestro from spec.secrets; edit the spec, not this file.
 
+path "secret/data/ml-platform/optuna/prod/payments-risk" {
+  capabilities = ["read"]
+}
+
 path "secret/data/payments/fraud/feature-db" {
   capabilities = ["read"]
 }

@@ -1,0 +1,6 @@
+# Vault policy growth-churn-predictor-prod: read-only access to the KV v2 secrets of one model.
+# Rendered by maestro from spec.secrets; edit the spec, not this file.
+
+path "secret/data/ml-platform/optuna/prod/growth" {
+  capabilities = ["read"]
+}
