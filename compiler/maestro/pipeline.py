@@ -11,6 +11,7 @@ Each step is a function of data; this module only composes them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from maestro.frontend.pydantic_errors import validate_model
 from maestro.frontend.semantics import check_literals, check_spec, to_diagnostics
 from maestro.frontend.spec import Spec
 from maestro.names import ARGOCD_FOLDER, PLATFORM_FOLDER
+from maestro.output import link
 from maestro.output.emit import Tree, folder
 from maestro.output.verify import Verifier
 from maestro.policy.governance import Governance, apply_waivers
@@ -43,7 +45,9 @@ from maestro.render import (
     training,
     tuning,
 )
+from maestro.resolve.config import fill
 from maestro.resolve.effective import effective
+from maestro.resolve.merge import get
 from maestro.resolve.workspace import SPEC_FILE, SPECS_DIR, Inputs, Workspace
 from maestro.transform.apply import apply_transforms
 from maestro.transform.namespace import substitute_namespace
@@ -249,6 +253,8 @@ def render(
     for env in envs:
         refs = []
         env_objects: list[Resource] = []
+        placed: list[link.Placed] = []
+        linked: dict[str, Checked] = {}
         for c in sorted(checked, key=lambda c: c.spec.metadata.name if c.spec else ""):
             spec = c.effective.get(env)
             if spec is None:
@@ -269,6 +275,8 @@ def render(
                 result.tree.diagnostics.extend(apply_waivers(findings, c.spec, c.located, ws.platform, envs))
             folder(result.tree, prefix, objects, source)
             env_objects += objects
+            placed += [link.Placed(res, f"{RENDERED}/{prefix}/{_fname(res)}", spec.metadata.name) for res in objects]
+            linked[spec.metadata.name] = c
             result.objects += len(objects)
             result.models.add(spec.metadata.name)
             ctx = context_for(ws, env, spec, source)
@@ -301,7 +309,88 @@ def render(
             if objects:
                 folder(result.tree, prefix, objects)
             result.objects += len(objects)
+        placed += [link.Placed(res, f"{RENDERED}/{env}/{PLATFORM_FOLDER}/{_fname(res)}") for res in layer]
+        unresolved = link.link(link_input(ws, env, refs, linked, placed))
+        result.tree.diagnostics.extend(link_diagnostics(unresolved, ws, env, linked))
     return result
+
+
+RENDERED = "rendered"
+
+
+def link_input(
+    ws: Workspace, env: str, refs: list[argocd.ModelRef], specs: dict[str, Checked], placed: list[link.Placed]
+) -> link.LinkInput:
+    """What the link stage needs of one environment besides its objects: what config says the
+    cluster provides (placeholders filled per model namespace), and who calls each model."""
+    config = ws.platforms[env]
+    pv = config.provided
+
+    def per_model(patterns: list[str]) -> frozenset[tuple[str, str]]:
+        return frozenset((r.namespace, fill(p, model=r.name, team=r.team, env=env)) for r in refs for p in patterns)
+
+    provided = link.Provided(
+        namespaces=tuple(pv.namespaces),
+        priority_classes=frozenset(pv.priority_classes),
+        secrets=per_model(pv.secrets),
+        config_maps=per_model(pv.config_maps),
+        service_accounts=per_model(pv.service_accounts),
+        storage_uri_prefixes=tuple(pv.storage_uri_prefixes),
+        cluster_training_runtimes=frozenset(pv.cluster_training_runtimes),
+    )
+    callers = {}
+    for name, c in specs.items():
+        network = c.effective[env].spec.network
+        callers[name] = link.Callers(
+            tuple(sorted({p.namespace for p in network.allow_from} if network else set())),
+            config.istio_ingress_namespace,
+        )
+    return link.LinkInput(env, tuple(placed), provided, config.mesh.mode, config.monitoring.namespace, callers)
+
+
+def link_diagnostics(
+    findings: list[link.Finding], ws: Workspace, env: str, specs: dict[str, Checked]
+) -> list[Diagnostic]:
+    """Each finding at the line that caused it: the overlay patch that wrote the unresolved
+    name, else the spec section (as resolved for the environment), else the rendered file.
+    The rendered file and the pointer in the object travel in `extra`."""
+    overlay = ws.inputs.overlays.get(env)
+    out = []
+    for f in findings:
+        where: dict[str, Any] = {"file": f.path, "pointer": f.pointer}
+        patch = _patch_writing(overlay, f.subject) if f.subject else None
+        c = specs.get(f.model) if f.model else None
+        if patch is not None and overlay is not None:
+            where = overlay.where(patch)
+        elif c is not None and f.cause is not None and env in c.effective_located:
+            where = _cause_position(c, env, f.cause)
+        extra = (("rendered", f.path), ("object_pointer", f.pointer))
+        message = f.message if where["file"] == f.path else f"{f.message} (in {f.path})"
+        out.append(error(f.code, message, hint=f.hint, extra=extra, **where))
+    return out
+
+
+def _cause_position(c: Checked, env: str, pointer: str) -> dict[str, Any]:
+    """A value where the effective spec got it (the spec, its environment override or an
+    overlay); a section where the spec writes it, when it does (an overlay's defaults may
+    have opened the same section first)."""
+    eff = c.effective_located[env]
+    value = get(eff.data, pointer)
+    if c.located is not None and (value is None or isinstance(value, (dict, list))):
+        if pointer in c.located.keys or pointer in c.located.values:
+            return c.located.where(pointer, key=pointer in c.located.keys)
+    return eff.where(pointer)
+
+
+def _patch_writing(overlay: Located | None, value: str) -> str | None:
+    """The overlay's `patches` entry whose text sets `value`, if one does."""
+    if overlay is None:
+        return None
+    for i, entry in enumerate(overlay.data.get("patches") or []):
+        text = entry.get("patch") if isinstance(entry, dict) else None
+        if isinstance(text, str) and re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w.-])", text):
+            return f"/patches/{i}"
+    return None
 
 
 def _fname(res: Resource) -> str:
