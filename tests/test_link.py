@@ -4,11 +4,16 @@ yields its diagnostic (code, rendered file, pointer)."""
 from __future__ import annotations
 
 import copy
+import re
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import ROOT
+from maestro.cli import main
 from maestro.output import link
 from maestro.output.link import Callers, LinkInput, Placed, Provided
 
@@ -671,3 +676,78 @@ def test_disabled_checks_name_who_fixes_them_and_are_skipped(monkeypatch: pytest
     assert [
         f.code for f in link.link(LinkInput("prod", placed, callers={"m": Callers(("callers",), "istio-ingress")}))
     ] == ["M837"]
+
+
+# ------------------------------------------------------------------ through `maestro render`
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    for sub in ("config", "specs", "overlays", "schemas"):
+        shutil.copytree(ROOT / sub, tmp_path / sub)
+    return tmp_path
+
+
+def _render(repo: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict[str, Any]]]:
+    """`maestro render --env prod` run inside `repo`: exit code and the diagnostics it printed."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(repo)
+        rc = main(["render", "--env", "prod"])
+    out = capsys.readouterr()
+    pattern = re.compile(r"^(\S+):(\d+):(\d+): (M\d+) (.*?)(?: \(in (rendered/\S+)\))?$")
+    diags = [
+        {"file": m[1], "line": int(m[2]), "code": m[4], "message": m[5], "rendered": m[6]}
+        for m in (pattern.match(line) for line in (out.out + out.err).splitlines())
+        if m
+    ]
+    return rc, diags
+
+
+def test_the_examples_link_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["--root", str(ROOT), "render", "--check"])
+    assert rc == 0, capsys.readouterr()
+
+
+def test_an_undefined_priority_class_is_reported_at_the_overlay_patch(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13: prod patches `priorityClassName: prod-critical` that nothing rendered."""
+    cfg = repo / "config" / "platform.yaml"
+    cfg.write_text(cfg.read_text().replace("  prod-critical:\n", "  unused-class:\n"))
+    rc, diags = _render(repo, capsys)
+    assert rc == 1 and not (repo / "rendered").exists()  # nothing written
+    found = [d for d in diags if d["code"] == "M830" and "prod-critical" in d["message"]]
+    assert found and {d["file"] for d in found} == {"overlays/prod/overlay.yaml"}
+    lines = (repo / "overlays" / "prod" / "overlay.yaml").read_text().splitlines()
+    assert {lines[d["line"] - 1].strip() for d in found} <= {
+        '- target: {kind: Deployment, labelSelector: "app.kubernetes.io/component=serving"}',
+        "- target: {group: serving.kserve.io, kind: InferenceService}",
+    }
+    assert "rendered/prod/fraud-detector/inferenceservice-fraud-detector.yaml" in {d["rendered"] for d in found}
+
+
+def test_a_tuning_secret_nothing_provides_is_reported_at_the_spec(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13: the tuning Job's `<model>-tuning-db` was provided by nothing."""
+    cfg = repo / "config" / "platform.yaml"
+    text = cfg.read_text()
+    cfg.write_text(
+        text.replace("  storage_secret:", "  storage_secret_off:")
+        .replace('    vault_path: "secret/data/ml-platform/optuna/{env}/{team}"\n    key: url\n', "")
+        .replace("  storage_secret_off:", "  storage_secret: null  #")
+    )
+    rc, diags = _render(repo, capsys)
+    assert rc == 1
+    found = sorted((d["file"], d["rendered"]) for d in diags if d["code"] == "M830")
+    assert found == [
+        ("specs/churn-predictor/maestro.yaml", "rendered/prod/churn-predictor/job-churn-predictor-tuning.yaml"),
+        ("specs/fraud-detector/maestro.yaml", "rendered/prod/fraud-detector/job-fraud-detector-tuning.yaml"),
+        ("specs/image-classifier/maestro.yaml", "rendered/prod/image-classifier/job-image-classifier-tuning.yaml"),
+    ]
+    spec = (repo / "specs" / "fraud-detector" / "maestro.yaml").read_text().splitlines()
+    [line] = [d["line"] for d in diags if d["file"] == "specs/fraud-detector/maestro.yaml"]
+    assert spec[line - 1].strip() == "tuning:"
+    # Declared as provided by the cluster, it links.
+    cfg.write_text(cfg.read_text().replace("  secrets: []", '  secrets: ["{model}-tuning-db"]'))
+    assert _render(repo, capsys)[0] == 0
