@@ -273,11 +273,23 @@ class Index:
     service_accounts: set[tuple[str, str]] = field(default_factory=set)
     priority_classes: set[str] = field(default_factory=set)
     uri_formats: list[tuple[str, str]] = field(default_factory=list)  # ("prefix" | "regex", value)
+    # Lookups the checks repeat, built once (an environment may hold tens of thousands of objects).
+    kinds: dict[tuple[str, str], list[Placed]] = field(default_factory=dict)
+    by_namespace: dict[tuple[str, str, str], list[Placed]] = field(default_factory=dict)  # (group, kind, ns)
+    pods_in: dict[str, list[Pods]] = field(default_factory=dict)
+    services: dict[tuple[str, str], tuple[dict[str, Any], Placed | None]] = field(default_factory=dict)
+    scrape_cache: list[Scrape] | None = None
 
-    def of_kind(self, group: str, kind: str) -> Iterator[Placed]:
-        for (g, k, _, _), p in self.by_key.items():
-            if g == group and k == kind:
-                yield p
+    def of_kind(self, group: str, kind: str) -> list[Placed]:
+        return self.kinds.get((group, kind), [])
+
+    def in_namespace(self, group: str, kind: str, ns: str) -> list[Placed]:
+        return self.by_namespace.get((group, kind, ns), [])
+
+    def scrapes(self) -> list[Scrape]:
+        if self.scrape_cache is None:
+            self.scrape_cache = list(_scrapes(self))
+        return self.scrape_cache
 
     def get(self, group: str, kind: str, ns: str, name: str) -> Placed | None:
         return self.by_key.get((group, kind, ns, name))
@@ -347,6 +359,16 @@ def build_index(inp: LinkInput) -> Index:
     for ns in [*ix.namespaces, *{_ns(p.obj) for p in inp.objects if _ns(p.obj)}]:
         ix.config_maps |= {(ns, cm) for cm in BUILTIN_CONFIGMAPS}
         ix.service_accounts |= {(ns, sa) for sa in BUILTIN_SERVICE_ACCOUNTS}
+    for (g, k, ns, _), placed in ix.by_key.items():
+        ix.kinds.setdefault((g, k), []).append(placed)
+        ix.by_namespace.setdefault((g, k, ns), []).append(placed)
+    for pods in ix.pods:
+        ix.pods_in.setdefault(pods.namespace, []).append(pods)
+    for placed in ix.of_kind("", "Service"):
+        ix.services[(_ns(placed.obj), _name(placed.obj))] = (_spec(placed.obj), placed)
+    for (g, k, ns, name), synth in ix.synth.items():
+        if (g, k) == ("", "Service"):
+            ix.services.setdefault((ns, name), (synth.body, None))
     return ix
 
 
@@ -487,20 +509,18 @@ def _map_matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool
 
 
 def _selected(ix: Index, ns: str, selector: Mapping[str, str]) -> list[Pods]:
-    return [p for p in ix.pods if p.namespace == ns and _map_matches(selector, p.labels)]
+    return [p for p in ix.pods_in.get(ns, []) if _map_matches(selector, p.labels)]
 
 
 def _services(ix: Index) -> Iterator[tuple[str, str, dict[str, Any], Placed | None]]:
     """(namespace, name, spec, the rendered object or None for KServe's) of every Service."""
-    for p in ix.of_kind("", "Service"):
-        yield _ns(p.obj), _name(p.obj), _spec(p.obj), p
-    for (g, k, ns, name), s in ix.synth.items():
-        if (g, k) == ("", "Service"):
-            yield ns, name, s.body, None
+    for (ns, name), (spec, placed) in ix.services.items():
+        yield ns, name, spec, placed
 
 
 def _service(ix: Index, ns: str, name: str) -> dict[str, Any] | None:
-    return next((spec for sns, sname, spec, _ in _services(ix) if (sns, sname) == (ns, name)), None)
+    found = ix.services.get((ns, name))
+    return found[0] if found is not None else None
 
 
 def _show(selector: Any) -> str:
@@ -916,7 +936,7 @@ def check_service_selectors(ix: Index) -> Iterator[Finding]:
 def check_pdb_selectors(ix: Index) -> Iterator[Finding]:
     for placed in ix.of_kind("policy", "PodDisruptionBudget"):
         sel = _spec(placed.obj).get("selector") or {}
-        if not [p for p in ix.pods if p.namespace == _ns(placed.obj) and sel and matches(sel, p.labels)]:
+        if not [p for p in ix.pods_in.get(_ns(placed.obj), []) if sel and matches(sel, p.labels)]:
             yield _finding(
                 "M831",
                 placed,
@@ -930,7 +950,7 @@ def check_pdb_selectors(ix: Index) -> Iterator[Finding]:
 def check_network_policy_selectors(ix: Index) -> Iterator[Finding]:
     for placed in ix.of_kind("networking.k8s.io", "NetworkPolicy"):
         sel = _spec(placed.obj).get("podSelector") or {}
-        if sel and not [p for p in ix.pods if p.namespace == _ns(placed.obj) and matches(sel, p.labels)]:
+        if sel and not [p for p in ix.pods_in.get(_ns(placed.obj), []) if matches(sel, p.labels)]:
             yield _finding(
                 "M831",
                 placed,
@@ -966,7 +986,8 @@ def _monitor_namespaces(placed: Placed) -> tuple[str, ...] | None:
 
 def _monitor_pods(ix: Index, placed: Placed) -> list[Pods]:
     spaces, sel = _monitor_namespaces(placed), _spec(placed.obj).get("selector") or {}
-    return [p for p in ix.pods if (spaces is None or p.namespace in spaces) and matches(sel, p.labels)]
+    candidates = ix.pods if spaces is None else [p for ns in spaces for p in ix.pods_in.get(ns, [])]
+    return [p for p in candidates if matches(sel, p.labels)]
 
 
 def _monitor_services(ix: Index, placed: Placed) -> list[tuple[str, str, dict[str, Any]]]:
@@ -1056,7 +1077,7 @@ def _scrapes(ix: Index) -> Iterator[Scrape]:
 
 
 def check_scrape_ports(ix: Index) -> Iterator[Finding]:
-    for s in _scrapes(ix):
+    for s in ix.scrapes():
         if s.port is None:
             yield _finding(
                 "M832",
@@ -1087,9 +1108,7 @@ def _mtls_mode(ix: Index, pods: Pods, port: int) -> str:
     namespace's, a port-level mode over the workload's (Istio's precedence; the mesh-wide
     default in the root namespace is taken as PERMISSIVE, Istio's default)."""
     mode, workload = "PERMISSIVE", None
-    for placed in ix.of_kind("security.istio.io", "PeerAuthentication"):
-        if _ns(placed.obj) != pods.namespace:
-            continue
+    for placed in ix.in_namespace("security.istio.io", "PeerAuthentication", pods.namespace):
         spec = _spec(placed.obj)
         sel = (spec.get("selector") or {}).get("matchLabels")
         if not sel:
@@ -1112,7 +1131,7 @@ def _istio_tls(ep: dict[str, Any]) -> bool:
 
 
 def check_scrape_mtls(ix: Index) -> Iterator[Finding]:
-    for s in _scrapes(ix):
+    for s in ix.scrapes():
         number = _resolve_port(s.pods, s.port) if s.port is not None else None
         number = number if number is not None else _as_int(s.port)
         if number is None or number in SIDECAR_PLAIN_PORTS or not ix.meshed(s.pods) or _istio_tls(s.endpoint):
@@ -1137,9 +1156,7 @@ def check_policies_without_sidecar(ix: Index) -> Iterator[Finding]:
     for kind in ("PeerAuthentication", "AuthorizationPolicy"):
         for placed in ix.of_kind("security.istio.io", kind):
             sel = (_spec(placed.obj).get("selector") or {}).get("matchLabels") or {}
-            pods_ = (
-                _selected(ix, _ns(placed.obj), sel) if sel else [p for p in ix.pods if p.namespace == _ns(placed.obj)]
-            )
+            pods_ = _selected(ix, _ns(placed.obj), sel) if sel else ix.pods_in.get(_ns(placed.obj), [])
             for pods in pods_:
                 if id(pods) in served and not ix.meshed(pods):
                     yield _finding(
@@ -1349,8 +1366,8 @@ def _subsets(ix: Index, ns: str, host: str) -> set[str]:
     svc = host.split(".")[0]
     return {
         str(s.get("name"))
-        for placed in ix.of_kind("networking.istio.io", "DestinationRule")
-        if _ns(placed.obj) == ns and str(_spec(placed.obj).get("host", "")).split(".")[0] == svc
+        for placed in ix.in_namespace("networking.istio.io", "DestinationRule", ns)
+        if str(_spec(placed.obj).get("host", "")).split(".")[0] == svc
         for s in _spec(placed.obj).get("subsets") or []
     }
 
@@ -1423,10 +1440,9 @@ def _port_in(ports: list[dict[str, Any]] | None, pods: Pods, port: int) -> bool:
 def _admits(ix: Index, pods: Pods, peer_ns: str, port: int) -> bool:
     """Whether the ingress NetworkPolicies of the pods let a pod of `peer_ns` reach `port`."""
     policies = []
-    for placed in ix.of_kind("networking.k8s.io", "NetworkPolicy"):
+    for placed in ix.in_namespace("networking.k8s.io", "NetworkPolicy", pods.namespace):
         spec = _spec(placed.obj)
-        types = spec.get("policyTypes") or ["Ingress"]
-        if _ns(placed.obj) == pods.namespace and "Ingress" in types and matches(spec.get("podSelector"), pods.labels):
+        if "Ingress" in (spec.get("policyTypes") or ["Ingress"]) and matches(spec.get("podSelector"), pods.labels):
             policies.append(spec)
     if not policies:
         return True  # no policy selects the pods: everything is admitted
@@ -1452,7 +1468,7 @@ def _admits(ix: Index, pods: Pods, peer_ns: str, port: int) -> bool:
 def check_ingress(ix: Index) -> Iterator[Finding]:
     monitoring = ix.inp.monitoring_namespace
     seen: set[tuple[int, int, str]] = set()
-    for s in _scrapes(ix):
+    for s in ix.scrapes():
         number = _resolve_port(s.pods, s.port) if s.port is not None else None
         number = number if number is not None else _as_int(s.port)
         if number is None or (id(s.pods), number, monitoring) in seen:
@@ -1469,7 +1485,7 @@ def check_ingress(ix: Index) -> Iterator[Finding]:
                 "/spec/monitoring",
                 monitoring,
             )
-    scraped = {(id(s.pods), _resolve_port(s.pods, s.port) or _as_int(s.port)) for s in _scrapes(ix)}
+    scraped = {(id(s.pods), _resolve_port(s.pods, s.port) or _as_int(s.port)) for s in ix.scrapes()}
     for ns, name, svc, svc_placed in _services(ix):
         for pods in _selected(ix, ns, svc.get("selector") or {}):
             model = pods.owner.model if svc_placed is None else svc_placed.model
