@@ -751,3 +751,51 @@ def test_a_tuning_secret_nothing_provides_is_reported_at_the_spec(
     # Declared as provided by the cluster, it links.
     cfg.write_text(cfg.read_text().replace("  secrets: []", '  secrets: ["{model}-tuning-db"]'))
     assert _render(repo, capsys)[0] == 0
+
+
+def _merged_metrics(objects: dict[str, dict[str, Any]]) -> None:
+    """Scraping as Istio's metrics merging documents it: discover the pods by the sidecar's
+    declared port, then connect to the pod's prometheus.io/port (injection sets it to 15020)."""
+    objects["platform/namespace-team-prod.yaml"]["metadata"]["labels"] = {"istio-injection": "enabled"}
+    objects["m/peerauthentication-m.yaml"] = _obj(
+        "security.istio.io/v1",
+        "PeerAuthentication",
+        "m",
+        {"selector": {"matchLabels": {"app.kubernetes.io/name": "m"}}, "mtls": {"mode": "STRICT"}},
+    )
+    objects["m/podmonitor-m.yaml"]["spec"]["podMetricsEndpoints"] = [
+        {
+            "port": "http-envoy-prom",
+            "path": "/stats/prometheus",
+            "relabelings": [
+                {
+                    "action": "replace",
+                    "regex": "([0-9]+);([0-9.]+)",
+                    "replacement": "$2:$1",
+                    "sourceLabels": ["__meta_kubernetes_pod_annotation_prometheus_io_port", "__meta_kubernetes_pod_ip"],
+                    "targetLabel": "__address__",
+                }
+            ],
+        }
+    ]
+
+
+def test_merged_metrics_through_the_sidecar_pass_strict_mtls() -> None:
+    objects = _hooked(world())
+    _merged_metrics(objects)
+    objects["m/networkpolicy-m.yaml"]["spec"]["ingress"][1]["ports"] = [{"protocol": "TCP", "port": 15020}]
+    assert run(objects) == []
+
+
+def test_merged_metrics_need_the_agent_port_admitted() -> None:
+    objects = _hooked(world())
+    _merged_metrics(objects)  # the NetworkPolicy still admits Prometheus to 8082 only
+    found = _one(run(objects), "M839", DEP)
+    assert "port 15020" in found.message
+
+
+def test_the_sidecar_port_is_only_there_with_a_sidecar() -> None:
+    objects = _hooked(world())
+    _merged_metrics(objects)
+    objects["m/deployment-m.yaml"]["spec"]["template"]["metadata"]["labels"]["sidecar.istio.io/inject"] = "false"
+    _one(run(objects), "M832", "m/podmonitor-m.yaml", "/spec/podMetricsEndpoints/0")

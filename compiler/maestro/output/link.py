@@ -100,6 +100,14 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on eve
 # Ports an Istio sidecar serves outside mTLS: merged/agent metrics, health, Envoy's own
 # metrics (istio.io/latest/docs/tasks/observability/metrics/secure-metrics).
 SIDECAR_PLAIN_PORTS = frozenset({15020, 15021, 15090})
+# The one port the injected istio-proxy container declares (Envoy's own metrics).
+SIDECAR_PORT = ("http-envoy-prom", 15090)
+# With metrics merging (Istio's default) injection rewrites a pod's prometheus.io/port to the
+# agent's merged endpoint, keeping the application's in ISTIO_PROMETHEUS_ANNOTATIONS
+# (istio.io/latest/docs/ops/integrations/prometheus, option 1).
+MERGED_METRICS_PORT = 15020
+PORT_ANNOTATION = "prometheus.io/port"
+PORT_ANNOTATION_LABEL = "__meta_kubernetes_pod_annotation_prometheus_io_port"
 # What every namespace has without anyone rendering it.
 BUILTIN_CONFIGMAPS = frozenset({"kube-root-ca.crt"})
 MESH_CONFIGMAPS = frozenset({"istio-ca-root-cert"})
@@ -298,8 +306,11 @@ class Index:
         return ns in self.namespaces or any(fnmatch.fnmatchcase(ns, p) for p in self.inp.provided.namespaces)
 
     def meshed(self, pods: Pods) -> bool:
-        """Whether the pods are in the mesh: a sidecar (their label or annotation first, then
-        the namespace's injection label) or ambient (the namespace's dataplane mode)."""
+        return self.mesh_of(pods) != "none"
+
+    def mesh_of(self, pods: Pods) -> str:
+        """How the pods are in the mesh: "sidecar" (their label or annotation first, then the
+        namespace's injection label), "ambient" (the namespace's dataplane mode) or "none"."""
         ns = self.namespaces.get(pods.namespace)
         labels = _labels(ns) if ns is not None else {}
         if ns is None:
@@ -311,11 +322,23 @@ class Index:
         else:
             mode = "none"
         if mode == "ambient":
-            return pods.labels.get(DATAPLANE) != "none"
+            return "none" if pods.labels.get(DATAPLANE) == "none" else "ambient"
         own = pods.labels.get(INJECT, pods.annotations.get(INJECT))
         if own is not None:
-            return str(own).lower() == "true"
-        return mode == "sidecar"
+            return "sidecar" if str(own).lower() == "true" else "none"
+        return mode
+
+    def ports(self, pods: Pods) -> list[tuple[str | None, int]]:
+        """The pods' container ports, with the one Istio's injected istio-proxy declares."""
+        return pods.ports() + ([SIDECAR_PORT] if self.mesh_of(pods) == "sidecar" else [])
+
+    def resolve_port(self, pods: Pods, port: Any) -> int | None:
+        """A container port of these pods by name or number; None if they declare no such port."""
+        number = _as_int(port)
+        for name, value in self.ports(pods):
+            if (number is not None and number == value) or (number is None and port == name):
+                return value
+        return None
 
 
 def build_index(inp: LinkInput) -> Index:
@@ -544,13 +567,10 @@ def _as_int(port: Any) -> int | None:
     return None
 
 
-def _resolve_port(pods: Pods, port: Any) -> int | None:
-    """A container port of these pods by name or number; None if they declare no such port."""
-    number = _as_int(port)
-    for name, value in pods.ports():
-        if (number is not None and number == value) or (number is None and port == name):
-            return value
-    return None
+def _pod_port(pods: Pods, name: Any) -> int | None:
+    """A port the pods' own containers declare under this name (a Service's or NetworkPolicy's
+    named port resolves against the pod's containers)."""
+    return next((value for port, value in pods.ports() if port == name), None)
 
 
 def _kind_name(placed: Placed) -> str:
@@ -1055,8 +1075,9 @@ class Scrape:
     monitor: Placed
     pointer: str  # of the endpoint in the monitor
     pods: Pods
-    port: Any  # as the pods know it: a container port name or number; None: no such Service port
+    port: Any  # as the endpoint names it on the pods (name or number); None: no such Service port
     endpoint: dict[str, Any]
+    target: int | None  # the port Prometheus finally connects to, after the endpoint's relabelings
 
 
 def _scrapes(ix: Index) -> Iterator[Scrape]:
@@ -1064,7 +1085,7 @@ def _scrapes(ix: Index) -> Iterator[Scrape]:
         for i, ep in enumerate(_spec(placed.obj).get("podMetricsEndpoints") or []):
             port = ep.get("port", ep.get("portNumber", ep.get("targetPort")))
             for pods in _monitor_pods(ix, placed):
-                yield Scrape(placed, f"/spec/podMetricsEndpoints/{i}", pods, port, ep)
+                yield Scrape(placed, f"/spec/podMetricsEndpoints/{i}", pods, port, ep, _target_port(ix, pods, port, ep))
     for placed in ix.of_kind("monitoring.coreos.com", "ServiceMonitor"):
         for i, ep in enumerate(_spec(placed.obj).get("endpoints") or []):
             for ns, _, svc in _monitor_services(ix, placed):
@@ -1073,7 +1094,23 @@ def _scrapes(ix: Index) -> Iterator[Scrape]:
                     named = [p for p in svc.get("ports") or [] if p.get("name") == ep["port"]]
                     port = named[0].get("targetPort", named[0].get("port")) if named else None
                 for pods in _selected(ix, ns, svc.get("selector") or {}):
-                    yield Scrape(placed, f"/spec/endpoints/{i}", pods, port, ep)
+                    yield Scrape(placed, f"/spec/endpoints/{i}", pods, port, ep, _target_port(ix, pods, port, ep))
+
+
+def _target_port(ix: Index, pods: Pods, port: Any, ep: dict[str, Any]) -> int | None:
+    """The port scraped in the end: the endpoint's, unless a relabeling moves `__address__` to
+    the pod's prometheus.io/port, which a sidecar's injection points at the merged metrics."""
+    for rule in ep.get("relabelings") or []:
+        if rule.get("targetLabel") == "__address__" and PORT_ANNOTATION_LABEL in (rule.get("sourceLabels") or []):
+            if ix.mesh_of(pods) == "sidecar":
+                return MERGED_METRICS_PORT
+            annotated = _as_int(pods.annotations.get(PORT_ANNOTATION))
+            if annotated is not None:
+                return annotated
+    if port is None:
+        return None
+    resolved = ix.resolve_port(pods, port)
+    return resolved if resolved is not None else _as_int(port)
 
 
 def check_scrape_ports(ix: Index) -> Iterator[Finding]:
@@ -1088,8 +1125,8 @@ def check_scrape_ports(ix: Index) -> Iterator[Finding]:
                 "/spec/monitoring",
                 str(s.endpoint.get("port")),
             )
-        elif _resolve_port(s.pods, s.port) is None and not (
-            ix.meshed(s.pods) and _as_int(s.port) in SIDECAR_PLAIN_PORTS
+        elif ix.resolve_port(s.pods, s.port) is None and not (
+            ix.mesh_of(s.pods) == "sidecar" and _as_int(s.port) in SIDECAR_PLAIN_PORTS
         ):
             yield _finding(
                 "M832",
@@ -1132,8 +1169,7 @@ def _istio_tls(ep: dict[str, Any]) -> bool:
 
 def check_scrape_mtls(ix: Index) -> Iterator[Finding]:
     for s in ix.scrapes():
-        number = _resolve_port(s.pods, s.port) if s.port is not None else None
-        number = number if number is not None else _as_int(s.port)
+        number = s.target
         if number is None or number in SIDECAR_PLAIN_PORTS or not ix.meshed(s.pods) or _istio_tls(s.endpoint):
             continue
         if _mtls_mode(ix, s.pods, number) == "STRICT":
@@ -1430,7 +1466,7 @@ def _port_in(ports: list[dict[str, Any]] | None, pods: Pods, port: int) -> bool:
         value = p.get("port")
         if value is None:
             return True
-        number = _as_int(value) if _as_int(value) is not None else _resolve_port(pods, value)
+        number = _as_int(value) if _as_int(value) is not None else _pod_port(pods, value)
         end = p.get("endPort")
         if number == port or (number is not None and isinstance(end, int) and number <= port <= end):
             return True
@@ -1469,8 +1505,7 @@ def check_ingress(ix: Index) -> Iterator[Finding]:
     monitoring = ix.inp.monitoring_namespace
     seen: set[tuple[int, int, str]] = set()
     for s in ix.scrapes():
-        number = _resolve_port(s.pods, s.port) if s.port is not None else None
-        number = number if number is not None else _as_int(s.port)
+        number = s.target
         if number is None or (id(s.pods), number, monitoring) in seen:
             continue
         seen.add((id(s.pods), number, monitoring))
@@ -1485,7 +1520,7 @@ def check_ingress(ix: Index) -> Iterator[Finding]:
                 "/spec/monitoring",
                 monitoring,
             )
-    scraped = {(id(s.pods), _resolve_port(s.pods, s.port) or _as_int(s.port)) for s in ix.scrapes()}
+    scraped = {(id(s.pods), s.target) for s in ix.scrapes()}
     for ns, name, svc, svc_placed in _services(ix):
         for pods in _selected(ix, ns, svc.get("selector") or {}):
             model = pods.owner.model if svc_placed is None else svc_placed.model
@@ -1493,7 +1528,7 @@ def check_ingress(ix: Index) -> Iterator[Finding]:
             need = sorted({*callers.namespaces, *([callers.ingress_namespace] if callers.ingress_namespace else [])})
             for port in svc.get("ports") or []:
                 target = port.get("targetPort", port.get("port"))
-                number = _as_int(target) if _as_int(target) is not None else _resolve_port(pods, target)
+                number = _as_int(target) if _as_int(target) is not None else _pod_port(pods, target)
                 if number is None or (id(pods), number) in scraped or str(port.get("name", "")).startswith("metrics"):
                     continue  # a metrics port (scraped, or named so): for Prometheus only
                 for caller in need:
