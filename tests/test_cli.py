@@ -273,8 +273,20 @@ def test_internal_error_is_one_line(capsys: pytest.CaptureFixture[str], monkeypa
 
     monkeypatch.setattr(maestro.pipeline, "check_file", boom)
     rc, out, err = run(capsys, "--root", str(ROOT), "validate")
-    assert rc == 2
+    assert rc == 3  # a bug, not the user's input or environment (DESIGN.md exit codes)
     assert err.count("\n") == 1 and "internal error (RuntimeError: kaput)" in err and "Traceback" not in err
+    assert "please report it" in err
+
+
+def test_interrupt_exits_130(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import maestro.pipeline
+
+    def interrupted(*a: object, **k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(maestro.pipeline, "check_file", interrupted)
+    rc, out, err = run(capsys, "--root", str(ROOT), "validate")
+    assert (rc, out, err) == (130, "", "maestro: interrupted\n")
 
 
 def test_console_script_and_cold_start_imports() -> None:

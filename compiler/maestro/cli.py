@@ -1,20 +1,17 @@
-"""The `maestro` command line: parse arguments, run one verb (`commands/<verb>.py`), map outcomes to exit codes.
+"""The `maestro` command line: parse arguments and run one verb (`commands/<verb>.py`).
 
-Exit codes (DESIGN.md): 0 ok, 1 findings (invalid spec, policy denial, --check drift),
-2 usage or environment error. Problems in user input are diagnostics, never tracebacks;
-an unexpected exception is reported as a bug in one line.
+Argument parsing only: what a verb does is in its module, and how its outcome (an exit code,
+or an exception) becomes the process's exit code is in `errors.exit_code_for`.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
-import sys
 from collections.abc import Callable, Sequence
 
 from maestro import __version__
-from maestro.errors import OK, USAGE, Unusable, UsageError
+from maestro.errors import exit_code_for
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -130,25 +127,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(f"maestro.commands.{args.command}")
         run: Callable[[argparse.Namespace], int] = module.command
         return run(args)
-    except UsageError as exc:
-        print(f"maestro: {exc}", file=sys.stderr)
-        return USAGE
-    except Unusable as exc:
-        from maestro.commands.common import print_diagnostics
-
-        print_diagnostics(exc.diags, exc.fmt)
-        return USAGE
-    except KeyboardInterrupt:
-        print("maestro: interrupted", file=sys.stderr)
-        return USAGE
-    except BrokenPipeError:
-        return OK
-    except Exception as exc:
-        if os.environ.get("MAESTRO_DEBUG"):
-            raise
-        print(
-            f"maestro: internal error ({type(exc).__name__}: {exc}). This is a bug in maestro; please report it "
-            "with the command and the input (MAESTRO_DEBUG=1 shows the traceback).",
-            file=sys.stderr,
-        )
-        return USAGE
+    except (Exception, KeyboardInterrupt) as exc:  # the one place an outcome becomes an exit code
+        return exit_code_for(exc)

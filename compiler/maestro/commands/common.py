@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from maestro import __version__
 from maestro.errors import FINDINGS, OK, Unusable, UsageError
 
 
@@ -37,15 +35,6 @@ def display(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
-
-
-def print_diagnostics(diags: list, fmt: str) -> None:
-    from maestro.diagnostics import sort_diagnostics
-    from maestro.output.reporters import FORMATTERS, format_sarif
-
-    ordered = sort_diagnostics(diags)
-    text = format_sarif(ordered, __version__) if fmt == "sarif" else FORMATTERS[fmt](ordered)
-    sys.stdout.write(text)
 
 
 def load_workspace(root: Path, fmt: str = "text"):  # type: ignore[no-untyped-def]

@@ -8,10 +8,8 @@ from pathlib import Path
 
 from maestro.commands.common import repo_root
 from maestro.diff.format import FORMATS, FORMATTERS
-from maestro.diff.git import DiffError
 from maestro.diff.report import compute
-
-OK, CHANGES, ERROR = 0, 1, 2
+from maestro.errors import FINDINGS, OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,14 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, root: Path) -> int:
     """0 nothing differs, 1 something does (objects, cost, findings, an invalid spec), 2 error."""
-    from maestro.errors import UsageError
-
-    try:
-        report = compute(root, args.base, args.head, args.env, args.format)
-    except DiffError as exc:
-        raise UsageError(str(exc)) from None
+    report = compute(root, args.base, args.head, args.env, args.format)  # DiffError: a UsageError (exit 2)
     sys.stdout.write(FORMATTERS[args.format](report))
-    return CHANGES if report.changed else OK
+    return FINDINGS if report.changed else OK
 
 
 def command(args: argparse.Namespace) -> int:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from maestro.commands.common import atomic_write, display, print_diagnostics, repo_root, spec_paths
+from maestro.commands.common import atomic_write, display, repo_root, spec_paths
 from maestro.errors import FINDINGS, OK
+from maestro.output.reporters import print_diagnostics
 
 
 def command(args: argparse.Namespace) -> int:

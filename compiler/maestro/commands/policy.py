@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from maestro.commands.common import display, exit_code, load_workspace, print_diagnostics, repo_root
+from maestro.commands.common import display, exit_code, load_workspace, repo_root
 from maestro.errors import FINDINGS, OK, USAGE, Unusable, UsageError
+from maestro.output.reporters import print_diagnostics
 
 
 def command(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from maestro.commands.common import load_workspace, repo_root
 from maestro.diagnostics import Diagnostic, error, sort_diagnostics
-from maestro.errors import UsageError
+from maestro.errors import FINDINGS, OK, USAGE, UsageError
 from maestro.mlflow.check import check_with
 from maestro.mlflow.client import TRACKING_URI_VAR, absolute_sqlite, connect, quiet_logs, redact, tracking_uri_for
 from maestro.mlflow.state import RegistryUnavailable, desired_state, has_registry_state, load_state
@@ -22,8 +22,6 @@ from maestro.output.reporters import format_text
 if TYPE_CHECKING:
     from maestro.pipeline import Checked
     from maestro.resolve.workspace import Workspace
-
-OK, FINDINGS, ENVIRONMENT = 0, 1, 2
 
 # ------------------------------------------------------------------ commands
 
@@ -107,7 +105,7 @@ def format_summary(reports: Sequence[SyncReport], uri: str, dry_run: bool) -> st
 
 def _fail(message: str) -> int:
     print(f"maestro: {message}", file=sys.stderr)
-    return ENVIRONMENT
+    return USAGE
 
 
 def sync_command(

@@ -6,16 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from maestro.commands.common import (
-    display,
-    exit_code,
-    load_governance,
-    load_workspace,
-    print_diagnostics,
-    repo_root,
-    spec_paths,
-)
+from maestro.commands.common import display, exit_code, load_governance, load_workspace, repo_root, spec_paths
 from maestro.errors import FINDINGS, OK, USAGE, UsageError
+from maestro.output.reporters import print_diagnostics
 
 
 def command(args: argparse.Namespace) -> int:

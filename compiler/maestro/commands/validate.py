@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from maestro.commands.common import (
-    display,
-    exit_code,
-    load_governance,
-    load_workspace,
-    print_diagnostics,
-    repo_root,
-    spec_paths,
-)
+from maestro.commands.common import display, exit_code, load_governance, load_workspace, repo_root, spec_paths
 from maestro.errors import UsageError
+from maestro.output.reporters import print_diagnostics
 
 # ------------------------------------------------------------------ verbs
 

@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from maestro.diagnostics import Diagnostic
 from maestro.diff.git import ARGOCD, RENDERED
 from maestro.diff.report import Report
 from maestro.diff.side import Finding
 from maestro.diff.snapshot import Snapshot
-
-if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
-    pass
-
 
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
 

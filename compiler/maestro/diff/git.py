@@ -5,22 +5,17 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
-    pass
-
+from maestro.errors import UsageError
 
 INPUT_DIRS = ("config", "overlays", "policies", "specs")
 
 COMPILER_DIR = "compiler/maestro"
-
 RENDERED = "rendered"
-
 ARGOCD = "argocd"
 
 
-class DiffError(Exception):
+class DiffError(UsageError):
     """A ref, the repository or git itself is unusable (exit 2)."""
 
 

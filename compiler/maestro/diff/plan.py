@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from maestro.diff.git import COMPILER_DIR
 from maestro.diff.snapshot import Snapshot, blob_id, same_blobs
-
-if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
-    pass
-
 
 # ------------------------------------------------------------------ what to render
 

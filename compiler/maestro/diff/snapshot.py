@@ -8,13 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from maestro.diff.git import COMPILER_DIR, INPUT_DIRS, DiffError, Repo, run_git
-
-if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
-    pass
-
 
 # ------------------------------------------------------------------ snapshots
 

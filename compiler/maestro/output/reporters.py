@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 
-from maestro.diagnostics import CODES, Diagnostic, Severity
+from maestro import __version__
+from maestro.diagnostics import CODES, Diagnostic, Severity, sort_diagnostics
 
 
 def _where(d: Diagnostic) -> str:
@@ -115,3 +117,10 @@ FORMATTERS = {
     "github": format_github,
     "sarif": format_sarif,
 }
+
+
+def print_diagnostics(diags: Iterable[Diagnostic], fmt: str) -> None:
+    """The one place diagnostics reach stdout: sorted canonically, in format `fmt`."""
+    ordered = sort_diagnostics(diags)
+    text = format_sarif(ordered, __version__) if fmt == "sarif" else FORMATTERS[fmt](ordered)
+    sys.stdout.write(text)
