@@ -86,7 +86,19 @@ def test_json_format(capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 1
     diags = json.loads(out)["diagnostics"]
     assert [d["code"] for d in diags] == ["M206", "M214"]
-    assert set(diags[0]) == {"severity", "code", "message", "file", "line", "col", "pointer", "hint", "extra"}
+    assert set(diags[0]) == {
+        "severity",
+        "code",
+        "message",
+        "file",
+        "line",
+        "col",
+        "pointer",
+        "hint",
+        "extra",
+        "env",
+        "model",
+    }
     assert diags[0]["pointer"] == "/spec/serving/abTest/variants"
 
 
@@ -306,3 +318,24 @@ def test_console_script_and_cold_start_imports() -> None:
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )
     assert out.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_environment_and_model_are_data(capsys: pytest.CaptureFixture[str]) -> None:
+    """A finding that holds in one environment says so in `env`, not inside its message; text
+    shows it as before ("... (environment prod)"), JSON has both."""
+    case = ROOT / "tests" / "cases" / "invalid" / "environment-override-invalid" / "maestro.yaml"
+    rc, out, _ = run(capsys, "--root", str(ROOT), "validate", str(case), "--format", "json")
+    assert rc == 1
+    diags = json.loads(out)["diagnostics"]
+    assert [(d["code"], d["env"]) for d in diags] == [("M204", "staging"), ("M104", "prod"), ("M101", "prod")]
+    assert {d["model"] for d in diags} == {"m1"}
+    assert diags[0]["message"].endswith("(environment staging)")
+
+    from maestro.pipeline import check_file
+    from maestro.resolve.workspace import open_workspace
+
+    ws, _ = open_workspace(ROOT)
+    assert ws is not None
+    checked = check_file(case, "maestro.yaml", ws.inputs, None, ROOT)
+    assert {d.env for d in checked.diagnostics} == {"staging", "prod"}
+    assert not any("(environment" in d.message for d in checked.diagnostics)

@@ -490,6 +490,6 @@ def test_place_attributes_diagnostics() -> None:
     envs = ["dev", "prod"]
     assert place(error("X", "m", file="rendered/prod/fraud/deployment-fraud.yaml"), envs) == ("prod", "fraud")
     assert place(error("X", "m", file="dev/fraud/x.yaml"), envs) == ("dev", "fraud")
-    assert place(error("X", "bad (environment prod)", file="specs/fraud/maestro.yaml"), envs) == ("prod", "fraud")
+    assert place(error("X", "bad", file="specs/fraud/maestro.yaml", env="prod"), envs) == ("prod", "fraud")
     assert place(error("X", "bad", file="specs/fraud/maestro.yaml"), envs) == ("", "fraud")
     assert place(error("X", "bad", file="overlays/dev/overlay.yaml"), envs, "fraud") == ("dev", "fraud")

@@ -73,9 +73,19 @@ class Diagnostic:
     pointer: str = ""
     hint: str | None = None
     extra: tuple[tuple[str, str], ...] = field(default=())
+    # What the diagnostic is about, as data (never written into `message`): the environment
+    # ("" when it holds as written, in every environment) and the model ("" for the
+    # repository, its config or an environment as a whole).
+    env: str = ""
+    model: str = ""
+
+    @property
+    def text(self) -> str:
+        """The message as reporters show it: with the environment it holds in, if one."""
+        return f"{self.message} (environment {self.env})" if self.env else self.message
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
-        return (self.file, self.line, self.col, self.code, self.message)
+        return (self.file, self.line, self.col, self.code, self.text)
 
     def at(self, file: str, line: int, col: int) -> Diagnostic:
         return replace(self, file=file, line=line, col=col)

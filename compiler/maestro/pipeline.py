@@ -106,7 +106,7 @@ def check_located(located: Located, inputs: Inputs, selected: list[str] | None =
 def _in_env(d: Diagnostic, env: str) -> Diagnostic:
     from dataclasses import replace
 
-    return replace(d, message=f"{d.message} (environment {env})")
+    return replace(d, env=env)
 
 
 def check_file(
@@ -114,12 +114,20 @@ def check_file(
 ) -> Checked:
     located, diags = load(path, display)
     if located is None:
-        return Checked(path=path, located=None, spec=None, diagnostics=diags)
+        return Checked(path=path, located=None, spec=None, diagnostics=_about(diags, path.parent.name))
     checked = check_located(located, inputs, selected)
     checked.path = path
     if checked.spec is not None and root is not None:
         checked.diagnostics += _placement(checked.spec, path, root, located)
+    model = checked.spec.metadata.name if checked.spec is not None else path.parent.name
+    checked.diagnostics = _about(checked.diagnostics, model)
     return checked
+
+
+def _about(diags: list[Diagnostic], model: str) -> list[Diagnostic]:
+    """The spec's diagnostics, each saying which model it is about (its folder when the spec
+    is too broken to have a name)."""
+    return [d if d.model else replace(d, model=model) for d in diags]
 
 
 def _placement(spec: Spec, path: Path, root: Path, located: Located) -> list[Diagnostic]:

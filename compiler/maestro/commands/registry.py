@@ -70,8 +70,9 @@ def select(ws: Workspace, env: str, model: str | None = None) -> Selected:
                 out.diagnostics.append(
                     error(
                         "M807",
-                        f"{kind} '{key}' is also the {kind} of model {other} (environment {env})",
+                        f"{kind} '{key}' is also the {kind} of model {other}",
                         hint="every model needs its own; two specs would overwrite each other's tags",
+                        env=env,
                         **located.where(pointer),
                     )
                 )

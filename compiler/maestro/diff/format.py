@@ -67,9 +67,7 @@ def format_text(report: Report) -> str:
             for f in items:
                 d = f.diagnostic
                 where = _where(d)
-                out.append(
-                    f"  {_scope(f)}: {d.code} {d.severity.value}: {d.message}" + (f" ({where})" if where else "")
-                )
+                out.append(f"  {_scope(f)}: {d.code} {d.severity.value}: {d.text}" + (f" ({where})" if where else ""))
                 if d.hint:
                     out.append(f"    hint: {d.hint}")
     t = report.totals()
@@ -92,7 +90,7 @@ def _finding_json(f: Finding) -> dict[str, Any]:
         "model": f.model or None,
         "severity": d.severity.value,
         "code": d.code,
-        "message": d.message,
+        "message": d.text,
         "file": d.file,
         "line": d.line,
         "col": d.col,
@@ -233,7 +231,7 @@ def _finding_md(f: Finding) -> str:
     d = f.diagnostic
     where = _where(d)
     return (
-        f"- **{d.severity.value}** `{d.code}` {_scope(f)}: {_md(d.message)}"
+        f"- **{d.severity.value}** `{d.code}` {_scope(f)}: {_md(d.text)}"
         + (f" (`{where}`)" if where else "")
         + (f"<br>hint: {_md(d.hint)}" if d.hint else "")
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -37,11 +36,8 @@ class Finding:
         return (self.diagnostic.code, self.diagnostic.message, self.env, self.model)
 
 
-_ENV_SUFFIX = re.compile(r"\(environment ([^()\s]+)\)$")
-
-
 def place(d: Diagnostic, envs: Iterable[str], model: str = "") -> tuple[str, str]:
-    """The (environment, model) a diagnostic is about, from its file and message."""
+    """The (environment, model) a diagnostic is about, from its file and its `env`."""
     known = set(envs)
     parts = d.file.split("/")
     if parts[0] == RENDERED:
@@ -53,9 +49,8 @@ def place(d: Diagnostic, envs: Iterable[str], model: str = "") -> tuple[str, str
     env = ""
     if len(parts) >= 2 and parts[0] == "overlays" and parts[1] in known:
         env = parts[1]
-    m = _ENV_SUFFIX.search(d.message)
-    if m and m.group(1) in known:
-        env = m.group(1)
+    if d.env in known:
+        env = d.env
     return env, model
 
 

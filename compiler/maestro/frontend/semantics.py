@@ -361,10 +361,9 @@ def to_diagnostics(findings: Iterable[Finding], located: Located, env: str | Non
     out = []
     for f in findings:
         make = error if f.severity == "error" else warning
-        message = f.message if env is None else f"{f.message} (environment {env})"
         hint = f.hint
         if f.related is not None:
             first = located.pos(f.related)
             hint = f"first declared at line {first.line}" + (f"; {hint}" if hint else "")
-        out.append(make(f.code, message, hint=hint, **located.where(f.pointer, key=f.key)))
+        out.append(make(f.code, f.message, hint=hint, env=env or "", **located.where(f.pointer, key=f.key)))
     return out

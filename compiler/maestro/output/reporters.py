@@ -25,7 +25,7 @@ def format_text(diags: Sequence[Diagnostic]) -> str:
     out = []
     for d in diags:
         sev = "" if d.is_error else f"{d.severity.value}: "
-        out.append(f"{_where(d)}: {d.code} {sev}{d.message}")
+        out.append(f"{_where(d)}: {d.code} {sev}{d.text}")
         if d.hint:
             out.append(f"  hint: {d.hint}")
     errors = sum(d.is_error for d in diags)
@@ -40,6 +40,7 @@ def format_json(diags: Sequence[Diagnostic]) -> str:
     for d in diags:
         item = asdict(d)
         item["severity"] = d.severity.value
+        item["message"] = d.text  # as the other formats show it; `env` and `model` are fields too
         item["extra"] = dict(d.extra)
         items.append(item)
     return json.dumps({"diagnostics": items}, indent=2, sort_keys=True) + "\n"
@@ -64,7 +65,7 @@ def format_github(diags: Sequence[Diagnostic]) -> str:
             props.append(f"line={d.line}")
             props.append(f"col={d.col}")
         props.append(f"title={_gh_escape(d.code + ' ' + CODES.get(d.code, ''), True)}")
-        msg = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+        msg = d.text + (f"\nhint: {d.hint}" if d.hint else "")
         out.append(f"::{level[d.severity]} {','.join(props)}::{_gh_escape(msg)}")
     return "\n".join(out) + ("\n" if out else "")
 
@@ -82,7 +83,7 @@ def format_sarif(diags: Sequence[Diagnostic], tool_version: str = "") -> str:
             "ruleId": d.code,
             "ruleIndex": used.index(d.code),
             "level": level[d.severity],
-            "message": {"text": d.message + (f" (hint: {d.hint})" if d.hint else "")},
+            "message": {"text": d.text + (f" (hint: {d.hint})" if d.hint else "")},
         }
         if d.file:
             loc: dict[str, object] = {"artifactLocation": {"uri": d.file}}

@@ -131,7 +131,7 @@ class Governance:
         for f in findings:
             d = finding_to_diagnostic(f, doc)
             if d is not None:
-                out.append(replace(d, message=f"{d.message} (environment {env})"))
+                out.append(replace(d, env=env))
         return out
 
     def check_object(self, obj: dict[str, Any], env: str, team: str, platform: Platform, file: str) -> list[Diagnostic]:
