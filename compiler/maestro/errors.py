@@ -36,6 +36,13 @@ class UsageError(MaestroError):
     """Bad arguments or an unusable environment (exit 2); printed as `maestro: <message>`."""
 
 
+class UnknownEnvironment(UsageError):
+    """An environment that config/platform.yaml does not define (exit 2): the one place its message is written."""
+
+    def __init__(self, env: str, configured: Sequence[str]) -> None:
+        super().__init__(f"unknown environment '{env}' (configured: {', '.join(configured)})")
+
+
 class Unusable(MaestroError):
     """The repository's config, overlays or policies are invalid: nothing can be checked (exit 2).
     Carries the diagnostics that say why, printed in the command's output format."""

@@ -12,13 +12,14 @@ Each step is a function of data; this module only composes them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from maestro.diagnostics import Diagnostic, error
+from maestro.diagnostics import Diagnostic, error, has_errors
+from maestro.errors import UsageError
 from maestro.frontend.loader import Located, load
 from maestro.frontend.pydantic_errors import validate_model
 from maestro.frontend.semantics import check_literals, check_spec, to_diagnostics
@@ -128,6 +129,57 @@ def _about(diags: list[Diagnostic], model: str) -> list[Diagnostic]:
     """The spec's diagnostics, each saying which model it is about (its folder when the spec
     is too broken to have a name)."""
     return [d if d.model else replace(d, model=model) for d in diags]
+
+
+@dataclass
+class Front:
+    """The front half's outcome for a set of spec files."""
+
+    checked: list[Checked]
+    diagnostics: list[Diagnostic]  # every spec's, their governance findings, the duplicate names
+
+
+def check_specs(
+    ws: Workspace,
+    paths: Sequence[tuple[Path, str]],
+    envs: list[str],
+    gov: Governance | None = None,
+    model: str | None = None,
+) -> Front:
+    """The front half, wired once: each spec (path, display name) loaded, validated, resolved
+    in `envs` and, with `gov`, governed when it has no errors; then names unique across them.
+
+    With `model`, only that model's spec: by name, or by folder for a spec too broken to have
+    one (its diagnostics must show); UsageError when there is none.
+    """
+    checked = [check_file(path, shown, ws.inputs, envs, ws.root) for path, shown in paths]
+    if model is not None:
+        checked = [c for c in checked if (c.spec.metadata.name if c.spec else c.path.parent.name) == model]
+        if not checked:
+            raise UsageError(f"no spec named '{model}' under {SPECS_DIR}/")
+    diags: list[Diagnostic] = []
+    for c in checked:
+        diags += c.diagnostics
+        if gov is not None and not has_errors(c.diagnostics):
+            diags += _about(govern(c, ws, envs, gov), c.spec.metadata.name if c.spec else "")
+    diags += duplicate_models(checked)
+    return Front(checked, diags)
+
+
+def govern(checked: Checked, ws: Workspace, envs: list[str], gov: Governance) -> list[Diagnostic]:
+    """Spec-scope findings of one validated spec in every selected environment, waived."""
+    spec = checked.spec
+    if spec is None or gov.spec_policies is None:
+        return []
+    diags: list[Diagnostic] = []
+    for env in envs:
+        eff = checked.effective.get(env)
+        if eff is None:
+            continue
+        platform = ws.platforms[env]
+        sync = argocd.sync_mode(platform.environments[env].sync, ws.overlays.get(env), eff.metadata.tier)
+        diags += gov.check_spec(eff, env, platform, sync, checked.effective_located[env])
+    return apply_waivers(diags, spec, checked.located, ws.platform, envs)
 
 
 def _placement(spec: Spec, path: Path, root: Path, located: Located) -> list[Diagnostic]:
@@ -287,18 +339,7 @@ def render(
             linked[spec.metadata.name] = c
             result.objects += len(objects)
             result.models.add(spec.metadata.name)
-            ctx = context_for(ws, env, spec, source)
-            refs.append(
-                argocd.ModelRef(
-                    name=spec.metadata.name,
-                    team=spec.metadata.team,
-                    tier=spec.metadata.tier,
-                    namespace=ctx.namespace,
-                    source=source,
-                    sync=ctx.sync,
-                    owners=tuple(spec.metadata.owners),
-                )
-            )
+            refs.append(model_ref(ws, env, spec, source))
             if progress is not None:
                 progress()
         # The platform layer is derived from the models' objects, so it comes after them.
@@ -399,6 +440,21 @@ def _patch_writing(overlay: Located | None, value: str) -> str | None:
         if isinstance(text, str) and re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w.-])", text):
             return f"/patches/{i}"
     return None
+
+
+def model_ref(ws: Workspace, env: str, spec: Spec, source: str) -> argocd.ModelRef:
+    """What the environment's Argo CD objects need to know of one model (only its metadata is read)."""
+    ctx = context_for(ws, env, spec, source)
+    meta = spec.metadata
+    return argocd.ModelRef(
+        name=meta.name,
+        team=meta.team,
+        tier=meta.tier,
+        namespace=ctx.namespace,
+        source=source,
+        sync=ctx.sync,
+        owners=tuple(meta.owners),
+    )
 
 
 def _fname(res: Resource) -> str:

@@ -78,7 +78,6 @@ def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-
         from maestro.policy.governance import config_data
 
         ws, _ = load_workspace(repo_root(args))
-        if args.env not in ws.environments:
-            raise UsageError(f"unknown environment '{args.env}' (configured: {', '.join(ws.environments)})")
+        ws.selected(args.env)  # UnknownEnvironment unless configured
         data = deep_merge(config_data(ws.platforms[args.env], args.env, args.team or ""), data)
     return data or None

@@ -15,7 +15,7 @@ from maestro.diagnostics import Diagnostic, error, sort_diagnostics
 from maestro.errors import FINDINGS, OK, USAGE, UsageError
 from maestro.mlflow.check import check_with
 from maestro.mlflow.client import TRACKING_URI_VAR, absolute_sqlite, connect, quiet_logs, redact, tracking_uri_for
-from maestro.mlflow.state import RegistryUnavailable, desired_state, has_registry_state, load_state
+from maestro.mlflow.state import desired_state, has_registry_state, load_state
 from maestro.mlflow.sync import SyncReport, sync_with
 from maestro.output.reporters import format_text
 
@@ -38,21 +38,14 @@ class Selected:
 
 def select(ws: Workspace, env: str, model: str | None = None) -> Selected:
     """Every spec's desired state in `env` (or one model's), and the spec problems in the way."""
-    from maestro.pipeline import check_file
+    from maestro.pipeline import check_specs
     from maestro.resolve.workspace import discover
 
-    if env not in ws.environments:
-        raise RegistryUnavailable(f"unknown environment '{env}' (configured: {', '.join(ws.environments)})")
-    out = Selected()
+    paths = [(path, path.relative_to(ws.root).as_posix()) for path in discover(ws.root)]
+    front = check_specs(ws, paths, ws.selected(env), model=model)
+    out = Selected(diagnostics=list(front.diagnostics))
     seen: dict[tuple[str, str], str] = {}
-    found = False
-    for path in discover(ws.root):
-        display = path.relative_to(ws.root).as_posix()
-        c = check_file(path, display, ws.inputs, [env], ws.root)
-        if model is not None and (c.spec is None or c.spec.metadata.name != model):
-            continue
-        found = True
-        out.diagnostics += c.diagnostics
+    for c in front.checked:
         spec = c.effective.get(env)
         if spec is None:
             continue
@@ -78,8 +71,6 @@ def select(ws: Workspace, env: str, model: str | None = None) -> Selected:
                 )
         out.states.append(state)
         out.checked[spec.metadata.name] = c
-    if model is not None and not found:
-        raise RegistryUnavailable(f"no spec named '{model}' under specs/")
     return out
 
 
@@ -154,7 +145,7 @@ def sync_command(
             reports.append(sync_with(state, client, dry_run))
             sys.stdout.write(format_report(reports[-1], dry_run))
             sys.stdout.flush()
-    except RegistryUnavailable as exc:
+    except UsageError as exc:  # RegistryUnavailable, an unknown environment or model
         return _fail(str(exc))
     sys.stdout.write(format_summary(reports, uri, dry_run))
     return OK
@@ -173,7 +164,7 @@ def check_command(ws: Workspace, env: str, model: str | None = None) -> int:
             for state in selected.states:
                 found = check_with(state, client)
                 diags += [_positioned(d, selected.checked[state["model"]], ws, env) for d in found]
-    except RegistryUnavailable as exc:
+    except UsageError as exc:  # RegistryUnavailable, an unknown environment or model
         return _fail(str(exc))
     ordered = sort_diagnostics(diags)
     sys.stdout.write(format_text(ordered))
@@ -246,6 +237,5 @@ def command(args: argparse.Namespace) -> int:
     if not args.env:
         raise UsageError("registry sync needs --env (or --state FILE)")
     ws, _ = load_workspace(repo_root(args))
-    if args.env not in ws.environments:
-        raise UsageError(f"unknown environment '{args.env}' (configured: {', '.join(ws.environments)})")
+    ws.selected(args.env)  # UnknownEnvironment unless configured
     return run(args, ws)

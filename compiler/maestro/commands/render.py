@@ -16,15 +16,11 @@ def command(args: argparse.Namespace) -> int:
         return _render_stdout(args)
     from maestro.diagnostics import has_errors
     from maestro.output.emit import check_output_root, compare, write_tree
-    from maestro.pipeline import check_file, duplicate_models
-    from maestro.policy.governance import govern_spec
+    from maestro.pipeline import check_specs
 
     root = repo_root(args)
     ws, diags = load_workspace(root)
-    envs = ws.environments
-    if args.env is not None and args.env not in envs:
-        raise UsageError(f"unknown environment '{args.env}' (configured: {', '.join(envs)})")
-    selected = [args.env] if args.env else envs
+    selected = ws.selected(args.env)
     crd = ws.platform.crd_schema_dir
     if crd and not (root / crd).is_dir():
         raise UsageError(
@@ -37,18 +33,9 @@ def command(args: argparse.Namespace) -> int:
         print_diagnostics([bad_root], "text")
         return USAGE
     gov = load_governance(root, args)
-    paths = spec_paths(root, [])
-    checked = [check_file(p, display(p), ws.inputs, selected, root) for p in paths]
-    if args.model is not None:
-        # By name, or by folder for a spec too broken to have one: its diagnostics must show.
-        checked = [c for c in checked if (c.spec.metadata.name if c.spec else c.path.parent.name) == args.model]
-        if not checked:
-            raise UsageError(f"no spec named '{args.model}' under specs/")
-    for c in checked:
-        diags += c.diagnostics
-        if not has_errors(c.diagnostics):
-            diags += govern_spec(c, ws, selected, gov)
-    diags += duplicate_models(checked)
+    front = check_specs(ws, [(p, display(p)) for p in spec_paths(root, [])], selected, gov, model=args.model)
+    checked = front.checked
+    diags += front.diagnostics
     if has_errors(diags):
         print_diagnostics(diags, "text")
         print("nothing written: fix the errors above", file=sys.stderr)

@@ -100,8 +100,7 @@ def _fast_metadata(path: Path) -> dict[str, Any] | None:
 def scanned_ref(side: Side, env: str, model: str) -> ModelRef | None:
     """The Argo CD view of a model that was not rendered (None if its metadata is invalid)."""
     from maestro.frontend.spec import Spec
-    from maestro.pipeline import context_for
-    from maestro.render.argocd import ModelRef
+    from maestro.pipeline import model_ref
 
     source = f"specs/{model}/maestro.yaml"
     if side.ws is None or side.snap.root is None:
@@ -111,16 +110,7 @@ def scanned_ref(side: Side, env: str, model: str) -> ModelRef | None:
     meta = side.scanned[model]
     if meta is None or meta.name != model:
         return None
-    ctx = context_for(side.ws, env, Spec.model_construct(metadata=meta), source)
-    return ModelRef(
-        name=model,
-        team=meta.team,
-        tier=meta.tier,
-        namespace=ctx.namespace,
-        source=source,
-        sync=ctx.sync,
-        owners=tuple(meta.owners),
-    )
+    return model_ref(side.ws, env, Spec.model_construct(metadata=meta), source)
 
 
 def argocd_objects(side: Side, env: str, refs: list[ModelRef]) -> dict[str, dict[str, Any]]:

@@ -156,12 +156,12 @@ def status_of(base: Mapping[str, object], head: Mapping[str, object], changes: l
 
 def build_report(repo: Repo, base: Snapshot, head: Snapshot, only_env: str | None, fmt: str) -> Report:
     """Everything `maestro diff` reports; both snapshots must be materialized."""
-    from maestro.errors import UsageError
+    from maestro.errors import UnknownEnvironment
 
     h = open_side(head, repo, fmt)
     b = open_side(base, repo, fmt, like=h)
     if only_env is not None and only_env not in b.envs + h.envs:
-        raise UsageError(f"unknown environment '{only_env}' (configured: {', '.join(h.envs or b.envs)})")
+        raise UnknownEnvironment(only_env, h.envs or b.envs)
     p = plan(base, head, b.envs, h.envs, only_env)
     work: dict[str, list[str]] = defaultdict(list)
     for env in p.envs:

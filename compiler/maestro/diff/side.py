@@ -139,9 +139,7 @@ def _governance(side: Side, fmt: str) -> Governance:
 def render_side(side: Side, work: dict[str, list[str]], fmt: str, progress: Callable[[], None] | None = None) -> None:
     """Check, govern and render `work` (model -> environments) on one side."""
     from maestro.costs import monthly_cost
-    from maestro.pipeline import Checked, check_file, context_for, render
-    from maestro.policy.governance import govern_spec
-    from maestro.render.argocd import ModelRef
+    from maestro.pipeline import Checked, check_specs, model_ref, render
     from maestro.resolve.workspace import SPEC_FILE, SPECS_DIR
 
     ws, verifier = side.ws, side.verifier
@@ -155,25 +153,16 @@ def render_side(side: Side, work: dict[str, list[str]], fmt: str, progress: Call
         if model not in specs or not envs:
             continue
         display = f"{SPECS_DIR}/{model}/{SPEC_FILE}"
-        c = check_file(ws.root / display, display, ws.inputs, envs, ws.root)
-        side.findings += [Finding(*place(d, ws.environments, model), d) for d in c.diagnostics]
+        front = check_specs(ws, [(ws.root / display, display)], envs, gov)
+        c = front.checked[0]
+        side.findings += [Finding(*place(d, ws.environments, model), d) for d in front.diagnostics]
         if has_errors(c.diagnostics) or c.spec is None:
             side.invalid.add(model)
             continue
-        side.findings += [Finding(*place(d, ws.environments, model), d) for d in govern_spec(c, ws, envs, gov)]
         for env in envs:
             spec = c.effective[env]
             side.costs[(env, model)] = monthly_cost(spec, ws.platforms[env]).total
-            ctx = context_for(ws, env, spec, display)
-            side.refs[(env, model)] = ModelRef(
-                name=model,
-                team=spec.metadata.team,
-                tier=spec.metadata.tier,
-                namespace=ctx.namespace,
-                source=display,
-                sync=ctx.sync,
-                owners=tuple(spec.metadata.owners),
-            )
+            side.refs[(env, model)] = model_ref(ws, env, spec, display)
         groups[tuple(envs)].append(c)
     for envs_, checked in groups.items():
         for start in range(0, len(checked), CHUNK):

@@ -38,8 +38,7 @@ def tracking_uri_for(ws: Workspace, env: str) -> str:
     override = os.environ.get(TRACKING_URI_VAR)
     if override:
         return absolute_sqlite(override, Path.cwd())
-    if env not in ws.platforms:
-        raise RegistryUnavailable(f"unknown environment '{env}' (configured: {', '.join(ws.environments)})")
+    ws.selected(env)  # UnknownEnvironment unless configured
     endpoints = ws.platforms[env].environments[env].endpoints
     return absolute_sqlite(endpoints.mlflow_cli or endpoints.mlflow, ws.root)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from maestro.diagnostics import CODES
-from maestro.errors import MaestroError
+from maestro.errors import UsageError
 from maestro.frontend.spec import Gate, Spec
 from maestro.resolve.config import Platform
 
@@ -44,7 +44,7 @@ LOWER_BOUNDS = (">=", ">")
 MIN_GATES_RULE = "MPS005"  # the policy that requires the platform minimums; a waiver of it lifts them
 
 
-class RegistryUnavailable(MaestroError):
+class RegistryUnavailable(UsageError):
     """The tracking server or store cannot be used, or the input is unusable (exit 2)."""
 
 

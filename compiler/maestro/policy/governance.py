@@ -211,21 +211,3 @@ def _rel(root: Path, path: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
-
-
-def govern_spec(checked: Any, ws: Any, envs: list[str], gov: Governance) -> list[Diagnostic]:
-    """Spec-scope findings of one validated spec in every selected environment, waived."""
-    from maestro.render.argocd import sync_mode
-
-    spec = checked.spec
-    if spec is None or gov.spec_policies is None:
-        return []
-    diags: list[Diagnostic] = []
-    for env in envs:
-        eff = checked.effective.get(env)
-        if eff is None:
-            continue
-        platform = ws.platforms[env]
-        sync = sync_mode(platform.environments[env].sync, ws.overlays.get(env), eff.metadata.tier)
-        diags += gov.check_spec(eff, env, platform, sync, checked.effective_located[env])
-    return apply_waivers(diags, spec, checked.located, ws.platform, envs)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from maestro.diagnostics import Diagnostic
+from maestro.errors import UnknownEnvironment
 from maestro.frontend.loader import Located
 from maestro.resolve.config import Platform, load_config_source
 from maestro.resolve.overlay import Overlay, load_overlay
@@ -44,6 +45,14 @@ class Workspace:
     @property
     def environments(self) -> list[str]:
         return list(self.platform.environments)
+
+    def selected(self, env: str | None) -> list[str]:
+        """`[env]` (UnknownEnvironment unless it is configured), or every environment."""
+        if env is None:
+            return self.environments
+        if env not in self.platform.environments:
+            raise UnknownEnvironment(env, self.environments)
+        return [env]
 
 
 def open_workspace(root: Path) -> tuple[Workspace | None, list[Diagnostic]]:
