@@ -36,11 +36,11 @@ from maestro.mlflow.state import (
     state_problems,
 )
 from maestro.mlflow.sync import plan, sync, sync_with
-from maestro.output.emit import dump
 from maestro.output.verify import Verifier
 from maestro.render import Context
 from maestro.render import registry as renderer
 from maestro.resolve.workspace import Workspace, open_workspace
+from maestro.serialize import dump
 from mlflow_server import free_port, mlflow_server, require_mlflow, worker_id  # noqa: F401 - the fixture
 
 ENVS = ["dev", "staging", "prod"]

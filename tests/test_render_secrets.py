@@ -20,17 +20,13 @@ from maestro.cli import main
 from maestro.frontend.loader import loads
 from maestro.frontend.semantics import to_diagnostics
 from maestro.frontend.spec import Secret, Spec
-from maestro.output.emit import Tree, dump, folder
+from maestro.output.emit import Tree, folder
+from maestro.output.secret_values import inline_secret_findings
 from maestro.output.verify import Verifier
 from maestro.pipeline import check_located
 from maestro.render import Context, secrets
-from maestro.render.secrets import (
-    UnsafeSecretReference,
-    inline_secret_findings,
-    policy_hcl,
-    render,
-    secret_env,
-)
+from maestro.render.secrets import UnsafeSecretReference, policy_hcl, render, secret_env
+from maestro.serialize import dump
 
 MODELS = [
     "churn-predictor",

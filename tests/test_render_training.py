@@ -11,10 +11,10 @@ from ruamel.yaml import YAML
 
 from conftest import example, example_workspace
 from maestro.frontend.spec import Spec
-from maestro.output.emit import dump
 from maestro.output.verify import Verifier
 from maestro.render import Context
 from maestro.render.training import render
+from maestro.serialize import dump
 
 MODELS = [
     "churn-predictor",

@@ -34,9 +34,8 @@ from optuna.trial import TrialState
 from conftest import ROOT, example, example_workspace
 from maestro.costs import tuning_estimate
 from maestro.frontend.spec import CategoricalParam, FloatParam, IntParam, Secret, Spec
-from maestro.output.emit import ARTIFACT_DIR, dump
 from maestro.output.verify import Verifier
-from maestro.render import Context, pod_labels
+from maestro.render import ARTIFACT_DIR, Context, pod_labels
 from maestro.render.tuning import (
     FORMAT,
     MAX_DEADLINE,
@@ -47,6 +46,7 @@ from maestro.render.tuning import (
     render,
     study_json,
 )
+from maestro.serialize import dump
 
 TUNED = ["churn-predictor", "fraud-detector", "image-classifier"]
 UNTUNED = ["demand-forecaster", "recsys-ranker", "sentiment-bert"]

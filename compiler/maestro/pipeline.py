@@ -27,6 +27,7 @@ from maestro.frontend.spec import Spec
 from maestro.names import ARGOCD_FOLDER, PLATFORM_FOLDER
 from maestro.output import link
 from maestro.output.emit import Tree, folder
+from maestro.output.secret_values import inline_secret_findings
 from maestro.output.verify import Verifier
 from maestro.policy.governance import Governance, apply_waivers
 from maestro.render import (
@@ -324,7 +325,7 @@ def render(
             result.tree.diagnostics.extend(diags)
             prefix = f"{env}/{spec.metadata.name}"
             # The rendered tree never carries a secret value, whatever a renderer or patch did.
-            result.tree.diagnostics.extend(secrets.inline_secret_findings(objects, prefix=prefix))
+            result.tree.diagnostics.extend(inline_secret_findings(objects, prefix=prefix))
             findings: list[Diagnostic] = []
             for res in objects:
                 where = f"{prefix}/{_fname(res)}"
@@ -347,7 +348,7 @@ def render(
         apps = argocd.render_env(env, ws.platforms[env], ws.overlays.get(env), refs, layer)
         for name, objects in ((PLATFORM_FOLDER, layer), (ARGOCD_FOLDER, apps)):
             prefix = f"{env}/{name}"
-            result.tree.diagnostics.extend(secrets.inline_secret_findings(objects, prefix=prefix))
+            result.tree.diagnostics.extend(inline_secret_findings(objects, prefix=prefix))
             for res in objects:
                 where = f"{prefix}/{_fname(res)}"
                 result.tree.diagnostics.extend(verifier.verify(res, source=where))

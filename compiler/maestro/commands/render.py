@@ -96,7 +96,7 @@ def _model_documents(files: dict[str, bytes], prefix: str) -> str:
     """The objects of one rendered model folder, in its kustomization's order."""
     from ruamel.yaml import YAML
 
-    from maestro.output.emit import dump_all
+    from maestro.serialize import dump_all
 
     yaml = YAML(typ="safe", pure=True)
     listed = yaml.load(files[f"{prefix}/kustomization.yaml"].decode("utf-8"))["resources"]

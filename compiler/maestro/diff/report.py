@@ -225,7 +225,8 @@ def _entry(env: str, model: str, b: Side, h: Side, currency: str | None) -> Entr
 
 
 def _argocd_entry(env: str, p: Plan, b: Side, h: Side) -> Entry:
-    from maestro.output.emit import dump, kustomization
+    from maestro.output.emit import kustomization
+    from maestro.serialize import dump
 
     entry = Entry(env, ARGOCD, "skipped")
     if not p.affected[env]:

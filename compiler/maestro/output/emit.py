@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from maestro.diagnostics import CODES, Diagnostic, error
+from maestro.render import ARTIFACT_DIR
+from maestro.serialize import dump
 
 CODES.update(
     {
@@ -33,71 +33,8 @@ CODES.update(
     }
 )
 
-TOP_ORDER = ("apiVersion", "kind", "metadata", "spec")
-ARTIFACT_DIR = "maestro.ml/artifact-dir"  # ConfigMap annotation: also write its data as files there
 _SAFE_SEGMENT = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-# ------------------------------------------------------------------ serialization
-
-
-class _Literal(str):
-    """A multi-line string, written as a YAML literal block."""
-
-
-def _prepare(value: Any, top: bool = False) -> Any:
-    if isinstance(value, dict):
-        keys = (
-            sorted(value, key=lambda k: (TOP_ORDER.index(k) if k in TOP_ORDER else len(TOP_ORDER), k))
-            if top
-            else sorted(value)
-        )
-        return {k: _prepare(value[k]) for k in keys}
-    if isinstance(value, list):
-        return [_prepare(v) for v in value]
-    if (
-        isinstance(value, str)
-        and "\n" in value
-        and not any(c in value for c in "\r\t")
-        and not value.startswith((" ", "\n"))
-        and not any(line.endswith(" ") for line in value.split("\n"))
-    ):
-        return _Literal(value)
-    return value
-
-
-# PyYAML's libyaml emitter: 14x faster than ruamel's pure-Python one on our objects, with
-# byte-identical output (measured on the shipped tree). It writes YAML 1.1, the dialect
-# Kubernetes tooling (sigs.k8s.io/yaml) reads, so `yes`, `on`, `010` or `12:30` come out
-# quoted as the strings they are.
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-class _KubeDumper(_Dumper):  # type: ignore[misc,valid-type]
-    pass
-
-
-_KubeDumper.add_representer(
-    _Literal, lambda dumper, data: dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style="|")
-)
-
-
-def dump(doc: Any) -> str:
-    """One object as YAML: apiVersion, kind, metadata, spec first, every map sorted after;
-    kubectl's layout (block style, `- ` at the parent's indentation)."""
-    return yaml.dump(
-        _prepare(doc, top=True),
-        Dumper=_KubeDumper,
-        sort_keys=False,
-        default_flow_style=False,
-        width=4096,
-        allow_unicode=True,
-    )
-
-
-def dump_all(docs: Iterable[Any]) -> str:
-    return "".join(f"---\n{dump(d)}" for d in docs)
 
 
 def file_name(resource: dict[str, Any]) -> str:

@@ -58,8 +58,17 @@ from typing import Any
 
 from maestro.frontend.semantics import Finding
 from maestro.frontend.spec import Resources, Source, Spec
-from maestro.output.emit import ARTIFACT_DIR, dump
-from maestro.render import SYNC_WAVE, Context, Resource, name_of, obj, pod_labels, service_account_name, text_template
+from maestro.render import (
+    ARTIFACT_DIR,
+    SYNC_WAVE,
+    Context,
+    Resource,
+    name_of,
+    obj,
+    pod_labels,
+    service_account_name,
+    text_template,
+)
 from maestro.render.argocd import HOOK
 from maestro.render.pod import (
     NO_SIDECAR,
@@ -70,6 +79,7 @@ from maestro.render.pod import (
     resource_requirements,
 )
 from maestro.resolve.config import Platform
+from maestro.serialize import dump
 
 COMPONENT = "features"
 REPO_CONFIG = "feature_store.yaml"

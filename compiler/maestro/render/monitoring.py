@@ -43,8 +43,8 @@ import json
 from typing import Any, NamedTuple
 
 from maestro.frontend.spec import Resources, Spec
-from maestro.output.emit import ARTIFACT_DIR
 from maestro.render import (
+    ARTIFACT_DIR,
     Context,
     Resource,
     name_of,

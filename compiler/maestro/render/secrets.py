@@ -33,7 +33,7 @@ secrets only). Without the config key the cluster must provide `<model>-tuning-d
 (`provided.secrets`), or the link stage reports the Job.
 
 The rendered tree never holds a secret value: Kubernetes Secrets are created in the cluster
-by the operator, never rendered. `inline_secret_findings` checks every rendered object for
+by the operator, never rendered. `output.secret_values` checks every rendered object for
 it, whatever put the value there (a spec, an overlay patch, the platform config).
 
 Path convention. `vaultPath` is the *API path* of a KV v2 secret: `<kv_mount>/data/<path>`,
@@ -62,22 +62,14 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from maestro.diagnostics import CODES, Diagnostic, error
-from maestro.frontend.semantics import Finding, secret_kind
+from maestro.frontend.semantics import Finding
 from maestro.frontend.spec import ENV_NAME, VAULT_PATH, Spec
 from maestro.frontend.spec import Secret as SpecSecret
 from maestro.names import DNS1123_LABEL
-from maestro.output.emit import ARTIFACT_DIR, file_name
-from maestro.render import Context, Resource, name_of, obj, service_account_name, text_template
+from maestro.render import ARTIFACT_DIR, Context, Resource, name_of, obj, service_account_name, text_template
 from maestro.resolve.config import Platform, VaultEndpoint, fill
 
 COMPONENT = "secrets"
-
-CODES.update(
-    {
-        "M710": "rendered object carries a secret value",
-    }
-)
 
 POLICY_TEMPLATE = "vault_policy.hcl.j2"
 POLICY_KEY = "policy.hcl"
@@ -345,78 +337,3 @@ def secret_env(spec: Spec) -> list[dict[str, Any]]:
         for var, key in s.env.items():
             out.append({"name": var, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}})
     return sorted(out, key=lambda e: (e["name"], e["valueFrom"]["secretKeyRef"]["name"]))
-
-
-# ------------------------------------------------------------------ no secret values, ever
-
-
-_HINT = (
-    "the rendered tree never holds secret values: store it in Vault and reference it from spec.secrets "
-    "(values also come from overlays and config/platform.yaml)"
-)
-
-
-def inline_secret_findings(resources: list[Resource], prefix: str = "") -> list[Diagnostic]:
-    """M710 for every rendered object that carries a secret value: a string (or key) that
-    looks like one (`semantics.secret_kind`), or a `kind: Secret` with `data`/`stringData`.
-
-    `prefix` (`<env>/<model>`) goes before the object's file name in the diagnostic."""
-    out = []
-    for res in resources:
-        meta = res.get("metadata")
-        name = meta.get("name") if isinstance(meta, dict) else None
-        subject = f"{res.get('kind') or '?'}/{name or '?'}"
-        where = file_name(res) if isinstance(res.get("kind"), str) and isinstance(name, str) else ""
-        file = f"{prefix}/{where}" if prefix and where else (where or prefix)
-        if res.get("kind") == "Secret":
-            for field in ("data", "stringData"):
-                if field in res:
-                    out.append(
-                        error(
-                            "M710",
-                            f"{subject}: {field}: a Secret with inline {field}; secrets reach the "
-                            "cluster only from Vault (VaultStaticSecret)",
-                            file=file,
-                            pointer=f"/{field}",
-                            hint=_HINT,
-                        )
-                    )
-        for path, what, is_key in _secret_strings(res, ()):
-            place = f"a key of {_field(path[:-1])}" if is_key else _field(path)
-            message = f"{subject}: {place} holds what looks like {what}"
-            out.append(error("M710", message, file=file, pointer=_pointer(path), hint=_HINT))
-    return sorted(out, key=lambda d: (d.file, d.pointer, d.message))
-
-
-def _secret_strings(node: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str, bool]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            here = path + (str(key),)
-            what = secret_kind(str(key))
-            if what:
-                yield here, what, True
-            yield from _secret_strings(value, here)
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            yield from _secret_strings(item, path + (i,))
-    elif isinstance(node, str):
-        what = secret_kind(node)
-        if what:
-            yield path, what, False
-
-
-def _pointer(path: tuple[str | int, ...]) -> str:
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
-
-
-def _field(path: tuple[str | int, ...]) -> str:
-    """`("data", "policy.hcl")` -> `data["policy.hcl"]`, as people name fields."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", part):
-            out += ("." if out else "") + part
-        else:
-            out += f'["{part}"]'
-    return out or "(top level)"

@@ -18,7 +18,6 @@ import copy
 from typing import Any, NamedTuple
 
 from maestro.frontend.spec import Resources, Spec
-from maestro.output.emit import dump
 from maestro.render import Context, Resource, name_of, obj, pod_labels, service_account_name, standard_labels
 from maestro.render.pod import (
     NO_SIDECAR,
@@ -33,6 +32,7 @@ from maestro.render.pod import (
     tracing_env,
 )
 from maestro.render.secrets import secret_env
+from maestro.serialize import dump
 
 COMPONENT = "training"
 LAUNCHER_COMPONENT = "training-launcher"

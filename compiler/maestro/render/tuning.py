@@ -104,8 +104,7 @@ from maestro.costs import TuningEstimate, quantity, tuning_estimate
 from maestro.frontend.loader import escape
 from maestro.frontend.semantics import Finding
 from maestro.frontend.spec import Budget, CategoricalParam, FloatParam, IntParam, Resources, Spec, Tuning
-from maestro.output.emit import ARTIFACT_DIR
-from maestro.render import Context, Resource, name_of, obj, pod_labels, service_account_name
+from maestro.render import ARTIFACT_DIR, Context, Resource, name_of, obj, pod_labels, service_account_name
 from maestro.render.pod import (
     NO_SIDECAR,
     TMP_MOUNT,
