@@ -25,7 +25,7 @@ import yaml
 
 from maestro.pipeline import check_file
 from maestro.policy.governance import config_data, spec_input
-from maestro.policy.policyset import Finding, PolicySet, format_test_results
+from maestro.policy.policyset import PolicyResult, PolicySet, format_test_results
 from maestro.render.argocd import sync_mode
 from maestro.resolve.workspace import discover, open_workspace
 
@@ -80,11 +80,11 @@ def spec_case(spec_inputs, model: str, env: str) -> tuple[dict[str, Any], dict[s
     return copy.deepcopy(inp), copy.deepcopy(cfg)
 
 
-def check_spec(policy: PolicySet, inp: dict[str, Any], cfg: dict[str, Any]) -> list[Finding]:
+def check_spec(policy: PolicySet, inp: dict[str, Any], cfg: dict[str, Any]) -> list[PolicyResult]:
     return policy.check(inp, "maestro.spec", data={"maestro": {"config": cfg}})
 
 
-def summary(findings: list[Finding]) -> list[tuple[str, str | None, Any, str]]:
+def summary(findings: list[PolicyResult]) -> list[tuple[str, str | None, Any, str]]:
     return sorted((f.kind, f.code, f.path, f.msg) for f in findings)
 
 
@@ -141,7 +141,7 @@ def k8s_data(ws, env: str, obj: dict[str, Any]) -> dict[str, Any]:
     return {"maestro": {"config": platform_config(ws, env, team)}}
 
 
-def check_k8s(policy: PolicySet, ws, obj: dict[str, Any], env: str = "prod") -> list[Finding]:
+def check_k8s(policy: PolicySet, ws, obj: dict[str, Any], env: str = "prod") -> list[PolicyResult]:
     return policy.check(obj, "main", data=k8s_data(ws, env, obj))
 
 

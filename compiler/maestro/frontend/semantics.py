@@ -1,6 +1,6 @@
 """Rules across fields, run on a structurally valid spec.
 
-Each check yields `Finding`s (pointer, code, message, hint); the caller turns pointers into
+Each check yields `Violation`s (pointer, code, message, hint); the caller turns pointers into
 `file:line:col`. Checks never raise for bad input.
 """
 
@@ -18,7 +18,9 @@ from maestro.frontend.loader import Located, escape
 from maestro.frontend.spec import FloatParam, IntParam, Spec, SpecBody
 
 
-class Finding(NamedTuple):
+class Violation(NamedTuple):
+    """What a rule found, before it has a position: `to_diagnostics` places it in the document."""
+
     pointer: str
     code: str
     message: str
@@ -28,23 +30,23 @@ class Finding(NamedTuple):
     related: str | None = None  # pointer of an earlier node the hint refers to ("first declared")
 
 
-def _dupes(items: Iterable[tuple[str, str]], what: str, where: str = "") -> Iterator[Finding]:
+def _dupes(items: Iterable[tuple[str, str]], what: str, where: str = "") -> Iterator[Violation]:
     """(name, pointer) pairs -> a finding at every repeat."""
     seen: dict[str, str] = {}
     for name, ptr in items:
         if name in seen:
-            yield Finding(ptr, "M214", f"duplicate {what} '{name}'{where}", related=seen[name])
+            yield Violation(ptr, "M214", f"duplicate {what} '{name}'{where}", related=seen[name])
         else:
             seen[name] = ptr
 
 
-def check_serving(spec: SpecBody, name: str) -> Iterator[Finding]:
+def check_serving(spec: SpecBody, name: str) -> Iterator[Violation]:
     s = spec.serving
     if s is None:
         return
     base = "/spec/serving"
     if s.replicas.min > s.replicas.max:
-        yield Finding(
+        yield Violation(
             f"{base}/replicas/min",
             "M204",
             f"serving.replicas.min ({s.replicas.min}) is greater than max ({s.replicas.max})",
@@ -54,25 +56,25 @@ def check_serving(spec: SpecBody, name: str) -> Iterator[Finding]:
     steps_ptr = f"{base}/rollout/steps"
     if ro.strategy == "canary":
         if not ro.steps:
-            yield Finding(
+            yield Violation(
                 f"{base}/rollout/strategy", "M205", "canary rollout needs steps", "e.g. steps: [10, 25, 50, 100]"
             )
         for i in range(1, len(ro.steps)):
             if ro.steps[i] <= ro.steps[i - 1]:
-                yield Finding(
+                yield Violation(
                     f"{steps_ptr}/{i}",
                     "M205",
                     f"canary steps must be strictly increasing: {ro.steps[i]} follows {ro.steps[i - 1]}",
                 )
         if ro.steps and ro.steps[-1] != 100:
-            yield Finding(
+            yield Violation(
                 f"{steps_ptr}/{len(ro.steps) - 1}",
                 "M205",
                 f"canary steps must end at 100, the last is {ro.steps[-1]}",
                 "append 100",
             )
     elif ro.steps:
-        yield Finding(
+        yield Violation(
             steps_ptr,
             "M205",
             f"steps only apply to the canary strategy, not '{ro.strategy}'",
@@ -82,7 +84,7 @@ def check_serving(spec: SpecBody, name: str) -> Iterator[Finding]:
         vptr = f"{base}/abTest/variants"
         total = sum(v.weight for v in s.ab_test.variants)
         if total >= 100:
-            yield Finding(
+            yield Violation(
                 vptr,
                 "M206",
                 f"A/B variant weights sum to {total}; they must sum below 100",
@@ -92,7 +94,7 @@ def check_serving(spec: SpecBody, name: str) -> Iterator[Finding]:
         for i, v in enumerate(s.ab_test.variants):
             derived = f"{name}-{v.name}-predictor-00001"
             if len(derived) > 63:
-                yield Finding(
+                yield Violation(
                     f"{vptr}/{i}/name",
                     "M201",
                     f"variant name '{v.name}' makes '{derived}' ({len(derived)} chars) longer than 63",
@@ -100,7 +102,7 @@ def check_serving(spec: SpecBody, name: str) -> Iterator[Finding]:
                 )
 
 
-def check_features(spec: SpecBody) -> Iterator[Finding]:
+def check_features(spec: SpecBody) -> Iterator[Violation]:
     f = spec.features
     base = "/spec/features"
     if f is not None:
@@ -112,14 +114,14 @@ def check_features(spec: SpecBody) -> Iterator[Finding]:
         for i, view in enumerate(f.views):
             for j, ent in enumerate(view.entities):
                 if ent not in entities:
-                    yield Finding(
+                    yield Violation(
                         f"{base}/views/{i}/entities/{j}",
                         "M207",
                         f"view '{view.name}' refers to undeclared entity '{ent}'",
                         f"declared entities: {', '.join(entities)}",
                     )
             if view.source not in sources:
-                yield Finding(
+                yield Violation(
                     f"{base}/views/{i}/source",
                     "M207",
                     f"view '{view.name}' refers to undeclared source '{view.source}'",
@@ -140,7 +142,7 @@ def check_features(spec: SpecBody) -> Iterator[Finding]:
                     if known
                     else "declare the feature in spec.features.views"
                 )
-                yield Finding(
+                yield Violation(
                     f"/spec/monitoring/drift/features/{i}",
                     "M208",
                     f"drift feature '{feat}' is not a field of any feature view",
@@ -153,13 +155,13 @@ def _step_divides(low: float, high: float, step: float) -> bool:
     return span % Decimal(str(step)) == 0
 
 
-def check_tuning(spec: SpecBody) -> Iterator[Finding]:
+def check_tuning(spec: SpecBody) -> Iterator[Violation]:
     t = spec.tuning
     if t is None:
         return
     base = "/spec/tuning"
     if spec.training is None:
-        yield Finding(
+        yield Violation(
             base,
             "M216",
             "tuning needs a training section: trials run the training image",
@@ -167,7 +169,7 @@ def check_tuning(spec: SpecBody) -> Iterator[Finding]:
             key=True,
         )
     if t.parallelism > t.trials:
-        yield Finding(
+        yield Violation(
             f"{base}/parallelism",
             "M209",
             f"parallelism ({t.parallelism}) exceeds trials ({t.trials}); workers would sit idle",
@@ -186,7 +188,7 @@ def check_tuning(spec: SpecBody) -> Iterator[Finding]:
             and not _step_divides(p.low, p.high, p.step)
         ):
             # Optuna only warns and silently lowers `high`; a spec should say what it means.
-            yield Finding(
+            yield Violation(
                 f"{ptr}/step",
                 "M209",
                 f"search space '{pname}': step {p.step} does not divide the range [{p.low}, {p.high}]",
@@ -203,13 +205,13 @@ def check_tuning(spec: SpecBody) -> Iterator[Finding]:
                 else:
                     od.CategoricalDistribution(p.choices)
         except (ValueError, TypeError, Warning) as exc:
-            yield Finding(ptr, "M209", f"search space '{pname}': {str(exc).strip()}", key=True)
+            yield Violation(ptr, "M209", f"search space '{pname}': {str(exc).strip()}", key=True)
             continue
         if isinstance(p, FloatParam) and not all(math.isfinite(x) for x in (p.low, p.high)):
-            yield Finding(ptr, "M209", f"search space '{pname}': bounds must be finite", key=True)
+            yield Violation(ptr, "M209", f"search space '{pname}': bounds must be finite", key=True)
 
 
-def check_registry(spec: SpecBody) -> Iterator[Finding]:
+def check_registry(spec: SpecBody) -> Iterator[Violation]:
     r = spec.registry
     if r is None:
         return
@@ -223,7 +225,7 @@ def check_registry(spec: SpecBody) -> Iterator[Finding]:
     )
 
 
-def check_secrets(spec: SpecBody) -> Iterator[Finding]:
+def check_secrets(spec: SpecBody) -> Iterator[Violation]:
     yield from _dupes(((s.name, f"/spec/secrets/{i}/name") for i, s in enumerate(spec.secrets)), "secret")
     yield from _dupes(
         ((var, f"/spec/secrets/{i}/env/{escape(var)}") for i, s in enumerate(spec.secrets) for var in s.env),
@@ -231,10 +233,10 @@ def check_secrets(spec: SpecBody) -> Iterator[Finding]:
     )
 
 
-def check_sections(spec: SpecBody) -> Iterator[Finding]:
+def check_sections(spec: SpecBody) -> Iterator[Violation]:
     m = spec.monitoring
     if m is not None and m.slo is not None and spec.serving is None:
-        yield Finding(
+        yield Violation(
             "/spec/monitoring/slo",
             "M216",
             "an SLO needs a serving section to measure",
@@ -242,7 +244,7 @@ def check_sections(spec: SpecBody) -> Iterator[Finding]:
             key=True,
         )
     if spec.network is not None and spec.network.allow_from and spec.serving is None:
-        yield Finding(
+        yield Violation(
             "/spec/network/allowFrom",
             "M216",
             "network.allowFrom needs a serving section to reach",
@@ -258,14 +260,14 @@ def check_sections(spec: SpecBody) -> Iterator[Finding]:
     )
 
 
-def check_environment_names(spec: SpecBody, known: Iterable[str]) -> Iterator[Finding]:
+def check_environment_names(spec: SpecBody, known: Iterable[str]) -> Iterator[Violation]:
     import difflib
 
     known = list(known)
     for env in spec.environments:
         if env not in known:
             guess = difflib.get_close_matches(env, known, n=1)
-            yield Finding(
+            yield Violation(
                 f"/spec/environments/{escape(env)}",
                 "M215",
                 f"unknown environment '{env}'",
@@ -309,14 +311,14 @@ def secret_kind(value: str) -> str | None:
     return None
 
 
-def check_literals(data: Any, ptr: str = "") -> Iterator[Finding]:
+def check_literals(data: Any, ptr: str = "") -> Iterator[Violation]:
     """Scan every key and string value of the raw document."""
     if isinstance(data, dict):
         for k, v in data.items():
             child = f"{ptr}/{escape(str(k))}"
             what = secret_kind(str(k))
             if what:
-                yield Finding(
+                yield Violation(
                     child,
                     "M213",
                     f"{what} in a key of {_dotted(ptr)}",
@@ -330,7 +332,7 @@ def check_literals(data: Any, ptr: str = "") -> Iterator[Finding]:
     elif isinstance(data, str):
         what = secret_kind(data)
         if what:
-            yield Finding(
+            yield Violation(
                 ptr,
                 "M213",
                 f"{_dotted(ptr)} holds what looks like {what}",
@@ -344,7 +346,7 @@ def _dotted(ptr: str) -> str:
     return dotted(ptr)
 
 
-def check_spec(spec: Spec, environments: Iterable[str]) -> list[Finding]:
+def check_spec(spec: Spec, environments: Iterable[str]) -> list[Violation]:
     body = spec.spec
     return [
         *check_serving(body, spec.metadata.name),
@@ -357,7 +359,7 @@ def check_spec(spec: Spec, environments: Iterable[str]) -> list[Finding]:
     ]
 
 
-def to_diagnostics(findings: Iterable[Finding], located: Located, env: str | None = None) -> list[Diagnostic]:
+def to_diagnostics(findings: Iterable[Violation], located: Located, env: str | None = None) -> list[Diagnostic]:
     out = []
     for f in findings:
         make = error if f.severity == "error" else warning

@@ -80,7 +80,7 @@ _OBJECT_META = _DEFS_ID + "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMe
 
 FieldPath = tuple[str | int, ...]
 # (code, path to the field, complaint): what the checks yield before it becomes a Diagnostic.
-Finding = tuple[str, FieldPath, str]
+SchemaProblem = tuple[str, FieldPath, str]
 
 
 class SchemaLookup(NamedTuple):
@@ -226,7 +226,7 @@ class Verifier:
         shown_kind = kind if isinstance(kind, str) and kind else "?"
         subject = f"{shown_kind}/{name if isinstance(name, str) and name else '?'}"
 
-        found: set[Finding] = set()
+        found: set[SchemaProblem] = set()
         if not (isinstance(api_version, str) and api_version and isinstance(kind, str) and kind):
             found.add(("M609", (), "object has no apiVersion and kind, so no schema can be chosen"))
         else:
@@ -314,7 +314,7 @@ def _prepare_crd_schema(schema: dict[str, Any]) -> None:
 # ------------------------------------------------------------------ schema errors in words
 
 
-def _explain(err: Any) -> Iterator[Finding]:
+def _explain(err: Any) -> Iterator[SchemaProblem]:
     """One jsonschema error as findings in plain words (some errors carry several)."""
     path = tuple(err.absolute_path)
     keyword, expected, instance = err.validator, err.validator_value, err.instance
@@ -353,7 +353,7 @@ def _explain(err: Any) -> Iterator[Finding]:
         yield "M604", path, message
 
 
-def _explain_alternatives(err: Any, path: FieldPath) -> Iterator[Finding]:
+def _explain_alternatives(err: Any, path: FieldPath) -> Iterator[SchemaProblem]:
     alternatives = [a for a in err.validator_value if isinstance(a, dict)]
     if not err.context:  # oneOf matched more than one alternative
         names = sorted({n for a in alternatives for n in a.get("required", [])})
@@ -415,7 +415,7 @@ def _quantity_problem(value: Any) -> str | None:
     return None
 
 
-def _name_findings(obj: dict[str, Any], kind: str) -> Iterator[Finding]:
+def _name_findings(obj: dict[str, Any], kind: str) -> Iterator[SchemaProblem]:
     meta = obj.get("metadata")
     if meta is None:
         yield "M606", (), "missing required field 'metadata'"
@@ -443,7 +443,7 @@ def _name_findings(obj: dict[str, Any], kind: str) -> Iterator[Finding]:
         yield "M606", ("metadata", "namespace"), f"namespace {namespace!r} is not a valid DNS-1123 label"
 
 
-def _content_findings(node: Any, path: FieldPath) -> Iterator[Finding]:
+def _content_findings(node: Any, path: FieldPath) -> Iterator[SchemaProblem]:
     """Labels, annotations and resource quantities, wherever they sit (pod templates too)."""
     if isinstance(node, list):
         for i, item in enumerate(node):
@@ -484,7 +484,7 @@ def _qualified_name_problem(key: str) -> str | None:
     return None
 
 
-def _label_findings(labels: dict[str, Any], path: FieldPath) -> Iterator[Finding]:
+def _label_findings(labels: dict[str, Any], path: FieldPath) -> Iterator[SchemaProblem]:
     for key, value in labels.items():
         problem = _qualified_name_problem(key) if isinstance(key, str) else "keys must be strings"
         if problem:
@@ -500,7 +500,7 @@ def _label_findings(labels: dict[str, Any], path: FieldPath) -> Iterator[Finding
             )
 
 
-def _annotation_findings(annotations: dict[str, Any], path: FieldPath) -> Iterator[Finding]:
+def _annotation_findings(annotations: dict[str, Any], path: FieldPath) -> Iterator[SchemaProblem]:
     size = 0
     for key, value in annotations.items():
         # Kubernetes checks annotation keys lower-cased: an upper-case prefix is allowed.

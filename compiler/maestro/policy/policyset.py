@@ -34,7 +34,7 @@ from maestro.policy.rego import UNDEFINED, PolicyError, RegoEngine, RuleInfo, ov
 
 __all__ = [
     "CheckSummary",
-    "Finding",
+    "PolicyResult",
     "InputDocument",
     "PolicyError",
     "PolicySet",
@@ -88,7 +88,7 @@ def exception_key(rule: str) -> str:
 
 
 @dataclass(frozen=True)
-class Finding:
+class PolicyResult:
     """One result of one conftest rule for one input."""
 
     kind: str  # "deny" (deny*/violation*), "warn", or "exception" (rule skipped by an exception)
@@ -277,7 +277,7 @@ class PolicySet:
         data: Mapping[str, Any] | None = None,
         *,
         all_namespaces: bool = False,
-    ) -> list[Finding]:
+    ) -> list[PolicyResult]:
         """Findings for one input. `data` is deep-merged over the directory's data documents
         (objects merge, other values in `data` win); it must not shadow a rule.
         Raises PolicyError (with the position in the policy) on any evaluation error."""
@@ -285,7 +285,7 @@ class PolicySet:
         engine = self._engine_for(data)
         engine.set_input(input)
         try:
-            findings: list[Finding] = []
+            findings: list[PolicyResult] = []
             for ns in namespaces:
                 excepted = self._exceptions(engine, ns)
                 for rule in self._rules[ns]:
@@ -329,7 +329,7 @@ class PolicySet:
                 rule.file, rule.line, rule.col
             ) from None
 
-    def _evaluate(self, engine: RegoEngine, ns: str, rule: RuleInfo, excepted: set[str]) -> list[Finding]:
+    def _evaluate(self, engine: RegoEngine, ns: str, rule: RuleInfo, excepted: set[str]) -> list[PolicyResult]:
         value = self._value(engine, rule)
         if value is UNDEFINED:
             items: list[Any] = []
@@ -349,7 +349,7 @@ class PolicySet:
         results = [self._finding(kind, ns, rule, item) for item in items]
         if exception_key(rule.name) in excepted:
             return [
-                Finding(
+                PolicyResult(
                     "exception",
                     ns,
                     rule.name,
@@ -363,9 +363,9 @@ class PolicySet:
         return results
 
     @staticmethod
-    def _finding(kind: str, ns: str, rule: RuleInfo, item: Any) -> Finding:
+    def _finding(kind: str, ns: str, rule: RuleInfo, item: Any) -> PolicyResult:
         if isinstance(item, str):
-            return Finding(kind, ns, rule.name, item, rule_file=rule.file, rule_line=rule.line)
+            return PolicyResult(kind, ns, rule.name, item, rule_file=rule.file, rule_line=rule.line)
         if isinstance(item, dict):
             msg = item.get("msg")
             if not isinstance(msg, str):
@@ -391,7 +391,7 @@ class PolicySet:
                         rule=rule.path,
                     )
             details = {k: v for k, v in item.items() if k not in ("msg", "code", "path")}
-            return Finding(
+            return PolicyResult(
                 kind, ns, rule.name, msg, code, item.get("path"), details, rule_file=rule.file, rule_line=rule.line
             )
         raise PolicyError(
@@ -576,7 +576,7 @@ def _extra(pairs: Iterable[tuple[str, Any]]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def finding_to_diagnostic(finding: Finding, doc: InputDocument) -> Diagnostic | None:
+def finding_to_diagnostic(finding: PolicyResult, doc: InputDocument) -> Diagnostic | None:
     """The diagnostic for one finding on one document (None for a no-op exception).
 
     The code is the policy's own `code` when the result carries a usable one (letters,

@@ -56,7 +56,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from maestro.frontend.semantics import Finding
+from maestro.frontend.semantics import Violation
 from maestro.frontend.spec import Resources, Source, Spec
 from maestro.render import (
     ARTIFACT_DIR,
@@ -153,7 +153,7 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
     return [configmap, _apply_job(spec, ctx)]
 
 
-def check(spec: Spec, platform: Platform, env: str) -> Iterator[Finding]:
+def check(spec: Spec, platform: Platform, env: str) -> Iterator[Violation]:
     """Feast reads every source of a repo through the one offline store the environment
     configures: a source of another type would fail `feast apply` in the cluster."""
     if spec.spec.features is None:
@@ -161,7 +161,7 @@ def check(spec: Spec, platform: Platform, env: str) -> Iterator[Finding]:
     store = str(platform.environments[env].endpoints.feast.offline_store.get("type", "file"))
     for i, source in enumerate(spec.spec.features.sources):
         if source.type != store and not (source.type == "spark" and store.endswith("spark")):
-            yield Finding(
+            yield Violation(
                 f"/spec/features/sources/{i}/type",
                 "M216",
                 f"source '{source.name}' is a {source.type} source but environment {env}'s Feast "

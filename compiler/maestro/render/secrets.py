@@ -62,7 +62,7 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from maestro.frontend.semantics import Finding
+from maestro.frontend.semantics import Violation
 from maestro.frontend.spec import ENV_NAME, VAULT_PATH, Spec
 from maestro.frontend.spec import Secret as SpecSecret
 from maestro.names import DNS1123_LABEL
@@ -121,14 +121,14 @@ def kv_path(api_path: str, kv_mount: str) -> str | None:
     return api_path[len(prefix) :]
 
 
-def check(spec: Spec, vault: VaultEndpoint) -> Iterator[Finding]:
+def check(spec: Spec, vault: VaultEndpoint) -> Iterator[Violation]:
     """Each vaultPath must lie under the environment's KV v2 mount (M211, at the path).
 
     Run per environment on the effective spec; `render` refuses what this reports."""
     mount = vault.kv_mount.strip("/")
     for i, s in enumerate(spec.spec.secrets):
         if kv_path(s.vault_path, mount) is None:
-            yield Finding(
+            yield Violation(
                 f"/spec/secrets/{i}/vaultPath",
                 "M211",
                 f"'{s.vault_path}' is not a secret under the KV v2 mount '{mount}'",

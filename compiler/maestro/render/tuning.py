@@ -102,7 +102,7 @@ from typing import Any, NamedTuple
 
 from maestro.costs import TuningEstimate, quantity, tuning_estimate
 from maestro.frontend.loader import escape
-from maestro.frontend.semantics import Finding
+from maestro.frontend.semantics import Violation
 from maestro.frontend.spec import Budget, CategoricalParam, FloatParam, IntParam, Resources, Spec, Tuning
 from maestro.render import ARTIFACT_DIR, Context, Resource, name_of, obj, pod_labels, service_account_name
 from maestro.render.pod import (
@@ -395,7 +395,7 @@ def _job_spec(spec: Spec, ctx: Context) -> dict[str, Any]:
 # ------------------------------------------------------------------ checks (for semantics)
 
 
-def check(spec: Spec, platform: Platform) -> Iterator[Finding]:
+def check(spec: Spec, platform: Platform) -> Iterator[Violation]:
     """What makes a study unrunnable or wasteful, beyond `semantics.check_tuning`: a grid
     over a continuous or huge space, CMA-ES on what it cannot model, storage credentials the
     Job will not find, a budget that buys no trial or fewer than asked. Assumes the search
@@ -409,13 +409,13 @@ def check(spec: Spec, platform: Platform) -> Iterator[Finding]:
     yield from _check_budget(spec, platform, base)
 
 
-def _check_sampler(t: Tuning, base: str) -> Iterator[Finding]:
+def _check_sampler(t: Tuning, base: str) -> Iterator[Violation]:
     space = f"{base}/searchSpace"
     if t.sampler == "grid":
         sizes = {name: grid_size(p) for name, p in t.search_space.items()}
         continuous = [name for name, size in sizes.items() if size is None]
         for name in continuous:
-            yield Finding(
+            yield Violation(
                 f"{space}/{escape(name)}",
                 "M209",
                 f"search space '{name}': the grid sampler needs discrete values, and this float has no step",
@@ -426,14 +426,14 @@ def _check_sampler(t: Tuning, base: str) -> Iterator[Finding]:
             return
         points = math.prod(size or 0 for size in sizes.values())
         if points > MAX_GRID_POINTS:
-            yield Finding(
+            yield Violation(
                 f"{base}/sampler",
                 "M209",
                 f"the grid has {points} points, more than the {MAX_GRID_POINTS} a grid study may have",
                 "coarsen the steps or use sampler tpe",
             )
         elif t.trials < points:
-            yield Finding(
+            yield Violation(
                 f"{base}/trials",
                 "M209",
                 f"{t.trials} trials cover {t.trials} of the {points} grid points (chosen at random)",
@@ -441,7 +441,7 @@ def _check_sampler(t: Tuning, base: str) -> Iterator[Finding]:
                 severity="warning",
             )
         elif t.trials > points:
-            yield Finding(
+            yield Violation(
                 f"{base}/trials",
                 "M209",
                 f"the grid has {points} points: the study stops after {points} of the {t.trials} trials",
@@ -452,7 +452,7 @@ def _check_sampler(t: Tuning, base: str) -> Iterator[Finding]:
         numeric = [name for name, p in t.search_space.items() if not isinstance(p, CategoricalParam)]
         for name, p in t.search_space.items():
             if isinstance(p, CategoricalParam):
-                yield Finding(
+                yield Violation(
                     f"{space}/{escape(name)}",
                     "M209",
                     f"search space '{name}': CMA-ES does not model categorical parameters; Optuna samples it at random",
@@ -461,7 +461,7 @@ def _check_sampler(t: Tuning, base: str) -> Iterator[Finding]:
                     severity="warning",
                 )
         if len(numeric) < 2:
-            yield Finding(
+            yield Violation(
                 f"{base}/sampler",
                 "M209",
                 f"CMA-ES needs two or more numeric parameters, this space has {len(numeric)}: every trial "
@@ -471,17 +471,17 @@ def _check_sampler(t: Tuning, base: str) -> Iterator[Finding]:
             )
 
 
-def _check_storage(spec: Spec) -> Iterator[Finding]:
+def _check_storage(spec: Spec) -> Iterator[Violation]:
     for i, secret in enumerate(spec.spec.secrets):
         if secret.name == DB_SECRET and STORAGE_ENV not in secret.env:
-            yield Finding(
+            yield Violation(
                 f"/spec/secrets/{i}/env",
                 "M216",
                 f"secret '{DB_SECRET}' holds the tuning storage, so its env must map {STORAGE_ENV}",
                 f"e.g. env: {{{STORAGE_ENV}: url}}, url being the Vault key with the RDB URL",
             )
         elif secret.name != DB_SECRET and STORAGE_ENV in secret.env:
-            yield Finding(
+            yield Violation(
                 f"/spec/secrets/{i}/env/{STORAGE_ENV}",
                 "M216",
                 f"{STORAGE_ENV} comes from secret '{secret.name}', but the tuning Job reads it from the "
@@ -491,12 +491,12 @@ def _check_storage(spec: Spec) -> Iterator[Finding]:
             )
 
 
-def _check_budget(spec: Spec, platform: Platform, base: str) -> Iterator[Finding]:
+def _check_budget(spec: Spec, platform: Platform, base: str) -> Iterator[Violation]:
     t, limits, estimate = spec.spec.tuning, deadline(spec, platform), tuning_estimate(spec, platform)
     if t is None or limits is None or estimate is None:
         return  # no training: semantics reports M216
     if limits.budget_seconds is not None and limits.budget_seconds < limits.trial_seconds:
-        yield Finding(
+        yield Violation(
             f"{base}/budget",
             "M209",
             f"the budget buys {_hours(limits.budget_seconds)} of wall clock for {limits.workers} "
@@ -510,7 +510,7 @@ def _check_budget(spec: Spec, platform: Platform, base: str) -> Iterator[Finding
     ):
         if 0 < allowed < estimated:
             fit = min(t.trials, limits.workers * (limits.active_deadline_seconds // limits.trial_seconds))
-            yield Finding(
+            yield Violation(
                 f"{base}/budget/{field}",
                 "M209",
                 f"{t.trials} trials are estimated at {_number(estimated)} {what}-hours, over the budget "
