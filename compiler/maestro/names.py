@@ -32,11 +32,3 @@ DERIVED: dict[str, int] = {
 
 def max_name_length() -> int:
     return min(limit - len(suffix) for suffix, limit in DERIVED.items())
-
-
-def longest_violation(name: str) -> tuple[str, int] | None:
-    """The derived name that would be too long, with its limit."""
-    for suffix, limit in DERIVED.items():
-        if len(name) + len(suffix) > limit:
-            return name + suffix, limit
-    return None

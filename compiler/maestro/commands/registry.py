@@ -74,11 +74,6 @@ def select(ws: Workspace, env: str, model: str | None = None) -> Selected:
     return out
 
 
-def format_sync(reports: Sequence[SyncReport], uri: str, dry_run: bool) -> str:
-    """Human output of a sync: per model the changes and warnings, then a summary line."""
-    return "".join(format_report(r, dry_run) for r in reports) + format_summary(reports, uri, dry_run)
-
-
 def format_report(r: SyncReport, dry_run: bool) -> str:
     """One model's part of a sync's output."""
     lines = [f"{r.model} ({r.environment}): " + (f"{len(r.changes)} change(s)" if r.changes else "up to date")]
