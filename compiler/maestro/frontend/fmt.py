@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from maestro.frontend.pydantic_errors import _fields_by_alias, _is_model, _unwrap
+from maestro.frontend.pydantic_errors import fields_by_alias, is_model, unwrap
 from maestro.frontend.spec import Spec, SpecBody
 
 
@@ -35,8 +35,8 @@ def _member(tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
         for member in typing.get_args(tp):
-            member = _unwrap(member)
-            if _is_model(member) and isinstance(value, dict):
+            member = unwrap(member)
+            if is_model(member) and isinstance(value, dict):
                 tag = member.model_fields.get("type")
                 if (
                     tag is not None
@@ -48,9 +48,9 @@ def _member(tp: Any, value: Any) -> Any:
 
 
 def _reorder(node: Any, tp: Any) -> None:
-    tp = _member(_unwrap(tp), node)
-    if isinstance(node, CommentedMap) and _is_model(tp):
-        fields = _fields_by_alias(typing.cast(type[BaseModel], tp))
+    tp = _member(unwrap(tp), node)
+    if isinstance(node, CommentedMap) and is_model(tp):
+        fields = fields_by_alias(typing.cast(type[BaseModel], tp))
         for name in [n for n in fields if n in node] + [k for k in list(node) if k not in fields]:
             node.move_to_end(name)
         for name, value in node.items():

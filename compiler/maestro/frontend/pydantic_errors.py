@@ -37,7 +37,7 @@ def dotted(pointer: str) -> str:
     return out or "(top level)"
 
 
-def _unwrap(tp: Any) -> Any:
+def unwrap(tp: Any) -> Any:
     """Strip Annotated and Optional: what the value itself must be."""
     while True:
         origin = typing.get_origin(tp)
@@ -52,11 +52,11 @@ def _unwrap(tp: Any) -> Any:
         return tp
 
 
-def _is_model(tp: Any) -> bool:
+def is_model(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
-def _fields_by_alias(model: type[BaseModel]) -> dict[str, Any]:
+def fields_by_alias(model: type[BaseModel]) -> dict[str, Any]:
     return {(f.alias or name): f for name, f in model.model_fields.items()}
 
 
@@ -76,13 +76,13 @@ def _resolve_loc(root: type[BaseModel], loc: tuple[Any, ...]) -> _Where:
     in_union = False
     is_key = False
     for elem in loc:
-        tp = _unwrap(tp)
+        tp = unwrap(tp)
         if elem == "[key]":
             is_key = True
             continue
-        if _is_model(tp):
+        if is_model(tp):
             parent = tp
-            field = _fields_by_alias(tp).get(str(elem))
+            field = fields_by_alias(tp).get(str(elem))
             ptr += "/" + escape(str(elem))
             tp = field.annotation if field is not None else Any
             if field is not None:
@@ -100,10 +100,10 @@ def _resolve_loc(root: type[BaseModel], loc: tuple[Any, ...]) -> _Where:
             continue
         if origin in (Union, types.UnionType):
             in_union = True
-            members = [_unwrap(a) for a in typing.get_args(tp) if a is not type(None)]
+            members = [unwrap(a) for a in typing.get_args(tp) if a is not type(None)]
             chosen = None
             for m in members:
-                if _is_model(m):
+                if is_model(m):
                     tag_field = m.model_fields.get("type")
                     tag_type = tag_field.annotation if tag_field is not None else None
                     if (
@@ -117,7 +117,7 @@ def _resolve_loc(root: type[BaseModel], loc: tuple[Any, ...]) -> _Where:
         # past the typed structure (e.g. inside Any): just extend the pointer
         ptr += "/" + escape(str(elem))
         tp = Any
-    return _Where(ptr, is_key, parent, _unwrap(tp), in_union)
+    return _Where(ptr, is_key, parent, unwrap(tp), in_union)
 
 
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
@@ -165,7 +165,7 @@ def _one(err: dict[str, Any], where: _Where, located: Located, root: type[BaseMo
     value = err.get("input")
     if kind == "extra_forbidden":
         name = where.pointer.rsplit("/", 1)[-1].replace("~1", "/").replace("~0", "~")
-        allowed = sorted(_fields_by_alias(where.parent_model)) if where.parent_model else []
+        allowed = sorted(fields_by_alias(where.parent_model)) if where.parent_model else []
         guess = _closest(name, allowed)
         parent = dotted(where.pointer.rsplit("/", 1)[0])
         hint = f"did you mean '{guess}'?" if guess else (f"allowed here: {', '.join(allowed)}" if allowed else None)
@@ -174,7 +174,7 @@ def _one(err: dict[str, Any], where: _Where, located: Located, root: type[BaseMo
         parent_ptr, _, name = where.pointer.rpartition("/")
         desc = None
         if where.parent_model is not None:
-            f = _fields_by_alias(where.parent_model).get(name)
+            f = fields_by_alias(where.parent_model).get(name)
             desc = f.description if f is not None else None
         pos = located.where(parent_ptr, key=True) if parent_ptr else located.where("")
         pos["pointer"] = where.pointer
@@ -207,8 +207,8 @@ def _one(err: dict[str, Any], where: _Where, located: Located, root: type[BaseMo
         tags = [
             t
             for m in typing.get_args(where.leaf)
-            if _is_model(_unwrap(m))
-            for t in typing.get_args(_unwrap(m).model_fields["type"].annotation)
+            if is_model(unwrap(m))
+            for t in typing.get_args(unwrap(m).model_fields["type"].annotation)
         ]
         return error(
             "M102",
