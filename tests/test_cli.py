@@ -130,7 +130,7 @@ def test_sarif_of_a_clean_run_is_valid(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_schema_check_passes_on_committed_schema(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, _ = run(capsys, "--root", str(ROOT), "schema", "--check")
+    rc, _out, _ = run(capsys, "--root", str(ROOT), "schema", "--check")
     assert rc == 0, "schemas/maestro.schema.json is stale: run `maestro schema`"
 
 
@@ -284,7 +284,7 @@ def test_internal_error_is_one_line(capsys: pytest.CaptureFixture[str], monkeypa
         raise RuntimeError("kaput")
 
     monkeypatch.setattr(maestro.pipeline, "check_file", boom)
-    rc, out, err = run(capsys, "--root", str(ROOT), "validate")
+    rc, _out, err = run(capsys, "--root", str(ROOT), "validate")
     assert rc == 3  # a bug, not the user's input or environment (DESIGN.md exit codes)
     assert err.count("\n") == 1 and "internal error (RuntimeError: kaput)" in err and "Traceback" not in err
     assert "please report it" in err

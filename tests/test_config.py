@@ -56,7 +56,7 @@ def test_unlisted_team_gets_defaults() -> None:
 def test_bad_team_override_is_reported(root: Path) -> None:
     cfg = root / "config" / "platform.yaml"
     cfg.write_text(cfg.read_text().replace("limits: {max_replicas: 30}", "limits: {max_replica: 30}"))
-    platform, diags = load_config(root)
+    _platform, diags = load_config(root)
     assert diags and diags[0].code == "M301" and "payments-risk" in diags[0].message
 
 

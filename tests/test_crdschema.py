@@ -116,7 +116,7 @@ def test_list_of_crds_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main([str(_write(tmp_path / "cm.yaml", "kind: ConfigMap\n")), "--out", str(tmp_path)]) == 2
     assert "no CustomResourceDefinition" in capsys.readouterr().err
     assert main([str(tmp_path / "missing.yaml"), "--out", str(tmp_path)]) == 2
-    with pytest.raises(ValueError, match="no spec.group"):
+    with pytest.raises(ValueError, match=r"no spec\.group"):
         convert([{"kind": "CustomResourceDefinition", "metadata": {"name": "x"}, "spec": {}}])
 
 

@@ -1082,7 +1082,7 @@ def test_errors_where_kustomize_errors(
     theirs, failure = kustomize_build(tmp_path, resources, overlay)
     assert theirs is None, "kustomize accepted what Maestro should reject"
     assert failure
-    ours, diagnostics = apply_transforms(resources, overlay, context=CONTEXT)
+    _ours, diagnostics = apply_transforms(resources, overlay, context=CONTEXT)
     assert [d.code for d in diagnostics] == [code]
     assert diagnostics[0].is_error and diagnostics[0].message
     assert code in CODES

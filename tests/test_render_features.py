@@ -523,7 +523,7 @@ def feast_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cases["hostile"] = (hostile, write_repo(hostile, effective("fraud-detector")[1], tmp / "hostile"), [])
 
     jobs = []
-    for name, (spec, repo, flags) in cases.items():
+    for _name, (spec, repo, flags) in cases.items():
         job: dict[str, Any] = {"repo": str(repo), "flags": flags}
         feats = spec.spec.features
         if not flags and feats is not None:

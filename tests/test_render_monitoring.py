@@ -181,7 +181,7 @@ def test_kserve_pods_are_scraped_on_the_port_the_network_policy_opens() -> None:
 
 
 def test_deployment_runtime_service_monitor_selects_the_services_serving_renders() -> None:
-    spec, ctx = effective("churn-predictor")
+    spec, _ctx = effective("churn-predictor")
     monitor = rendered("churn-predictor")["ServiceMonitor/churn-predictor"]["spec"]
     objects, diags = render_model(_workspace(), "prod", spec, "specs/churn-predictor/maestro.yaml")
     assert diags == []
@@ -281,7 +281,7 @@ def test_error_budget_has_no_float_noise() -> None:
 
 
 def test_fraud_detector_alerts() -> None:
-    spec, ctx = effective("fraud-detector")
+    _spec, _ctx = effective("fraud-detector")
     alerts = [r for r in rules(rule_of("fraud-detector")) if "alert" in r]
     assert [(a["alert"], a["labels"]["severity"]) for a in alerts] == [
         ("MaestroErrorBudgetBurn", "page"),
@@ -403,7 +403,7 @@ def test_dashboard_off_means_no_config_map() -> None:
 
 
 def test_drift_cronjob() -> None:
-    spec, ctx = effective("churn-predictor")
+    _spec, ctx = effective("churn-predictor")
     cron = rendered("churn-predictor")["CronJob/churn-predictor-drift"]["spec"]
     assert cron["schedule"] == "15 */6 * * *" and cron["concurrencyPolicy"] == "Forbid"
     pod = cron["jobTemplate"]["spec"]["template"]

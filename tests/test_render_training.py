@@ -158,7 +158,7 @@ def test_single_gpu_pytorch_has_only_a_master() -> None:
 def test_recsys_ranker_tfjob_on_a_schedule_goes_through_the_launcher() -> None:
     spec, ctx = effective("recsys-ranker")
     out = render(spec, ctx)
-    text, job = embedded_job(out)
+    _text, job = embedded_job(out)
     assert job["kind"] == "TFJob"
     assert job["metadata"] == {"generateName": "recsys-ranker-train-", "labels": job["metadata"]["labels"]}
     replicas = job["spec"]["tfReplicaSpecs"]

@@ -94,7 +94,7 @@ def test_check_lists_added_changed_removed(repo: Path, capsys: pytest.CaptureFix
     victim.write_text(victim.read_text() + "# edited\n")
     (out_dir / "staging" / "sentiment-bert" / "kustomization.yaml").unlink()
     before = read_tree(out_dir, [""])
-    rc, out, err = run(capsys, "--root", str(repo), "render", "--check")
+    rc, out, _err = run(capsys, "--root", str(repo), "render", "--check")
     assert rc == 1
     assert "added: rendered/staging/sentiment-bert/kustomization.yaml" in out
     assert f"changed: rendered/dev/fraud-detector/{victim.name}" in out

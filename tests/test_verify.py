@@ -735,7 +735,7 @@ def test_kubernetes_versions() -> None:
     versions = supported_kubernetes_versions()
     assert "1.32" in versions
     assert Verifier("v1.32.4", None).kubernetes_version == "1.32"
-    with pytest.raises(ValueError, match="no Kubernetes 1.2 schemas"):
+    with pytest.raises(ValueError, match=r"no Kubernetes 1\.2 schemas"):
         Verifier("1.2", None)
     with pytest.raises(ValueError, match="not like"):
         Verifier("latest", None)

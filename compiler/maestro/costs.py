@@ -116,7 +116,7 @@ def monthly_cost(spec: Spec, platform: Platform) -> MonthlyCost:
     if body.serving is not None:
         replicas = max(body.serving.replicas.min, 0)
         serving = replicas * hourly(body.serving.resources, platform) * HOURS_PER_MONTH
-        for v in body.serving.ab_test.variants if body.serving.ab_test else []:
+        for _v in body.serving.ab_test.variants if body.serving.ab_test else []:
             serving += hourly(body.serving.resources, platform) * HOURS_PER_MONTH  # one pod per variant
     training = 0.0
     if body.training is not None and body.training.schedule:

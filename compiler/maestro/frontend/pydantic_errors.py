@@ -255,7 +255,7 @@ def _collapse_unions(items: list[tuple[dict[str, Any], _Where]]) -> list[tuple[d
             groups.setdefault(where.pointer, []).append((err, where))
         else:
             out.append((err, where))
-    for ptr, group in groups.items():
+    for _ptr, group in groups.items():
         informative = [g for g in group if not (g[0]["type"].endswith("_type") or g[0]["type"] == "int_from_float")]
         if informative:
             out.append(informative[0])

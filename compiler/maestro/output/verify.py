@@ -107,7 +107,7 @@ def _bundled_root() -> Path:
     spec = importlib.util.find_spec("kubernetes_validate")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("kubernetes-validate is not installed; it ships the Kubernetes schemas")
-    return Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
+    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
 
 
 def _core_dir(kubernetes_version: str) -> Path:

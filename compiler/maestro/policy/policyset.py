@@ -34,9 +34,9 @@ from maestro.policy.rego import UNDEFINED, PolicyError, RegoEngine, RuleInfo, ov
 
 __all__ = [
     "CheckSummary",
-    "PolicyResult",
     "InputDocument",
     "PolicyError",
+    "PolicyResult",
     "PolicySet",
     "TestResult",
     "check_files",

@@ -111,7 +111,7 @@ def _json_op(doc: Any, op: dict[str, Any]) -> Any:
         ValueError,
         IndexError,
     ) as exc:
-        raise Invalid("M504", f"{kind} {op.get('path')}: {exc}")
+        raise Invalid("M504", f"{kind} {op.get('path')}: {exc}") from None
 
 
 def apply_json_patch(resource: Resource, ops: list[dict[str, Any]]) -> Resource:
@@ -120,7 +120,7 @@ def apply_json_patch(resource: Resource, ops: list[dict[str, Any]]) -> Resource:
         try:
             doc = _json_op(doc, op)
         except Invalid as exc:
-            raise Invalid("M504", f"{describe(resource)}: {exc.message}")
+            raise Invalid("M504", f"{describe(resource)}: {exc.message}") from None
     if not isinstance(doc, dict) or not doc.get("kind"):
         raise Invalid("M504", f"{describe(resource)}: the patched object has no kind")
     return strip_bookkeeping(doc)

@@ -34,7 +34,7 @@ def substitute_namespace(template: str, context: dict[str, str]) -> str:
             raise Invalid(
                 "M501",
                 f"unknown placeholder '{{{key}}}' in namespace",
-                hint="placeholders are " + ", ".join("{%s}" % k for k in sorted(context)),
+                hint="placeholders are " + ", ".join(f"{{{k}}}" for k in sorted(context)),
             )
         return str(context[key])
 

@@ -97,7 +97,7 @@ def _parse_patch(text: str) -> tuple[str, Any]:
             if len(docs) == 1 and isinstance(docs[0], list):
                 docs = [_json_ready(_yaml_docs(text, (1, 1))[0])]
     except (YAMLError, ValueError) as exc:
-        raise Invalid("M502", f"unable to parse SM or JSON patch: {str(exc).splitlines()[0]}")
+        raise Invalid("M502", f"unable to parse SM or JSON patch: {str(exc).splitlines()[0]}") from None
     is_json = len(docs) == 1 and isinstance(docs[0], list) and all(isinstance(op, dict) for op in docs[0])
     is_smp = all(
         isinstance(d, dict) and d.get("kind") and isinstance(d.get("metadata"), dict) and d["metadata"].get("name")
@@ -191,7 +191,7 @@ def _patch_text(entry: dict[str, Any], base_dir: str | os.PathLike[str] | None) 
             with open(full, encoding="utf-8") as handle:
                 return handle.read()
         except (OSError, UnicodeDecodeError) as exc:
-            raise Invalid("M509", f"cannot read patch file '{path}': {exc}")
+            raise Invalid("M509", f"cannot read patch file '{path}': {exc}") from None
     if not isinstance(patch, str) or not patch.strip():
         raise Invalid("M501", "must specify one of patch and path")
     return patch

@@ -24,7 +24,7 @@ def _regex(pattern: str, what: str) -> re.Pattern[str]:
     try:
         return re.compile(f"(?:{pattern})")
     except re.error as exc:
-        raise Invalid("M506", f"invalid regular expression in target {what}: {exc}")
+        raise Invalid("M506", f"invalid regular expression in target {what}: {exc}") from None
 
 
 _LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
