@@ -170,7 +170,7 @@ def check_specs(
 def govern(checked: Checked, ws: Workspace, envs: list[str], gov: Governance) -> list[Diagnostic]:
     """Spec-scope findings of one validated spec in every selected environment, waived."""
     spec = checked.spec
-    if spec is None or gov.spec_policies is None:
+    if spec is None or checked.located is None or gov.spec_policies is None:
         return []
     diags: list[Diagnostic] = []
     for env in envs:

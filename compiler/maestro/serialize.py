@@ -46,7 +46,7 @@ def _prepare(value: Any, top: bool = False) -> Any:
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _KubeDumper(_Dumper):  # type: ignore[misc,valid-type]
+class _KubeDumper(_Dumper):
     pass
 
 

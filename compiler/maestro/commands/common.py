@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from maestro.diagnostics import Diagnostic
 from maestro.errors import FINDINGS, OK, Unusable, UsageError
 
 
@@ -61,7 +62,7 @@ def spec_paths(root: Path, specs: Sequence[str]) -> list[Path]:
     return paths
 
 
-def exit_code(diags: list, strict: bool) -> int:  # type: ignore[type-arg]
+def exit_code(diags: list[Diagnostic], strict: bool) -> int:
     from maestro.diagnostics import Severity, has_errors
 
     if has_errors(diags) or (strict and any(d.severity is Severity.WARNING for d in diags)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from maestro.commands.common import display, exit_code, load_workspace, repo_root
 from maestro.errors import FINDINGS, OK, USAGE, Unusable, UsageError
@@ -52,7 +53,7 @@ def command(args: argparse.Namespace) -> int:
     return exit_code(diags, args.strict) if not has_errors(diags) else FINDINGS
 
 
-def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-arg]
+def _policy_data(args: argparse.Namespace) -> dict[str, Any] | None:
     """`data` for `policy check`: files given with --data (conftest's flag), and/or the
     platform config of --env (and --team) as `data.maestro.config`, as maestro render uses."""
     import json
@@ -60,7 +61,7 @@ def _policy_data(args: argparse.Namespace) -> dict | None:  # type: ignore[type-
     from maestro.frontend.loader import load
     from maestro.resolve.merge import deep_merge
 
-    data: dict = {}  # type: ignore[type-arg]
+    data: dict[str, Any] = {}
     for name in args.data or []:
         path = Path(name)
         if path.suffix == ".json":

@@ -43,7 +43,7 @@ def scan_metadata(path: Path) -> Metadata | None:
 
 def _fast_metadata(path: Path) -> dict[str, Any] | None:
     try:
-        import yaml  # type: ignore[import-untyped]  # libyaml: ~30x faster than the pure-Python loader
+        import yaml  # libyaml: ~30x faster than the pure-Python loader
         from ruamel.yaml.nodes import ScalarNode as RuamelScalar
         from ruamel.yaml.resolver import VersionedResolver
 

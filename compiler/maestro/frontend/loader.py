@@ -97,7 +97,7 @@ class _Builder:
         if node.tag == "tag:yaml.org,2002:timestamp":
             # A date like 2027-01-31 stays the string the user wrote; pydantic parses it.
             return node.value
-        if node.tag.startswith("tag:yaml.org,2002:") and node.tag != "tag:yaml.org,2002:merge":
+        if (node.tag or "").startswith("tag:yaml.org,2002:") and node.tag != "tag:yaml.org,2002:merge":
             value = self.constructor.construct_object(node, deep=True)
             if node.tag == "tag:yaml.org,2002:str":
                 return str(value)
@@ -149,7 +149,7 @@ class _Builder:
 
     def merge_sources(self, value: Node, ptr: str, depth: int) -> list[tuple[str, Any, Node]]:
         sources = value.value if isinstance(value, SequenceNode) else [value]
-        result = []
+        result: list[tuple[str, Any, Node]] = []
         for src in sources:
             if not isinstance(src, MappingNode):
                 raise _Bound(src, "a merge key (<<) takes a mapping or a list of mappings")
@@ -267,8 +267,8 @@ def _build(
             )
         ]
     except _Bound as exc:
-        pos = located.keys.get(exc.pointer) if exc.pointer else None
-        pos = pos or _mark(exc.node)
+        known = located.keys.get(exc.pointer) if exc.pointer else None
+        pos = known or _mark(exc.node)
         return None, [
             error(
                 "M009",

@@ -187,10 +187,10 @@ def _one(err: dict[str, Any], where: _Where, located: Located, root: type[BaseMo
     if kind == "literal_error":
         expected = [a for a in typing.get_args(where.leaf)] if typing.get_origin(where.leaf) is Literal else []
         guess = _closest(str(value), [str(e) for e in expected]) if expected else None
-        allowed = ", ".join(str(e) for e in expected) or ctx.get("expected", "")
+        choices = ", ".join(str(e) for e in expected) or ctx.get("expected", "")
         return error(
             "M104",
-            f"{field}: {_describe(value)} is not one of: {allowed}",
+            f"{field}: {_describe(value)} is not one of: {choices}",
             hint=f"did you mean '{guess}'?" if guess else None,
             **located.where(where.pointer),
         )
@@ -217,7 +217,7 @@ def _one(err: dict[str, Any], where: _Where, located: Located, root: type[BaseMo
             **located.where(where.pointer, key=True),
         )
     if kind in _TYPE_WORDS or kind.endswith("_type"):
-        expected = _TYPE_WORDS.get(kind, kind.removesuffix("_type"))
+        wanted = _TYPE_WORDS.get(kind, kind.removesuffix("_type"))
         hint = None
         if isinstance(value, str) and kind == "bool_type" and value.lower() in _YAML11_BOOLS:
             hint = f"YAML 1.2 reads {value!r} as a string; write true or false"
@@ -232,7 +232,7 @@ def _one(err: dict[str, Any], where: _Where, located: Located, root: type[BaseMo
                 else f'quote it ("{str(value).lower()}"); in YAML 1.2 unquoted true/false are booleans'
             )
         return error(
-            "M103", f"{field}: expected {expected}, got {_describe(value)}", hint=hint, **located.where(where.pointer)
+            "M103", f"{field}: expected {wanted}, got {_describe(value)}", hint=hint, **located.where(where.pointer)
         )
     # range, length, pattern and other value constraints
     return error(
@@ -269,7 +269,7 @@ def _collapse_unions(items: list[tuple[dict[str, Any], _Where]]) -> list[tuple[d
 
 
 def model_errors(exc: pydantic.ValidationError, located: Located, root: type[BaseModel]) -> list[Diagnostic]:
-    items = [(err, _resolve_loc(root, tuple(err["loc"]))) for err in exc.errors(include_url=False)]
+    items = [(dict(err), _resolve_loc(root, tuple(err["loc"]))) for err in exc.errors(include_url=False)]
     diags = []
     for err, where in _collapse_unions(items):
         if err["type"] == "union_type":

@@ -253,7 +253,7 @@ def check_sections(spec: SpecBody) -> Iterator[Violation]:
         )
     yield from _dupes(
         (
-            (p.namespace + "/" + (p.service_account or "*"), f"/spec/network/allowFrom/{i}")
+            (f"{p.namespace}/{p.service_account or '*'}", f"/spec/network/allowFrom/{i}")
             for i, p in enumerate(spec.network.allow_from if spec.network else [])
         ),
         "network peer",

@@ -199,7 +199,7 @@ def load_state(path: Path) -> dict[str, Any]:
     problems = state_problems(state)
     if problems:
         raise RegistryUnavailable(f"{path}: not a registry state: {'; '.join(problems)}")
-    return state  # type: ignore[no-any-return]
+    return state
 
 
 PROMOTE_HINT = (

@@ -189,16 +189,16 @@ def apply_waivers(
     out = []
     used: set[str] = set()
     for d in diags:
-        w = active.get(d.code) if d.code not in NOT_WAIVABLE else None
-        if w is not None and d.severity is not Severity.INFO:
+        waiver = active.get(d.code) if d.code not in NOT_WAIVABLE else None
+        if waiver is not None and d.severity is not Severity.INFO:
             used.add(d.code)
             out.append(
                 replace(
                     d,
                     severity=Severity.INFO,
-                    message=f"waived until {w.until}: {d.message}",
-                    hint=f"waiver: {w.reason}" + (f" ({w.ticket})" if w.ticket else ""),
-                    extra=d.extra + (("waived", "true"), ("waiver_until", w.until)),
+                    message=f"waived until {waiver.until}: {d.message}",
+                    hint=f"waiver: {waiver.reason}" + (f" ({waiver.ticket})" if waiver.ticket else ""),
+                    extra=d.extra + (("waived", "true"), ("waiver_until", waiver.until)),
                 )
             )
         else:

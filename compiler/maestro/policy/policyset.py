@@ -611,7 +611,7 @@ def finding_to_diagnostic(finding: PolicyResult, doc: InputDocument) -> Diagnost
     extra.extend((k, v) for k, v in sorted(finding.details.items()) if k != "hint")
     make = error if finding.kind == "deny" else warning
     return make(
-        code if own else fallback,
+        code if own and code is not None else fallback,
         finding.msg,
         file=file,
         line=line,

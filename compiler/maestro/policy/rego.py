@@ -31,7 +31,7 @@ import datetime as _dt
 import enum
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,7 +132,7 @@ def _is_static(message: str) -> bool:
     return any(h in message for h in _STATIC_HINTS)
 
 
-def _guard(call, *args: Any, kind: str, rule: str = "") -> Any:
+def _guard(call: Callable[..., Any], *args: Any, kind: str, rule: str = "") -> Any:
     try:
         return call(*args)
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
@@ -565,7 +565,8 @@ class RegoEngine:
             return
         ast = json.loads(_guard(self._engine.get_ast_as_json, kind="syntax"))
         by_file = {m["source"]["file"]: m for m in ast}
-        modules, calls = [], []
+        modules: list[ModuleInfo] = []
+        calls: list[tuple[str, dict[str, Any], tuple[str, ...], dict[str, tuple[str, ...]]]] = []
         for name, mode in self._syntax.items():
             info, found, aliases = _summarize(by_file[name], mode)
             modules.append(info)
@@ -768,9 +769,9 @@ class RegoEngine:
             probe.take_prints()
         if errors:
             errors.sort(key=lambda e: (e.file, e.line, e.col))
-            first = errors[0]
+            worst = errors[0]
             raise PolicyError(
-                first.message, first.file, first.line, first.col, kind=first.kind, rule=first.rule, others=errors[1:]
+                worst.message, worst.file, worst.line, worst.col, kind=worst.kind, rule=worst.rule, others=errors[1:]
             )
 
     # -- introspection

@@ -345,17 +345,16 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
 def _env(spec: Spec, ctx: Context, limits: Deadline) -> list[dict[str, Any]]:
     secret, key = storage_secret(spec, ctx)
     # As the training pods: trials log their runs to the model's experiment.
-    return (
-        mlflow_env(spec, ctx)
-        + [
-            {"name": "MAESTRO_STUDY_FILE", "value": f"{STUDY_DIR}/{STUDY_FILE}"},
-            {"name": "OPTUNA_STUDY_NAME", "value": study_name(spec, ctx.env)},
-            {"name": "MAESTRO_TRIALS_PER_WORKER", "value": str(limits.trials_per_worker)},
-            {"name": STORAGE_ENV, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}},
-        ]
-        + tracing_env(spec, ctx)
-        + [e for e in secret_env(spec) if e["name"] != STORAGE_ENV]
-    )
+    env: list[dict[str, Any]] = [
+        *mlflow_env(spec, ctx),
+        {"name": "MAESTRO_STUDY_FILE", "value": f"{STUDY_DIR}/{STUDY_FILE}"},
+        {"name": "OPTUNA_STUDY_NAME", "value": study_name(spec, ctx.env)},
+        {"name": "MAESTRO_TRIALS_PER_WORKER", "value": str(limits.trials_per_worker)},
+        {"name": STORAGE_ENV, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}},
+        *tracing_env(spec, ctx),
+        *[e for e in secret_env(spec) if e["name"] != STORAGE_ENV],
+    ]
+    return env
 
 
 def _job_spec(spec: Spec, ctx: Context) -> dict[str, Any]:
