@@ -18,7 +18,6 @@ once per (base, head, env) and tests that only need one environment say so.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -30,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from maestro.cli import build_parser
 from maestro.commands import diff as diff_command
 from maestro.diff.argocd import scan_metadata
 from maestro.diff.format import MARKDOWN_LIMIT, format_markdown, format_text
@@ -150,9 +150,7 @@ def files(e: Entry, change: str) -> list[str]:
 
 
 def cli(root: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    parser = argparse.ArgumentParser()
-    diff_command.add_arguments(parser)
-    code = diff_command.run(parser.parse_args(argv), root)
+    code = diff_command.run(build_parser().parse_args(["diff", *argv]), root)
     return code, capsys.readouterr().out
 
 
@@ -447,7 +445,7 @@ def test_outside_git_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_cli_wiring_exit_codes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from maestro.cli import build_parser, main
+    from maestro.cli import main
 
     verbs = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     if "diff" not in verbs:

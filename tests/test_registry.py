@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from conftest import ROOT, example, example_specs, example_workspace
-from maestro.commands.registry import check_command, configure_parser, run, sync_command
+from maestro.cli import build_parser
+from maestro.commands.registry import check_command, run, sync_command
 from maestro.frontend.spec import Gate, Spec
 from maestro.mlflow.check import check_with
 from maestro.mlflow.client import absolute_sqlite, connect, redact, tracking_uri_for
@@ -427,9 +428,10 @@ def test_sqlite_uris() -> None:
 
 
 def test_argparse_shape(capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser(prog="maestro registry")
-    configure_parser(parser)
-    args = parser.parse_args(["sync", "--env", "prod", "--model", "fraud-detector", "--dry-run"])
+    def parse(argv: list[str]) -> argparse.Namespace:
+        return build_parser().parse_args(["registry", *argv])
+
+    args = parse(["sync", "--env", "prod", "--model", "fraud-detector", "--dry-run"])
     assert (args.registry_action, args.env, args.model, args.dry_run, args.state) == (
         "sync",
         "prod",
@@ -437,13 +439,13 @@ def test_argparse_shape(capsys: pytest.CaptureFixture[str]) -> None:
         True,
         None,
     )
-    assert parser.parse_args(["sync", "--state", "/state/registry.json"]).state == "/state/registry.json"
-    args = parser.parse_args(["check", "--env", "staging"])
+    assert parse(["sync", "--state", "/state/registry.json"]).state == "/state/registry.json"
+    args = parse(["check", "--env", "staging"])
     assert run(args, None) == 2
     assert capsys.readouterr().err == "maestro: registry check needs a repository (config/platform.yaml)\n"
-    assert run(parser.parse_args(["sync"]), _workspace()) == 2
+    assert run(parse(["sync"]), _workspace()) == 2
     assert capsys.readouterr().err == "maestro: registry sync needs --env (or --state FILE)\n"
-    assert run(parser.parse_args(["sync", "--env", "qa"]), _workspace()) == 2
+    assert run(parse(["sync", "--env", "qa"]), _workspace()) == 2
     assert capsys.readouterr().err == "maestro: unknown environment 'qa' (configured: dev, staging, prod)\n"
 
 

@@ -66,7 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
     c.set_defaults(command="policy")
 
-    # Mirrors maestro.commands.diff.add_arguments, spelled out so building the parser does not import diff.
     p = sub.add_parser("diff", help="what a change does to the rendered tree, with monthly cost, per env and model")
     p.add_argument("--base", required=True, metavar="GITREF", help="the ref to compare against, e.g. origin/main")
     p.add_argument("--head", metavar="GITREF", help="the ref to compare (default: the working tree as it is)")
@@ -74,8 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.set_defaults(command="diff")
 
-    # Arguments mirror maestro.commands.registry.configure_parser; spelled out here so that building
-    # the parser does not import the registry module (and the spec models) on every command.
     p = sub.add_parser("registry", help="apply (sync) or verify (check) MLflow registry state")
     rsub = p.add_subparsers(dest="registry_action", metavar="sync|check")
     rsub.required = True

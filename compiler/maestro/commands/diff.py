@@ -7,24 +7,9 @@ import sys
 from pathlib import Path
 
 from maestro.commands.common import repo_root
-from maestro.diff.format import FORMATS, FORMATTERS
+from maestro.diff.format import FORMATTERS
 from maestro.diff.report import compute
 from maestro.errors import FINDINGS, OK
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--base", required=True, metavar="GITREF", help="the revision to compare against, e.g. origin/main"
-    )
-    parser.add_argument(
-        "--head",
-        metavar="GITREF",
-        help="the revision to compare (default: the working tree, uncommitted changes included)",
-    )
-    parser.add_argument("--env", help="one environment (default: every environment)")
-    parser.add_argument(
-        "--format", choices=FORMATS, default="text", help="text, markdown (a pull-request comment) or json"
-    )
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

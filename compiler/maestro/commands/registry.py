@@ -203,20 +203,6 @@ def _positioned(d: Diagnostic, checked: Checked, ws: Workspace, env: str) -> Dia
 # ------------------------------------------------------------------ argparse wiring
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    """Sub-commands of `maestro registry`: `sync` and `check`."""
-    sub = parser.add_subparsers(dest="registry_action", metavar="ACTION")
-    sub.required = True
-    p = sub.add_parser("sync", help="create or correct the experiment, registered model, description and tags")
-    p.add_argument("--env", help="environment whose config and tracking server to use (required without --state)")
-    p.add_argument("--model", help="sync one model")
-    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    p.add_argument("--state", metavar="FILE", help="sync exactly this state file (the sync Job); no repository needed")
-    p = sub.add_parser("check", help="evaluate the gates on the served version; exit 1 when one fails")
-    p.add_argument("--env", required=True, help="environment to check")
-    p.add_argument("--model", help="check one model")
-
-
 def run(args: argparse.Namespace, ws: Workspace | None) -> int:
     """Dispatch parsed `maestro registry ...` arguments (`ws` may be None only with --state)."""
     if args.registry_action == "sync":
