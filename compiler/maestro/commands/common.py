@@ -8,9 +8,14 @@ import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from maestro.diagnostics import Diagnostic
 from maestro.errors import FINDINGS, OK, Unusable, UsageError
+
+if TYPE_CHECKING:  # imported where used: the verbs that need them pay for them
+    from maestro.policy.governance import Governance
+    from maestro.resolve.workspace import Workspace
 
 
 def repo_root(args: argparse.Namespace) -> Path:
@@ -38,7 +43,7 @@ def display(path: Path) -> str:
         return str(path)
 
 
-def load_workspace(root: Path, fmt: str = "text"):  # type: ignore[no-untyped-def]
+def load_workspace(root: Path, fmt: str = "text") -> tuple[Workspace, list[Diagnostic]]:
     from maestro.diagnostics import has_errors
     from maestro.resolve.workspace import open_workspace
 
@@ -70,7 +75,7 @@ def exit_code(diags: list[Diagnostic], strict: bool) -> int:
     return OK
 
 
-def load_governance(root: Path, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def load_governance(root: Path, args: argparse.Namespace) -> Governance:
     """The policies, loaded once; a broken or missing (when named) policy set is exit 2."""
     from maestro.policy.governance import Governance
 

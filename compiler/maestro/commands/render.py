@@ -5,10 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from maestro.commands.common import display, exit_code, load_governance, load_workspace, repo_root, spec_paths
 from maestro.errors import FINDINGS, OK, USAGE, UsageError
 from maestro.output.reporters import print_diagnostics
+
+if TYPE_CHECKING:
+    from maestro.pipeline import Checked, Rendered
+    from maestro.policy.governance import Governance
+    from maestro.resolve.workspace import Workspace
 
 
 def command(args: argparse.Namespace) -> int:
@@ -103,7 +109,7 @@ def _model_documents(files: dict[str, bytes], prefix: str) -> str:
     return dump_all(yaml.load(files[f"{prefix}/{name}"].decode("utf-8")) for name in listed)
 
 
-def _render_with_progress(ws, checked, envs, gov):  # type: ignore[no-untyped-def]
+def _render_with_progress(ws: Workspace, checked: list[Checked], envs: list[str], gov: Governance) -> Rendered:
     """A progress bar on a terminal when there is enough to render to be worth one."""
     from maestro.pipeline import render, verifier_for
 
