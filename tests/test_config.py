@@ -65,7 +65,7 @@ def test_pods_tracking_uri_must_be_a_server(root: Path) -> None:
     cfg = root / "config" / "platform.yaml"
     text = cfg.read_text()
     cfg.write_text(text.replace("mlflow: http://mlflow.mlflow.svc:5000 ", "mlflow: sqlite:///.maestro/mlflow.db", 1))
-    platform, diags = load_config(root)
+    _platform, diags = load_config(root)
     [d] = diags
     assert (d.code, d.file, d.line, d.pointer) == (
         "M301",
