@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_render import make_repo  # noqa: E402
+from bench_render import make_repo
 
 
 def main(sizes: list[int]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from maestro.diagnostics import Diagnostic
 from maestro.diff.git import ARGOCD, RENDERED
 from maestro.diff.report import Report
-from maestro.diff.side import Placed
+from maestro.diff.side import Scoped
 from maestro.diff.snapshot import Snapshot
 
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
@@ -38,7 +38,7 @@ def _where(d: Diagnostic) -> str:
     return f"{d.file}:{d.line}:{d.col}" if d.line else d.file
 
 
-def _scope(f: Placed) -> str:
+def _scope(f: Scoped) -> str:
     return "/".join(p for p in (f.env or "*", f.model) if p)
 
 
@@ -83,7 +83,7 @@ def format_text(report: Report) -> str:
     return "\n".join(out) + "\n" + "".join(diffs)
 
 
-def _finding_json(f: Placed) -> dict[str, Any]:
+def _finding_json(f: Scoped) -> dict[str, Any]:
     d = f.diagnostic
     return {
         "env": f.env or None,
@@ -227,7 +227,7 @@ def format_markdown(report: Report, limit: int = MARKDOWN_LIMIT) -> str:
     return budget.text()
 
 
-def _finding_md(f: Placed) -> str:
+def _finding_md(f: Scoped) -> str:
     d = f.diagnostic
     where = _where(d)
     return (

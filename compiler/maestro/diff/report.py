@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from maestro.diff.argocd import argocd_objects, scanned_ref
 from maestro.diff.git import ARGOCD, RENDERED, Repo, open_repo, resolve
 from maestro.diff.plan import Plan, plan
-from maestro.diff.side import Placed, Side, open_side, render_side
+from maestro.diff.side import Scoped, Side, open_side, render_side
 from maestro.diff.snapshot import Snapshot, materialize, same_blobs, snapshot_commit, snapshot_worktree
 
 if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
@@ -63,17 +63,17 @@ class Report:
     envs: list[str]
     entries: list[Entry]
     reasons: list[str]
-    findings: list[Placed]  # new in head
-    resolved: list[Placed]  # in base, gone in head
+    findings: list[Scoped]  # new in head
+    resolved: list[Scoped]  # in base, gone in head
     currency: str = "USD"
 
-    def entry_findings(self, env: str, model: str, which: str = "findings") -> list[Placed]:
+    def entry_findings(self, env: str, model: str, which: str = "findings") -> list[Scoped]:
         """The findings (or the resolved ones) of one model in one environment."""
         return [f for f in self._by_model[which].get(model, []) if f.env in (env, "")]
 
     @cached_property
-    def _by_model(self) -> dict[str, dict[str, list[Placed]]]:
-        index: dict[str, dict[str, list[Placed]]] = {"findings": {}, "resolved": {}}
+    def _by_model(self) -> dict[str, dict[str, list[Scoped]]]:
+        index: dict[str, dict[str, list[Scoped]]] = {"findings": {}, "resolved": {}}
         for which, items in (("findings", self.findings), ("resolved", self.resolved)):
             for f in items:
                 index[which].setdefault(f.model, []).append(f)
@@ -188,7 +188,7 @@ def build_report(repo: Repo, base: Snapshot, head: Snapshot, only_env: str | Non
     base_keys = {f.key for f in b.findings}
     order = {e: i for i, e in enumerate(p.envs)}
 
-    def keep(fs: list[Placed], other: set[tuple[str, str, str, str]]) -> list[Placed]:
+    def keep(fs: list[Scoped], other: set[tuple[str, str, str, str]]) -> list[Scoped]:
         unique = {f.key: f for f in fs if f.key not in other and (f.env in order or f.env == "")}
         return sorted(unique.values(), key=lambda f: (order.get(f.env, -1), f.model, f.diagnostic.sort_key()))
 
@@ -251,7 +251,7 @@ def _argocd_entry(env: str, p: Plan, b: Side, h: Side) -> Entry:
                 if name in objs and side.verifier is not None:  # objects imply a workspace, and so a verifier
                     files[name] = dump(objs[name]).encode()
                     for d in side.verifier.verify(objs[name], source=f"{env}/{ARGOCD}/{name}"):
-                        side.findings.append(Placed(env, ARGOCD, d))
+                        side.findings.append(Scoped(env, ARGOCD, d))
     if sorted(old) != sorted(new):
         if old:
             base_files["kustomization.yaml"] = kustomization(old).encode()

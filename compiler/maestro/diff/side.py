@@ -26,7 +26,7 @@ CHUNK = 25  # models rendered per pipeline call: bounds memory on big changes
 
 
 @dataclass(frozen=True)
-class Placed:
+class Scoped:
     """A diagnostic with the environment and model whose report it belongs in (from its file
     and `env`; "argocd" for rendered/<env>/argocd)."""
 
@@ -69,7 +69,7 @@ class Side:
     costs: dict[tuple[str, str], float] = field(default_factory=dict)
     refs: dict[tuple[str, str], ModelRef] = field(default_factory=dict)
     invalid: set[str] = field(default_factory=set)
-    findings: list[Placed] = field(default_factory=list)
+    findings: list[Scoped] = field(default_factory=list)
     scanned: dict[str, Metadata | None] = field(default_factory=dict)  # model -> metadata read without rendering
 
     @property
@@ -106,7 +106,7 @@ def open_side(snap: Snapshot, repo: Repo, fmt: str, like: Side | None = None) ->
     if ws is None or has_errors(diags):
         raise Unusable([_relabel(d, snap) for d in diags], "json" if fmt == "json" else "text")
     side.ws = ws
-    side.findings += [Placed(*place(d, ws.environments), d) for d in diags]
+    side.findings += [Scoped(*place(d, ws.environments), d) for d in diags]
     crd = ws.platform.crd_schema_dir
     crd_dir = (repo.root / crd) if crd else None  # against the real root, never the temporary copy
     if crd_dir is not None and not crd_dir.is_dir():
@@ -158,7 +158,7 @@ def render_side(side: Side, work: dict[str, list[str]], fmt: str, progress: Call
         display = f"{SPECS_DIR}/{model}/{SPEC_FILE}"
         front = check_specs(ws, [(ws.root / display, display)], envs, gov)
         c = front.checked[0]
-        side.findings += [Placed(*place(d, ws.environments, model), d) for d in front.diagnostics]
+        side.findings += [Scoped(*place(d, ws.environments, model), d) for d in front.diagnostics]
         if has_errors(c.diagnostics) or c.spec is None:
             side.invalid.add(model)
             continue
@@ -179,4 +179,4 @@ def render_side(side: Side, work: dict[str, list[str]], fmt: str, progress: Call
             for d in result.diagnostics:
                 env, model = place(d, ws.environments)
                 if model not in ENVIRONMENT_FOLDERS:
-                    side.findings.append(Placed(env, model, d))
+                    side.findings.append(Scoped(env, model, d))
