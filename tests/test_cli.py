@@ -130,8 +130,40 @@ def test_sarif_of_a_clean_run_is_valid(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_schema_check_passes_on_committed_schema(capsys: pytest.CaptureFixture[str]) -> None:
-    rc, _out, _ = run(capsys, "--root", str(ROOT), "schema", "--check")
-    assert rc == 0, "schemas/maestro.schema.json is stale: run `maestro schema`"
+    rc, out, _ = run(capsys, "--root", str(ROOT), "schema", "--check")
+    assert rc == 0, "schemas/maestro.schema.json or docs/spec-reference.md is stale: run `maestro schema`"
+    assert out == "schemas/maestro.schema.json is current\ndocs/spec-reference.md is current\n"
+
+
+def test_spec_reference_documents_every_field() -> None:
+    """Every field the schema knows has a row in the reference (in its section's table)."""
+    from maestro.frontend.schema import generate, reference
+
+    text = reference()
+    defs = generate()["$defs"]
+    for name, node in defs.items():
+        if name.endswith("Patch"):
+            continue
+        for field in node.get("properties", {}):
+            assert f"| `{field}` |" in text, (name, field)
+    assert "## `spec.serving.rollout.analysis`" in text and "## `spec.features.views[].fields[]`" in text
+
+
+def test_spec_reference_check_detects_drift(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "docs").mkdir()
+    rc, _, err = run(capsys, "--root", str(repo), "schema", "--check")
+    assert rc == 1 and "docs/spec-reference.md is out of date" in err
+    assert run(capsys, "--root", str(repo), "schema")[1] == "wrote docs/spec-reference.md\n"
+    assert (repo / "docs" / "spec-reference.md").read_text() == (ROOT / "docs" / "spec-reference.md").read_text()
+    rc, out, _ = run(capsys, "--root", str(repo), "schema", "--check")
+    assert rc == 0
+
+
+def test_schema_without_docs_folder_writes_only_the_schema(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A specs-only repository (the published pre-commit hook) keeps no docs/."""
+    rc, out, _ = run(capsys, "--root", str(repo), "schema", "--check")
+    assert rc == 0 and out == "schemas/maestro.schema.json is current\n"
+    assert not (repo / "docs").exists()
 
 
 def test_schema_check_detects_drift(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -339,3 +371,16 @@ def test_environment_and_model_are_data(capsys: pytest.CaptureFixture[str]) -> N
     checked = check_file(case, "maestro.yaml", ws.inputs, None, ROOT)
     assert {d.env for d in checked.diagnostics} == {"staging", "prod"}
     assert not any("(environment" in d.message for d in checked.diagnostics)
+
+
+def test_root_is_accepted_after_the_verb_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no repository here: only --root finds one
+    before = run(capsys, "--root", str(ROOT), "validate", "--env", "dev")
+    after = run(capsys, "validate", "--env", "dev", "--root", str(ROOT))
+    assert before == after and before[0] == 0
+    nested = run(capsys, "policy", "check", "--root", str(ROOT), "--env", "prod", str(ROOT / "rendered/prod/argocd"))
+    assert nested[0] in (0, 1) and "config/platform.yaml" not in nested[2]
+    rc, _, err = run(capsys, "validate")
+    assert rc == 2 and "config/platform.yaml" in err

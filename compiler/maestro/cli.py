@@ -16,12 +16,20 @@ from maestro.errors import exit_code_for
 FORMATS = ("text", "json", "github", "sarif")
 
 
+ROOT_HELP = "repository root (default: nearest folder with config/platform.yaml)"
+
+
+def _leaf(p: argparse.ArgumentParser, command: str) -> None:
+    """A verb's own parser: which command runs it, and `--root` accepted after the verb too
+    (`maestro validate --root R`); SUPPRESS keeps a `--root` given before the verb."""
+    p.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS, help=ROOT_HELP)
+    p.set_defaults(command=command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maestro", description="Compile and validate ML-platform GitOps specs.")
     parser.add_argument("--version", action="version", version=f"maestro {__version__}")
-    parser.add_argument(
-        "--root", metavar="DIR", help="repository root (default: nearest folder with config/platform.yaml)"
-    )
+    parser.add_argument("--root", metavar="DIR", help=ROOT_HELP)
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
 
@@ -31,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("--policy", metavar="DIR", help="policy folder with spec/ and k8s/ (default: policies/)")
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
-    p.set_defaults(command="validate")
+    _leaf(p, "validate")
 
     p = sub.add_parser("render", help="compile specs/ into rendered/ (or --out DIR)")
     p.add_argument("--env", help="render one environment (default: every environment)")
@@ -45,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--policy", metavar="DIR", help="policy folder with spec/ and k8s/ (default: policies/)")
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
-    p.set_defaults(command="render")
+    _leaf(p, "render")
 
     p = sub.add_parser("policy", help="Rego policies: run their unit tests, or check any YAML like conftest")
     psub = p.add_subparsers(dest="policy_verb", metavar="test|check")
@@ -53,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = psub.add_parser("test", help="run every test_* rule (like opa test / conftest verify)")
     t.add_argument("--policy", metavar="DIR", help="policy folder (default: every folder under policies/)")
     t.add_argument("--verbose", "-v", action="store_true", help="list passing tests too")
-    t.set_defaults(command="policy")
+    _leaf(t, "policy")
     c = psub.add_parser("check", help="conftest-style check of YAML files (multi-document aware)")
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("--policy", metavar="DIR", help="policy folder (default: policies/k8s)")
@@ -64,14 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--team", help="with --env: whose budgets and limits apply (default: the defaults)")
     c.add_argument("--format", choices=FORMATS, default="text")
     c.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
-    c.set_defaults(command="policy")
+    _leaf(c, "policy")
 
     p = sub.add_parser("diff", help="what a change does to the rendered tree, with monthly cost, per env and model")
     p.add_argument("--base", required=True, metavar="GITREF", help="the ref to compare against, e.g. origin/main")
     p.add_argument("--head", metavar="GITREF", help="the ref to compare (default: the working tree as it is)")
     p.add_argument("--env", help="one environment (default: every environment)")
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    p.set_defaults(command="diff")
+    _leaf(p, "diff")
 
     p = sub.add_parser("registry", help="apply (sync) or verify (check) MLflow registry state")
     rsub = p.add_subparsers(dest="registry_action", metavar="sync|check")
@@ -81,19 +89,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", help="sync one model")
     r.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     r.add_argument("--state", metavar="FILE", help="sync exactly this state file (the sync Job); no repository needed")
-    r.set_defaults(command="registry")
+    _leaf(r, "registry")
     r = rsub.add_parser("check", help="evaluate the gates on the served version; exit 1 when one fails")
     r.add_argument("--env", required=True, help="environment to check")
     r.add_argument("--model", help="check one model")
-    r.set_defaults(command="registry")
+    _leaf(r, "registry")
 
-    p = sub.add_parser("schema", help="write (or --check) schemas/maestro.schema.json")
-    p.add_argument("--check", action="store_true", help="exit 1 if the committed schema is out of date")
-    p.set_defaults(command="schema")
+    p = sub.add_parser(
+        "schema", help="write (or --check) schemas/maestro.schema.json and the spec reference docs/spec-reference.md"
+    )
+    p.add_argument("--check", action="store_true", help="exit 1 if the committed schema or reference is out of date")
+    _leaf(p, "schema")
 
     p = sub.add_parser("explain", help="document a spec field, e.g. spec.serving.rollout.steps")
     p.add_argument("field", metavar="FIELD")
-    p.set_defaults(command="explain")
+    _leaf(p, "explain")
 
     p = sub.add_parser("init", help="scaffold specs/NAME/maestro.yaml")
     p.add_argument("name", metavar="NAME")
@@ -104,12 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "huggingface", "custom"),
     )
     p.add_argument("--force", action="store_true", help="overwrite an existing spec")
-    p.set_defaults(command="init")
+    _leaf(p, "init")
 
     p = sub.add_parser("fmt", help="canonical key order and indentation, comments kept")
     p.add_argument("specs", nargs="*", metavar="SPEC")
     p.add_argument("--check", action="store_true", help="exit 1 listing files that would change")
-    p.set_defaults(command="fmt")
+    _leaf(p, "fmt")
     return parser
 
 

@@ -199,7 +199,7 @@ Percent = Annotated[float, Field(gt=0, lt=100)]
 class Waiver(Model):
     """A time-boxed exception to one governance rule."""
 
-    rule: Annotated[str, Field(description="Code of the policy rule waived, e.g. `MP004`.", min_length=1)]
+    rule: Annotated[str, Field(description="Code of the policy rule waived, e.g. `MPS004`.", min_length=1)]
     reason: Annotated[str, Field(description="Why the rule does not apply, for reviewers.", min_length=10)]
     until: Annotated[
         str,
