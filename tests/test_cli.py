@@ -238,17 +238,41 @@ def test_explain_an_environment_override(capsys: pytest.CaptureFixture[str]) -> 
     assert "Minimum replicas" in out
 
 
-def test_init_writes_a_valid_spec(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_writes_a_spec_valid_in_every_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A new user's first two commands: `init` then `validate` exits 0 in every shipped
+    environment, governance included (the whole example repository, policies too)."""
+    repo = tmp_path / "repo"
+    for sub in ("config", "overlays", "policies", "schemas"):
+        shutil.copytree(ROOT / sub, repo / sub)
     for framework in ("sklearn", "pytorch", "huggingface"):
         name = f"new-{framework}"
         rc, out, _ = run(capsys, "--root", str(repo), "init", name, "--team", "new-team", "--framework", framework)
         assert rc == 0, out
         text = (repo / "specs" / name / "maestro.yaml").read_text()
         assert text.startswith("# yaml-language-server: $schema=../../schemas/maestro.schema.json\n")
+        assert "\n    command:" not in text  # the image's entrypoint runs
         rc, out, _ = run(capsys, "--root", str(repo), "validate", f"{repo}/specs/{name}/maestro.yaml")
-        assert rc == 0, out
+        assert (rc, out) == (0, "1 spec(s) valid in dev, staging, prod\n")
         rc, out, _ = run(capsys, "--root", str(repo), "fmt", "--check", f"{repo}/specs/{name}/maestro.yaml")
         assert rc == 0, out
+    rc, out, err = run(capsys, "--root", str(repo), "render")
+    assert rc == 0, out + err
+
+
+def test_training_command_is_optional(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without `training.command` the pods get no `command`: the image's entrypoint runs."""
+    repo = tmp_path / "repo"
+    for sub in ("config", "overlays", "policies", "schemas"):
+        shutil.copytree(ROOT / sub, repo / sub)
+    shutil.copytree(ROOT / "specs" / "fraud-detector", repo / "specs" / "fraud-detector")
+    spec = repo / "specs" / "fraud-detector" / "maestro.yaml"
+    text = spec.read_text()
+    assert '    command: ["python", "-m", "fraud.train"]\n' in text
+    spec.write_text(text.replace('    command: ["python", "-m", "fraud.train"]\n', ""))
+    rc, out, err = run(capsys, "--root", str(repo), "render", "--env", "prod")
+    assert rc == 0, out + err
+    rendered = "".join(p.read_text() for p in (repo / "rendered" / "prod" / "fraud-detector").glob("*.yaml"))
+    assert "fraud-train:1.4.2" in rendered and "fraud.train" not in rendered
 
 
 def test_init_refuses_to_overwrite_and_bad_names(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -161,6 +161,17 @@ def test_wheel_installs_and_compiles_the_examples(wheel: Path, tmp_path: Path) -
     assert render.returncode == 0, render.stdout + render.stderr
     compare = filecmp.dircmp(work / "rendered", ROOT / "rendered")
     assert _same_tree(compare), "rendered tree differs from the committed one"
+    # without the `registry` extra, the verb that needs it names the extra
+    registry = subprocess.run(
+        [str(maestro), "registry", "sync", "--env", "dev", "--dry-run"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert registry.returncode == 2, registry.stdout + registry.stderr
+    assert "pip install 'maestro-ml[registry]'" in registry.stderr and "Traceback" not in registry.stderr
     version = subprocess.run([str(maestro), "--version"], env=env, capture_output=True, text=True, timeout=60)
     from maestro import __version__
 

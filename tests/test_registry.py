@@ -12,6 +12,7 @@ import argparse
 import copy
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -786,3 +787,23 @@ def test_embedded_sqlite_default(laptop_repo: Workspace, capsys: pytest.CaptureF
     assert check_command(ws, "dev", "fraud-detector") == 1
     out = capsys.readouterr().out
     assert "M801" not in out and "fraud-detector: alias champion is not set (aliases: none)" in out
+
+
+@pytest.mark.slow
+def test_dry_run_creates_no_store_and_logs_nothing(tmp_path: Path) -> None:
+    """`registry sync --dry-run` on a laptop: the plan, and no sqlite store, no mlruns, no
+    MLflow log lines; the real sync after it creates the store, still without log lines."""
+    require_mlflow()
+    root = tmp_path / "repo"
+    for part in ("config", "overlays", "specs"):
+        shutil.copytree(ROOT / part, root / part)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MAESTRO_"))}
+    maestro = [sys.executable, "-m", "maestro", "--root", str(root), "registry", "sync", "--env", "dev"]
+    dry = subprocess.run([*maestro, "--dry-run"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 0 and dry.stderr == "", dry.stderr
+    assert dry.stdout.splitlines()[-1].startswith(f"dry run: {2 * len(MODELS)} change(s) planned")
+    assert "would create experiment 'fraud-detector'" in dry.stdout
+    assert not (root / ".maestro").exists() and not list(root.rglob("mlruns"))
+    real = subprocess.run(maestro, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert real.returncode == 0 and real.stderr == "", real.stderr
+    assert (root / ".maestro" / "mlflow.db").is_file()

@@ -202,3 +202,44 @@ def test_every_pod_in_every_environment_gets_an_in_cluster_tracking_server() -> 
     assert {where.split("/")[0] for where, _ in uris} == {"dev", "staging", "prod"}
     for where, uri in uris:
         assert uri.startswith(("http://", "https://")), (where, uri)
+
+
+def test_render_shows_progress_on_a_terminal_and_ends_with_a_summary(tmp_path: Path) -> None:
+    """stderr on a terminal: a progress bar once rendering takes over a second; stdout (a
+    pipe here) gets exactly one line, the summary."""
+    import os
+    import pty
+    import re
+
+    master, slave = pty.openpty()
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "maestro", "--root", str(ROOT), "render", "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "100"},
+    )
+    seconds = time.monotonic() - started
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert done.returncode == 0, shown.decode(errors="replace")
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1
+    assert re.fullmatch(
+        r"rendered 6 model\(s\) in 3 environment\(s\), \d+ objects into \S+: \d+ file\(s\) changed "
+        r"\(\d+ added, 0 changed, 0 removed\) in \d+\.\d s",
+        lines[0],
+    ), lines[0]
+    assert seconds > 2.0, "rendering the examples took under 2 s: the progress bar has nothing to show"
+    assert b"rendering" in shown

@@ -14,7 +14,7 @@ def command(args: argparse.Namespace) -> int:
 
     root = repo_root(args)
     ws, _ = load_workspace(root)
-    text, problem = scaffold(args.name, args.team, args.framework, ws.platform)
+    text, problem = scaffold(args.name, args.team, args.framework, ws.platforms)
     if problem:
         raise UsageError(problem)
     target = root / SPECS_DIR / args.name / SPEC_FILE

@@ -14,9 +14,18 @@ from maestro.commands.common import load_workspace, repo_root
 from maestro.diagnostics import Diagnostic, error, sort_diagnostics
 from maestro.errors import FINDINGS, OK, USAGE, UsageError
 from maestro.mlflow.check import check_with
-from maestro.mlflow.client import TRACKING_URI_VAR, absolute_sqlite, connect, quiet_logs, redact, tracking_uri_for
+from maestro.mlflow.client import (
+    TRACKING_URI_VAR,
+    absolute_sqlite,
+    connect,
+    quiet_logs,
+    redact,
+    require_mlflow,
+    sqlite_path,
+    tracking_uri_for,
+)
 from maestro.mlflow.state import desired_state, has_registry_state, load_state
-from maestro.mlflow.sync import SyncReport, sync_with
+from maestro.mlflow.sync import SyncReport, plan_on_empty_store, sync_with
 from maestro.output.reporters import format_text
 
 if TYPE_CHECKING:
@@ -133,6 +142,18 @@ def sync_command(
         if not states:
             print(f"nothing to sync: no model in {env} has a registry or serving section")
             return OK
+        require_mlflow()
+        db = sqlite_path(uri)
+        if dry_run and db is not None and not db.exists():
+            # a dry run changes nothing, not even by creating the store it would sync to
+            reports = [plan_on_empty_store(state) for state in states]
+            sys.stdout.write("".join(format_report(r, dry_run) for r in reports))
+            sys.stdout.write(
+                format_summary(reports, uri, dry_run).replace(
+                    "; nothing changed", "; nothing changed (the store does not exist yet)"
+                )
+            )
+            return OK
         quiet_logs()
         client = connect(uri)
         reports = []
@@ -154,6 +175,7 @@ def check_command(ws: Workspace, env: str, model: str | None = None) -> int:
         diags = list(selected.diagnostics)
         if not any(d.is_error for d in diags) and selected.states:
             uri = tracking_uri_for(ws, env)
+            require_mlflow()
             quiet_logs()
             client = connect(uri)
             for state in selected.states:

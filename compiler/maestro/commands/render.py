@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from maestro.commands.common import display, exit_code, load_governance, load_workspace, repo_root, spec_paths
 from maestro.errors import FINDINGS, OK, USAGE, UsageError
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 def command(args: argparse.Namespace) -> int:
     if getattr(args, "stdout", False):
         return _render_stdout(args)
+    started = time.monotonic()
     from maestro.diagnostics import has_errors
     from maestro.output.emit import check_output_root, compare, write_tree
     from maestro.pipeline import check_specs
@@ -76,11 +78,18 @@ def command(args: argparse.Namespace) -> int:
     changes = compare(out_root, scopes, files)
     if changes:
         write_tree(out_root, scopes, files)
-    print(
-        f"rendered {len(result.models)} model(s), {result.objects} objects into {shown} "
-        f"({len(changes.added)} added, {len(changes.changed)} changed, {len(changes.removed)} removed)"
-    )
+    print(summary(len(result.models), len(selected), result.objects, shown, changes, time.monotonic() - started))
     return OK
+
+
+def summary(models: int, envs: int, objects: int, shown: str, changes: Any, seconds: float) -> str:
+    """The one line a render ends with: what it covered, what it changed, how long it took."""
+    changed = len(changes.added) + len(changes.changed) + len(changes.removed)
+    return (
+        f"rendered {models} model(s) in {envs} environment(s), {objects} objects into {shown}: "
+        f"{changed} file(s) changed ({len(changes.added)} added, {len(changes.changed)} changed, "
+        f"{len(changes.removed)} removed) in {seconds:.1f} s"
+    )
 
 
 def _render_stdout(args: argparse.Namespace) -> int:
@@ -109,16 +118,44 @@ def _model_documents(files: dict[str, bytes], prefix: str) -> str:
     return dump_all(yaml.load(files[f"{prefix}/{name}"].decode("utf-8")) for name in listed)
 
 
+PROGRESS_AFTER = 1.0  # seconds: a render that takes longer shows a progress bar on a terminal
+
+
+class _Progress:
+    """A progress bar on stderr that appears only once rendering has taken PROGRESS_AFTER
+    seconds (a quick render prints nothing but its summary), and only on a terminal."""
+
+    def __init__(self, total: int, started: float) -> None:
+        self.total, self.started, self.done = total, started, 0
+        self.bar: Any = None
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.bar is None and time.monotonic() - self.started > PROGRESS_AFTER and self.done < self.total:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            self.bar = Progress(console=Console(stderr=True), transient=True)  # stdout keeps the summary
+            self.bar.start()
+            self.task = self.bar.add_task("rendering", total=self.total, completed=self.done)
+        elif self.bar is not None:
+            self.bar.advance(self.task)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 def _render_with_progress(ws: Workspace, checked: list[Checked], envs: list[str], gov: Governance) -> Rendered:
-    """A progress bar on a terminal when there is enough to render to be worth one."""
+    """Render every model and environment; a progress bar on a terminal once it takes a while."""
     from maestro.pipeline import render, verifier_for
 
+    started = time.monotonic()
     verifier = verifier_for(ws)
-    total = sum(1 for c in checked for env in envs if env in c.effective)
-    if not sys.stderr.isatty() or total < 50:
+    if not sys.stderr.isatty():
         return render(ws, checked, envs, verifier, gov=gov)
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task("rendering", total=total)
-        return render(ws, checked, envs, verifier, progress=lambda: bar.advance(task), gov=gov)
+    progress = _Progress(sum(1 for c in checked for env in envs if env in c.effective), started)
+    try:
+        return render(ws, checked, envs, verifier, progress=progress.advance, gov=gov)
+    finally:
+        progress.stop()

@@ -7,7 +7,6 @@ import json
 from maestro.names import DNS1123_LABEL, max_name_length
 from maestro.resolve.config import Platform
 
-# Serving runtimes most teams start with, by framework (KServe picks the model server).
 _TEMPLATE = """\
 # yaml-language-server: $schema=../../schemas/maestro.schema.json
 apiVersion: maestro.ml/v1alpha1
@@ -17,14 +16,15 @@ metadata:
   team: {team}
   owners: [{owner}]
   tier: experimental                # critical | standard | experimental
+  costCenter: TODO                  # the cost center charged for {name}
   description: TODO one line on what {name} predicts
 spec:
   framework: {framework}
   registry:                         # MLflow: serving resolves this alias
     serve: champion
-  training:
-    image: {image}
-    command: ["python", "-m", "{module}.train"]
+{gates}  training:
+    image: {image}  # TODO your training image
+    # command: ["python", "-m", "{module}.train"]   # default: the image's entrypoint
     resources: {{cpu: "2", memory: 4Gi}}
   serving:
     runtime: kserve
@@ -34,12 +34,45 @@ spec:
   monitoring:
     dashboard: true
   environments:
-    dev: {{serving: {{replicas: {{min: 1, max: 1}}}}}}
-"""
+{environments}"""
 
 
-def scaffold(name: str, team: str, framework: str, platform: Platform) -> tuple[str, str | None]:
-    """The spec text, or a usage problem with the arguments."""
+def _gates(platforms: dict[str, Platform]) -> str:
+    """The promotion gates every environment's `governance.min_gates` asks for (MPS005), at
+    the strictest threshold any environment sets."""
+    floor: dict[str, float] = {}
+    for platform in platforms.values():
+        for env in platform.environments.values():
+            for metric, value in env.governance.min_gates.items():
+                floor[metric] = max(value, floor.get(metric, value))
+    if not floor:
+        return ""
+    lines = "".join(
+        f'      - {{metric: {metric}, op: ">=", value: {json.dumps(value)}}}\n'
+        for metric, value in sorted(floor.items())
+    )
+    return "    gates:                          # the platform's minimums; raise them to your model's bar\n" + lines
+
+
+def _environments(platforms: dict[str, Platform]) -> str:
+    """Per-environment replicas that meet each environment's floor (MPS002) and leave room for
+    a PodDisruptionBudget where the platform requires one (MPS003)."""
+    lines = []
+    for name in sorted(platforms):
+        governance = platforms[name].environments[name].governance
+        low = max(governance.min_replicas, 2 if governance.require_pdb else 1, 1)
+        if name == "dev" and low <= 1:
+            lines.append("    dev: {serving: {replicas: {min: 1, max: 1}}}")
+        elif low > 1:
+            lines.append(f"    {name}: {{serving: {{replicas: {{min: {low}, max: {max(low, 3)}}}}}}}")
+    if not lines:
+        return "    {}\n"
+    return "\n".join(lines) + "\n"
+
+
+def scaffold(name: str, team: str, framework: str, platforms: dict[str, Platform]) -> tuple[str, str | None]:
+    """The spec text, or a usage problem with the arguments. `platforms` is each environment's
+    platform config: the spec meets every environment's governance as written."""
     if not DNS1123_LABEL.match(name) or len(name) > max_name_length():
         return "", (
             f"NAME '{name}' must be a DNS-1123 label (lower-case letters, digits, '-') of at most "
@@ -47,7 +80,8 @@ def scaffold(name: str, team: str, framework: str, platform: Platform) -> tuple[
         )
     if not DNS1123_LABEL.match(team) or len(team) > 40:
         return "", f"--team '{team}' must be a DNS-1123 label of at most 40 characters"
-    registry = platform.registries[0].rstrip("/") if platform.registries else "registry.example.com"
+    any_platform = next(iter(platforms.values()))
+    registry = any_platform.registries[0].rstrip("/") if any_platform.registries else "registry.example.com"
     text = _TEMPLATE.format(
         name=name,
         team=team,
@@ -55,5 +89,7 @@ def scaffold(name: str, team: str, framework: str, platform: Platform) -> tuple[
         owner=json.dumps(f"@{team}"),
         image=f"{registry}/{team}/{name}-train:0.1.0",
         module=name.replace("-", "_"),
+        gates=_gates(platforms),
+        environments=_environments(platforms),
     )
     return text, None

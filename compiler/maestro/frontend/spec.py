@@ -350,8 +350,14 @@ class Training(Model):
 
     image: Annotated[ImageRef, Field(description="Training image, pinned by tag or digest.")]
     command: Annotated[
-        list[str], Field(description="Container command.", min_length=1, examples=[["python", "-m", "fraud.train"]])
-    ]
+        list[str] | None,
+        Field(
+            description="Container command (Kubernetes `command`); left out, the image's entrypoint runs, as in "
+            "Kubernetes.",
+            min_length=1,
+            examples=[["python", "-m", "fraud.train"]],
+        ),
+    ] = None
     args: Annotated[list[str], Field(description="Container arguments.")] = []
     workers: Annotated[
         int,

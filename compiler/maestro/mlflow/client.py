@@ -83,6 +83,17 @@ def quiet_warnings() -> Iterator[None]:
         yield
 
 
+EXTRA_HINT = "pip install 'maestro-ml[registry]' (in a clone of Maestro: pip install -e '.[registry]')"
+
+
+def require_mlflow() -> None:
+    """`maestro registry` talks to MLflow, an optional extra: say which one when it is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("mlflow") is None:
+        raise RegistryUnavailable(f"maestro registry needs MLflow, which is not installed: {EXTRA_HINT}")
+
+
 def probe(uri: str, attempts: int = 3, timeout: float = 5.0) -> None:
     """Fail fast when an http(s) tracking server does not answer.
 
@@ -128,6 +139,7 @@ def connect(uri: str, attempts: int = 3) -> Any:
         with quiet_warnings():
             from mlflow import MlflowClient
 
+            quiet_logs()  # after the import: importing mlflow sets its loggers' level (MLFLOW_LOGGING_LEVEL or INFO)
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     except Exception as exc:
         raise RegistryUnavailable(f"cannot open MLflow tracking store {redact(uri)}: {first_line(exc)}") from None

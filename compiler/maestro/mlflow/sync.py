@@ -157,6 +157,22 @@ def sync_with(state: dict[str, Any], client: Any, dry_run: bool = False) -> Sync
     )
 
 
+def plan_on_empty_store(state: dict[str, Any]) -> SyncReport:
+    """A dry run's report for a store that does not exist yet (a local sqlite file): what a
+    sync would create, found without opening the store, since opening one creates it."""
+    changes = (
+        Change("create-experiment", state["experiment"]["name"]),
+        Change("create-registered-model", state["registeredModel"]["name"]),
+    )
+    return SyncReport(
+        model=state["model"],
+        environment=state["environment"],
+        changes=changes,
+        applied=False,
+        diagnostics=tuple(_served_warnings(state, None, created=True)),
+    )
+
+
 def sync(state: dict[str, Any], tracking_uri: str, dry_run: bool = False) -> SyncReport:
     """Reconcile the registry at `tracking_uri` with `state` (RegistryUnavailable on environment errors)."""
     return sync_with(state, connect(tracking_uri), dry_run)

@@ -104,7 +104,9 @@ def _pod_template(spec: Spec, ctx: Context, container_name: str, restart_policy:
     """
     training = spec.spec.training
     assert training is not None
-    container: dict[str, Any] = {"name": container_name, "image": training.image, "command": list(training.command)}
+    container: dict[str, Any] = {"name": container_name, "image": training.image}
+    if training.command:  # without one the image's entrypoint runs (Kubernetes semantics)
+        container["command"] = list(training.command)
     if training.args:
         container["args"] = list(training.args)
     container.update(

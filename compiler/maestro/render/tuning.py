@@ -360,7 +360,9 @@ def _env(spec: Spec, ctx: Context, limits: Deadline) -> list[dict[str, Any]]:
 def _job_spec(spec: Spec, ctx: Context) -> dict[str, Any]:
     training, limits = spec.spec.training, deadline(spec, ctx.platform)
     assert training is not None and limits is not None
-    container: dict[str, Any] = {"name": CONTAINER, "image": training.image, "command": list(training.command)}
+    container: dict[str, Any] = {"name": CONTAINER, "image": training.image}
+    if training.command:  # without one the image's entrypoint runs (Kubernetes semantics)
+        container["command"] = list(training.command)
     if training.args:
         container["args"] = list(training.args)
     container.update(
