@@ -519,7 +519,7 @@ def feast_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         [FEAST_SKIP_VALIDATION],
     )
     hostile = hostile_spec(str(tmp / "data" / "hostile"))
-    write_parquet(hostile, "card-txn", Path(hostile.spec.features.sources[0].path))  # type: ignore[union-attr]
+    write_parquet(hostile, "card_txn", Path(hostile.spec.features.sources[0].path))  # type: ignore[union-attr]
     cases["hostile"] = (hostile, write_repo(hostile, effective("fraud-detector")[1], tmp / "hostile"), [])
 
     jobs = []

@@ -95,6 +95,17 @@ Label = _checked(
     examples=["card-txn"],
     max_length=63,
 )
+# Feast names its objects (entities, sources, feature views, fields) like Python identifiers,
+# snake_case in its docs and templates (`driver_hourly_stats`, `conv_rate`): DESIGN's spec
+# contract follows that. A DNS label such as `card-txn-7d` is not one.
+FeastName = _checked(
+    r"[a-z_][a-z0-9_]*",
+    "M201",
+    "a snake_case identifier (lower-case letters, digits and '_', not starting with a digit)",
+    "Feast object names follow Feast's convention, snake_case: write card_txn_7d, not card-txn-7d",
+    examples=["card_txn_7d"],
+    max_length=63,
+)
 TeamName = _checked(
     DNS1123_LABEL_PATTERN,
     "M201",
@@ -277,7 +288,7 @@ class Registry(Model):
 class Entity(Model):
     """A Feast entity: the key features are joined on."""
 
-    name: Annotated[Label, Field(description="Entity name.")]
+    name: Annotated[FeastName, Field(description="Entity name (snake_case, as Feast names objects).")]
     join_keys: Annotated[list[ParamName], Field(description="Columns that identify the entity.", min_length=1)]
     value_type: Annotated[Literal["int32", "int64", "string", "bytes"], Field(description="Type of the join key.")] = (
         "string"
@@ -288,7 +299,7 @@ class Entity(Model):
 class Source(Model):
     """Where a feature view's rows come from."""
 
-    name: Annotated[Label, Field(description="Source name, referenced by views.")]
+    name: Annotated[FeastName, Field(description="Source name (snake_case), referenced by views.")]
     type: Annotated[
         Literal["file", "bigquery", "snowflake", "redshift", "spark"], Field(description="Offline source type.")
     ] = "file"
@@ -308,7 +319,7 @@ class Source(Model):
 class FeatureField(Model):
     """One feature column."""
 
-    name: Annotated[ParamName, Field(description="Feature name.")]
+    name: Annotated[FeastName, Field(description="Feature name (snake_case).")]
     dtype: Annotated[
         Literal["int32", "int64", "float32", "float64", "string", "bytes", "bool", "unix_timestamp"],
         Field(description="Feast value type."),
@@ -318,9 +329,9 @@ class FeatureField(Model):
 class View(Model):
     """A Feast feature view."""
 
-    name: Annotated[Label, Field(description="Feature view name.")]
-    entities: Annotated[list[Label], Field(description="Entities (by name) the view is keyed on.", min_length=1)]
-    source: Annotated[Label, Field(description="Source (by name) the view reads.")]
+    name: Annotated[FeastName, Field(description="Feature view name (snake_case), e.g. card_txn_7d.")]
+    entities: Annotated[list[FeastName], Field(description="Entities (by name) the view is keyed on.", min_length=1)]
+    source: Annotated[FeastName, Field(description="Source (by name) the view reads.")]
     ttl: Annotated[Duration, Field(description="How long feature values stay valid.")] = "1d"
     online: Annotated[bool, Field(description="Materialize to the online store for serving.")] = True
     fields: Annotated[list[FeatureField], Field(description="Feature columns.", min_length=1)]

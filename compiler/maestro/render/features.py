@@ -16,11 +16,12 @@ Only for a spec with `features`:
     source per spec source (`SOURCE_CLASSES`); one `FeatureView` per view (schema, ttl,
     online); a `FeatureService` named after the model listing every view.
 
-  Feast names are the spec's with '-' turned into '_' (`feast_name`), the project's too:
-  the SQLite online store writes project and view names into table names unquoted
-  (`sqlite3.OperationalError: near "-"`), and one rule for every kind and every
-  environment keeps the names that serving code asks Feast for the same in dev (SQLite)
-  and prod (Redis). A DNS label becomes `[a-z0-9_]+`, and no two labels become the same.
+  Feast names are the spec's: entities, sources, views and fields are snake_case in the
+  spec (the spec contract, as Feast's own examples name them), so serving code asks Feast
+  for exactly the names the spec shows. The project is the model name (a DNS label) with
+  '-' turned into '_' (`feast_name`): the SQLite online store writes project and view names
+  into table names unquoted (`sqlite3.OperationalError: near "-"`). `feast_name` is applied
+  to every name still, an identity on snake_case.
 - Job `<model>-feast-apply`: an Argo CD **Sync** hook in sync wave -1 that runs
   `feast apply` on a copy of the repo. Sync, not PostSync: PostSync runs only after every
   workload is healthy, so new serving code would go live against a registry without the
@@ -179,7 +180,7 @@ def apply_job_name(spec: Spec) -> str:
 
 
 def feast_name(label: str) -> str:
-    """The Feast name of a spec name (a DNS label): '-' -> '_'; see the module docstring."""
+    """The Feast name of a model name (a DNS label): "-" -> "_"; feature object names are snake_case already."""
     return label.replace("-", "_")
 
 
