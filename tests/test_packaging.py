@@ -89,7 +89,8 @@ def test_dockerfile_builds_from_the_sources_it_copies() -> None:
 
 def test_no_instruction_installs_the_wrong_distribution() -> None:
     """The distribution named maestro on the package index is an unrelated project."""
-    wrong = re.compile(r"pip install[^\n`]*?\s['\"]?maestro(\[[^\]]*\])?(==[^\s`]*)?(?=[\s`'\"]|$)", re.M)
+    # `pip install [options] maestro[extras][==version]`, up to a comment or the end of the code
+    wrong = re.compile(r"pip install[^\n`#]*?\s['\"]?maestro(\[[^\]]*\])?(==[^\s`]*)?(?=[\s`'\"]|$)", re.M)
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
     offenders = []
     for name in tracked.stdout.split("\0"):
