@@ -155,7 +155,7 @@ def test_spec_reference_check_detects_drift(repo: Path, capsys: pytest.CaptureFi
     assert rc == 1 and "docs/spec-reference.md is out of date" in err
     assert run(capsys, "--root", str(repo), "schema")[1] == "wrote docs/spec-reference.md\n"
     assert (repo / "docs" / "spec-reference.md").read_text() == (ROOT / "docs" / "spec-reference.md").read_text()
-    rc, out, _ = run(capsys, "--root", str(repo), "schema", "--check")
+    rc, _out, _ = run(capsys, "--root", str(repo), "schema", "--check")
     assert rc == 0
 
 
