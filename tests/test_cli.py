@@ -408,3 +408,29 @@ def test_root_is_accepted_after_the_verb_too(
     assert nested[0] in (0, 1) and "config/platform.yaml" not in nested[2]
     rc, _, err = run(capsys, "validate")
     assert rc == 2 and "config/platform.yaml" in err
+
+
+def test_a_finding_in_several_environments_is_printed_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """MPS001 (no cost center) holds in dev, staging and prod: one line naming all three,
+    counted once; JSON keeps one entry per environment, with `env` as data."""
+    repo = tmp_path / "repo"
+    for sub in ("config", "overlays", "policies", "schemas"):
+        shutil.copytree(ROOT / sub, repo / sub)
+    assert run(capsys, "--root", str(repo), "init", "x1", "--team", "t1", "--framework", "sklearn")[0] == 0
+    spec = repo / "specs" / "x1" / "maestro.yaml"
+    spec.write_text("".join(line for line in spec.read_text().splitlines(True) if "costCenter" not in line))
+    rc, out, _ = run(capsys, "--root", str(repo), "validate")
+    assert rc == 1
+    lines = out.splitlines()
+    [line] = [line for line in lines if " MPS001 " in line]
+    assert line.endswith(
+        "specs/x1/maestro.yaml:4:1: MPS001 model x1 has no metadata.costCenter: every model is charged to a cost "
+        "center (found null) (environments dev, prod, staging)"
+    )
+    assert lines[-1] == "1 error(s), 0 warning(s)"
+    rc, out, _ = run(capsys, "--root", str(repo), "validate", "--format", "json")
+    assert sorted(d["env"] for d in json.loads(out)["diagnostics"] if d["code"] == "MPS001") == [
+        "dev",
+        "prod",
+        "staging",
+    ]

@@ -21,15 +21,32 @@ def _where(d: Diagnostic) -> str:
     return d.file
 
 
+def merge_environments(diags: Sequence[Diagnostic]) -> list[tuple[Diagnostic, list[str]]]:
+    """One entry per finding, with every environment it holds in: the same code, message,
+    position, hint and model in dev, staging and prod is one thing to fix, printed once.
+    First-occurrence order; a finding without an environment stands alone."""
+    groups: dict[tuple[object, ...], tuple[Diagnostic, list[str]]] = {}
+    for d in diags:
+        # a finding without an environment has nothing to merge with: its position in the list keys it
+        key: tuple[object, ...] = (d.severity, d.code, d.message, d.file, d.line, d.col, d.hint, d.model)
+        key += ("env",) if d.env else ("alone", len(groups))
+        entry = groups.setdefault(key, (d, []))
+        if d.env and d.env not in entry[1]:
+            entry[1].append(d.env)
+    return list(groups.values())
+
+
 def format_text(diags: Sequence[Diagnostic]) -> str:
     out = []
-    for d in diags:
+    merged = merge_environments(diags)
+    for d, envs in merged:
         sev = "" if d.is_error else f"{d.severity.value}: "
-        out.append(f"{_where(d)}: {d.code} {sev}{d.text}")
+        where = f" (environment {envs[0]})" if len(envs) == 1 else f" (environments {', '.join(sorted(envs))})"
+        out.append(f"{_where(d)}: {d.code} {sev}{d.message}{where if envs else ''}")
         if d.hint:
             out.append(f"  hint: {d.hint}")
-    errors = sum(d.is_error for d in diags)
-    warnings = sum(d.severity is Severity.WARNING for d in diags)
+    errors = sum(d.is_error for d, _ in merged)
+    warnings = sum(d.severity is Severity.WARNING for d, _ in merged)
     if diags:
         out.append(f"{errors} error(s), {warnings} warning(s)")
     return "\n".join(out) + ("\n" if out else "")
