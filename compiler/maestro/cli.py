@@ -81,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     _leaf(p, "diff")
 
-    p = sub.add_parser("registry", help="apply (sync) or verify (check) MLflow registry state")
-    rsub = p.add_subparsers(dest="registry_action", metavar="sync|check")
+    p = sub.add_parser("registry", help="apply (sync), verify (check) or pin (lock) MLflow registry state")
+    rsub = p.add_subparsers(dest="registry_action", metavar="sync|check|lock")
     rsub.required = True
     r = rsub.add_parser("sync", help="create or correct the experiment, registered model, description and tags")
     r.add_argument("--env", help="environment whose config and tracking server to use (required without --state)")
@@ -94,6 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--env", required=True, help="environment to check")
     r.add_argument("--model", help="check one model")
     _leaf(r, "registry")
+    r = rsub.add_parser("lock", help="pin the versions each environment serves into specs/<model>/maestro.lock.yaml")
+    r.add_argument("--env", help="lock one environment (default: every environment)")
+    r.add_argument("--model", help="lock one model")
+    r.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 listing locked versions whose alias has moved"
+    )
+    _leaf(r, "lock")
+
+    p = sub.add_parser("promote", help="copy one environment's locked version into another's lock, gates checked")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--from", dest="source", required=True, metavar="ENV", help="the environment to promote from")
+    p.add_argument("--to", dest="target", required=True, metavar="ENV", help="the environment to promote into")
+    p.add_argument("--dry-run", action="store_true", help="check the gates and print the change; write nothing")
+    p.add_argument("--format", choices=("text", "markdown"), default="text", help="markdown: a pull request body")
+    _leaf(p, "promote")
 
     p = sub.add_parser(
         "schema", help="write (or --check) schemas/maestro.schema.json and the spec reference docs/spec-reference.md"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Any
 
@@ -24,6 +24,7 @@ from maestro.frontend.loader import Located, load
 from maestro.frontend.pydantic_errors import validate_model
 from maestro.frontend.semantics import check_literals, check_spec, to_diagnostics
 from maestro.frontend.spec import Spec
+from maestro.mlflow.lockfile import LOCK_FILE, EnvLock, LockFile, load_lock, stale_diagnostics, wanted
 from maestro.names import ARGOCD_FOLDER, PLATFORM_FOLDER
 from maestro.output import link
 from maestro.output.emit import Tree, folder
@@ -67,6 +68,8 @@ class Checked:
     effective: dict[str, Spec] = field(default_factory=dict)  # env -> resolved spec
     effective_located: dict[str, Located] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    lock: LockFile | None = None  # maestro.lock.yaml beside the spec, when present and valid
+    lock_located: Located | None = None
 
 
 def check_located(located: Located, inputs: Inputs, selected: list[str] | None = None) -> Checked:
@@ -121,6 +124,8 @@ def check_file(
     checked.path = path
     if checked.spec is not None and root is not None:
         checked.diagnostics += _placement(checked.spec, path, root, located)
+    if checked.spec is not None:
+        checked.diagnostics += _lock(checked, display, inputs)
     model = checked.spec.metadata.name if checked.spec is not None else path.parent.name
     checked.diagnostics = _about(checked.diagnostics, model)
     return checked
@@ -181,6 +186,21 @@ def govern(checked: Checked, ws: Workspace, envs: list[str], gov: Governance) ->
         sync = argocd.sync_mode(platform.environments[env].sync, ws.overlays.get(env), eff.metadata.tier)
         diags += gov.check_spec(eff, env, platform, sync, checked.effective_located[env])
     return apply_waivers(diags, spec, checked.located, ws.platform, envs)
+
+
+def _lock(checked: Checked, display: str, inputs: Inputs) -> list[Diagnostic]:
+    """Load the version lock beside the spec; its problems and stale entries are the spec's findings."""
+    assert checked.spec is not None
+    model = checked.spec.metadata.name
+    shown = (PurePosixPath(display).parent / LOCK_FILE).as_posix()
+    lock, located, diags = load_lock(checked.path.parent / LOCK_FILE, shown, model, inputs.environments)
+    checked.lock_located = located
+    if lock is None or located is None or diags:
+        return diags
+    checked.lock = lock
+    for env, spec in checked.effective.items():
+        diags += stale_diagnostics(lock, located, env, wanted(spec), model)
+    return diags
 
 
 def _placement(spec: Spec, path: Path, root: Path, located: Located) -> list[Diagnostic]:
@@ -252,12 +272,22 @@ def _placeholders(env: str, spec: Spec) -> dict[str, str]:
     return {"team": spec.metadata.team, "model": spec.metadata.name, "env": env}
 
 
-def context_for(ws: Workspace, env: str, spec: Spec, source: str) -> Context:
+def context_for(ws: Workspace, env: str, spec: Spec, source: str, lock: EnvLock | None = None) -> Context:
     overlay = ws.overlays.get(env)
     sync = argocd.sync_mode(ws.platforms[env].environments[env].sync, overlay, spec.metadata.tier)
     return Context(
-        env=env, platform=ws.platforms[env], namespace=namespace_for(ws, env, spec), source=source, sync=sync
+        env=env,
+        platform=ws.platforms[env],
+        namespace=namespace_for(ws, env, spec),
+        source=source,
+        sync=sync,
+        lock=lock,
     )
+
+
+def lock_entry(c: Checked, env: str) -> EnvLock | None:
+    """The spec's lock entry for `env` (a stale one never gets here: it is an error in check)."""
+    return c.lock.environments.get(env) if c.lock is not None else None
 
 
 def stamp(resources: Iterable[Resource], spec: Spec, ctx: Context, component: str) -> list[Resource]:
@@ -275,9 +305,11 @@ def stamp(resources: Iterable[Resource], spec: Spec, ctx: Context, component: st
     return out
 
 
-def render_model(ws: Workspace, env: str, spec: Spec, source: str) -> tuple[list[Resource], list[Diagnostic]]:
+def render_model(
+    ws: Workspace, env: str, spec: Spec, source: str, lock: EnvLock | None = None
+) -> tuple[list[Resource], list[Diagnostic]]:
     """Every object of one model in one environment, transformed, not yet verified."""
-    ctx = context_for(ws, env, spec, source)
+    ctx = context_for(ws, env, spec, source, lock)
     resources: list[Resource] = []
     for module in RENDERERS:
         resources += stamp(module.render(spec, ctx), spec, ctx, module.COMPONENT)
@@ -321,7 +353,7 @@ def render(
             if spec is None:
                 continue
             source = _source(ws, c)
-            objects, diags = render_model(ws, env, spec, source)
+            objects, diags = render_model(ws, env, spec, source, lock_entry(c, env))
             result.tree.diagnostics.extend(diags)
             prefix = f"{env}/{spec.metadata.name}"
             # The rendered tree never carries a secret value, whatever a renderer or patch did.

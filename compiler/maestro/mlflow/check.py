@@ -12,7 +12,7 @@ from maestro.mlflow.state import OPS, PROMOTE_HINT, served_targets
 # ------------------------------------------------------------------ check
 
 
-def _num(x: float) -> str:
+def num(x: float) -> str:
     """A number as people write it: 0.91, not 0.91000000000000003."""
     return format(x, ".15g") if math.isfinite(x) else str(x)
 
@@ -82,7 +82,7 @@ def _check(state: dict[str, Any], client: Any) -> list[Diagnostic]:
     mv = get_model_version(client, name, resolved)
     run_id = (mv.run_id if mv is not None else None) or ""
     if not run_id:
-        needs = ", ".join(f"{g['metric']} {g['op']} {_num(g['value'])}" for g in gates)
+        needs = ", ".join(f"{g['metric']} {g['op']} {num(g['value'])}" for g in gates)
         return out + [
             error(
                 "M804",
@@ -95,11 +95,23 @@ def _check(state: dict[str, Any], client: Any) -> list[Diagnostic]:
     if run is None:
         return out + [error("M804", f"{subject}: its run {run_id} does not exist", extra=where)]
     metrics = dict(run.data.metrics or {})  # the latest value of each metric
+    return out + evaluate_gates(gates, metrics, subject, f"run {run_id}", where)
+
+
+def evaluate_gates(
+    gates: list[dict[str, Any]], metrics: dict[str, float], subject: str, run: str, where: tuple[tuple[str, str], ...]
+) -> list[Diagnostic]:
+    """M805 for a gated metric `run` did not log, M806 for one that fails its threshold.
+
+    `metrics` holds the latest value of each metric; `subject` names the version in the
+    message ("fraud-detector version 3 (alias champion)"), `where` goes into `extra`.
+    """
+    out = []
     for g in gates:
         extra = where + (
             ("metric", g["metric"]),
             ("source", g.get("source", "spec")),
-            ("threshold", f"{g['op']} {_num(g['value'])}"),
+            ("threshold", f"{g['op']} {num(g['value'])}"),
         )
         hint = "platform minimum (governance.min_gates)" if g.get("source") == "platform" else None
         observed = metrics.get(g["metric"])
@@ -107,13 +119,13 @@ def _check(state: dict[str, Any], client: Any) -> list[Diagnostic]:
             out.append(
                 error(
                     "M805",
-                    f"{subject}: {g['metric']} was not logged on run {run_id}, needs {g['op']} {_num(g['value'])}",
+                    f"{subject}: {g['metric']} was not logged on {run}, needs {g['op']} {num(g['value'])}",
                     hint=hint,
                     extra=extra,
                 )
             )
         elif not OPS[g["op"]](float(observed), float(g["value"])):
-            shown, threshold = _num(observed), _num(g["value"])
+            shown, threshold = num(observed), num(g["value"])
             if shown == threshold:  # differ beyond 15 digits: show every digit
                 shown, threshold = repr(float(observed)), repr(float(g["value"]))
             out.append(

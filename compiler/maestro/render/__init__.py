@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from maestro.frontend.spec import Spec
+from maestro.frontend.spec import Spec, Variant
+from maestro.mlflow.lockfile import EnvLock
 from maestro.resolve.config import Environment, Platform
 
 Resource = dict[str, Any]
@@ -28,6 +29,7 @@ class Context:
     namespace: str
     source: str  # the spec file, relative to the repository root
     sync: Literal["automated", "manual"]
+    lock: EnvLock | None = None  # this environment's entry of the model's maestro.lock.yaml
 
     @property
     def environment(self) -> Environment:
@@ -84,6 +86,27 @@ def model_uri(spec: Spec, serve: str | int | None = None) -> str:
     name = (registry.model if registry and registry.model else None) or spec.metadata.name
     target = serve if serve is not None else (registry.serve if registry else "champion")
     return f"{MODEL_URI_SCHEME}{name}/{target}" if isinstance(target, int) else f"{MODEL_URI_SCHEME}{name}@{target}"
+
+
+# Which registered version a locked model server runs (mlflow/lockfile.py): for people and
+# dashboards reading the cluster; the pods download the locked artifact URI itself.
+MODEL_VERSION_ANNOTATION = "maestro.ml/model-version"
+MODEL_RUN_ANNOTATION = "maestro.ml/model-run-id"
+
+
+def served(spec: Spec, ctx: Context, variant: Variant | None = None) -> tuple[str, dict[str, str]]:
+    """The model URI a model server downloads, and the annotations naming the version.
+
+    Locked (`ctx.lock`): the immutable artifact URI of the locked version, which KServe's
+    storage initializer reads, annotated with version and run. Unlocked: the registry
+    reference `model_uri` (resolved when a pod starts), no annotations.
+    """
+    pinned = None
+    if ctx.lock is not None:
+        pinned = ctx.lock.serve if variant is None else ctx.lock.variants.get(variant.name)
+    if pinned is None:
+        return model_uri(spec, variant.serve if variant else None), {}
+    return pinned.source, {MODEL_VERSION_ANNOTATION: str(pinned.version), MODEL_RUN_ANNOTATION: pinned.run_id}
 
 
 def service_account_name(spec: Spec) -> str:

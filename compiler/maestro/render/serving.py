@@ -20,7 +20,7 @@ import math
 from typing import Any
 
 from maestro.frontend.spec import Spec, Variant
-from maestro.render import Context, Resource, model_uri, obj, pod_labels, selector_labels, service_account_name
+from maestro.render import Context, Resource, obj, pod_labels, selector_labels, served, service_account_name
 from maestro.render.pod import (
     GRPC,
     HTTP,
@@ -118,7 +118,7 @@ def _inference_service(spec: Spec, ctx: Context, name: str, variant: Variant | N
     serving = spec.spec.serving
     assert serving is not None
     lo, hi = _variant_replicas(spec, variant)
-    uri = model_uri(spec, variant.serve if variant else None)
+    uri, version = served(spec, ctx, variant)
     fmt = ctx.platform.images.serving.kserve_runtimes.get(spec.spec.framework, "mlflow")
     component = COMPONENT if variant is None else f"{COMPONENT}-{variant.name}"
     predictor: dict[str, Any] = {
@@ -150,6 +150,7 @@ def _inference_service(spec: Spec, ctx: Context, name: str, variant: Variant | N
     isvc["metadata"]["annotations"] = {
         "serving.kserve.io/deploymentMode": "RawDeployment",
         "serving.kserve.io/autoscalerClass": "external",
+        **version,
     }
     return isvc
 
@@ -196,7 +197,7 @@ def _deployment(spec: Spec, ctx: Context, name: str, variant: Variant | None = N
     assert serving is not None
     component = COMPONENT if variant is None else f"{COMPONENT}-{variant.name}"
     lo, _ = _variant_replicas(spec, variant)
-    uri = model_uri(spec, variant.serve if variant else None)
+    uri, version = served(spec, ctx, variant)
     body: dict[str, Any] = {
         "replicas": max(lo, 1),
         "revisionHistoryLimit": 3,
@@ -204,7 +205,10 @@ def _deployment(spec: Spec, ctx: Context, name: str, variant: Variant | None = N
         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
         "template": _pod_template(spec, ctx, component, uri),
     }
-    return obj("apps/v1", "Deployment", name, body)
+    deployment = obj("apps/v1", "Deployment", name, body)
+    if version:
+        deployment["metadata"]["annotations"] = version
+    return deployment
 
 
 def _pods(spec: Spec, name: str) -> dict[str, str]:
@@ -241,6 +245,7 @@ def _rollout(spec: Spec, ctx: Context, name: str, workload: dict[str, str]) -> l
     assert serving is not None
     ro = serving.rollout
     out: list[Resource] = []
+    version: dict[str, str] = {}
     body: dict[str, Any] = {
         "replicas": max(serving.replicas.min, 1),
         "revisionHistoryLimit": 3,
@@ -251,7 +256,8 @@ def _rollout(spec: Spec, ctx: Context, name: str, workload: dict[str, str]) -> l
         body["workloadRef"] = {**workload, "scaleDown": "progressively"}
         body["selector"] = {"matchLabels": _pods(spec, name)}
     else:
-        body["template"] = _pod_template(spec, ctx, COMPONENT, model_uri(spec))
+        uri, version = served(spec, ctx)
+        body["template"] = _pod_template(spec, ctx, COMPONENT, uri)
     analysis = ro.analysis
     if analysis is not None:
         out.append(_analysis_template(spec, ctx, name))
@@ -290,7 +296,10 @@ def _rollout(spec: Spec, ctx: Context, name: str, workload: dict[str, str]) -> l
             # services it switches: the active service is one of our own.
             out.append(_service(name, _pods(spec, name)))
         out.append(_service(preview, _pods(spec, name)))
-    out.append(obj(ROLLOUT_API, "Rollout", name, body))
+    rollout = obj(ROLLOUT_API, "Rollout", name, body)
+    if version:  # the Rollout holds the model server's pod template (runtime deployment)
+        rollout["metadata"]["annotations"] = version
+    out.append(rollout)
     return out
 
 

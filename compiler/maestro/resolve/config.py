@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from maestro.diagnostics import Diagnostic, error
 from maestro.frontend.loader import Located, load
+from maestro.frontend.spec import Owner
 from maestro.names import DNS1123_LABEL
 from maestro.resolve.merge import deep_merge, merge_located
 
@@ -94,6 +95,14 @@ class Endpoints(Section):
             "MLFLOW_TRACKING_URI overrides both."
         ),
     ] = None
+    mlflow_artifacts: Annotated[
+        str | None,
+        Field(
+            description="The tracking server's --artifacts-destination (e.g. s3://mlflow-prod/artifacts) when it "
+            "proxies artifacts: a version stored under mlflow-artifacts:/<path> is locked as <this>/<path>, which "
+            "KServe downloads without the server."
+        ),
+    ] = None
     prometheus: Annotated[str, Field(description="Prometheus URL used by rollout analysis.")]
     otel: Annotated[str | None, Field(description="OTLP endpoint for traces.")] = None
     vault: VaultEndpoint
@@ -112,6 +121,13 @@ class Governance(Section):
     require_mtls: bool = False
     require_drift_for_critical: bool = False
     max_waiver_days: Annotated[int, Field(ge=1)] = 90
+    require_lock: Annotated[
+        bool,
+        Field(
+            description="Serving models need an entry in specs/<model>/maestro.lock.yaml for this environment "
+            "(policy MPS017): what serves is decided in git, not by whoever last moved an alias."
+        ),
+    ] = False
 
 
 class Environment(Section):
@@ -387,6 +403,13 @@ class Platform(BaseSettings):
     ]
     environments: Annotated[dict[str, Environment], Field(min_length=1)]
     registries: Annotated[list[str], Field(description="Image registries (prefixes) workloads may pull from.")]
+    owners: Annotated[
+        list[Owner],
+        Field(
+            description="The platform's code owners ('@org/team' or e-mail): `maestro codeowners` makes them "
+            "approvers of config/, overlays/, policies/, rendered/*/platform/ and rendered/*/argocd/."
+        ),
+    ] = []
     images: Images
     costs: Costs
     teams: Teams = Teams()
