@@ -182,3 +182,17 @@ def mlflow_server(pytestconfig: pytest.Config) -> str:
     """The tracking URI of the run's `mlflow server`, e.g. http://127.0.0.1:41234."""
     require_mlflow()
     return shared_server(Path(getattr(pytestconfig, SHARED_DIR_KEY)))
+
+
+def start_server(folder: Path) -> tuple[int, str]:
+    """A server of its own for a script (tests/example_locks.py): (process group, URI).
+
+    RuntimeError, with the log's tail, when it does not start."""
+    state = _start(folder)
+    if "error" in state:
+        raise RuntimeError(str(state["error"]))
+    return int(str(state["pgid"])), str(state["uri"])
+
+
+def stop_server(pgid: int) -> None:
+    _stop_group(pgid)

@@ -70,7 +70,8 @@ def spec_inputs(workspace) -> dict[tuple[str, str], tuple[dict[str, Any], dict[s
         for env, spec in checked.effective.items():
             platform = workspace.platforms[env]
             sync = sync_mode(platform.environments[env].sync, workspace.overlays.get(env), spec.metadata.tier)
-            inp = spec_input(spec, env, platform, sync)
+            lock = checked.lock.environments.get(env) if checked.lock is not None else None
+            inp = spec_input(spec, env, platform, sync, lock)
             out[(spec.metadata.name, env)] = (inp, platform_config(workspace, env, spec.metadata.team))
     return out
 
@@ -599,6 +600,27 @@ def test_mps016_waivers(spec_policy, spec_inputs):
         spec_policy, spec_inputs, "fraud-detector", "prod", {"spec.metadata.waivers": [{**waiver, "rule": "MPS002"}]}
     )
     assert ok == []
+
+
+def test_mps017_prod_serves_locked_versions(spec_policy, spec_inputs):
+    # Every shipped model that serves in prod has a committed lock; dev and staging follow aliases.
+    for (model, env), (inp, cfg) in spec_inputs.items():
+        serves = inp["spec"]["spec"]["serving"] is not None
+        assert (inp["lock"] is not None) == (serves and env == "prod"), (model, env)
+        assert cfg["governance"]["require_lock"] == (env == "prod")
+    inp, cfg = spec_case(spec_inputs, "fraud-detector", "prod")
+    inp["lock"] = None
+    assert summary(check_spec(spec_policy, inp, cfg)) == [
+        (
+            "deny",
+            "MPS017",
+            "/spec/registry/serve",
+            "fraud-detector serves in prod without a locked model version: serving would resolve alias champion "
+            "when a pod starts (governance.require_lock)",
+        )
+    ]
+    inp, cfg = spec_case(spec_inputs, "fraud-detector", "staging")
+    assert inp["lock"] is None and check_spec(spec_policy, inp, cfg) == []
 
 
 def test_mps000_missing_config(spec_policy, spec_inputs):

@@ -184,7 +184,7 @@ def govern(checked: Checked, ws: Workspace, envs: list[str], gov: Governance) ->
             continue
         platform = ws.platforms[env]
         sync = argocd.sync_mode(platform.environments[env].sync, ws.overlays.get(env), eff.metadata.tier)
-        diags += gov.check_spec(eff, env, platform, sync, checked.effective_located[env])
+        diags += gov.check_spec(eff, env, platform, sync, checked.effective_located[env], lock_entry(checked, env))
     return apply_waivers(diags, spec, checked.located, ws.platform, envs)
 
 

@@ -85,6 +85,21 @@ base_input := {
 	"spec": base_spec,
 	"argocd": {"sync": "manual"},
 	"estimates": {"tuning": {"trials": 60, "trialHours": 0.5, "cpuHours": 120.0, "gpuHours": 0.0, "cost": 6.24, "currency": "USD"}},
+	"lock": base_lock,
+}
+
+# The prod entry of specs/fraud-detector/maestro.lock.yaml, as maestro feeds it.
+base_lock := {
+	"registeredModel": "fraud-detector",
+	"serve": {
+		"alias": "champion",
+		"version": 14,
+		"runId": "0f3c5a9e2b7d4c1a8e6f0b3d5c7a9e1f",
+		"source": "s3://acme-mlflow-prod/fraud-detector/0f3c5a9e2b7d4c1a8e6f0b3d5c7a9e1f/artifacts/model",
+		"metrics": {"val_auc": 0.944, "val_logloss": 0.21},
+		"promotedFrom": null,
+	},
+	"variants": {},
 }
 
 prod_config := {
@@ -99,6 +114,7 @@ prod_config := {
 		"require_mtls": true,
 		"require_drift_for_critical": true,
 		"max_waiver_days": 30,
+		"require_lock": true,
 	},
 	"team": {
 		"budget": {"monthly": 15000, "cpu_hours": 1000, "gpu_hours": 0},
@@ -120,6 +136,7 @@ dev_config := {
 		"require_mtls": false,
 		"require_drift_for_critical": false,
 		"max_waiver_days": 180,
+		"require_lock": false,
 	},
 	"team": prod_config.team,
 	"registries": prod_config.registries,
@@ -161,6 +178,7 @@ all_results := {r |
 		data.maestro.spec.deny_training_image_pinned,
 		data.maestro.spec.deny_training_image_registry,
 		data.maestro.spec.deny_waivers,
+		data.maestro.spec.deny_unlocked,
 	]
 	some r in rules
 }

@@ -113,6 +113,7 @@ rule_names := {
 	"MPS014": "training_image_pinned",
 	"MPS015": "training_image_registry",
 	"MPS016": "waivers",
+	"MPS017": "unlocked",
 }
 
 # Resource-scope codes (policies/k8s) a spec may also name in a waiver (for the objects

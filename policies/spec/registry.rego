@@ -70,3 +70,36 @@ weak_gate(i, g, minimum) := [sprintf("/spec/registry/gates/%d/value", [i]), msg]
 	g.value < minimum
 	msg := sprintf("gate %s %s %v is below the platform minimum in %s: %s >= %v (governance.min_gates)", [g.metric, g.op, g.value, env, g.metric, minimum])
 }
+
+# MPS017 served versions are locked in git
+#
+# What: where governance.require_lock is set (prod), a model that serves has an entry for
+#   the environment in specs/<model>/maestro.lock.yaml (input.lock): the registered version,
+#   run and artifact URI the model servers download, written by `maestro registry lock` or
+#   `maestro promote` and committed. Maestro itself refuses a lock entry that no longer
+#   matches the spec (M812), so an entry here is a current one.
+# Why: an alias (`serve: champion`) is resolved when a pod starts, so whoever last moved it in
+#   MLflow decides what production serves, outside review, and a restart can change the model.
+#   With a lock the commit says what runs, and a promotion is a reviewed pull request.
+# Comply: `maestro promote <model> --from staging --to prod` (gates checked), or
+#   `maestro registry lock --env prod --model <model>`; commit specs/<model>/maestro.lock.yaml.
+# Waive: metadata.waivers: [{rule: MPS017, reason: "...", until: YYYY-MM-DD}]
+# PASS: prod, serving set, lock: {registeredModel: fraud-detector, serve: {alias: champion, version: 14, ...}}
+# FAIL: prod, serving set, lock: null
+#   -> MPS017 /spec/registry/serve "fraud-detector serves in prod without a locked model version ..."
+deny_unlocked contains result("MPS017", path, msg, hint) if {
+	governance.require_lock == true
+	serves
+	not is_object(input.lock)
+	path := serve_path
+	msg := sprintf("%s serves in %s without a locked model version: serving would resolve %s when a pod starts (governance.require_lock)", [input.model, env, serve_text])
+	hint := sprintf("promote a version (maestro promote %s --from <env> --to %s) or lock it (maestro registry lock --env %s --model %s), and commit specs/%s/maestro.lock.yaml", [input.model, env, env, input.model, input.model])
+}
+
+serve_path := "/spec/registry/serve" if is_object(body.registry) else := "/spec/serving"
+
+serve_text := sprintf("version %v", [body.registry.serve]) if is_number(body.registry.serve)
+
+else := sprintf("alias %v", [body.registry.serve]) if is_string(body.registry.serve)
+
+else := "alias champion"

@@ -196,6 +196,50 @@ test_mps005_dev_has_no_minimums if {
 	count(data.maestro.spec.deny_promotion_gates) == 0 with input as inp with data.maestro.config as dev_config
 }
 
+# ---------------------------------------------------------------- MPS017
+
+test_mps017_unlocked_prod_model if {
+	inp := object.union(base_input, {"lock": null})
+	r := data.maestro.spec.deny_unlocked with input as inp with data.maestro.config as prod_config
+	r == {{
+		"code": "MPS017",
+		"path": "/spec/registry/serve",
+		"msg": "fraud-detector serves in prod without a locked model version: serving would resolve alias champion when a pod starts (governance.require_lock)",
+		"hint": "promote a version (maestro promote fraud-detector --from <env> --to prod) or lock it (maestro registry lock --env prod --model fraud-detector), and commit specs/fraud-detector/maestro.lock.yaml",
+	}}
+}
+
+test_mps017_locked_prod_model_passes if {
+	count(data.maestro.spec.deny_unlocked) == 0 with input as base_input with data.maestro.config as prod_config
+}
+
+test_mps017_pinned_version_without_registry_section if {
+	pinned := object.union(with_body({"registry": {"serve": 7}}), {"lock": null})
+	r := data.maestro.spec.deny_unlocked with input as pinned with data.maestro.config as prod_config
+	[x.path | some x in r] == ["/spec/registry/serve"]
+	some y in r
+	contains(y.msg, "would resolve version 7 when a pod starts")
+	bare := object.union(with_body({"registry": null}), {"lock": null})
+	r2 := data.maestro.spec.deny_unlocked with input as bare with data.maestro.config as prod_config
+	[z.path | some z in r2] == ["/spec/serving"]
+}
+
+test_mps017_batch_model_not_checked if {
+	inp := object.union(with_body({"serving": null}), {"lock": null})
+	count(data.maestro.spec.deny_unlocked) == 0 with input as inp with data.maestro.config as prod_config
+}
+
+test_mps017_dev_does_not_require_a_lock if {
+	inp := object.union(dev_input, {"lock": null})
+	count(data.maestro.spec.deny_unlocked) == 0 with input as inp with data.maestro.config as dev_config
+}
+
+test_mps017_without_the_setting_nothing_is_required if {
+	inp := object.union(base_input, {"lock": null})
+	cfg := json.remove(prod_config, ["governance/require_lock"])
+	count(data.maestro.spec.deny_unlocked) == 0 with input as inp with data.maestro.config as cfg
+}
+
 # ---------------------------------------------------------------- MPS006
 
 test_mps006_automated_prod_sync_for_critical if {

@@ -27,6 +27,7 @@ from maestro.costs import tuning_estimate
 from maestro.diagnostics import CODES, Diagnostic, Severity, error
 from maestro.frontend.loader import Located
 from maestro.frontend.spec import Spec
+from maestro.mlflow.lockfile import EnvLock
 from maestro.policy.policyset import InputDocument, PolicySet, finding_to_diagnostic, policy_error_diagnostic
 from maestro.policy.rego import PolicyError
 from maestro.resolve.config import Platform
@@ -67,7 +68,8 @@ def config_data(platform: Platform, env: str, team: str) -> dict[str, Any]:
     }
 
 
-def spec_input(spec: Spec, env: str, platform: Platform, sync: str) -> dict[str, Any]:
+def spec_input(spec: Spec, env: str, platform: Platform, sync: str, lock: EnvLock | None = None) -> dict[str, Any]:
+    """`input` of the spec-scope policies; `lock` is the environment's entry of maestro.lock.yaml."""
     estimate = tuning_estimate(spec, platform)
     doc = spec.model_dump(mode="json", by_alias=True)
     doc["spec"].pop("environments", None)
@@ -90,6 +92,7 @@ def spec_input(spec: Spec, env: str, platform: Platform, sync: str) -> dict[str,
                 "currency": platform.costs.currency,
             }
         },
+        "lock": None if lock is None else lock.model_dump(mode="json", by_alias=True),
     }
 
 
@@ -115,13 +118,15 @@ class Governance:
                 diags.append(policy_error_diagnostic(exc))
         return cls(sets["spec"], sets["k8s"]), diags
 
-    def check_spec(self, spec: Spec, env: str, platform: Platform, sync: str, located: Located) -> list[Diagnostic]:
+    def check_spec(
+        self, spec: Spec, env: str, platform: Platform, sync: str, located: Located, lock: EnvLock | None = None
+    ) -> list[Diagnostic]:
         if self.spec_policies is None:
             return []
         doc = InputDocument(located.file, 0, 1, 1, None, located)
         try:
             findings = self.spec_policies.check(
-                spec_input(spec, env, platform, sync),
+                spec_input(spec, env, platform, sync, lock),
                 SPEC_NAMESPACE,
                 data=config_data(platform, env, spec.metadata.team),
             )
