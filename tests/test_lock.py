@@ -9,6 +9,7 @@ CLI in-process.
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -25,11 +26,7 @@ from mlflow_server import free_port, mlflow_server, require_mlflow  # noqa: F401
 pytestmark = pytest.mark.slow
 
 _ids = itertools.count(1)
-ENDPOINTS = {
-    "dev": "sqlite:///.maestro/mlflow.db",
-    "staging": "http://mlflow.mlflow-staging.svc:5000",
-    "prod": "http://mlflow.mlflow.svc:5000",
-}
+ENVS = ("dev", "staging", "prod")
 
 
 @dataclass
@@ -65,6 +62,21 @@ GOOD = {"val_auc": 0.93, "val_logloss": 0.2}
 BETTER = {"val_auc": 0.95, "val_logloss": 0.18}
 
 
+def with_cli_endpoints(text: str, endpoints: dict[str, str]) -> str:
+    """config/platform.yaml with `endpoints.mlflow_cli` (what `maestro registry` uses) per environment."""
+    head, _, rest = text.partition("\nenvironments:\n")
+    parts = re.split(r"(?m)^(?=  [a-z]+:$)", rest, maxsplit=len(ENVS))
+    out = []
+    for part in parts:
+        env = part[2:].partition(":")[0]
+        if env in endpoints:
+            part = re.sub(r"(?m)^      mlflow_cli: .*\n", "", part)
+            part, n = re.subn(r"(?m)^(      mlflow: .*\n)", rf"\1      mlflow_cli: {endpoints[env]}\n", part, count=1)
+            assert n == 1, env
+        out.append(part)
+    return head + "\nenvironments:\n" + "".join(out)
+
+
 def make_repo(
     tmp_path: Path, client: Any, endpoints: dict[str, str], artifact_location: str | None = "s3://mlflow-test"
 ) -> Repo:
@@ -74,11 +86,7 @@ def make_repo(
     for part in ("config", "overlays", "policies"):
         shutil.copytree(ROOT / part, root / part)
     platform = root / "config" / "platform.yaml"
-    text = platform.read_text()
-    for env, uri in endpoints.items():
-        assert f"mlflow: {ENDPOINTS[env]}" in text
-        text = text.replace(f"mlflow: {ENDPOINTS[env]}", f"mlflow: {uri}", 1)
-    platform.write_text(text)
+    platform.write_text(with_cli_endpoints(platform.read_text(), endpoints))
     spec = (ROOT / "specs" / "fraud-detector" / "maestro.yaml").read_text()
     spec = spec.replace(
         "    model: fraud-detector\n    experiment: fraud-detector\n",
@@ -101,7 +109,7 @@ def client(mlflow_server: str) -> Any:
 
 @pytest.fixture
 def repo(tmp_path: Path, client: Any, mlflow_server: str) -> Repo:
-    return make_repo(tmp_path, client, dict.fromkeys(ENDPOINTS, mlflow_server))
+    return make_repo(tmp_path, client, dict.fromkeys(ENVS, mlflow_server))
 
 
 def test_lock_pins_serve_and_variants_and_rewrites_nothing_the_second_time(
@@ -218,8 +226,8 @@ def test_proxied_artifacts_resolve_through_the_configured_destination(
     platform = repo.root / "config" / "platform.yaml"
     platform.write_text(
         platform.read_text().replace(
-            f"      mlflow: {mlflow_server}\n",
-            f"      mlflow: {mlflow_server}\n      mlflow_artifacts: s3://acme-mlflow/proxied\n",
+            f"      mlflow_cli: {mlflow_server}\n",
+            f"      mlflow_cli: {mlflow_server}\n      mlflow_artifacts: s3://acme-mlflow/proxied\n",
         )
     )
     assert repo.maestro("registry", "lock", "--env", "prod") == 0
