@@ -109,18 +109,18 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_logs()
     with tempfile.TemporaryDirectory(prefix="maestro-example-locks-") as folder:
-        proc = None
+        server = None
         uri = args.tracking_uri
         if uri is None:
-            proc, uri = start_server(Path(folder))
+            server, uri = start_server(Path(folder))
         try:
             print(f"registering the examples on {uri}")
             print("registered:", ", ".join(register_examples(args.root, connect(uri), args.env)))
             os.environ["MLFLOW_TRACKING_URI"] = uri  # every environment resolves on this store
             return maestro(["--root", str(args.root), "registry", "lock", "--env", args.env])
         finally:
-            if proc is not None:
-                stop_server(proc)
+            if server is not None:
+                stop_server(server)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import pytest
 from conftest import ROOT
 from maestro.cli import main
 from maestro.mlflow.lockfile import LOCK_FILE
-from mlflow_server import free_port, mlflow_server, require_mlflow  # noqa: F401 - the fixture
+from mlflow_server import free_port, mlflow_server, require_mlflow, worker_id  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
 
@@ -80,8 +80,7 @@ def with_cli_endpoints(text: str, endpoints: dict[str, str]) -> str:
 def make_repo(
     tmp_path: Path, client: Any, endpoints: dict[str, str], artifact_location: str | None = "s3://mlflow-test"
 ) -> Repo:
-    n = next(_ids)
-    name = f"fraud-lock-{n}"
+    name = f"fraud-lock-{worker_id()}-{next(_ids)}"  # the server is shared by the xdist workers
     root = tmp_path / "repo"
     for part in ("config", "overlays", "policies"):
         shutil.copytree(ROOT / part, root / part)
