@@ -156,7 +156,10 @@ def test_priority_classes_provided_or_undefined_are_not_rendered() -> None:
 
 
 def test_storage_container_claims_the_models_scheme() -> None:
-    for env in ("dev", "staging", "prod"):
+    # prod has none: every model serving there is locked (specs/*/maestro.lock.yaml), so its
+    # storage URIs are the versions' s3:// artifact URIs, which KServe reads itself.
+    assert "ClusterStorageContainer/maestro-mlflow" not in committed("prod")
+    for env in ("dev", "staging"):
         csc = committed(env)["ClusterStorageContainer/maestro-mlflow"]["spec"]
         assert csc["supportedUriFormats"] == [{"prefix": "models:/"}]
         assert csc["workloadType"] == "initContainer"
@@ -205,7 +208,7 @@ def test_storage_container_downloads_a_registered_model(mlflow_server: str, tmp_
     version = client.create_model_version(name, f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
     client.set_registered_model_alias(name, "champion", version.version)
 
-    container = committed("prod")["ClusterStorageContainer/maestro-mlflow"]["spec"]["container"]
+    container = committed("staging")["ClusterStorageContainer/maestro-mlflow"]["spec"]["container"]
     target = tmp_path / "mnt-models"
     target.mkdir()
     env = {"MLFLOW_TRACKING_URI": mlflow_server, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
