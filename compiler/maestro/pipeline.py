@@ -24,7 +24,7 @@ from maestro.frontend.loader import Located, load
 from maestro.frontend.pydantic_errors import validate_model
 from maestro.frontend.semantics import check_literals, check_spec, to_diagnostics
 from maestro.frontend.spec import Spec
-from maestro.mlflow.lockfile import LOCK_FILE, EnvLock, LockFile, load_lock, stale_diagnostics, wanted
+from maestro.mlflow.lockfile import LOCK_FILE, EnvLock, LockFile, lock_problems, stale_diagnostics, wanted
 from maestro.names import ARGOCD_FOLDER, PLATFORM_FOLDER
 from maestro.output import link
 from maestro.output.emit import Tree, folder
@@ -158,11 +158,12 @@ def check_specs(
     With `model`, only that model's spec: by name, or by folder for a spec too broken to have
     one (its diagnostics must show); UsageError when there is none.
     """
-    checked = [check_file(path, shown, ws.inputs, envs, ws.root) for path, shown in paths]
+    checked = every = [check_file(path, shown, ws.inputs, envs, ws.root) for path, shown in paths]
     if model is not None:
         checked = [c for c in checked if (c.spec.metadata.name if c.spec else c.path.parent.name) == model]
         if not checked:
-            raise UsageError(f"no spec named '{model}' under {SPECS_DIR}/")
+            known = ", ".join(sorted(c.spec.metadata.name if c.spec else c.path.parent.name for c in every))
+            raise UsageError(f"no spec named '{model}' under {SPECS_DIR}/ (models: {known or 'none'})")
     diags: list[Diagnostic] = []
     for c in checked:
         diags += c.diagnostics
@@ -189,13 +190,22 @@ def govern(checked: Checked, ws: Workspace, envs: list[str], gov: Governance) ->
 
 
 def _lock(checked: Checked, display: str, inputs: Inputs) -> list[Diagnostic]:
-    """Load the version lock beside the spec; its problems and stale entries are the spec's findings."""
+    """Load the version lock beside the spec (load -> validate -> checks, like a spec); its
+    problems and stale entries are the spec's findings."""
     assert checked.spec is not None
     model = checked.spec.metadata.name
-    shown = (PurePosixPath(display).parent / LOCK_FILE).as_posix()
-    lock, located, diags = load_lock(checked.path.parent / LOCK_FILE, shown, model, inputs.environments)
+    path = checked.path.parent / LOCK_FILE
+    if not path.exists():
+        return []
+    located, diags = load(path, (PurePosixPath(display).parent / LOCK_FILE).as_posix())
     checked.lock_located = located
-    if lock is None or located is None or diags:
+    if located is None:
+        return diags
+    lock, diags = validate_model(LockFile, located)
+    if lock is None:
+        return diags
+    diags = lock_problems(lock, located, model, inputs.environments)
+    if diags:
         return diags
     checked.lock = lock
     for env, spec in checked.effective.items():

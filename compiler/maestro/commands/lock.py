@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maestro.commands.common import atomic_write, load_workspace, print_diagnostics, repo_root
-from maestro.errors import FINDINGS, OK, USAGE, UsageError
+from maestro.commands.common import atomic_write, load_workspace, repo_root
+from maestro.errors import FINDINGS, OK
+from maestro.output.reporters import print_diagnostics
 
 if TYPE_CHECKING:
     from maestro.diagnostics import Diagnostic
@@ -43,41 +44,19 @@ class Plan:
 
 
 def select_models(ws: Workspace, model: str | None, envs: list[str]) -> list[Checked]:
-    """The checked specs a lock command works on (an unknown model is a usage error)."""
-    from maestro.pipeline import check_file
+    """The checked specs a lock command works on (an unknown model is a usage error naming the known ones)."""
+    from maestro.pipeline import check_specs
     from maestro.resolve.workspace import discover
 
-    checked = [check_file(p, display_path(ws, p), ws.inputs, envs, ws.root) for p in discover(ws.root)]
-    if model is None:
-        return checked
-    named = [c for c in checked if (c.spec.metadata.name if c.spec else c.path.parent.name) == model]
-    if not named:
-        known = sorted(c.spec.metadata.name if c.spec else c.path.parent.name for c in checked)
-        raise UsageError(f"no spec named '{model}' under specs/ (models: {', '.join(known) or 'none'})")
-    return named
+    return check_specs(ws, [(p, display_path(ws, p)) for p in discover(ws.root)], envs, model=model).checked
 
 
 def display_path(ws: Workspace, path: Path) -> str:
     return path.relative_to(ws.root).as_posix() if path.is_relative_to(ws.root) else str(path)
 
 
-def selected_envs(ws: Workspace, env: str | None) -> list[str]:
-    if env is not None and env not in ws.environments:
-        raise UsageError(f"unknown environment '{env}' (configured: {', '.join(ws.environments)})")
-    return [env] if env else list(ws.environments)
-
-
 def command(args: argparse.Namespace) -> int:
-    from maestro.mlflow.state import RegistryUnavailable
-
-    try:
-        return _lock(args)
-    except RegistryUnavailable as exc:  # an unreachable server, an MLflow error: the environment's
-        print(f"maestro: {exc}", file=sys.stderr)
-        return USAGE
-
-
-def _lock(args: argparse.Namespace) -> int:
+    """An unreachable tracking server or an MLflow error raises RegistryUnavailable (exit 2)."""
     from maestro.diagnostics import has_errors
     from maestro.mlflow.client import connect, quiet_logs, tracking_uri_for
     from maestro.mlflow.lock import entry_changes, gate_findings, lock_entry
@@ -85,7 +64,7 @@ def _lock(args: argparse.Namespace) -> int:
     from maestro.mlflow.state import desired_state
 
     ws, _ = load_workspace(repo_root(args))
-    envs = selected_envs(ws, args.env)
+    envs = ws.selected(args.env)
     checked = select_models(ws, args.model, envs)
     diags: list[Diagnostic] = [d for c in checked for d in c.diagnostics if _blocks_lock(d)]
     if has_errors(diags):
@@ -185,4 +164,4 @@ def _positioned(d: Diagnostic, c: Checked, env: str) -> Diagnostic:
     if variant and serving is not None and serving.ab_test is not None:
         index = next((i for i, v in enumerate(serving.ab_test.variants) if v.name == variant), 0)
         pointer = f"/spec/serving/abTest/variants/{index}/serve"
-    return replace(d, message=f"{d.message} (environment {env})", **located.where(pointer))
+    return replace(d, env=env, **located.where(pointer))

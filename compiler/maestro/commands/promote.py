@@ -15,9 +15,10 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from maestro.commands.common import atomic_write, load_workspace, print_diagnostics, repo_root
-from maestro.commands.lock import display_path, select_models, selected_envs
-from maestro.errors import FINDINGS, OK, USAGE, UsageError
+from maestro.commands.common import atomic_write, load_workspace, repo_root
+from maestro.commands.lock import display_path, select_models
+from maestro.errors import FINDINGS, OK, UsageError
+from maestro.output.reporters import print_diagnostics
 
 if TYPE_CHECKING:
     from maestro.diagnostics import Diagnostic
@@ -27,16 +28,7 @@ if TYPE_CHECKING:
 
 
 def command(args: argparse.Namespace) -> int:
-    from maestro.mlflow.state import RegistryUnavailable
-
-    try:
-        return _promote(args)
-    except RegistryUnavailable as exc:
-        print(f"maestro: {exc}", file=sys.stderr)
-        return USAGE
-
-
-def _promote(args: argparse.Namespace) -> int:
+    """An unreachable tracking server or an MLflow error raises RegistryUnavailable (exit 2)."""
     from maestro.diagnostics import error, has_errors
     from maestro.mlflow.client import connect, quiet_logs, redact, tracking_uri_for
     from maestro.mlflow.lock import entry_changes, promote_entry
@@ -45,8 +37,8 @@ def _promote(args: argparse.Namespace) -> int:
 
     ws, _ = load_workspace(repo_root(args))
     source, target = args.source, args.target
-    selected_envs(ws, source)
-    selected_envs(ws, target)
+    ws.selected(source)
+    ws.selected(target)
     if source == target:
         raise UsageError(f"--from and --to are the same environment ({source})")
     [c] = select_models(ws, args.model, [source, target])

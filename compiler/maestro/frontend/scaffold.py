@@ -54,17 +54,25 @@ def _gates(platforms: dict[str, Platform]) -> str:
     return "    gates:                          # the platform's minimums; raise them to your model's bar\n" + lines
 
 
-def _environments(platforms: dict[str, Platform]) -> str:
+def _environments(platforms: dict[str, Platform], model: str) -> str:
     """Per-environment replicas that meet each environment's floor (MPS002) and leave room for
-    a PodDisruptionBudget where the platform requires one (MPS003)."""
+    a PodDisruptionBudget where the platform requires one (MPS003). Where only locked versions
+    may serve (governance.require_lock, MPS017), a new model does not serve yet: nothing is
+    locked for it, and `maestro promote` is how a version gets there."""
     lines = []
     for name in sorted(platforms):
         governance = platforms[name].environments[name].governance
         low = max(governance.min_replicas, 2 if governance.require_pdb else 1, 1)
-        if name == "dev" and low <= 1:
+        replicas = f"{{serving: {{replicas: {{min: {low}, max: {max(low, 3)}}}}}}}"
+        if governance.require_lock:
+            lines.append(
+                f"    {name}: {{serving: null}}            # to serve here: replace with {replicas}, then\n"
+                f"    #   maestro promote {model} --from <env> --to {name}   (writes the version lock, MPS017)"
+            )
+        elif name == "dev" and low <= 1:
             lines.append("    dev: {serving: {replicas: {min: 1, max: 1}}}")
         elif low > 1:
-            lines.append(f"    {name}: {{serving: {{replicas: {{min: {low}, max: {max(low, 3)}}}}}}}")
+            lines.append(f"    {name}: {replicas}")
     if not lines:
         return "    {}\n"
     return "\n".join(lines) + "\n"
@@ -90,6 +98,6 @@ def scaffold(name: str, team: str, framework: str, platforms: dict[str, Platform
         image=f"{registry}/{team}/{name}-train:0.1.0",
         module=name.replace("-", "_"),
         gates=_gates(platforms),
-        environments=_environments(platforms),
+        environments=_environments(platforms, name),
     )
     return text, None

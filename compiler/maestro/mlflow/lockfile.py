@@ -27,15 +27,13 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
 
 from maestro.diagnostics import CODES, Diagnostic, error
-from maestro.frontend.loader import Located, escape, load
-from maestro.frontend.pydantic_errors import validate_model
+from maestro.frontend.loader import Located, escape
 from maestro.frontend.spec import API_VERSION, Alias, Label, MetricName, Model, Spec
 
 CODES.update(
@@ -153,21 +151,6 @@ def kserve_uri(uri: str, artifacts_destination: str | None = None) -> tuple[str 
 
 
 # ------------------------------------------------------------------ reading and checking
-
-
-def load_lock(
-    path: Path, display: str, model: str, environments: list[str]
-) -> tuple[LockFile | None, Located | None, list[Diagnostic]]:
-    """The lock at `path`, validated; (None, None, []) when there is none."""
-    if not path.exists():
-        return None, None, []
-    located, diags = load(path, display)
-    if located is None:
-        return None, None, diags
-    lock, diags = validate_model(LockFile, located)
-    if lock is None:
-        return None, located, diags
-    return lock, located, lock_problems(lock, located, model, environments)
 
 
 def lock_problems(lock: LockFile, located: Located, model: str, environments: list[str]) -> list[Diagnostic]:
