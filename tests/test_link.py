@@ -729,7 +729,8 @@ def test_an_undefined_priority_class_is_reported_at_the_overlay_patch(
 def test_a_tuning_secret_nothing_provides_is_reported_at_the_spec(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Issue 13: the tuning Job's `<model>-tuning-db` was provided by nothing."""
+    """Issue 13: the tuning Job's `<model>-tuning-db` was provided by nothing. (The Job is a
+    launched run: its findings point at the launcher's ConfigMap, which holds it.)"""
     cfg = repo / "config" / "platform.yaml"
     text = cfg.read_text()
     cfg.write_text(
@@ -741,9 +742,15 @@ def test_a_tuning_secret_nothing_provides_is_reported_at_the_spec(
     assert rc == 1
     found = sorted((d["file"], d["rendered"]) for d in diags if d["code"] == "M830")
     assert found == [
-        ("specs/churn-predictor/maestro.yaml", "rendered/prod/churn-predictor/job-churn-predictor-tuning.yaml"),
-        ("specs/fraud-detector/maestro.yaml", "rendered/prod/fraud-detector/job-fraud-detector-tuning.yaml"),
-        ("specs/image-classifier/maestro.yaml", "rendered/prod/image-classifier/job-image-classifier-tuning.yaml"),
+        (
+            "specs/churn-predictor/maestro.yaml",
+            "rendered/prod/churn-predictor/configmap-churn-predictor-tuning-job.yaml",
+        ),
+        ("specs/fraud-detector/maestro.yaml", "rendered/prod/fraud-detector/configmap-fraud-detector-tuning-job.yaml"),
+        (
+            "specs/image-classifier/maestro.yaml",
+            "rendered/prod/image-classifier/configmap-image-classifier-tuning-job.yaml",
+        ),
     ]
     spec = (repo / "specs" / "fraud-detector" / "maestro.yaml").read_text().splitlines()
     [line] = [d["line"] for d in diags if d["file"] == "specs/fraud-detector/maestro.yaml"]

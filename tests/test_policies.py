@@ -130,6 +130,15 @@ def objects(env: str, model: str, kind: str) -> list[dict[str, Any]]:
     return found
 
 
+def launched(env: str, model: str, config_map: str) -> dict[str, Any]:
+    """The run a launcher creates, as its ConfigMap in the committed tree holds it."""
+    cm = rendered(env, model, "ConfigMap", config_map)
+    return dict(yaml.load(cm["data"]["job.yaml"], Loader=_LOADER))
+
+
+NODE_POD = "/spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec"
+
+
 def rendered(env: str, model: str, kind: str, name: str) -> dict[str, Any]:
     """A copy of one object of the committed rendered/ tree, by kind and name."""
     found = [o for o in objects(env, model, kind) if o["metadata"]["name"] == name]
@@ -637,22 +646,20 @@ def label(obj: dict[str, Any]) -> str:
 
 
 def test_mpk001_registry(k8s_policy, workspace):
-    obj = rendered("prod", "image-classifier", "PyTorchJob", "image-classifier-train")
+    obj = launched("prod", "image-classifier", "image-classifier-train-job")
+    assert obj["kind"] == "TrainJob"
     image = "docker.io/pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
-    obj["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["image"] = image
+    obj["spec"]["trainer"]["image"] = image
     allowed = ", ".join(workspace.platforms["prod"].registries)
     assert summary(check_k8s(k8s_policy, workspace, obj)) == [
         (
             "deny",
             "MPK001",
-            "/spec/pytorchReplicaSpecs/Worker/template/spec/containers/0/image",
-            f'container "pytorch" of {label(obj)} uses image {image}, which is not from an allowed registry ({allowed})',
+            "/spec/trainer/image",
+            f'container "node" of {label(obj)} uses image {image}, which is not from an allowed registry ({allowed})',
         )
     ]
-    assert (
-        check_k8s(k8s_policy, workspace, rendered("prod", "image-classifier", "PyTorchJob", "image-classifier-train"))
-        == []
-    )
+    assert check_k8s(k8s_policy, workspace, launched("prod", "image-classifier", "image-classifier-train-job")) == []
 
 
 def test_mpk001_embedded_job(k8s_policy, workspace):
@@ -660,10 +667,9 @@ def test_mpk001_embedded_job(k8s_policy, workspace):
     cm["data"]["job.yaml"] = cm["data"]["job.yaml"].replace("registry.example.com/payments/", "quay.io/someone/")
     got = summary(check_k8s(k8s_policy, workspace, cm))
     assert {(c, p) for _, c, p, _ in got} == {("MPK001", "/data/job.yaml")}
-    assert len(got) == 2  # Master and Worker
+    assert len(got) == 1  # the TrainJob's one trainer
     assert got[0][3].startswith(
-        f'container "xgboost" of XGBoostJob fraud-detector-train- (embedded in {label(cm)}, '
-        'data["job.yaml"]) at /spec/xgbReplicaSpecs/'
+        f'container "node" of TrainJob fraud-detector-train- (embedded in {label(cm)}, data["job.yaml"]) at /spec/trainer'
     )
 
 
@@ -718,23 +724,19 @@ def test_mpk004_run_as_non_root(k8s_policy, workspace):
 
 
 def test_mpk005_privilege_escalation(k8s_policy, workspace):
-    obj = rendered("prod", "image-classifier", "PyTorchJob", "image-classifier-train")
-    obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["securityContext"][
-        "allowPrivilegeEscalation"
-    ] = True
+    obj = launched("prod", "image-classifier", "image-classifier-train-job")
+    pod = obj["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0]
+    pod["template"]["spec"]["template"]["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
     assert summary(check_k8s(k8s_policy, workspace, obj)) == [
         (
             "deny",
             "MPK005",
-            "/spec/pytorchReplicaSpecs/Master/template/spec/containers/0/securityContext/allowPrivilegeEscalation",
-            f'container "pytorch" of {label(obj)} allows privilege escalation: allowPrivilegeEscalation is true '
+            f"{NODE_POD}/containers/0/securityContext/allowPrivilegeEscalation",
+            f'container "node" of {label(obj)} allows privilege escalation: allowPrivilegeEscalation is true '
             "(it must be false)",
         )
     ]
-    assert (
-        check_k8s(k8s_policy, workspace, rendered("prod", "image-classifier", "PyTorchJob", "image-classifier-train"))
-        == []
-    )
+    assert check_k8s(k8s_policy, workspace, launched("prod", "image-classifier", "image-classifier-train-job")) == []
 
 
 def test_mpk006_read_only_root(k8s_policy, workspace):

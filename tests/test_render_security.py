@@ -180,9 +180,10 @@ def test_policies_select_the_pods_training_renders() -> None:
     """Selectors here and pod labels in training.py must agree, or policies select nothing."""
     spec, ctx = effective("image-classifier")
     policies = {r["metadata"]["name"]: r["spec"] for r in render(spec, ctx) if r["kind"] == "NetworkPolicy"}
-    [job] = training.render(spec, ctx)
-    for replica in job["spec"]["pytorchReplicaSpecs"].values():
-        labels = replica["template"]["metadata"]["labels"]
+    [job] = [r for r in training.render(spec, ctx) if r["kind"] == "TrainJob"]
+    # The TrainJob's pods get their labels from its runtime patch of the `node` job.
+    for node in job["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]:
+        labels = node["template"]["spec"]["template"]["metadata"]["labels"]
         for name in ("image-classifier-default-deny", "image-classifier-train-peers"):
             assert policies[name]["podSelector"]["matchLabels"].items() <= labels.items(), name
         [peer] = policies["image-classifier-train-peers"]["ingress"][0]["from"]

@@ -86,13 +86,24 @@ def categorical(*choices: Any) -> CategoricalParam:
     return CategoricalParam.model_validate({"type": "categorical", "choices": list(choices)})
 
 
-def by_kind(resources: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    [found] = [r for r in resources if r["kind"] == kind]
+def named(resources: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    [found] = [r for r in resources if r["kind"] == kind and r["metadata"]["name"] == name]
     return found
 
 
+def job_of(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """The study's Job: the run the launcher creates (render/launch.py)."""
+    [job] = [r for r in resources if r["kind"] == "Job" and r["metadata"]["name"].endswith("-tuning")]
+    return job
+
+
+def study_cm(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    [cm] = [r for r in resources if r["kind"] == "ConfigMap" and r["metadata"]["name"].endswith("-tuning-study")]
+    return cm
+
+
 def study_doc(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    text = by_kind(resources, "ConfigMap")["data"]["study.json"]
+    text = study_cm(resources)["data"]["study.json"]
     doc: dict[str, Any] = json.loads(text)
     return doc
 
@@ -221,8 +232,42 @@ def test_tuned_models_get_a_study_and_a_job(model: str, env: str) -> None:
     out = render(*effective(model, env))
     assert [(r["kind"], r["metadata"]["name"]) for r in out] == [
         ("ConfigMap", f"{model}-tuning-study"),
+        ("ConfigMap", f"{model}-tuning-job"),
+        ("Job", f"{model}-tuning-launcher"),
+        ("ServiceAccount", f"{model}-tuning-launcher"),
+        ("Role", f"{model}-tuning-launcher"),
+        ("RoleBinding", f"{model}-tuning-launcher"),
         ("Job", f"{model}-tuning"),
     ]
+
+
+def test_the_study_job_is_launched_by_a_postsync_hook_not_synced() -> None:
+    """A synced Job with a TTL came back after the TTL deleted it (auto-sync re-ran a costed
+    study every day) and failed the sync on any change (its template is immutable)."""
+    out = render(*effective("fraud-detector"))
+    job = job_of(out)
+    assert "ttlSecondsAfterFinished" not in job["spec"]
+    assert job["metadata"]["annotations"]["maestro.ml/launched-by"] == "Job/fraud-detector-tuning-launcher"
+    assert job["metadata"]["annotations"]["maestro.ml/manifest-in"] == "ConfigMap/fraud-detector-tuning-job"
+    assert "argocd.argoproj.io/hook" not in job["metadata"]["annotations"]
+    launcher = named(out, "Job", "fraud-detector-tuning-launcher")
+    annotations = launcher["metadata"]["annotations"]
+    assert annotations["argocd.argoproj.io/hook"] == "PostSync"
+    assert annotations["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation"
+    assert "ttlSecondsAfterFinished" not in launcher["spec"]
+    [supersede] = launcher["spec"]["template"]["spec"]["initContainers"]
+    assert supersede["command"][:4] == [
+        "kubectl",
+        "delete",
+        "jobs.batch",
+        "--field-selector=metadata.name=fraud-detector-tuning",
+    ]
+    assert named(out, "Role", "fraud-detector-tuning-launcher")["rules"][1] == {
+        "apiGroups": ["batch"],
+        "resources": ["jobs"],
+        "resourceNames": ["fraud-detector-tuning"],
+        "verbs": ["get", "list", "watch", "patch", "delete"],
+    }
 
 
 @pytest.mark.parametrize("model", UNTUNED)
@@ -243,12 +288,12 @@ def test_every_object_passes_its_schema(verifier: Verifier, model: str, env: str
 
 def test_fraud_detector_prod_job() -> None:
     spec, ctx = effective("fraud-detector")
-    job = by_kind(render(spec, ctx), "Job")
+    job = job_of(render(spec, ctx))
     assert job["apiVersion"] == "batch/v1"
     js = job["spec"]
     assert (js["completionMode"], js["completions"], js["parallelism"]) == ("Indexed", 4, 4)
     assert js["backoffLimitPerIndex"] == 1 and "backoffLimit" not in js
-    assert js["ttlSecondsAfterFinished"] > 0
+    assert "ttlSecondsAfterFinished" not in js  # launched: it stays until superseded
     # 60 trials / 4 workers = 15 rounds of 30 minutes, x 1.5; the budget (400 CPU-hours over
     # 4 workers x 4 CPUs = 25 h) is looser.
     assert js["activeDeadlineSeconds"] == 15 * 1800 * 3 // 2
@@ -281,18 +326,21 @@ def test_fraud_detector_prod_job() -> None:
 
 
 def test_gpu_trials_land_on_gpu_nodes() -> None:
-    job = by_kind(render(*effective("image-classifier")), "Job")
+    job = job_of(render(*effective("image-classifier")))
     pod = job["spec"]["template"]["spec"]
     [container] = pod["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
-    assert pod["nodeSelector"] == {"node.kubernetes.io/accelerator": "nvidia"}
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}  # the GPU Operator's node label
+    # PyTorch trials share batches through /dev/shm: memory-backed, as big as the memory limit.
+    assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "48Gi"}} in pod["volumes"]
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in container["volumeMounts"]
 
 
 def test_dev_runs_one_worker() -> None:
     for model in TUNED:
         spec, ctx = effective(model, "dev")
-        js = by_kind(render(spec, ctx), "Job")["spec"]
+        js = job_of(render(spec, ctx))["spec"]
         assert js["parallelism"] == js["completions"] == 1
         [container] = js["template"]["spec"]["containers"]
         per_worker = {e["name"]: e.get("value") for e in container["env"]}["MAESTRO_TRIALS_PER_WORKER"]
@@ -301,7 +349,7 @@ def test_dev_runs_one_worker() -> None:
 
 def test_more_workers_than_trials_are_not_started() -> None:
     spec, ctx = effective("churn-predictor")
-    js = by_kind(render(with_tuning(spec, trials=3, parallelism=8), ctx), "Job")["spec"]
+    js = job_of(render(with_tuning(spec, trials=3, parallelism=8), ctx))["spec"]
     assert js["parallelism"] == js["completions"] == 3
 
 
@@ -310,7 +358,9 @@ def test_estimates_are_annotated(model: str, env: str) -> None:
     spec, ctx = effective(model, env)
     estimate = tuning_estimate(spec, ctx.platform)
     assert estimate is not None
-    for resource in render(spec, ctx):
+    out = render(spec, ctx)
+    annotated = [study_cm(out), job_of(out), named(out, "Job", f"{model}-tuning-launcher")]
+    for resource in annotated:
         notes = resource["metadata"]["annotations"]
         assert float(notes["maestro.ml/estimated-cpu-hours"]) == estimate.cpu_hours
         assert float(notes["maestro.ml/estimated-gpu-hours"]) == estimate.gpu_hours
@@ -319,7 +369,9 @@ def test_estimates_are_annotated(model: str, env: str) -> None:
 
 
 def test_annotation_values() -> None:
-    notes = by_kind(render(*effective("image-classifier")), "Job")["metadata"]["annotations"]
+    out = render(*effective("image-classifier"))
+    notes = named(out, "Job", "image-classifier-tuning-launcher")["metadata"]["annotations"]
+    notes = {k: v for k, v in notes.items() if k.startswith("maestro.ml/estimated-")}
     # 24 trials x 1.5 h x (8 CPUs, 1 GPU); 8 x 0.034 + 48 x 0.0045 + 2.48 = 2.968 an hour.
     assert notes == {
         "maestro.ml/estimated-cpu-hours": "288",
@@ -329,7 +381,7 @@ def test_annotation_values() -> None:
 
 
 def test_the_study_is_mirrored_as_a_file() -> None:
-    cm = by_kind(render(*effective("fraud-detector")), "ConfigMap")
+    cm = study_cm(render(*effective("fraud-detector")))
     assert cm["metadata"]["annotations"][ARTIFACT_DIR] == "tuning"
     assert list(cm["data"]) == ["study.json"]
 
@@ -341,11 +393,11 @@ def test_no_secret_and_no_inline_storage_url() -> None:
     for model, env in CASES:
         out = render(*effective(model, env))
         assert "Secret" not in {r["kind"] for r in out}
-        [container] = by_kind(out, "Job")["spec"]["template"]["spec"]["containers"]
+        [container] = job_of(out)["spec"]["template"]["spec"]["containers"]
         [storage] = [e for e in container["env"] if e["name"] == "OPTUNA_STORAGE"]
         assert "value" not in storage
         assert "OPTUNA_STORAGE" not in {e["name"] for e in container["env"] if "value" in e}
-        assert "://" not in by_kind(out, "ConfigMap")["data"]["study.json"]
+        assert "://" not in study_cm(out)["data"]["study.json"]
 
 
 def test_a_declared_tuning_db_secret_names_the_key() -> None:
@@ -353,7 +405,7 @@ def test_a_declared_tuning_db_secret_names_the_key() -> None:
     spec = with_secrets(
         spec, [{"name": "tuning-db", "vaultPath": "secret/data/growth/optuna", "env": {"OPTUNA_STORAGE": "dsn"}}]
     )
-    [container] = by_kind(render(spec, ctx), "Job")["spec"]["template"]["spec"]["containers"]
+    [container] = job_of(render(spec, ctx))["spec"]["template"]["spec"]["containers"]
     [storage] = [e for e in container["env"] if e["name"] == "OPTUNA_STORAGE"]
     assert storage["valueFrom"] == {"secretKeyRef": {"name": "churn-predictor-tuning-db", "key": "dsn"}}
     assert list(check(spec, ctx.platform)) == []
@@ -579,7 +631,7 @@ def test_budget_tightens_the_deadline() -> None:
     limits = deadline(tight, ctx.platform)
     assert limits is not None
     assert limits.active_deadline_seconds == limits.budget_seconds == 8 * 3600 // (4 * 2)
-    assert by_kind(render(tight, ctx), "Job")["spec"]["activeDeadlineSeconds"] == 3600
+    assert job_of(render(tight, ctx))["spec"]["activeDeadlineSeconds"] == 3600
     [finding] = check(tight, ctx.platform)  # 40 x 1/6 h x 2 CPUs = 13.3 CPU-hours > 8
     assert (finding.pointer, finding.severity) == ("/spec/tuning/budget/cpuHours", "warning")
     assert "about 24 trials" in finding.message  # 4 workers x 6 trials of 10 minutes in an hour
@@ -626,7 +678,7 @@ def test_rendering_is_deterministic(model: str, env: str) -> None:
     assert first == second
     assert [dump(r) for r in first] == [dump(r) for r in second]
     text = study_json(spec, ctx)
-    assert text == study_json(spec, ctx) == by_kind(first, "ConfigMap")["data"]["study.json"]
+    assert text == study_json(spec, ctx) == study_cm(first)["data"]["study.json"]
     assert text.endswith("}\n") and not text.endswith("\n\n")
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
 
@@ -663,7 +715,7 @@ def test_render_does_not_modify_the_spec_or_share_state(model: str) -> None:
     first = render(spec, ctx)
     assert spec.model_dump() == before
     pristine = copy.deepcopy(first)
-    job = by_kind(first, "Job")
+    job = job_of(first)
     pod = job["spec"]["template"]["spec"]
     pod["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
     pod["containers"][0]["env"][0]["value"] = "changed"
@@ -671,7 +723,7 @@ def test_render_does_not_modify_the_spec_or_share_state(model: str) -> None:
     pod.get("tolerations", [{}])[0]["key"] = "changed"
     job["spec"]["template"]["metadata"]["labels"]["x"] = "y"
     job["metadata"]["annotations"]["x"] = "y"
-    by_kind(first, "ConfigMap")["metadata"]["annotations"]["x"] = "y"
+    study_cm(first)["metadata"]["annotations"]["x"] = "y"
     assert render(spec, ctx) == pristine
 
 

@@ -27,6 +27,7 @@ from maestro.frontend.spec import Spec
 from maestro.mlflow.lockfile import LOCK_FILE, EnvLock, LockFile, lock_problems, stale_diagnostics, wanted
 from maestro.names import ARGOCD_FOLDER, PLATFORM_FOLDER
 from maestro.output import link
+from maestro.output.embed import embed, is_launched, manifest_config_map
 from maestro.output.emit import Tree, folder
 from maestro.output.secret_values import inline_secret_findings
 from maestro.output.verify import Verifier
@@ -370,15 +371,19 @@ def render(
             result.tree.diagnostics.extend(inline_secret_findings(objects, prefix=prefix))
             findings: list[Diagnostic] = []
             for res in objects:
-                where = f"{prefix}/{_fname(res)}"
+                where = f"{prefix}/{_where(res)}"
                 result.tree.diagnostics.extend(verifier.verify(res, source=where))
                 if gov is not None:
                     findings += gov.check_object(res, env, spec.metadata.team, ws.platforms[env], f"rendered/{where}")
             if findings and c.spec is not None and c.located is not None:
                 result.tree.diagnostics.extend(apply_waivers(findings, c.spec, c.located, ws.platform, envs))
-            folder(result.tree, prefix, objects, source)
+            # Launched runs reach the platform layer and the link stage as objects (their pods
+            # use names and selectors like any other); the tree gets them inside the
+            # ConfigMaps their launchers read (output/embed.py).
             env_objects += objects
-            placed += [link.Placed(res, f"{RENDERED}/{prefix}/{_fname(res)}", spec.metadata.name) for res in objects]
+            placed += [link.Placed(res, f"{RENDERED}/{prefix}/{_where(res)}", spec.metadata.name) for res in objects]
+            objects = embed(objects)
+            folder(result.tree, prefix, objects, source)
             linked[spec.metadata.name] = c
             result.objects += len(objects)
             result.models.add(spec.metadata.name)
@@ -498,6 +503,14 @@ def model_ref(ws: Workspace, env: str, spec: Spec, source: str) -> argocd.ModelR
         sync=ctx.sync,
         owners=tuple(meta.owners),
     )
+
+
+def _where(res: Resource) -> str:
+    """The file a finding about `res` points at: a launched run's is the ConfigMap that holds
+    it (under `job.yaml`; the message names the run), a real file for editors and annotations."""
+    if is_launched(res):
+        return _fname({"kind": "ConfigMap", "metadata": {"name": manifest_config_map(res)}})
+    return _fname(res)
 
 
 def _fname(res: Resource) -> str:

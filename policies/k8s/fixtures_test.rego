@@ -144,6 +144,33 @@ pytorch_job := {
 	}},
 }
 
+# A Kubeflow Trainer v2 TrainJob as the training renderer writes it: the trainer container
+# in spec.trainer, the rest of the pod in a runtime patch of the runtime's `node` job.
+train_job := {
+	"apiVersion": "trainer.kubeflow.org/v1alpha1",
+	"kind": "TrainJob",
+	"metadata": {"name": "image-classifier-train", "labels": labels("training")},
+	"spec": {
+		"runtimeRef": {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime", "name": "torch-distributed"},
+		"trainer": {
+			"image": "ghcr.io/acme-ml/vision/vit-train:2.0.1",
+			"command": ["torchrun", "-m", "vit.train"],
+			"env": [{"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow.mlflow.svc:5000"}],
+			"numNodes": 4,
+			"resourcesPerNode": {"requests": {"cpu": "8", "memory": "48Gi", "nvidia.com/gpu": "1"}, "limits": {"memory": "48Gi", "nvidia.com/gpu": "1"}},
+		},
+		"runtimePatches": [{"manager": "maestro.ml/renderer", "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [{
+			"name": "node",
+			"template": {"spec": {"template": {"spec": {
+				"serviceAccountName": "image-classifier",
+				"securityContext": pod_security,
+				"containers": [{"name": "node", "securityContext": restricted, "volumeMounts": [{"mountPath": "/tmp", "name": "tmp"}]}],
+				"volumes": [{"name": "tmp", "emptyDir": {}}],
+			}}}},
+		}]}}}}],
+	},
+}
+
 # A ConfigMap holding the XGBoostJob a CronJob launches (as the renderer writes it).
 job_config_map(image) := {
 	"apiVersion": "v1",
@@ -187,7 +214,7 @@ kustomization := {
 }
 
 fixtures := [
-	deployment, inference_service, cron_job, pytorch_job,
+	deployment, inference_service, cron_job, pytorch_job, train_job,
 	job_config_map("registry.example.com/payments/fraud-train:1.4.2"),
 	peer_authentication, destination_rule, service_account, kustomization,
 ]

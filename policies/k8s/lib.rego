@@ -114,7 +114,65 @@ _by_kind(o) := {["spec", c] |
 	is_object(m.provider.job.spec.template.spec)
 } if {
 	o.kind in {"AnalysisTemplate", "ClusterAnalysisTemplate"}
+} else := {p.segs | some p in trainjob_pods(o)} if {
+	trainjob(o)
 } else := set()
+
+# ---------------------------------------------------------------- Kubeflow Trainer v2 TrainJob
+#
+# A TrainJob (trainer.kubeflow.org) has no pod template of its own: the runtime it
+# references holds one, `spec.trainer` sets the trainer container's image, command, env and
+# resources (`resourcesPerNode`), and `spec.runtimePatches[].trainingRuntimeSpec.template
+# .spec.replicatedJobs[].template.spec.template.spec` patch the pods (service account,
+# security context, volumes, scheduling; containers by name, without image or resources).
+# So its pod specs are those patches (hostPath, host namespaces, pod security context), and
+# its one checked container is the trainer: `spec.trainer` joined with the patch of the
+# `node` container of the `node` replicated job (the name every Trainer v2 runtime uses).
+# Without such a patch the runtime's own settings apply, which the policies cannot see: the
+# trainer then counts as having no security context.
+trainjob(o) if {
+	o.kind == "TrainJob"
+	startswith(object.get(o, "apiVersion", ""), "trainer.kubeflow.org/")
+}
+
+trainjob_pods(o) := [{"segs": segs, "job": rj.name} |
+	some i, patch in as_list(object.get(o, ["spec", "runtimePatches"], []))
+	some j, rj in as_list(object.get(patch, ["trainingRuntimeSpec", "template", "spec", "replicatedJobs"], []))
+	segs := array.concat(
+		["spec", "runtimePatches", i, "trainingRuntimeSpec", "template", "spec", "replicatedJobs", j],
+		["template", "spec", "template", "spec"],
+	)
+	is_object(object.get(o, segs, null))
+]
+
+trainjob_node := "node"
+
+# The trainer as a container record (see `containers`); `fields` maps its fields to where
+# they are in the TrainJob, for `at`.
+trainjob_trainer(o) := {"container": ct, "pod": pod, "segs": ["spec", "trainer"], "pod_segs": pod_segs, "fields": fields} if {
+	trainer := as_object(object.get(o, ["spec", "trainer"], {}))
+	nodes := [p | some p in trainjob_pods(o); p.job == trainjob_node]
+	pod_segs := _first_or(nodes, {"segs": ["spec", "trainer"]}).segs
+	pod := as_object(object.get(o, pod_segs, {}))
+	patches := [[k, c] | some k, c in as_list(pod.containers); object.get(c, "name", "") == trainjob_node]
+	patch := _first_or(patches, [-1, {}])
+	fields := object.union({"resources": ["spec", "trainer", "resourcesPerNode"]}, _patch_fields(pod_segs, patch[0]))
+	ct := object.union(
+		object.filter(trainer, ["image", "command", "args", "env"]),
+		object.union(
+			{"name": trainjob_node, "resources": object.get(trainer, "resourcesPerNode", null)},
+			object.filter(as_object(patch[1]), ["securityContext", "volumeMounts"]),
+		),
+	)
+}
+
+_patch_fields(pod_segs, k) := {"securityContext": array.concat(pod_segs, ["containers", k, "securityContext"])} if {
+	k >= 0
+} else := {}
+
+_first_or(xs, fallback) := xs[0] if count(xs) > 0
+
+else := fallback
 
 kserve_components := ["predictor", "transformer", "explainer"]
 
@@ -134,18 +192,32 @@ workloads contains {"obj": input, "paths": paths, "base": []} if {
 	count(paths) > 0
 }
 
+workloads contains {"obj": input, "paths": set(), "base": []} if {
+	trainjob(input)
+	count(pod_paths(input)) == 0
+}
+
 workloads contains {"obj": obj, "paths": paths, "base": ["data", key]} if {
 	input.kind == "ConfigMap"
 	some key, text in as_object(input.data)
 	is_string(text)
 	yaml_key(key)
-	contains(text, "containers:")
+	_workload_text(text)
 	yaml.is_valid(text)
 	obj := yaml.unmarshal(text)
 	is_object(obj)
 	paths := pod_paths(obj)
-	count(paths) > 0
+	_inspected(obj, paths)
 }
+
+_inspected(_, paths) if count(paths) > 0
+
+_inspected(obj, _) if trainjob(obj)
+
+# Cheap pre-filter before parsing: a pod spec, or a TrainJob's trainer.
+_workload_text(text) if contains(text, "containers:")
+
+_workload_text(text) if contains(text, "kind: TrainJob")
 
 yaml_key(key) if endswith(key, ".yaml")
 
@@ -155,6 +227,7 @@ yaml_key(key) if endswith(key, ".yml")
 # is false for init containers. Messages use label(c), pointers at(c, [...]).
 containers contains {"container": ct, "pod": pod, "main": field == "containers", "segs": array.concat(segs, [field, i]), "pod_segs": segs, "base": w.base, "obj": w.obj} if {
 	some w in workloads
+	not trainjob(w.obj)
 	some segs in w.paths
 	pod := object.get(w.obj, segs, {})
 	some field in ["initContainers", "containers"]
@@ -170,6 +243,12 @@ containers contains {"container": ct, "pod": pod, "main": true, "segs": ["spec",
 	some key, ct in pod
 	key in kserve_container_keys
 	is_object(ct)
+}
+
+containers contains object.union(t, {"main": true, "base": w.base, "obj": w.obj}) if {
+	some w in workloads
+	trainjob(w.obj)
+	t := trainjob_trainer(w.obj)
 }
 
 # Every pod spec: {"pod", "segs", "base", "obj"}.
@@ -198,7 +277,11 @@ where(x) := display if count(x.base) == 0
 else := sprintf("%s (embedded in %s, data[%q])", [display_of(x.obj), display, x.base[1]])
 
 # Pointer to `rest` below a container or pod; for an embedded object, its ConfigMap key.
-at(c, rest) := pointer(array.concat(c.segs, rest)) if count(c.base) == 0
+at(c, rest) := pointer(array.concat(c.fields[rest[0]], array.slice(rest, 1, count(rest)))) if {
+	count(c.base) == 0
+	count(rest) > 0
+	is_array(c.fields[rest[0]])
+} else := pointer(array.concat(c.segs, rest)) if count(c.base) == 0
 
 else := pointer(c.base)
 

@@ -474,3 +474,60 @@ test_findings_helper_sees_every_rule if {
 	dr := json.patch(destination_rule, [{"op": "replace", "path": "/spec/trafficPolicy/tls/mode", "value": "DISABLE"}])
 	findings(dr, prod_config) == {"MPK012": ["/spec/trafficPolicy/tls/mode"]}
 }
+
+# ---------------------------------------------------------------- TrainJob (Kubeflow Trainer v2)
+
+patched_node(tj, pod_changes) := json.patch(tj, [{
+	"op": "replace",
+	"path": "/spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec",
+	"value": object.union(tj.spec.runtimePatches[0].trainingRuntimeSpec.template.spec.replicatedJobs[0].template.spec.template.spec, pod_changes),
+}])
+
+node_pod := "/spec/runtimePatches/0/trainingRuntimeSpec/template/spec/replicatedJobs/0/template/spec/template/spec"
+
+test_trainjob_trainer_image_and_resources_are_checked_where_they_are if {
+	bad := json.patch(train_job, [
+		{"op": "replace", "path": "/spec/trainer/image", "value": "docker.io/pytorch/pytorch:latest"},
+		{"op": "remove", "path": "/spec/trainer/resourcesPerNode/requests/cpu"},
+	])
+	findings(bad, prod_config) == {
+		"MPK001": ["/spec/trainer/image"],
+		"MPK002": ["/spec/trainer/image"],
+		"MPK003": ["/spec/trainer/resourcesPerNode"],
+	}
+	some r in data.main.deny_image_registry with input as bad with data.maestro.config as prod_config
+	r.msg == "container \"node\" of TrainJob image-classifier-train uses image docker.io/pytorch/pytorch:latest, which is not from an allowed registry (registry.example.com, ghcr.io/acme-ml)"
+}
+
+test_trainjob_security_context_comes_from_the_node_patch if {
+	bad := patched_node(train_job, {
+		"containers": [{"name": "node", "securityContext": {"runAsNonRoot": false}}],
+		"volumes": [{"name": "docker", "hostPath": {"path": "/var/run/docker.sock"}}],
+	})
+	findings(bad, prod_config) == {
+		"MPK004": [concat("", [node_pod, "/containers/0/securityContext/runAsNonRoot"])],
+		"MPK005": [concat("", [node_pod, "/containers/0/securityContext"])],
+		"MPK006": [concat("", [node_pod, "/containers/0/securityContext"])],
+		"MPK007": [concat("", [node_pod, "/volumes/0/hostPath"])],
+	}
+}
+
+test_trainjob_without_patches_is_not_assumed_safe if {
+	bare := json.patch(train_job, [{"op": "remove", "path": "/spec/runtimePatches"}])
+	findings(bare, prod_config) == {"MPK004": ["/spec/trainer"], "MPK005": ["/spec/trainer"], "MPK006": ["/spec/trainer"]}
+}
+
+test_trainjob_literal_credentials if {
+	bad := json.patch(train_job, [{"op": "add", "path": "/spec/trainer/env/-", "value": {"name": "HF_TOKEN", "value": "hf_x"}}])
+	findings(bad, prod_config) == {"MPK010": ["/spec/trainer/env/1/value"]}
+}
+
+test_trainjob_embedded_in_a_config_map if {
+	cm := {
+		"apiVersion": "v1",
+		"kind": "ConfigMap",
+		"metadata": {"name": "image-classifier-train-job", "labels": labels("training")},
+		"data": {"job.yaml": yaml.marshal(json.patch(train_job, [{"op": "replace", "path": "/spec/trainer/image", "value": "docker.io/x:1"}]))},
+	}
+	findings(cm, prod_config) == {"MPK001": ["/data/job.yaml"]}
+}

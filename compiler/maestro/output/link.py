@@ -420,7 +420,9 @@ def _pod_templates(placed: Placed) -> list[Pods]:
     def walk(node: Any, pointer: str) -> None:
         if isinstance(node, dict):
             tpl = node.get("template")
-            if isinstance(tpl, dict) and isinstance(tpl.get("spec"), dict) and "containers" in tpl["spec"]:
+            pod_template = isinstance(tpl, dict) and isinstance(tpl.get("spec"), dict) and "containers" in tpl["spec"]
+            if pod_template:
+                assert isinstance(tpl, dict)
                 meta = tpl.get("metadata") or {}
                 spec = tpl["spec"]
                 containers = [
@@ -441,7 +443,9 @@ def _pod_templates(placed: Placed) -> list[Pods]:
                     )
                 )
             for key, value in node.items():
-                if key != "template":
+                # A template that is not a pod's (a TrainJob's replicated job holds a Job
+                # template, whose spec holds the pod template) is walked into.
+                if key != "template" or not pod_template:
                     walk(value, f"{pointer}/{_escape(key)}")
         elif isinstance(node, list):
             for i, value in enumerate(node):
@@ -1578,8 +1582,6 @@ CHECKS: dict[str, Check] = {
 DISABLED: dict[str, str] = {
     "replica-owners": "13B: HPAs on Rollouts that set spec.replicas; A/B variants nobody scales",
     "scrape-mtls": "13B: Prometheus scrapes application ports under STRICT mTLS",
-    "one-shot-jobs": "13C: tuning Jobs and Kubeflow jobs are plain synced objects",
-    "network-policy-selectors": "13C: the Kubeflow run a training CronJob launches is not an object yet",
 }
 
 

@@ -6,16 +6,23 @@ image runs the trials; semantics reports the latter as M216):
     ConfigMap `<model>-tuning-study`   `study.json`, the study definition below; `emit` also
                                        writes it beside the manifests as `tuning/study.json`
     Job `<model>-tuning`               batch/v1, completionMode Indexed, one pod per worker,
-                                       parallelism = completions = min(parallelism, trials)
+                                       parallelism = completions = min(parallelism, trials);
+                                       not synced by Argo CD but launched, in ConfigMap
+                                       `<model>-tuning-job`, by the PostSync hook Job
+                                       `<model>-tuning-launcher` (render/launch.py): a sync
+                                       that leaves the Job's manifest alone starts no study,
+                                       a changed manifest replaces the running one (which
+                                       the new one resumes: the study name is stable)
 
-Both carry `maestro.ml/estimated-cpu-hours`, `-gpu-hours` and `-cost` (with the currency)
-from `costs.tuning_estimate`: trials x trial duration x one pod of `training.resources`.
+The study ConfigMap, the Job and its launcher carry `maestro.ml/estimated-cpu-hours`,
+`-gpu-hours` and `-cost` (with the currency) from `costs.tuning_estimate`: trials x trial
+duration x one pod of `training.resources`.
 
 study.json (format `maestro.ml/optuna-study/v1`; sorted keys, 2-space indent, final newline,
 byte-for-byte the same for the same inputs)
 
-    study_name    `<model>-<env>`: stable, so a Job that is re-created (a new image, Argo CD
-                  replacing a Job deleted by its TTL) resumes the same study
+    study_name    `<model>-<env>`: stable, so a Job that is re-created (a new image or
+                  any other change of its manifest) resumes the same study
     direction     "maximize" | "minimize"; metric: the value each trial reports
     n_trials      the study's target: trials finished (complete or pruned) in the storage
     timeout       seconds after which a worker starts no more trials (Optuna's `timeout`)
@@ -104,17 +111,19 @@ from maestro.costs import TuningEstimate, quantity, tuning_estimate
 from maestro.frontend.loader import escape
 from maestro.frontend.semantics import Violation
 from maestro.frontend.spec import Budget, CategoricalParam, FloatParam, IntParam, Resources, Spec, Tuning
-from maestro.render import ARTIFACT_DIR, Context, Resource, name_of, obj, pod_labels, service_account_name
+from maestro.render import ARTIFACT_DIR, Context, Resource, launch, name_of, obj, pod_labels, service_account_name
 from maestro.render.pod import (
     NO_SIDECAR,
     TMP_MOUNT,
     TMP_VOLUME,
-    TTL_AFTER_FINISHED,
     container_security_context,
     gpu_scheduling,
     mlflow_env,
+    needs_shm,
     pod_security_context,
     resource_requirements,
+    shm_mount,
+    shm_volume,
     tracing_env,
 )
 from maestro.render.secrets import TUNING_DB, TUNING_STORAGE_ENV, secret_env, vault_secrets
@@ -339,7 +348,7 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
     config_map["metadata"]["annotations"] = {**annotations, ARTIFACT_DIR: ARTIFACT_FOLDER}
     job = obj("batch/v1", "Job", job_name(spec), _job_spec(spec, ctx))
     job["metadata"]["annotations"] = dict(annotations)
-    return [config_map, job]
+    return [config_map, *launch.once(spec, ctx, job, COMPONENT, annotations)]
 
 
 def _env(spec: Spec, ctx: Context, limits: Deadline) -> list[dict[str, Any]]:
@@ -373,12 +382,16 @@ def _job_spec(spec: Spec, ctx: Context) -> dict[str, Any]:
             "volumeMounts": [{"name": "study", "mountPath": STUDY_DIR, "readOnly": True}, copy.deepcopy(TMP_MOUNT)],
         }
     )
+    volumes = [{"name": "study", "configMap": {"name": config_map_name(spec)}}, copy.deepcopy(TMP_VOLUME)]
+    if needs_shm(spec.spec.framework, training.resources):  # trials train as the training pods do
+        volumes.append(shm_volume(training.resources))
+        container["volumeMounts"].append(shm_mount())
     pod = {
         "serviceAccountName": service_account_name(spec),
         "restartPolicy": "Never",  # required by backoffLimitPerIndex; a failed pod stays for its logs
         "securityContext": pod_security_context(),
         "containers": [container],
-        "volumes": [{"name": "study", "configMap": {"name": config_map_name(spec)}}, copy.deepcopy(TMP_VOLUME)],
+        "volumes": volumes,
         **gpu_scheduling(training.resources, ctx.platform),
     }
     return {
@@ -388,7 +401,8 @@ def _job_spec(spec: Spec, ctx: Context) -> dict[str, Any]:
         "parallelism": limits.workers,
         "backoffLimitPerIndex": BACKOFF_LIMIT_PER_INDEX,
         "activeDeadlineSeconds": limits.active_deadline_seconds,
-        "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
+        # No TTL: the launched Job stays until a new manifest supersedes it; once gone, the
+        # next sync would start it again (render/launch.py).
         "template": {"metadata": {"labels": {**pod_labels(spec, ctx, COMPONENT), **NO_SIDECAR}}, "spec": pod},
     }
 

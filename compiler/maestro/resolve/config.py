@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from maestro.diagnostics import Diagnostic, error
@@ -186,7 +186,82 @@ class Teams(Section):
 class Gpu(Section):
     resource_name: str = "nvidia.com/gpu"
     tolerations: list[dict[str, Any]] = []
-    node_selector: dict[str, str] = {}
+    # The label the NVIDIA GPU Operator puts on every node with an NVIDIA GPU
+    # (NVIDIA/gpu-operator controllers/state_manager.go, `commonGPULabelKey`).
+    node_selector: Annotated[dict[str, str], Field(description="Node labels a GPU pod must match (nodeSelector).")] = {
+        "nvidia.com/gpu.present": "true"
+    }
+
+
+# Training Operator v1 kinds and the frameworks each can run.
+KUBEFLOW_V1_FRAMEWORKS: dict[str, frozenset[str]] = {
+    "PyTorchJob": frozenset({"pytorch", "huggingface"}),
+    "TFJob": frozenset({"tensorflow"}),
+    "XGBoostJob": frozenset({"xgboost"}),
+}
+TRAIN_JOB = "TrainJob"
+
+
+class TrainingOperator(Section):
+    """How distributed or GPU training of one framework runs."""
+
+    kind: Annotated[
+        Literal["TrainJob", "PyTorchJob", "TFJob", "XGBoostJob"],
+        Field(
+            description="TrainJob (Kubeflow Trainer v2, trainer.kubeflow.org/v1alpha1) or a Training Operator v1 "
+            "kind (kubeflow.org/v1) for clusters that still run it."
+        ),
+    ]
+    runtime: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+            description="The ClusterTrainingRuntime a TrainJob references (TrainJob only).",
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _runtime_only_for_trainjob(self) -> TrainingOperator:
+        if self.kind == TRAIN_JOB and self.runtime is None:
+            raise ValueError("a TrainJob needs `runtime`: the ClusterTrainingRuntime it references")
+        if self.kind != TRAIN_JOB and self.runtime is not None:
+            raise ValueError(f"`runtime` is for kind TrainJob; a {self.kind} names no runtime (set runtime: null)")
+        return self
+
+
+class Training(Section):
+    kubeflow: Annotated[
+        dict[
+            Literal["sklearn", "xgboost", "lightgbm", "pytorch", "tensorflow", "huggingface", "custom"],
+            TrainingOperator | None,
+        ],
+        Field(
+            description="framework -> the Kubeflow kind that runs its distributed (workers > 1) or GPU training. "
+            "A framework not listed, or null, runs as a Kubernetes Job (Indexed for several workers)."
+        ),
+    ] = {
+        "pytorch": TrainingOperator(kind="TrainJob", runtime="torch-distributed"),
+        "huggingface": TrainingOperator(kind="TrainJob", runtime="torch-distributed"),
+        "xgboost": TrainingOperator(kind="TrainJob", runtime="xgboost-distributed"),
+        "tensorflow": TrainingOperator(kind="TFJob"),
+    }
+
+    def operator(self, framework: str, workers: int, gpus: int) -> TrainingOperator | None:
+        """The Kubeflow kind that runs a training: only a distributed or GPU one, and only
+        for a framework mapped to a kind; None for a Kubernetes Job."""
+        if workers > 1 or gpus > 0:
+            return self.kubeflow.get(framework)  # type: ignore[call-overload]
+        return None
+
+    @model_validator(mode="after")
+    def _v1_kinds_match_their_framework(self) -> Training:
+        for framework, operator in self.kubeflow.items():
+            if operator is None or operator.kind == TRAIN_JOB:
+                continue
+            if framework not in KUBEFLOW_V1_FRAMEWORKS[operator.kind]:
+                allowed = ", ".join(sorted(KUBEFLOW_V1_FRAMEWORKS[operator.kind]))
+                raise ValueError(f"{framework}: a {operator.kind} runs only {allowed}; use a TrainJob with a runtime")
+        return self
 
 
 class GitOps(Section):
@@ -414,6 +489,7 @@ class Platform(BaseSettings):
     costs: Costs
     teams: Teams = Teams()
     gpu: Gpu = Gpu()
+    training: Training = Training()
     tuning: Tuning = Tuning()
     gitops: GitOps
     monitoring: Monitoring = Monitoring()
