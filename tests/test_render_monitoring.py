@@ -23,7 +23,7 @@ from maestro.frontend.spec import Spec
 from maestro.output.emit import Tree, folder
 from maestro.output.verify import Verifier
 from maestro.pipeline import render_model
-from maestro.render import Context, monitoring, pod, security, serving
+from maestro.render import Context, monitoring, pod, security, serving, training
 from maestro.render.queries import format_duration, number, parse_duration
 from maestro.serialize import dump
 
@@ -289,6 +289,7 @@ def test_fraud_detector_alerts() -> None:
         ("MaestroErrorBudgetBurn", "ticket"),
         ("MaestroLatencyHigh", "page"),
         ("MaestroTrainingFailed", "ticket"),
+        ("MaestroTuningFailed", "ticket"),
         ("MaestroFeatureDrift", "ticket"),
         ("MaestroDriftJobFailed", "ticket"),
     ]
@@ -300,11 +301,18 @@ def test_fraud_detector_alerts() -> None:
     )
     assert "for" not in fast  # the short window is what keeps it from flapping
     assert alerts[3]["expr"] == f"maestro:model_latency_p99_ms:rate5m{sel} > 60" and alerts[3]["for"] == "10m"
+    # The launcher CronJob's Jobs, and the TrainJob it creates (kube-state-metrics custom resource state).
     assert alerts[4]["expr"] == (
-        'max by (job_name) (kube_job_failed{namespace="payments-risk-prod",'
-        'job_name=~"fraud-detector-train(-[0-9]+)?",condition="true"}) > 0'
+        'label_replace(max by (job_name) (kube_job_failed{namespace="payments-risk-prod",'
+        'job_name=~"fraud-detector-train(-[0-9]+)?",condition="true"}) > 0, "kind", "Job", "", "") or '
+        'label_replace(max by (job_name) (kube_trainjob_status_condition{model="fraud-detector",'
+        'namespace="payments-risk-prod",type="Failed"}) > 0, "kind", "TrainJob", "", "")'
     )
-    assert alerts[5]["expr"] == f"maestro:model_feature_drift_score:max{sel} > 0.2" and alerts[5]["for"] == "15m"
+    assert alerts[5]["expr"] == (
+        'max by (job_name) (kube_job_failed{namespace="payments-risk-prod",'
+        'job_name=~"fraud-detector-tuning",condition="true"}) > 0'
+    )
+    assert alerts[6]["expr"] == f"maestro:model_feature_drift_score:max{sel} > 0.2" and alerts[6]["for"] == "15m"
     assert fast["annotations"]["runbook_url"] == "https://runbooks.example.com/ml/MaestroErrorBudgetBurn"
 
 
@@ -323,6 +331,47 @@ def test_every_alert_is_labelled_and_annotated_and_reads_recorded_series(model: 
             assert sorted(r["annotations"]) == ["description", "runbook_url", "summary"]
             for name in re.findall(r"\bmaestro:[a-z0-9_:]+", r["expr"]):
                 assert name in recorded, (env, r["alert"], name)
+
+
+@pytest.mark.parametrize(
+    ("model", "kind"),
+    [("image-classifier", "trainjob"), ("fraud-detector", "trainjob"), ("recsys-ranker", "tfjob")],
+)
+def test_training_alert_sees_the_operator_job(model: str, kind: str) -> None:
+    _, ctx = effective(model)
+    [alert] = [r for r in rules(rule_of(model)) if r.get("alert") == "MaestroTrainingFailed"]
+    selector = f'kube_{kind}_status_condition{{model="{model}",namespace="{ctx.namespace}",type="Failed"}}'
+    assert selector in alert["expr"]
+    assert "{{ $labels.kind }}" in alert["annotations"]["description"]
+
+
+def test_training_alert_of_a_batch_model_reads_jobs_only() -> None:
+    [alert] = [r for r in rules(rule_of("demand-forecaster")) if r.get("alert") == "MaestroTrainingFailed"]
+    assert "kube_job_failed" in alert["expr"] and "status_condition" not in alert["expr"]
+
+
+def test_training_state_metrics_config() -> None:
+    ws = example_workspace()
+    config = monitoring.training_state_metrics(ws.platform, ["TrainJob", "TFJob", "TrainJob"])
+    assert config["kind"] == "CustomResourceStateMetrics"
+    resources = config["spec"]["resources"]
+    assert [r["groupVersionKind"] for r in resources] == [
+        {"group": "kubeflow.org", "version": "v1", "kind": "TFJob"},
+        {"group": "trainer.kubeflow.org", "version": "v1alpha1", "kind": "TrainJob"},
+    ]
+    for r in resources:
+        assert r["metricNamePrefix"] == ""
+        assert r["labelsFromPath"] == {
+            "namespace": ["metadata", "namespace"],
+            "job_name": ["metadata", "name"],
+            "model": ["metadata", "labels", "app.kubernetes.io/name"],
+        }
+        [metric] = r["metrics"]
+        assert metric["name"] == f"kube_{r['groupVersionKind']['kind'].lower()}_status_condition"
+        assert metric["each"] == {
+            "type": "Gauge",
+            "gauge": {"path": ["status", "conditions"], "labelsFromPath": {"type": ["type"]}, "valueFrom": ["status"]},
+        }
 
 
 def test_batch_model_gets_training_and_drift_alerts_only() -> None:
@@ -747,6 +796,8 @@ def promtool_tests(model: str, env: str) -> dict[str, Any]:
     failed_jobs = []
     if "MaestroTrainingFailed" in by_alert:
         failed_jobs.append(("MaestroTrainingFailed", f"{model}-train-29000000"))
+    if "MaestroTuningFailed" in by_alert:
+        failed_jobs.append(("MaestroTuningFailed", f"{model}-tuning"))
     if "MaestroDriftJobFailed" in by_alert:
         failed_jobs.append(("MaestroDriftJobFailed", f"{model}-drift-29000060"))
     if failed_jobs:
@@ -760,13 +811,91 @@ def promtool_tests(model: str, env: str) -> dict[str, Any]:
             job(f"{model}-training-report-1", "true", 1),  # another workload's Job
             job(f"{model}x-train-1", "true", 1),
         ]
+
+        def labels_of(alert: str, name: str) -> dict[str, str]:
+            return {"job_name": name, "kind": "Job"} if alert == "MaestroTrainingFailed" else {"job_name": name}
+
         checks = [
-            {"eval_time": "2m", "alertname": alert, "exp_alerts": [_expected(by_alert[alert][0], {"job_name": name})]}
+            {
+                "eval_time": "2m",
+                "alertname": alert,
+                "exp_alerts": [_expected(by_alert[alert][0], labels_of(alert, name))],
+            }
             for alert, name in failed_jobs
         ]
         tests.append({"name": "failed jobs", "interval": "1m", "input_series": series, "alert_rule_test": checks})
 
+    operator = training.operator_for(spec, ctx) if spec.spec.training is not None else None
+    if operator is not None:
+        # What kube-state-metrics exports, with the config Maestro writes, for the model's
+        # run (failed) and for another model's and a completed run of the same kind.
+        state = monitoring.training_state_metrics(ctx.platform, [operator.kind])
+        failed = ksm_series(state, run_object(operator.kind, f"{model}-train", ctx.namespace, model, "Failed"))
+        others = ksm_series(state, run_object(operator.kind, "other-train", ctx.namespace, "other", "Failed"))
+        done = ksm_series(state, run_object(operator.kind, f"{model}-train-x1", ctx.namespace, model, "Complete"))
+        [rule] = by_alert["MaestroTrainingFailed"]
+        tests.append(
+            {
+                "name": f"failed {operator.kind}",
+                "interval": "1m",
+                "input_series": [{"series": s, "values": f"{v}x20"} for s, v in failed + others + done],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "2m",
+                        "alertname": "MaestroTrainingFailed",
+                        "exp_alerts": [_expected(rule, {"job_name": f"{model}-train", "kind": operator.kind})],
+                    }
+                ],
+            }
+        )
+
     return {"rule_files": ["rules.yaml"], "evaluation_interval": f"{Scenario.STEP}s", "tests": tests}
+
+
+def run_object(kind: str, name: str, namespace: str, model: str, failed_or_complete: str) -> dict[str, Any]:
+    """A finished run as the operators leave it: the last condition True, earlier ones False."""
+    conditions = {"TrainJob": ["Suspended", "Complete", "Failed"]}.get(
+        kind, ["Created", "Running", "Succeeded", "Failed"]
+    )
+    final = failed_or_complete if kind == "TrainJob" or failed_or_complete == "Failed" else "Succeeded"
+    group, version = monitoring.OPERATOR_KINDS[kind]
+    return {
+        "apiVersion": f"{group}/{version}",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/name": model}},
+        "status": {"conditions": [{"type": c, "status": "True" if c == final else "False"} for c in conditions]},
+    }
+
+
+def ksm_series(config: dict[str, Any], obj: dict[str, Any]) -> list[tuple[str, int]]:
+    """The series kube-state-metrics exports for `obj` under a custom resource state config,
+    for the one shape Maestro writes (a Gauge over a list, labels from paths, value from a
+    path), following docs/metrics/extend/customresourcestate-metrics.md: the common labels
+    customresource_group/_kind/_version, the resource's labelsFromPath, then the gauge's,
+    relative to each list element; "True"/"False" count as 1/0; the name is
+    metricNamePrefix + "_" + name, or the name alone with an empty prefix."""
+
+    def at(node: Any, path: list[str]) -> Any:
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    group, _, version = obj["apiVersion"].rpartition("/")
+    out = []
+    for resource in config["spec"]["resources"]:
+        if resource["groupVersionKind"] != {"group": group, "version": version, "kind": obj["kind"]}:
+            continue
+        common = {"customresource_group": group, "customresource_kind": obj["kind"], "customresource_version": version}
+        common.update({label: at(obj, path) for label, path in resource["labelsFromPath"].items()})
+        for metric in resource["metrics"]:
+            gauge = metric["each"]["gauge"]
+            prefix = resource["metricNamePrefix"]
+            name = f"{prefix}_{metric['name']}" if prefix else metric["name"]
+            for element in at(obj, gauge["path"]) or []:
+                labels = {**common, **{label: at(element, path) for label, path in gauge["labelsFromPath"].items()}}
+                value = {"true": 1, "false": 0}[str(at(element, gauge["valueFrom"])).lower()]
+                out.append((_series(name, labels), value))
+    return out
 
 
 @pytest.mark.parametrize(
@@ -777,6 +906,7 @@ def promtool_tests(model: str, env: str) -> dict[str, Any]:
         ("sentiment-bert", "prod"),  # 7d window
         ("churn-predictor", "prod"),  # deployment runtime, 99%, two drift features
         ("demand-forecaster", "prod"),  # batch: training and drift only
+        ("recsys-ranker", "prod"),  # TFJob from the launcher CronJob
     ],
 )
 def test_promtool_unit_tests(model: str, env: str, tmp_path: Path) -> None:

@@ -27,6 +27,15 @@ it in W / B; windows scaled down for a short W (7d: 1h -> 14m, 5m -> 1m10s) woul
 minute of errors, a `rate()` over a handful of scrapes. A pair whose long window exceeds W is
 left out.
 
+Training and tuning. `MaestroTrainingFailed` fires for a failed training run: a batch Job
+(`kube_job_failed`, by name: `<model>-train`, or `<model>-train-<n>` from the CronJob, which
+also names the Jobs of a launcher CronJob that failed to create a run), or a Kubeflow job
+whose `Failed` condition is True. Neither Training Operator v1 (failures counted per
+namespace and framework) nor Kubeflow Trainer v2 (no TrainJob metrics) says which job
+failed, so kube-state-metrics exports the conditions through a custom resource state config,
+`training_state_metrics`, which the platform layer ships. `MaestroTuningFailed` fires for a
+failed study Job `<model>-tuning`.
+
 Dashboard: a ConfigMap `<model>-dashboard` labelled for the Grafana sidecar, its JSON also
 written to `rendered/<env>/<model>/grafana/<model>.json` (emit's artifact-dir).
 
@@ -40,6 +49,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from maestro.frontend.spec import Resources, Spec
@@ -75,11 +85,14 @@ from maestro.render.queries import (
     latency_quantile_ms,
     matcher,
     number,
+    operator_job_failed,
     parse_duration,
     request_rate,
     selector,
     targets_up,
+    with_label,
 )
+from maestro.resolve.config import Platform
 
 COMPONENT = "monitoring"
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -319,21 +332,48 @@ def _alerts(spec: Spec, ctx: Context, recordings: dict[str, Recording]) -> list[
                 )
             )
     m = config.metrics
-    if spec.spec.training is not None:
-        # Plain Jobs are `<model>-train`, a CronJob's `<model>-train-<minutes since epoch>`
-        # (for Kubeflow kinds, the launcher's Jobs: the run's own failure is the operator's).
+    training = spec.spec.training
+    if training is not None:
+        # Batch runs are Jobs: `<model>-train` launched once, `<model>-train-<minutes since
+        # epoch>` from the CronJob, which also names the Jobs of a Kubeflow kind's launcher
+        # CronJob (a failed launcher: no run at all). A Kubeflow job's own failure is only
+        # in its status: kube-state-metrics exports it through the custom resource state
+        # config `training_state_metrics` writes (the operators' own metrics do not name the
+        # job). Each series carries `kind`, for the description and for routing.
+        expr = with_label(job_failed(m, ctx.namespace, f"{name}-train(-[0-9]+)?"), "kind", "Job")
+        operator = ctx.platform.training.operator(spec.spec.framework, training.workers, training.resources.gpu)
+        if operator is not None:
+            expr += " or " + with_label(
+                operator_job_failed(m, operator.kind, ctx.namespace, name), "kind", operator.kind
+            )
         out.append(
             _alert(
                 spec,
                 ctx,
                 "MaestroTrainingFailed",
-                job_failed(m, ctx.namespace, f"{name}-train(-[0-9]+)?"),
+                expr,
                 config.training_severity,
-                f"{name} ({env}) training job {{{{ $labels.job_name }}}} failed",
-                f"Job {{{{ $labels.job_name }}}} in namespace {ctx.namespace} failed; the model was not retrained. "
-                f"See `kubectl -n {ctx.namespace} describe job {{{{ $labels.job_name }}}}` and its pods' logs.",
+                f"{name} ({env}) training {{{{ $labels.kind }}}} {{{{ $labels.job_name }}}} failed",
+                f"{{{{ $labels.kind }}}} {{{{ $labels.job_name }}}} in namespace {ctx.namespace} failed; the model was "
+                f"not retrained. See `kubectl -n {ctx.namespace} describe {{{{ $labels.kind }}}} "
+                f"{{{{ $labels.job_name }}}}` and its pods' logs.",
             )
         )
+        if spec.spec.tuning is not None:
+            study = f"{name}-tuning"
+            out.append(
+                _alert(
+                    spec,
+                    ctx,
+                    "MaestroTuningFailed",
+                    job_failed(m, ctx.namespace, study),
+                    config.training_severity,
+                    f"{name} ({env}) tuning study {study} failed",
+                    f"Job {study} in namespace {ctx.namespace} failed: a worker ran out of retries or the study "
+                    f"its deadline, so the study may be short of its trials. See `kubectl -n {ctx.namespace} "
+                    f"describe job {study}` and its pods' logs; a new run resumes the same study.",
+                )
+            )
     drift = monitoring.drift
     if drift is not None:
         out.append(
@@ -643,3 +683,61 @@ def _drift_cronjob(spec: Spec, ctx: Context) -> Resource:
             "jobTemplate": {"metadata": {"labels": standard_labels(spec, ctx, COMPONENT)}, "spec": job_spec},
         },
     )
+
+
+# ------------------------------------------------------------------ operator job state
+
+
+# (API group, version) of each Kubeflow kind, as rendered by training.py.
+OPERATOR_KINDS: dict[str, tuple[str, str]] = {
+    "TrainJob": ("trainer.kubeflow.org", "v1alpha1"),
+    "PyTorchJob": ("kubeflow.org", "v1"),
+    "TFJob": ("kubeflow.org", "v1"),
+    "XGBoostJob": ("kubeflow.org", "v1"),
+}
+MODEL_LABEL = "app.kubernetes.io/name"  # on every run Maestro renders (standard_labels)
+
+
+def training_state_metrics(platform: Platform, kinds: Iterable[str]) -> dict[str, Any]:
+    """kube-state-metrics custom resource state config (`--custom-resource-state-config-file`,
+    kube-state-metrics docs/metrics/extend/customresourcestate-metrics.md) that exports the
+    status conditions of `kinds` (the Kubeflow kinds the environment renders), as the training
+    alerts read them: one gauge per kind, `metrics.operator_job_condition` with {kind} in
+    lower case, one series per condition, 1 while it is True (KSM turns "True"/"False" into
+    1/0), labels namespace, job_name, model (the run's app.kubernetes.io/name) and type.
+
+    Neither operator exports this itself: Training Operator v1 counts failed jobs per
+    namespace and framework only (`training_operator_jobs_failed_total`), and Trainer v2
+    exports no TrainJob metrics. Both keep `status.conditions` (v1: Created, Running,
+    Restarting, Succeeded, Suspended, Failed; TrainJob: Suspended, Complete, Failed).
+    kube-state-metrics also needs list/watch on these resources and on CRDs."""
+    resources = []
+    for kind in sorted(set(kinds)):
+        group, version = OPERATOR_KINDS[kind]
+        metric = platform.monitoring.metrics.operator_job_condition.format(kind=kind.lower())
+        resources.append(
+            {
+                "groupVersionKind": {"group": group, "version": version, "kind": kind},
+                "metricNamePrefix": "",  # the configured name is the whole metric name
+                "labelsFromPath": {
+                    "namespace": ["metadata", "namespace"],
+                    "job_name": ["metadata", "name"],
+                    "model": ["metadata", "labels", MODEL_LABEL],
+                },
+                "metrics": [
+                    {
+                        "name": metric,
+                        "help": f"Status conditions of {kind} objects: 1 while the condition is True.",
+                        "each": {
+                            "type": "Gauge",
+                            "gauge": {
+                                "path": ["status", "conditions"],
+                                "labelsFromPath": {"type": ["type"]},
+                                "valueFrom": ["status"],
+                            },
+                        },
+                    }
+                ],
+            }
+        )
+    return {"kind": "CustomResourceStateMetrics", "spec": {"resources": resources}}

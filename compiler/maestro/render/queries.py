@@ -113,6 +113,19 @@ def job_failed(metrics: Metrics, namespace: str, job_name_regex: str) -> str:
     return f"max by (job_name) ({match}) > 0"
 
 
+def operator_job_failed(metrics: Metrics, kind: str, namespace: str, model: str) -> str:
+    """Failed Kubeflow jobs of one kind and model (one series each, by job_name), from the
+    kube-state-metrics custom resource state gauge of their `Failed` condition."""
+    metric = metrics.operator_job_condition.format(kind=kind.lower())
+    match = selector(metric, {"model": model, "namespace": namespace, "type": "Failed"})
+    return f"max by (job_name) ({match}) > 0"
+
+
+def with_label(expr: str, label: str, value: str) -> str:
+    """`expr` with a constant label added to every series."""
+    return f'label_replace({expr}, {_quote(label)}, {_quote(value)}, "", "")'
+
+
 def drift_score(metrics: Metrics, model: str, env: str) -> str:
     """The latest drift statistic per feature, as the drift CronJob pushed it."""
     return f"max by (feature) ({selector(metrics.drift_score, {'model': model, 'env': env})})"

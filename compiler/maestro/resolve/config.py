@@ -297,6 +297,15 @@ class Metrics(Section):
             description="Gauge the drift CronJob pushes: one series per feature, with labels model, env and feature."
         ),
     ] = "maestro_feature_drift_score"
+    operator_job_condition: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-zA-Z_:]*\{kind\}[a-zA-Z0-9_:]*$",
+            description="Gauge kube-state-metrics exports for each status condition of a Kubeflow job "
+            "({kind}: the kind in lower case), 1 while the condition is True, with labels namespace, "
+            "job_name, model and type: what the custom resource state config Maestro writes produces.",
+        ),
+    ] = "kube_{kind}_status_condition"
 
 
 class Monitoring(Section):
