@@ -35,7 +35,13 @@ PRECOMMIT_CONFIG = ROOT / ".pre-commit-config.yaml"
 CMP_DIR = ROOT / "deploy" / "argocd-cmp"
 WORKFLOW = ROOT / "examples" / "github-workflow.yaml"
 SCHEMA = ROOT / "schemas" / "maestro.schema.json"
-MAESTRO_HOOKS = ("maestro-validate", "maestro-fmt", "maestro-render-check", "maestro-schema-check")
+MAESTRO_HOOKS = (
+    "maestro-validate",
+    "maestro-fmt",
+    "maestro-render-check",
+    "maestro-schema-check",
+    "maestro-codeowners-check",
+)
 REPO_INPUTS = ("config", "specs", "overlays", "policies", "schemas")
 
 BAD_SPEC = """\
@@ -124,8 +130,9 @@ def _model_repo(dest: Path) -> Path:
             shutil.rmtree(spec)
     (dest / "drafts" / "typo-model").mkdir(parents=True)
     (dest / "drafts" / "typo-model" / "maestro.yaml").write_text(BAD_SPEC, encoding="utf-8")
-    done = _run([_tool("maestro"), "render"], dest)
-    assert done.returncode == 0, done.stdout + done.stderr
+    for verb in ("render", "codeowners"):
+        done = _run([_tool("maestro"), verb], dest)
+        assert done.returncode == 0, done.stdout + done.stderr
     _git_commit_all(dest)
     return dest
 
@@ -174,6 +181,8 @@ def test_published_hooks():
     assert hooks["maestro-schema-check"]["entry"] == "maestro schema --check"
     assert hooks["maestro-render-check"]["pass_filenames"] is False
     assert hooks["maestro-schema-check"]["pass_filenames"] is False
+    assert hooks["maestro-codeowners-check"]["entry"] == "maestro codeowners --check"
+    assert hooks["maestro-codeowners-check"]["pass_filenames"] is False
 
     def matches(hook: str, path: str) -> bool:
         return re.search(hooks[hook]["files"], path) is not None
@@ -192,10 +201,13 @@ def test_published_hooks():
         assert matches("maestro-render-check", path), path
     assert not matches("maestro-render-check", "README.md")
     assert matches("maestro-schema-check", "schemas/maestro.schema.json")
+    for path in ("specs/a/maestro.yaml", "config/platform.yaml", "CODEOWNERS", ".github/CODEOWNERS", "docs/CODEOWNERS"):
+        assert matches("maestro-codeowners-check", path), path
+    assert not matches("maestro-codeowners-check", "specs/a/maestro.lock.yaml")
 
 
 def test_own_config_is_offline():
-    """Only hooks that need nothing fetched; the Maestro four match the published ones."""
+    """Only hooks that need nothing fetched; the Maestro five match the published ones."""
     config = _load(PRECOMMIT_CONFIG)
     assert {r["repo"] for r in config["repos"]} <= {"local", "meta"}
     local = {h["id"]: h for r in config["repos"] if r["repo"] == "local" for h in r["hooks"]}
@@ -275,6 +287,23 @@ def test_schema_check_hook(hooks_and_repo):
     done = _try_repo(hooks, repo, "maestro-schema-check", "schemas/maestro.schema.json", home=home)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "schemas/maestro.schema.json is current" in done.stdout
+
+
+def test_codeowners_check_hook_catches_an_owner_change(hooks_and_repo):
+    hooks, repo, home = hooks_and_repo
+    spec = repo / "specs" / "fraud-detector" / "maestro.yaml"
+    original = spec.read_text(encoding="utf-8")
+    try:
+        good = _try_repo(hooks, repo, "maestro-codeowners-check", "specs/fraud-detector/maestro.yaml", home=home)
+        assert good.returncode == 0, good.stdout + good.stderr
+        assert "CODEOWNERS is current" in good.stdout
+        spec.write_text(original.replace('"@payments-risk/ml"', '"@payments-risk/ml", "@acme/risk-leads"'))
+        bad = _try_repo(hooks, repo, "maestro-codeowners-check", "specs/fraud-detector/maestro.yaml", home=home)
+        out = bad.stdout + bad.stderr
+        assert bad.returncode == 1, out
+        assert "+/specs/fraud-detector/ @payments-risk/ml @acme/risk-leads" in out
+    finally:
+        spec.write_text(original, encoding="utf-8")
 
 
 def test_offline_hygiene_hooks(tmp_path):
@@ -606,6 +635,7 @@ def test_github_workflow_has_the_checks():
     assert "maestro validate --format github" in check
     assert "maestro render --check" in check
     assert "maestro schema --check" in check
+    assert "maestro codeowners --check" in check
 
     diff = jobs["diff"]
     assert "pull_request" in diff["if"]

@@ -111,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     _leaf(p, "promote")
 
     p = sub.add_parser(
+        "codeowners",
+        help="write (or --check) the CODEOWNERS block: model owners approve their specs and rendered folders",
+    )
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 showing what would change")
+    _leaf(p, "codeowners")
+
+    p = sub.add_parser(
         "schema", help="write (or --check) schemas/maestro.schema.json and the spec reference docs/spec-reference.md"
     )
     p.add_argument("--check", action="store_true", help="exit 1 if the committed schema or reference is out of date")
