@@ -11,6 +11,7 @@ schemas, then commits one kind of change at a time (tags in brackets):
     [delete]   churn-predictor deleted
     [add]      tiny-model added
     [compiler] compiler/maestro/__init__.py: __version__ 0.1.0 -> 0.2.0
+    [lock]     fraud-detector's lock only: prod serves version 3 (run, source, metrics), a promotion
 
 Renders cost ~0.1-0.5 s per model and environment: reports are computed
 once per (base, head, env) and tests that only need one environment say so.
@@ -77,6 +78,9 @@ spec:
 """
 
 
+NEW_RUN = "0f3c5e1a9b7d4c2e8f6a1b3c5d7e9f01"
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, env=GIT_ENV, check=True, capture_output=True, text=True).stdout
 
@@ -126,6 +130,18 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     commit(root, "add")
     edit(root / "compiler/maestro/__init__.py", "0.1.0", "0.2.0")
     commit(root, "compiler")
+    lock = root / "specs/fraud-detector/maestro.lock.yaml"
+    text = lock.read_text()
+    for old, new in (
+        ("val_auc: 0.925", "val_auc: 0.944"),
+        ("cacfc84c357d4b73b2ca551a8cd6af65", NEW_RUN),
+        ("      version: 1\n", "      version: 3\n"),
+        ("    serve:\n      alias: champion\n", "    serve:\n      alias: champion\n      promotedFrom: staging\n"),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    lock.write_text(text)
+    commit(root, "lock")
     return root
 
 
@@ -205,7 +221,8 @@ def test_spec_change_json(repo: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert doc["base"]["ref"] == "c0" and len(doc["base"]["commit"]) == 40
     assert list(doc["envs"]) == ["prod"]
     model = doc["envs"]["prod"]["models"]["fraud-detector"]
-    assert set(model) == {"status", "objects", "cost", "findings", "resolved", "notes"}
+    assert set(model) == {"status", "objects", "cost", "versions", "findings", "resolved", "notes"}
+    assert model["versions"] == []  # the spec changed, not what prod serves
     assert model["status"] == "changed"
     assert set(model["objects"]) == {"added", "removed", "changed"}
     assert "horizontalpodautoscaler-fraud-detector.yaml" in model["objects"]["changed"]
@@ -491,3 +508,41 @@ def test_place_attributes_diagnostics() -> None:
     assert place(error("X", "bad", file="specs/fraud/maestro.yaml", env="prod"), envs) == ("prod", "fraud")
     assert place(error("X", "bad", file="specs/fraud/maestro.yaml"), envs) == ("", "fraud")
     assert place(error("X", "bad", file="overlays/dev/overlay.yaml"), envs, "fraud") == ("dev", "fraud")
+
+
+# ------------------------------------------------------------------ a version lock change
+
+
+def test_lock_change_is_a_first_class_line(report: Callable[..., Report], update_goldens: bool) -> None:
+    """A promotion changes only the lock: the model is rendered, and what it serves now is
+    one line above the objects, in every format."""
+    r = report("compiler", "lock")
+    assert r.reasons == ["specs: fraud-detector (version lock changed)"]
+    prod = entry(r, "prod", "fraud-detector")
+    assert files(prod, "changed") == ["inferenceservice-fraud-detector.yaml"]
+    [change] = prod.versions
+    assert change.variant is None and change.base is not None and change.head is not None
+    assert (change.base.version, change.head.version) == (1, 3)
+    line = f"prod/fraud-detector: model version 1 -> 3, run cacfc84c -> {NEW_RUN[:8]}, val_auc 0.925 -> 0.944"
+    assert change.text == line
+    for env in ("dev", "staging"):
+        assert entry(r, env, "fraud-detector").versions == []  # no entry there on either side
+
+    text = format_text(r)
+    assert f"\nmodel versions:\n  {line}\n\nprod/fraud-detector: changed" in text
+    assert text.index(line) < text.index("--- a/rendered/prod/fraud-detector/")
+    check_golden("lock_change.md", normalize(format_markdown(r)), update_goldens)
+
+
+def test_lock_change_json(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = cli(repo, capsys, "--base", "compiler", "--head", "lock", "--env", "prod", "--format", "json")
+    assert code == 1
+    doc = json.loads(out)
+    [version] = doc["envs"]["prod"]["models"]["fraud-detector"]["versions"]
+    assert version["variant"] is None
+    assert version["base"]["version"] == 1 and version["head"]["version"] == 3
+    assert version["head"]["runId"] == NEW_RUN and version["head"]["promotedFrom"] == "staging"
+    assert version["head"]["metrics"] == {"val_auc": 0.944, "val_logloss": 0.245}
+    assert version["head"]["source"].endswith(f"/{NEW_RUN}/artifacts/model")
+    assert version["text"].startswith("prod/fraud-detector: model version 1 -> 3")
+    assert doc["summary"]["versions"] == 1

@@ -10,7 +10,8 @@ Without `--head` the head is the working tree as it is, uncommitted and untracke
 the pull request's checkout. `crd_schema_dir` is resolved against the real repository
 root on both sides (a relative path would point nowhere from a temporary copy).
 
-Only models whose inputs changed are rendered. A model's inputs are its spec file, its
+Only models whose inputs changed are rendered. A model's inputs are its folder under
+`specs/` (the spec and its version lock: a promotion changes only the lock), its
 environment's overlay folder, `config/`, `policies/` and the compiler (the files under
 `compiler/maestro/`, `__version__` included, when the repository holds the compiler).
 A change to `config/`, `policies/` or the compiler affects every model; a change under
@@ -32,7 +33,9 @@ Per environment and model the report holds: the files added, removed and changed
 unified diff of the emitted YAML, which is key-sorted, so key order never shows), the
 findings new in head and those resolved (diagnostics of check, governance and render,
 compared by code, message, environment and model, not by line), and the monthly cost
-estimate of base and head (`costs.monthly_cost`) with its delta.
+estimate of base and head (`costs.monthly_cost`) with its delta, and every served version
+that differs between the two sides' lock entries (`mlflow.lock.served_changes`, described as
+`registry lock` and `promote` print it), which each format shows above the objects.
 
 A spec that is invalid in head is a finding (status `invalid`, its diagnostics listed,
 exit 1). A bad ref, a folder outside git, or a config or policy set that cannot be loaded

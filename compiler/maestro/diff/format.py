@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maestro.diagnostics import Diagnostic
 from maestro.diff.git import ARGOCD, RENDERED
-from maestro.diff.report import Report
+from maestro.diff.report import Report, VersionChange
 from maestro.diff.side import Scoped
 from maestro.diff.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from maestro.mlflow.lockfile import Pinned
 
 MARKDOWN_LIMIT = 60_000  # GitHub refuses comments over 65,536 characters
 
@@ -51,6 +54,10 @@ def format_text(report: Report) -> str:
     if report.quiet():
         out.append(f"{report.quiet()} model-environment(s) rendered without differences")
     out.append("")
+    if report.versions:  # what serving runs: the line a reviewer of a promotion reads first
+        out.append("model versions:")
+        out += [f"  {v.text}" for _, v in report.versions]
+        out.append("")
     for e in report.entries:
         if not report.shown(e):
             continue
@@ -98,6 +105,15 @@ def _finding_json(f: Scoped) -> dict[str, Any]:
     }
 
 
+def _pinned_json(p: Pinned | None) -> dict[str, Any] | None:
+    return None if p is None else p.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _version_json(v: VersionChange) -> dict[str, Any]:
+    """A served version's change: `base`/`head` as the lock holds them (null: unlocked)."""
+    return {"variant": v.variant, "base": _pinned_json(v.base), "head": _pinned_json(v.head), "text": v.text}
+
+
 def format_json(report: Report) -> str:
     envs: dict[str, Any] = {}
     for env in report.envs:
@@ -110,6 +126,7 @@ def format_json(report: Report) -> str:
                     c: [x.path.split("/", 2)[2] for x in e.changes if x.change == c]
                     for c in ("added", "removed", "changed")
                 },
+                "versions": [_version_json(v) for v in e.versions],
                 "findings": [_finding_json(f) for f in report.entry_findings(env, e.model)],
                 "resolved": [_finding_json(f) for f in report.entry_findings(env, e.model, "resolved")],
                 "notes": e.notes,
@@ -139,6 +156,7 @@ def format_json(report: Report) -> str:
             "cost": {"delta": report.cost_delta, "currency": report.currency},
             "findings": len(report.findings),
             "resolved": len(report.resolved),
+            "versions": len(report.versions),
             "invalid": sorted({e.model for e in report.entries if e.status == "invalid"}),
         },
     }
@@ -170,6 +188,10 @@ def format_markdown(report: Report, limit: int = MARKDOWN_LIMIT) -> str:
     if report.quiet():
         head.append(f"- {report.quiet()} model-environment(s) rendered without differences")
     if len(head) > 2:
+        head.append("")
+    if report.versions:  # above the objects: what a promotion changes, in one line per version
+        head += ["#### Model versions", ""]
+        head += [f"- **{_md(v.text.split(': ', 1)[0])}**: {_md(v.text.split(': ', 1)[1])}" for _, v in report.versions]
         head.append("")
     rows = [e for e in report.entries if report.shown(e)]
     t = report.totals()

@@ -35,7 +35,8 @@ def plan(base: Snapshot, head: Snapshot, base_envs: list[str], head_envs: list[s
         said = f" {versions[0] or 'none'} -> {versions[1] or 'none'}" if versions[0] != versions[1] else ""
         reasons.append(f"the compiler ({COMPILER_DIR}/){said} changed: every model rendered")
         everything = True
-    changed_specs = {m for m in models if blob_id(base_specs.get(m)) != blob_id(head_specs.get(m))}
+    # A model's folder is its input: the spec and its version lock (a promotion changes only the lock).
+    changed_specs = {m for m in models if not same_blobs(base.model_inputs(m), head.model_inputs(m))}
     affected: dict[str, set[str]] = {}
     for env in envs:
         folder = f"overlays/{env}"
@@ -44,9 +45,16 @@ def plan(base: Snapshot, head: Snapshot, base_envs: list[str], head_envs: list[s
             reasons.append(f"{folder}/ changed: every model in {env} rendered")
         affected[env] = set(models) if everything or overlay_changed else set(changed_specs)
     if changed_specs and not everything:
-        words = {
-            m: "added" if m not in base_specs else "deleted" if m not in head_specs else "changed"
-            for m in sorted(changed_specs)
-        }
+        words = {m: _change(m, base, head) for m in sorted(changed_specs)}
         reasons.append("specs: " + ", ".join(f"{m} ({w})" for m, w in words.items()))
     return Plan(envs=envs, models=models, affected=affected, reasons=reasons)
+
+
+def _change(model: str, base: Snapshot, head: Snapshot) -> str:
+    if model not in base.specs:
+        return "added"
+    if model not in head.specs:
+        return "deleted"
+    if blob_id(base.specs[model]) == blob_id(head.specs[model]):
+        return "version lock changed"
+    return "changed"

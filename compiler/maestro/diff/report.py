@@ -20,6 +20,7 @@ from maestro.diff.side import Scoped, Side, open_side, render_side
 from maestro.diff.snapshot import Snapshot, materialize, same_blobs, snapshot_commit, snapshot_worktree
 
 if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
+    from maestro.mlflow.lockfile import EnvLock, Pinned
     from maestro.render.argocd import ModelRef
 
 
@@ -33,12 +34,23 @@ class FileChange:
     diff: str  # unified diff, labelled a/rendered/... and b/rendered/...
 
 
+@dataclass(frozen=True)
+class VersionChange:
+    """A change of what a model serves in an environment, from its version lock."""
+
+    variant: str | None  # None: the main served version
+    base: Pinned | None  # None: unlocked (the alias is resolved when a pod starts)
+    head: Pinned | None
+    text: str  # the line `registry lock` and `promote` print: "prod/m: model version 12 -> 14, ..."
+
+
 @dataclass
 class Entry:
     env: str
     model: str  # "argocd": the environment's rendered/<env>/argocd folder
     status: str  # added | removed | changed | unchanged | skipped | invalid
     changes: list[FileChange] = field(default_factory=list)
+    versions: list[VersionChange] = field(default_factory=list)
     cost_base: float | None = None
     cost_head: float | None = None
     currency: str | None = None
@@ -92,6 +104,7 @@ class Report:
         return (
             e.status in ("added", "removed", "changed", "invalid")
             or bool(e.changes)
+            or bool(e.versions)
             or bool(e.cost_delta)
             or bool(self.entry_findings(e.env, e.model))
         )
@@ -103,6 +116,11 @@ class Report:
     @property
     def cost_delta(self) -> float:
         return round(sum(e.cost_delta or 0.0 for e in self.entries), 2)
+
+    @property
+    def versions(self) -> list[tuple[Entry, VersionChange]]:
+        """Every change of a served version, in report order."""
+        return [(e, v) for e in self.entries for v in e.versions]
 
     def totals(self) -> dict[str, int]:
         return {c: sum(e.count(c) for e in self.entries) for c in ("added", "removed", "changed")}
@@ -221,7 +239,15 @@ def _entry(env: str, model: str, b: Side, h: Side, currency: str | None) -> Entr
         return entry
     entry.changes = compare_files(f"{env}/{model}", old, new)
     entry.status = status_of(old, new, entry.changes)
+    if in_head and key in h.locks and model not in b.invalid:
+        entry.versions = version_changes(env, model, b.locks.get(key), h.locks[key])
     return entry
+
+
+def version_changes(env: str, model: str, old: EnvLock | None, new: EnvLock | None) -> list[VersionChange]:
+    from maestro.mlflow.lock import describe, served_changes
+
+    return [VersionChange(v, a, b, describe(env, model, a, b, v)) for v, a, b in served_changes(old, new)]
 
 
 def _argocd_entry(env: str, p: Plan, b: Side, h: Side) -> Entry:

@@ -14,6 +14,7 @@ from maestro.names import RESERVED_MODEL_NAMES as ENVIRONMENT_FOLDERS
 
 if TYPE_CHECKING:  # imported where used: `maestro --help` should not pay for the pipeline
     from maestro.frontend.spec import Metadata
+    from maestro.mlflow.lockfile import EnvLock
     from maestro.output.verify import Verifier
     from maestro.policy.governance import Governance
     from maestro.render.argocd import ModelRef
@@ -68,6 +69,7 @@ class Side:
     files: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)  # (env, model) -> {file: bytes}
     costs: dict[tuple[str, str], float] = field(default_factory=dict)
     refs: dict[tuple[str, str], ModelRef] = field(default_factory=dict)
+    locks: dict[tuple[str, str], EnvLock | None] = field(default_factory=dict)  # (env, model) -> lock entry
     invalid: set[str] = field(default_factory=set)
     findings: list[Scoped] = field(default_factory=list)
     scanned: dict[str, Metadata | None] = field(default_factory=dict)  # model -> metadata read without rendering
@@ -142,7 +144,7 @@ def _governance(side: Side, fmt: str) -> Governance:
 def render_side(side: Side, work: dict[str, list[str]], fmt: str, progress: Callable[[], None] | None = None) -> None:
     """Check, govern and render `work` (model -> environments) on one side."""
     from maestro.costs import monthly_cost
-    from maestro.pipeline import Checked, check_specs, model_ref, render
+    from maestro.pipeline import Checked, check_specs, lock_entry, model_ref, render
     from maestro.resolve.workspace import SPEC_FILE, SPECS_DIR
 
     ws, verifier = side.ws, side.verifier
@@ -166,6 +168,7 @@ def render_side(side: Side, work: dict[str, list[str]], fmt: str, progress: Call
             spec = c.effective[env]
             side.costs[(env, model)] = monthly_cost(spec, ws.platforms[env]).total
             side.refs[(env, model)] = model_ref(ws, env, spec, display)
+            side.locks[(env, model)] = lock_entry(c, env)
         groups[tuple(envs)].append(c)
     for envs_, checked in groups.items():
         for start in range(0, len(checked), CHUNK):

@@ -37,6 +37,10 @@ class Snapshot:
                 out[parts[1]] = oid
         return out
 
+    def model_inputs(self, model: str) -> dict[str, str]:
+        """The files of a model's folder under specs/ (its maestro.yaml, its version lock)."""
+        return self.under(f"specs/{model}")
+
     def under(self, folder: str) -> dict[str, str]:
         return {rel: oid for rel, oid in self.files.items() if rel.startswith(folder + "/")}
 

@@ -376,15 +376,20 @@ def describe(env: str, model: str, old: Pinned | None, new: Pinned | None, varia
     return f"{who}: " + ", ".join(parts)
 
 
-def entry_changes(env: str, model: str, old: EnvLock | None, new: EnvLock | None) -> list[str]:
-    """The lines for every served version that differs between two entries (none when equal)."""
-    out = []
+def served_changes(old: EnvLock | None, new: EnvLock | None) -> list[tuple[str | None, Pinned | None, Pinned | None]]:
+    """(variant or None for the main version, old, new) of every served version that differs
+    between two entries, the main version first (none when equal)."""
+    out: list[tuple[str | None, Pinned | None, Pinned | None]] = []
     if (old.serve if old else None) != (new.serve if new else None):
-        out.append(describe(env, model, old.serve if old else None, new.serve if new else None))
-    names = sorted(set(old.variants if old else {}) | set(new.variants if new else {}))
-    for name in names:
+        out.append((None, old.serve if old else None, new.serve if new else None))
+    for name in sorted(set(old.variants if old else {}) | set(new.variants if new else {})):
         a = old.variants.get(name) if old else None
         b = new.variants.get(name) if new else None
         if a != b:
-            out.append(describe(env, model, a, b, name))
+            out.append((name, a, b))
     return out
+
+
+def entry_changes(env: str, model: str, old: EnvLock | None, new: EnvLock | None) -> list[str]:
+    """The lines for every served version that differs between two entries (none when equal)."""
+    return [describe(env, model, a, b, variant) for variant, a, b in served_changes(old, new)]
