@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--policy", metavar="DIR", help="policy folder with spec/ and k8s/ (default: policies/)")
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+    p.add_argument(
+        "--jobs", "-j", type=_positive, metavar="N", help="render in N processes (default: the number of CPUs)"
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="render everything again; neither read nor write .maestro/cache/"
+    )
     _leaf(p, "render")
 
     p = sub.add_parser("policy", help="Rego policies: run their unit tests, or check any YAML like conftest")
@@ -143,6 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="exit 1 listing files that would change")
     _leaf(p, "fmt")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,12 +11,13 @@ Each step is a function of data; this module only composes them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from maestro.diagnostics import Diagnostic, error, has_errors
 from maestro.errors import UsageError
@@ -25,36 +26,20 @@ from maestro.frontend.pydantic_errors import validate_model
 from maestro.frontend.semantics import check_literals, check_spec, to_diagnostics
 from maestro.frontend.spec import Spec
 from maestro.mlflow.lockfile import LOCK_FILE, EnvLock, LockFile, lock_problems, stale_diagnostics, wanted
-from maestro.names import ARGOCD_FOLDER, PLATFORM_FOLDER
-from maestro.output import link
-from maestro.output.embed import embed, is_launched, manifest_config_map
-from maestro.output.emit import Tree, folder
-from maestro.output.secret_values import inline_secret_findings
-from maestro.output.verify import Verifier
-from maestro.policy.governance import Governance, apply_waivers
-from maestro.render import (
-    SYNC_WAVE,
-    Context,
-    Resource,
-    argocd,
-    features,
-    mesh,
-    monitoring,
-    platform,
-    registry,
-    secrets,
-    security,
-    serving,
-    standard_labels,
-    training,
-    tuning,
-)
-from maestro.resolve.config import fill
 from maestro.resolve.effective import effective
 from maestro.resolve.merge import get
 from maestro.resolve.workspace import SPEC_FILE, SPECS_DIR, Inputs, Workspace
-from maestro.transform.apply import apply_transforms
-from maestro.transform.namespace import substitute_namespace
+
+# The back half (renderers, transforms, verify, link, emit) and the policy engine are
+# imported where they are used: `maestro validate` and `maestro --help` never load them.
+if TYPE_CHECKING:
+    from maestro.cache import Cache
+    from maestro.output import link
+    from maestro.output.emit import Tree
+    from maestro.output.verify import Verifier
+    from maestro.policy.governance import Governance
+    from maestro.render import Context, Resource
+    from maestro.render.argocd import ModelRef
 
 # ------------------------------------------------------------------ the front half: load, validate, resolve
 
@@ -176,6 +161,9 @@ def check_specs(
 
 def govern(checked: Checked, ws: Workspace, envs: list[str], gov: Governance) -> list[Diagnostic]:
     """Spec-scope findings of one validated spec in every selected environment, waived."""
+    from maestro.policy.governance import apply_waivers
+    from maestro.render.argocd import sync_mode
+
     spec = checked.spec
     if spec is None or checked.located is None or gov.spec_policies is None:
         return []
@@ -185,7 +173,7 @@ def govern(checked: Checked, ws: Workspace, envs: list[str], gov: Governance) ->
         if eff is None:
             continue
         platform = ws.platforms[env]
-        sync = argocd.sync_mode(platform.environments[env].sync, ws.overlays.get(env), eff.metadata.tier)
+        sync = sync_mode(platform.environments[env].sync, ws.overlays.get(env), eff.metadata.tier)
         diags += gov.check_spec(eff, env, platform, sync, checked.effective_located[env], lock_entry(checked, env))
     return apply_waivers(diags, spec, checked.located, ws.platform, envs)
 
@@ -233,36 +221,51 @@ def _placement(spec: Spec, path: Path, root: Path, located: Located) -> list[Dia
 
 
 def duplicate_models(checked: list[Checked]) -> list[Diagnostic]:
-    seen: dict[str, Checked] = {}
+    return _duplicates(
+        [
+            (c.spec.metadata.name, c.located.file, c.located.where("/metadata/name"))
+            for c in checked
+            if c.spec is not None and c.located is not None
+        ]
+    )
+
+
+def _duplicates(named: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Diagnostic]:
+    """M214 for each (name, file, where its metadata.name is) whose name came before."""
+    seen: dict[str, str] = {}
     out = []
-    for c in checked:
-        if c.spec is None or c.located is None:
-            continue
-        name = c.spec.metadata.name
+    for name, file, where in named:
         if name in seen:
             out.append(
                 error(
                     "M214",
-                    f"model '{name}' is also defined in {seen[name].located.file}",  # type: ignore[union-attr]
+                    f"model '{name}' is also defined in {seen[name]}",
                     hint="model names are unique across specs/",
-                    **c.located.where("/metadata/name"),
+                    **where,
                 )
             )
         else:
-            seen[name] = c
+            seen[name] = file
     return out
 
 
 # ------------------------------------------------------------------ the back half: render, transform, verify
 
-# One module per artifact family, in the order their objects are listed (DESIGN.md).
-RENDERERS: tuple[ModuleType, ...] = (serving, mesh, training, tuning, registry, features, monitoring, secrets, security)
 SOURCE_ANNOTATION = "maestro.ml/source"
+RENDERED = "rendered"
+
+
+@functools.cache
+def renderers() -> tuple[ModuleType, ...]:
+    """One module per artifact family, in the order their objects are listed (DESIGN.md)."""
+    from maestro.render import features, mesh, monitoring, registry, secrets, security, serving, training, tuning
+
+    return (serving, mesh, training, tuning, registry, features, monitoring, secrets, security)
 
 
 @dataclass
 class Rendered:
-    tree: Tree = field(default_factory=Tree)
+    tree: Tree = field(default_factory=lambda: _tree())
     objects: int = 0
     models: set[str] = field(default_factory=set)
 
@@ -271,7 +274,15 @@ class Rendered:
         return self.tree.diagnostics
 
 
+def _tree() -> Tree:
+    from maestro.output.emit import Tree
+
+    return Tree()
+
+
 def namespace_for(ws: Workspace, env: str, spec: Spec) -> str:
+    from maestro.transform.namespace import substitute_namespace
+
     overlay = ws.overlays.get(env)
     pattern = (overlay.namespace if overlay and overlay.namespace else None) or ws.platforms[env].environments[
         env
@@ -284,6 +295,8 @@ def _placeholders(env: str, spec: Spec) -> dict[str, str]:
 
 
 def context_for(ws: Workspace, env: str, spec: Spec, source: str, lock: EnvLock | None = None) -> Context:
+    from maestro.render import Context, argocd
+
     overlay = ws.overlays.get(env)
     sync = argocd.sync_mode(ws.platforms[env].environments[env].sync, overlay, spec.metadata.tier)
     return Context(
@@ -303,6 +316,8 @@ def lock_entry(c: Checked, env: str) -> EnvLock | None:
 
 def stamp(resources: Iterable[Resource], spec: Spec, ctx: Context, component: str) -> list[Resource]:
     """Provenance: recommended labels, the source spec, and the Argo CD sync wave."""
+    from maestro.render import SYNC_WAVE, argocd, standard_labels
+
     out = []
     for res in resources:
         meta = res.setdefault("metadata", {})
@@ -320,9 +335,11 @@ def render_model(
     ws: Workspace, env: str, spec: Spec, source: str, lock: EnvLock | None = None
 ) -> tuple[list[Resource], list[Diagnostic]]:
     """Every object of one model in one environment, transformed, not yet verified."""
+    from maestro.transform.apply import apply_transforms
+
     ctx = context_for(ws, env, spec, source, lock)
     resources: list[Resource] = []
-    for module in RENDERERS:
+    for module in renderers():
         resources += stamp(module.render(spec, ctx), spec, ctx, module.COMPONENT)
     overlay = ws.overlays.get(env)
     doc = ws.inputs.overlays.get(env)
@@ -343,6 +360,111 @@ def render_model(
     return out, diags
 
 
+@dataclass
+class ModelEnv:
+    """What one model contributes to one environment: its folder's files and findings, and
+    what the environment-wide stages (platform layer, Argo CD, link) read of it. A pure
+    function of the model's inputs (`render_model_env`), so it is what the cache keeps."""
+
+    env: str
+    model: str
+    files: dict[str, bytes]
+    diagnostics: list[Diagnostic]
+    objects: list[Resource]  # as the environment-wide stages see them (launched runs not embedded)
+    ref: ModelRef
+    callers: tuple[str, ...]  # namespaces the spec's network.allowFrom admits
+    count: int = 0  # the objects written (launched runs embedded), also when `objects` is not read back
+
+
+def render_model_env(
+    ws: Workspace, env: str, c: Checked, verifier: Verifier, gov: Governance | None, envs: list[str]
+) -> ModelEnv:
+    """One model in one environment: rendered, transformed, checked (no secret values, the
+    schemas, with `gov` the resource-scope policies, waived) and laid out as its folder."""
+    from maestro.output.embed import embed
+    from maestro.output.emit import Tree, folder
+    from maestro.output.secret_values import inline_secret_findings
+    from maestro.policy.governance import apply_waivers
+
+    spec = c.effective[env]
+    source = _source(ws, c)
+    objects, diags = render_model(ws, env, spec, source, lock_entry(c, env))
+    tree = Tree(diagnostics=list(diags))
+    prefix = f"{env}/{spec.metadata.name}"
+    # The rendered tree never carries a secret value, whatever a renderer or patch did.
+    tree.diagnostics.extend(inline_secret_findings(objects, prefix=prefix))
+    findings: list[Diagnostic] = []
+    for res in objects:
+        where = f"{prefix}/{_where(res)}"
+        tree.diagnostics.extend(verifier.verify(res, source=where))
+        if gov is not None:
+            findings += gov.check_object(res, env, spec.metadata.team, ws.platforms[env], f"rendered/{where}")
+    if findings and c.spec is not None and c.located is not None:
+        tree.diagnostics.extend(apply_waivers(findings, c.spec, c.located, ws.platform, envs))
+    # Launched runs reach the platform layer and the link stage as objects (their pods use
+    # names and selectors like any other); the tree gets them inside the ConfigMaps their
+    # launchers read (output/embed.py).
+    written = embed(objects)
+    folder(tree, prefix, written, source)
+    network = spec.spec.network
+    callers = tuple(sorted({p.namespace for p in network.allow_from} if network else set()))
+    ref = model_ref(ws, env, spec, source)
+    return ModelEnv(env, spec.metadata.name, tree.files, tree.diagnostics, objects, ref, callers, len(written))
+
+
+@dataclass
+class EnvLayer:
+    """What an environment adds over its models: the platform layer's and Argo CD's folders,
+    their findings and the link stage's; derived from every model of the environment."""
+
+    files: dict[str, bytes]
+    diagnostics: list[Diagnostic]
+    objects: int
+
+
+def render_env_layer(
+    ws: Workspace,
+    env: str,
+    parts: Sequence[ModelEnv],
+    verifier: Verifier,
+    gov: Governance | None,
+    checked_for: Callable[[str], Checked | None],
+) -> EnvLayer:
+    """The platform layer and Argo CD objects of one environment from its models (in name
+    order), checked like the models' objects, then every reference between the objects linked."""
+    from maestro.names import ARGOCD_FOLDER, PLATFORM_FOLDER
+    from maestro.output import link
+    from maestro.output.emit import Tree, folder
+    from maestro.output.secret_values import inline_secret_findings
+    from maestro.render import argocd, platform
+
+    refs = [p.ref for p in parts]
+    env_objects = [res for p in parts for res in p.objects]
+    tree = Tree()
+    count = 0
+    # The platform layer is derived from the models' objects, so it comes after them.
+    layer = platform.render_env(env, ws.platforms[env], refs, env_objects)
+    apps = argocd.render_env(env, ws.platforms[env], ws.overlays.get(env), refs, layer)
+    for name, objects in ((PLATFORM_FOLDER, layer), (ARGOCD_FOLDER, apps)):
+        prefix = f"{env}/{name}"
+        tree.diagnostics.extend(inline_secret_findings(objects, prefix=prefix))
+        for res in objects:
+            where = f"{prefix}/{_fname(res)}"
+            tree.diagnostics.extend(verifier.verify(res, source=where))
+            if gov is not None and name == PLATFORM_FOLDER:  # Maestro's own Argo CD objects are not policed
+                tree.diagnostics.extend(gov.check_object(res, env, "", ws.platforms[env], f"rendered/{where}"))
+        if objects:
+            folder(tree, prefix, objects)
+        count += len(objects)
+    placed = [
+        link.Placed(res, f"{RENDERED}/{p.env}/{p.model}/{_where(res)}", p.model) for p in parts for res in p.objects
+    ]
+    placed += [link.Placed(res, f"{RENDERED}/{env}/{PLATFORM_FOLDER}/{_fname(res)}") for res in layer]
+    unresolved = link.link(link_input(ws, env, refs, {p.model: p.callers for p in parts}, placed))
+    tree.diagnostics.extend(link_diagnostics(unresolved, ws, env, checked_for))
+    return EnvLayer(tree.files, tree.diagnostics, count)
+
+
 def render(
     ws: Workspace,
     checked: list[Checked],
@@ -350,76 +472,293 @@ def render(
     verifier: Verifier,
     progress: Callable[[], None] | None = None,
     gov: Governance | None = None,
+    *,
+    jobs: int = 1,
 ) -> Rendered:
     """The tree of every selected environment for every valid spec in `checked`, each
-    object verified against its schema and, with `gov`, the resource-scope policies."""
+    object verified against its schema and, with `gov`, the resource-scope policies.
+    With `jobs` > 1 the model-environments render in that many processes."""
+    by_name = {c.spec.metadata.name: c for c in checked if c.spec is not None}
+    ordered = sorted(checked, key=lambda c: c.spec.metadata.name if c.spec else "")
+    tasks = [(env, c) for env in envs for c in ordered if env in c.effective]
+    parts = _render_parts(ws, tasks, verifier, gov, envs, jobs, progress)
     result = Rendered()
     for env in envs:
-        refs = []
-        env_objects: list[Resource] = []
-        placed: list[link.Placed] = []
-        linked: dict[str, Checked] = {}
-        for c in sorted(checked, key=lambda c: c.spec.metadata.name if c.spec else ""):
-            spec = c.effective.get(env)
-            if spec is None:
-                continue
-            source = _source(ws, c)
-            objects, diags = render_model(ws, env, spec, source, lock_entry(c, env))
-            result.tree.diagnostics.extend(diags)
-            prefix = f"{env}/{spec.metadata.name}"
-            # The rendered tree never carries a secret value, whatever a renderer or patch did.
-            result.tree.diagnostics.extend(inline_secret_findings(objects, prefix=prefix))
-            findings: list[Diagnostic] = []
-            for res in objects:
-                where = f"{prefix}/{_where(res)}"
-                result.tree.diagnostics.extend(verifier.verify(res, source=where))
-                if gov is not None:
-                    findings += gov.check_object(res, env, spec.metadata.team, ws.platforms[env], f"rendered/{where}")
-            if findings and c.spec is not None and c.located is not None:
-                result.tree.diagnostics.extend(apply_waivers(findings, c.spec, c.located, ws.platform, envs))
-            # Launched runs reach the platform layer and the link stage as objects (their pods
-            # use names and selectors like any other); the tree gets them inside the
-            # ConfigMaps their launchers read (output/embed.py).
-            env_objects += objects
-            placed += [link.Placed(res, f"{RENDERED}/{prefix}/{_where(res)}", spec.metadata.name) for res in objects]
-            objects = embed(objects)
-            folder(result.tree, prefix, objects, source)
-            linked[spec.metadata.name] = c
-            result.objects += len(objects)
-            result.models.add(spec.metadata.name)
-            refs.append(model_ref(ws, env, spec, source))
-            if progress is not None:
-                progress()
-        # The platform layer is derived from the models' objects, so it comes after them.
-        layer = platform.render_env(env, ws.platforms[env], refs, env_objects)
-        apps = argocd.render_env(env, ws.platforms[env], ws.overlays.get(env), refs, layer)
-        for name, objects in ((PLATFORM_FOLDER, layer), (ARGOCD_FOLDER, apps)):
-            prefix = f"{env}/{name}"
-            result.tree.diagnostics.extend(inline_secret_findings(objects, prefix=prefix))
-            for res in objects:
-                where = f"{prefix}/{_fname(res)}"
-                result.tree.diagnostics.extend(verifier.verify(res, source=where))
-                if gov is not None and name == PLATFORM_FOLDER:  # Maestro's own Argo CD objects are not policed
-                    result.tree.diagnostics.extend(
-                        gov.check_object(res, env, "", ws.platforms[env], f"rendered/{where}")
-                    )
-            if objects:
-                folder(result.tree, prefix, objects)
-            result.objects += len(objects)
-        placed += [link.Placed(res, f"{RENDERED}/{env}/{PLATFORM_FOLDER}/{_fname(res)}") for res in layer]
-        unresolved = link.link(link_input(ws, env, refs, linked, placed))
-        result.tree.diagnostics.extend(link_diagnostics(unresolved, ws, env, linked))
+        env_parts = [p for p in parts if p.env == env]
+        for p in env_parts:
+            _add(result, p.files, p.diagnostics, p.count)
+            result.models.add(p.model)
+        layer = render_env_layer(ws, env, env_parts, verifier, gov, by_name.get)
+        _add(result, layer.files, layer.diagnostics, layer.objects)
     return result
 
 
-RENDERED = "rendered"
+def _add(result: Rendered, files: dict[str, bytes], diags: list[Diagnostic], objects: int) -> None:
+    result.tree.files.update(files)
+    result.tree.diagnostics.extend(diags)
+    result.objects += objects
+
+
+# The state forked workers read (fork shares it copy-on-write; nothing is pickled to them).
+_WORK: tuple[Any, ...] = ()
+
+
+def _work(i: int) -> ModelEnv:
+    ws, tasks, verifier, gov, envs = _WORK
+    env, c = tasks[i]
+    return render_model_env(ws, env, c, verifier, gov, envs)
+
+
+def _render_parts(
+    ws: Workspace,
+    tasks: Sequence[tuple[str, Checked]],
+    verifier: Verifier,
+    gov: Governance | None,
+    envs: list[str],
+    jobs: int,
+    progress: Callable[[], None] | None,
+) -> list[ModelEnv]:
+    """`render_model_env` of every task, in task order: here, or over `jobs` forked
+    processes when there is enough work to pay for them (a fork costs ~10 ms)."""
+    global _WORK
+    import multiprocessing
+
+    out: list[ModelEnv] = []
+    if jobs <= 1 or len(tasks) < 2 * jobs or "fork" not in multiprocessing.get_all_start_methods():
+        for env, c in tasks:
+            out.append(render_model_env(ws, env, c, verifier, gov, envs))
+            if progress is not None:
+                progress()
+        return out
+    _WORK = (ws, tasks, verifier, gov, envs)
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for part in pool.imap(_work, range(len(tasks)), chunksize=max(1, min(8, len(tasks) // (4 * jobs)))):
+                out.append(part)
+                if progress is not None:
+                    progress()
+    finally:
+        _WORK = ()
+    return out
+
+
+# ------------------------------------------------------------------ incremental: the same, from the cache
+
+# What, besides Maestro's own code, can change a rendered byte: the YAML emitter, the schemas,
+# the Rego engine, Optuna's distribution JSON, the models that parse specs and config.
+_OUTPUT_DEPENDENCIES = (
+    "PyYAML",
+    "kubernetes-validate",
+    "gordon-to-regorus",
+    "optuna",
+    "pydantic",
+    "pydantic-settings",
+    "ruamel.yaml",
+    "jsonschema",
+)
+
+
+@functools.cache
+def _code_key() -> str:
+    """Maestro's code and data (every file of the package, not only its version: a checkout
+    between releases changes output too), the dependencies that shape output, and Python."""
+    import importlib.metadata
+    import sys
+
+    import maestro
+    from maestro.cache import Digest
+
+    d = Digest("maestro", maestro.__version__, sys.version).add_tree(Path(maestro.__file__).parent, "package")
+    for dist in _OUTPUT_DEPENDENCIES:
+        try:
+            d.add(dist, importlib.metadata.version(dist))
+        except importlib.metadata.PackageNotFoundError:
+            d.add(dist, "absent")
+    return d.hexdigest()
+
+
+def inputs_key(ws: Workspace, envs: list[str], policy_dir: Path | None) -> str:
+    """The inputs every spec is rendered against: the code (`_code_key`), the selected
+    environments, config/ (and the MAESTRO_* variables that override it), their overlay
+    folders (patch files included), the policies (None: governance off), the extra CRD
+    schemas, and the date waivers expire against."""
+    import os
+
+    from maestro.cache import Digest
+    from maestro.policy.governance import today
+    from maestro.resolve.config import CONFIG_DIR
+
+    d = Digest(_code_key(), "envs", *envs, "today", today().isoformat())
+    d.add_tree(ws.root / CONFIG_DIR, "config")
+    for name in sorted(k for k in os.environ if k.startswith("MAESTRO_")):
+        d.add("environ", name, os.environ[name])
+    for env in envs:
+        d.add_tree(ws.root / "overlays" / env, f"overlay {env}")
+    if policy_dir is None:
+        d.add("no policies")
+    else:
+        d.add_tree(policy_dir / "spec", "policies spec").add_tree(policy_dir / "k8s", "policies k8s")
+    crd = ws.platform.crd_schema_dir
+    d.add_tree(ws.root / crd if crd else Path("/nonexistent"), "crd schemas")
+    return d.hexdigest()
+
+
+@dataclass
+class SpecRecord:
+    """The front half's outcome for one spec file, small enough to read back for every spec
+    on every render (what the cache keeps per spec; `Checked` is rebuilt only when needed)."""
+
+    path: Path
+    display: str
+    key: str  # the digest of everything it was computed from
+    name: str | None  # metadata.name, None when the spec is invalid
+    where: dict[str, Any] | None  # position of metadata.name, for duplicate names
+    diagnostics: list[Diagnostic]  # its checks' and its governance's
+    envs: tuple[str, ...]  # the environments it has an effective spec in
+
+    @property
+    def model(self) -> str:
+        return self.name if self.name is not None else self.path.parent.name
+
+
+@dataclass
+class Incremental:
+    """A render that reuses the cache: the spec records, and the specs checked in this run."""
+
+    ws: Workspace
+    envs: list[str]
+    gov: Governance | None
+    inputs: str  # inputs_key
+    cache: Cache | None
+    records: list[SpecRecord] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    checked: dict[str, Checked] = field(default_factory=dict)  # by record key
+
+    def checked_for(self, rec: SpecRecord) -> Checked:
+        if rec.key not in self.checked:
+            self.checked[rec.key] = check_file(rec.path, rec.display, self.ws.inputs, self.envs, self.ws.root)
+        return self.checked[rec.key]
+
+
+def check_specs_incremental(
+    ws: Workspace,
+    paths: Sequence[tuple[Path, str]],
+    envs: list[str],
+    gov: Governance | None,
+    policy_dir: Path | None,
+    cache: Cache | None,
+    model: str | None = None,
+) -> Incremental:
+    """`check_specs`, reading each spec's outcome from `cache` when the bytes of its folder and
+    of every other input are those it was computed from (None: no cache, everything checked)."""
+    from maestro.cache import Digest
+
+    inc = Incremental(ws, envs, gov, inputs_key(ws, envs, policy_dir if gov is not None else None), cache)
+    for path, shown in paths:
+        key = Digest(inc.inputs, "spec", shown, path.as_posix()).add_tree(path.parent, "folder").hexdigest()
+        rec = cache.get(key) if cache is not None else None
+        if not isinstance(rec, SpecRecord) or rec.path != path:
+            c = check_file(path, shown, ws.inputs, envs, ws.root)
+            diags = list(c.diagnostics)
+            if gov is not None and not has_errors(c.diagnostics):
+                diags += _about(govern(c, ws, envs, gov), c.spec.metadata.name if c.spec else "")
+            named = c.spec is not None and c.located is not None
+            rec = SpecRecord(
+                path,
+                shown,
+                key,
+                c.spec.metadata.name if c.spec is not None else None,
+                c.located.where("/metadata/name") if named and c.located is not None else None,
+                diags,
+                tuple(c.effective),
+            )
+            inc.checked[key] = c
+            if cache is not None:
+                cache.put(key, rec)
+        inc.records.append(rec)
+    if model is not None:
+        every = inc.records
+        inc.records = [r for r in every if r.model == model]
+        if not inc.records:
+            known = ", ".join(sorted(r.model for r in every))
+            raise UsageError(f"no spec named '{model}' under {SPECS_DIR}/ (models: {known or 'none'})")
+    for rec in inc.records:
+        inc.diagnostics += rec.diagnostics
+    inc.diagnostics += _duplicates([(r.name, r.display, r.where) for r in inc.records if r.name and r.where])
+    return inc
+
+
+def render_incremental(
+    inc: Incremental, verifier: Verifier, jobs: int = 1, progress: Callable[[], None] | None = None
+) -> Rendered:
+    """`render`, reusing every model-environment and environment layer whose inputs are
+    unchanged: a model-environment's key is its spec's plus the environment; a layer's is
+    the environment's inputs plus the keys of its models, in order. The result is the same
+    tree, byte for byte, as `render` of every spec (tests/test_incremental.py)."""
+    from maestro.cache import Digest
+
+    ws, envs, gov, cache = inc.ws, inc.envs, inc.gov, inc.cache
+    ordered = sorted((r for r in inc.records if r.name), key=lambda r: r.name or "")
+    by_name = {r.name: r for r in ordered}
+    plan: list[tuple[str, SpecRecord, str]] = []  # (env, record, model-env key)
+    for env in envs:
+        plan += [(env, r, Digest(r.key, "env", env).hexdigest()) for r in ordered if env in r.envs]
+    found: dict[str, ModelEnv] = {}
+    for _env, _rec, key in plan:
+        part = cache.get(key) if cache is not None else None
+        if isinstance(part, ModelEnv):
+            found[key] = part
+    missing = [(env, inc.checked_for(rec), key) for env, rec, key in plan if key not in found]
+    computed = _render_parts(ws, [(env, c) for env, c, _ in missing], verifier, gov, envs, jobs, progress)
+    for (_env, _c, key), part in zip(missing, computed, strict=True):
+        found[key] = part
+        if cache is not None:
+            cache.put(key, replace(part, objects=[]))
+            cache.put(Digest(key, "objects").hexdigest(), part.objects)
+
+    def checked_for(name: str) -> Checked | None:
+        rec = by_name.get(name)
+        return inc.checked_for(rec) if rec is not None else None
+
+    result = Rendered()
+    for env in envs:
+        keys = [key for e, _r, key in plan if e == env]
+        parts = [found[key] for key in keys]
+        for p in parts:
+            _add(result, p.files, p.diagnostics, p.count)
+            result.models.add(p.model)
+        layer_key = Digest(inc.inputs, "layer", env, *(f"{p.model}={k}" for p, k in zip(parts, keys, strict=True)))
+        layer = cache.get(layer_key.hexdigest()) if cache is not None else None
+        if not isinstance(layer, EnvLayer):
+            full = [_with_objects(inc, p, k, verifier) for p, k in zip(parts, keys, strict=True)]
+            layer = render_env_layer(ws, env, full, verifier, gov, checked_for)
+            if cache is not None:
+                cache.put(layer_key.hexdigest(), layer)
+        _add(result, layer.files, layer.diagnostics, layer.objects)
+    return result
+
+
+def _with_objects(inc: Incremental, part: ModelEnv, key: str, verifier: Verifier) -> ModelEnv:
+    """`part` with its objects: as rendered in this run, from the cache, or rendered again."""
+    from maestro.cache import Digest
+
+    if part.objects or part.count == 0:
+        return part
+    objects = inc.cache.get(Digest(key, "objects").hexdigest()) if inc.cache is not None else None
+    if isinstance(objects, list):  # the entry of this part's key: checksummed
+        return replace(part, objects=objects)
+    rec = next(r for r in inc.records if r.name == part.model)
+    return render_model_env(inc.ws, part.env, inc.checked_for(rec), verifier, inc.gov, inc.envs)
 
 
 def link_input(
-    ws: Workspace, env: str, refs: list[argocd.ModelRef], specs: dict[str, Checked], placed: list[link.Placed]
+    ws: Workspace, env: str, refs: list[ModelRef], allow_from: dict[str, tuple[str, ...]], placed: list[link.Placed]
 ) -> link.LinkInput:
     """What the link stage needs of one environment besides its objects: what config says the
     cluster provides (placeholders filled per model namespace), and who calls each model."""
+    from maestro.output import link
+    from maestro.resolve.config import fill
+
     config = ws.platforms[env]
     pv = config.provided
 
@@ -435,18 +774,14 @@ def link_input(
         storage_uri_prefixes=tuple(pv.storage_uri_prefixes),
         cluster_training_runtimes=frozenset(pv.cluster_training_runtimes),
     )
-    callers = {}
-    for name, c in specs.items():
-        network = c.effective[env].spec.network
-        callers[name] = link.Callers(
-            tuple(sorted({p.namespace for p in network.allow_from} if network else set())),
-            config.istio_ingress_namespace,
-        )
+    callers = {
+        name: link.Callers(namespaces, config.istio_ingress_namespace) for name, namespaces in allow_from.items()
+    }
     return link.LinkInput(env, tuple(placed), provided, config.mesh.mode, config.monitoring.namespace, callers)
 
 
 def link_diagnostics(
-    findings: list[link.Finding], ws: Workspace, env: str, specs: dict[str, Checked]
+    findings: list[link.Finding], ws: Workspace, env: str, checked_for: Callable[[str], Checked | None]
 ) -> list[Diagnostic]:
     """Each finding at the line that caused it: the overlay patch that wrote the unresolved
     name, else the spec section (as resolved for the environment), else the rendered file.
@@ -456,7 +791,7 @@ def link_diagnostics(
     for f in findings:
         where: dict[str, Any] = {"file": f.path, "pointer": f.pointer}
         patch = _patch_writing(overlay, f.subject) if f.subject else None
-        c = specs.get(f.model) if f.model else None
+        c = checked_for(f.model) if f.model else None
         if patch is not None and overlay is not None:
             where = overlay.where(patch)
         elif c is not None and f.cause is not None and env in c.effective_located:
@@ -490,11 +825,13 @@ def _patch_writing(overlay: Located | None, value: str) -> str | None:
     return None
 
 
-def model_ref(ws: Workspace, env: str, spec: Spec, source: str) -> argocd.ModelRef:
+def model_ref(ws: Workspace, env: str, spec: Spec, source: str) -> ModelRef:
     """What the environment's Argo CD objects need to know of one model (only its metadata is read)."""
+    from maestro.render.argocd import ModelRef
+
     ctx = context_for(ws, env, spec, source)
     meta = spec.metadata
-    return argocd.ModelRef(
+    return ModelRef(
         name=meta.name,
         team=meta.team,
         tier=meta.tier,
@@ -508,6 +845,8 @@ def model_ref(ws: Workspace, env: str, spec: Spec, source: str) -> argocd.ModelR
 def _where(res: Resource) -> str:
     """The file a finding about `res` points at: a launched run's is the ConfigMap that holds
     it (under `job.yaml`; the message names the run), a real file for editors and annotations."""
+    from maestro.output.embed import is_launched, manifest_config_map
+
     if is_launched(res):
         return _fname({"kind": "ConfigMap", "metadata": {"name": manifest_config_map(res)}})
     return _fname(res)
@@ -527,5 +866,7 @@ def _source(ws: Workspace, c: Checked) -> str:
 
 
 def verifier_for(ws: Workspace) -> Verifier:
+    from maestro.output.verify import Verifier
+
     crd = ws.platform.crd_schema_dir
     return Verifier(ws.platform.kubernetes_version, (ws.root / crd) if crd else None)

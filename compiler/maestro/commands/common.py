@@ -88,6 +88,21 @@ def load_governance(root: Path, args: argparse.Namespace) -> Governance:
     return gov
 
 
+def policy_folder(root: Path, args: argparse.Namespace) -> Path:
+    """The folder `load_governance` reads policies from (its spec/ and k8s/)."""
+    from maestro.policy.governance import POLICIES_DIR
+
+    return Path(args.policy) if getattr(args, "policy", None) else root / POLICIES_DIR
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (a container's or taskset's limit, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")

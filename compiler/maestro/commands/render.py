@@ -8,23 +8,31 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from maestro.commands.common import display, exit_code, load_governance, load_workspace, repo_root, spec_paths
+from maestro.commands.common import (
+    cpu_count,
+    display,
+    exit_code,
+    load_governance,
+    load_workspace,
+    policy_folder,
+    repo_root,
+    spec_paths,
+)
 from maestro.errors import FINDINGS, OK, USAGE, UsageError
 from maestro.output.reporters import print_diagnostics
 
 if TYPE_CHECKING:
-    from maestro.pipeline import Checked, Rendered
-    from maestro.policy.governance import Governance
-    from maestro.resolve.workspace import Workspace
+    from maestro.pipeline import Incremental, Rendered
 
 
 def command(args: argparse.Namespace) -> int:
     if getattr(args, "stdout", False):
         return _render_stdout(args)
     started = time.monotonic()
+    from maestro.cache import Cache
     from maestro.diagnostics import has_errors
     from maestro.output.emit import check_output_root, compare, write_tree
-    from maestro.pipeline import check_specs
+    from maestro.pipeline import check_specs_incremental
 
     root = repo_root(args)
     ws, diags = load_workspace(root)
@@ -41,14 +49,15 @@ def command(args: argparse.Namespace) -> int:
         print_diagnostics([bad_root], "text")
         return USAGE
     gov = load_governance(root, args)
-    front = check_specs(ws, [(p, display(p)) for p in spec_paths(root, [])], selected, gov, model=args.model)
-    checked = front.checked
+    cache = None if getattr(args, "no_cache", False) else Cache(root)
+    paths = [(p, display(p)) for p in spec_paths(root, [])]
+    front = check_specs_incremental(ws, paths, selected, gov, policy_folder(root, args), cache, model=args.model)
     diags += front.diagnostics
     if has_errors(diags):
         print_diagnostics(diags, "text")
         print("nothing written: fix the errors above", file=sys.stderr)
         return FINDINGS
-    result = _render_with_progress(ws, checked, selected, gov)
+    result = _render_with_progress(front, getattr(args, "jobs", None) or cpu_count())
     diags += result.diagnostics
     if exit_code(diags, args.strict):
         print_diagnostics(diags, "text")
@@ -146,16 +155,16 @@ class _Progress:
             self.bar.stop()
 
 
-def _render_with_progress(ws: Workspace, checked: list[Checked], envs: list[str], gov: Governance) -> Rendered:
-    """Render every model and environment; a progress bar on a terminal once it takes a while."""
-    from maestro.pipeline import render, verifier_for
+def _render_with_progress(front: Incremental, jobs: int) -> Rendered:
+    """Render every model and environment not in the cache; a progress bar on a terminal once it takes a while."""
+    from maestro.pipeline import render_incremental, verifier_for
 
     started = time.monotonic()
-    verifier = verifier_for(ws)
+    verifier = verifier_for(front.ws)
     if not sys.stderr.isatty():
-        return render(ws, checked, envs, verifier, gov=gov)
-    progress = _Progress(sum(1 for c in checked for env in envs if env in c.effective), started)
+        return render_incremental(front, verifier, jobs)
+    progress = _Progress(sum(len(r.envs) for r in front.records), started)
     try:
-        return render(ws, checked, envs, verifier, progress=progress.advance, gov=gov)
+        return render_incremental(front, verifier, jobs, progress=progress.advance)
     finally:
         progress.stop()

@@ -1,0 +1,128 @@
+"""A content-addressed store of render results under `.maestro/cache/` (ignored by git).
+
+An entry's key is a digest of every input that can change the value (the pipeline decides
+which: `Digest` hashes them); the value is stored under that key and never changed. So:
+
+- a stale entry cannot be read: changed inputs make another key;
+- concurrent renders are safe without a lock: two writers of one key write the same bytes,
+  each to its own temporary file, and `os.replace` makes one of them the entry atomically;
+- a killed process leaves at most a temporary file (`.tmp-*`, never read, removed when old);
+- a damaged entry (a torn write after a crash, a disk error) fails its checksum and is a
+  miss, never an error.
+
+Values are pickled: the cache holds what this user's own renders wrote into their own
+checkout, with the same trust as the checkout itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+CACHE_DIR = Path(".maestro") / "cache"
+_MAGIC = b"maestro-cache-1\n"
+_STALE_TMP_SECONDS = 3600
+
+
+class Digest:
+    """An incremental sha256 over labelled parts: `Digest().add("spec", data).hexdigest()`.
+
+    Each part is length-prefixed, so ("ab", "c") and ("a", "bc") never collide."""
+
+    def __init__(self, *parts: str | bytes) -> None:
+        self._h = hashlib.sha256()
+        for p in parts:
+            self.add(p)
+
+    def add(self, *parts: str | bytes) -> Digest:
+        for part in parts:
+            data = part.encode("utf-8") if isinstance(part, str) else part
+            self._h.update(len(data).to_bytes(8, "little"))
+            self._h.update(data)
+        return self
+
+    def add_tree(self, root: Path, label: str = "") -> Digest:
+        """Every regular file under `root` (path and bytes), in sorted order; a missing root
+        hashes as absent (different from an empty folder)."""
+        self.add("tree", label)
+        if not root.exists():
+            return self.add("absent")
+        if root.is_file():
+            return self.add("file", root.read_bytes())
+        for path in sorted(_files(root)):
+            self.add(path.relative_to(root).as_posix(), path.read_bytes())
+        return self
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def _files(root: Path) -> Iterable[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__" and not d.startswith(".")]
+        for name in filenames:
+            if not name.endswith((".pyc", ".pyo")):
+                yield Path(dirpath) / name
+
+
+class Cache:
+    """Get and put pickled values by key under `<root>/.maestro/cache/`."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / CACHE_DIR
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, key: str) -> Path:
+        return self.dir / key[:2] / key[2:]
+
+    def get(self, key: str) -> Any:
+        """The value stored under `key`, or None (a miss, also for a damaged entry)."""
+        try:
+            raw = self._path(key).read_bytes()
+        except OSError:
+            self.misses += 1
+            return None
+        head = len(_MAGIC) + 32
+        body = raw[head:]
+        if raw[: len(_MAGIC)] != _MAGIC or hashlib.sha256(body).digest() != raw[len(_MAGIC) : head]:
+            self.misses += 1
+            return None
+        try:
+            value = pickle.loads(body)
+        except Exception:  # a value pickled by another version of a class: a miss
+            self.misses += 1
+            return None
+        self.hits += 1
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        """Store `value` under `key`; a full or read-only disk only loses the entry."""
+        body = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        path = self._path(key)
+        tmp = path.parent / f".tmp-{os.getpid()}-{path.name[:16]}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(_MAGIC + hashlib.sha256(body).digest() + body)
+            os.replace(tmp, path)
+        except OSError:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+    def sweep(self) -> None:
+        """Remove temporary files left by killed processes (older than an hour)."""
+        cutoff = time.time() - _STALE_TMP_SECONDS
+        for tmp in self.dir.glob("*/.tmp-*"):
+            try:
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+            except OSError:
+                pass

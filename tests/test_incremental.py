@@ -1,0 +1,150 @@
+"""Incremental and parallel render: the tree from the cache (.maestro/cache/) and from a
+process pool is byte for byte the tree a full render writes, after no change, a one-spec
+change and a platform config change; a damaged or foreign cache entry is a miss.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import ROOT
+from maestro import pipeline
+from maestro.cache import CACHE_DIR, Cache, Digest
+from maestro.cli import main
+from maestro.output.emit import read_tree
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    for sub in ("config", "specs", "overlays", "policies"):
+        shutil.copytree(ROOT / sub, tmp_path / "repo" / sub)
+    return tmp_path / "repo"
+
+
+def render(repo: Path, out: Path, *extra: str) -> dict[str, bytes]:
+    rc = main(["--root", str(repo), "render", "--out", str(out), *extra])
+    assert rc == 0
+    return read_tree(out, [""])
+
+
+def full(repo: Path) -> dict[str, bytes]:
+    """What a render without the cache, in this process, writes."""
+    return render(repo, repo.parent / "full", "--no-cache", "--jobs", "1")
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str]]]:
+    """(env, model) of every model-environment rendered in this process (use --jobs 1)."""
+    seen: list[tuple[str, str]] = []
+    original = pipeline.render_model_env
+
+    def counting(ws: Any, env: str, c: Any, *args: Any) -> Any:
+        seen.append((env, c.spec.metadata.name))
+        return original(ws, env, c, *args)
+
+    monkeypatch.setattr(pipeline, "render_model_env", counting)
+    yield seen
+
+
+def test_no_op_render_renders_nothing_and_writes_the_same_tree(
+    repo: Path, calls: list[tuple[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = repo.parent / "out"
+    first = render(repo, out, "--jobs", "1")
+    assert len(calls) == 18  # 6 specs x 3 environments
+    assert (repo / CACHE_DIR).is_dir()
+    calls.clear()
+    assert render(repo, out, "--jobs", "1") == first
+    assert calls == []
+    assert "(0 added, 0 changed, 0 removed)" in capsys.readouterr().out
+    assert first == full(repo)
+
+
+def test_one_spec_change_renders_that_spec_only(repo: Path, calls: list[tuple[str, str]]) -> None:
+    out = repo.parent / "out"
+    before = render(repo, out, "--jobs", "1")
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    text = spec.read_text()
+    changed = text.replace("replicas: {min: 2, max: 6}", "replicas: {min: 2, max: 7}", 1)
+    assert changed != text
+    spec.write_text(changed)
+    calls.clear()
+    after = render(repo, out, "--jobs", "1")
+    assert sorted(calls) == [(env, "churn-predictor") for env in ("dev", "prod", "staging")]
+    assert after != before
+    assert after == full(repo)
+
+
+def test_platform_config_change_is_seen(repo: Path) -> None:
+    out = repo.parent / "out"
+    before = render(repo, out)
+    config = repo / "config" / "platform.yaml"
+    text = config.read_text()
+    # A team's budget is its namespace's ResourceQuota in the platform layer.
+    changed = text.replace("budget: {monthly: 40000, cpu_hours: 500", "budget: {monthly: 41000, cpu_hours: 500", 1)
+    assert changed != text
+    config.write_text(changed)
+    after = render(repo, out)
+    assert after == full(repo)
+    assert {k for k in after if after[k] != before.get(k)} != set()
+
+
+def test_overlay_change_is_seen(repo: Path) -> None:
+    out = repo.parent / "out"
+    render(repo, out)
+    overlay = repo / "overlays" / "prod" / "overlay.yaml"
+    text = overlay.read_text()
+    overlay.write_text(text.replace("commonAnnotations:\n", "commonAnnotations:\n  example.com/cost-center: ml\n", 1))
+    after = render(repo, out)
+    assert after == full(repo)
+    assert any(b"example.com/cost-center" in v for k, v in after.items() if k.startswith("prod/"))
+
+
+def test_environment_override_is_seen(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = repo.parent / "out"
+    before = render(repo, out)
+    monkeypatch.setenv("MAESTRO_GITOPS__TARGET_REVISION", "release-9")
+    after = render(repo, out)
+    assert after != before
+    assert after == full(repo)
+
+
+def test_parallel_render_is_the_serial_render(repo: Path) -> None:
+    assert render(repo, repo.parent / "par", "--no-cache", "--jobs", "2") == full(repo)
+
+
+def test_damaged_and_foreign_entries_are_misses(repo: Path) -> None:
+    out = repo.parent / "out"
+    first = render(repo, out)
+    entries = sorted(p for p in (repo / CACHE_DIR).glob("*/*") if not p.name.startswith("."))
+    assert entries
+    for i, path in enumerate(entries):
+        raw = path.read_bytes()
+        path.write_bytes(raw[: len(raw) // 2] if i % 2 else raw[:-1] + bytes([raw[-1] ^ 1]))
+    shutil.rmtree(out)
+    assert render(repo, out) == first
+    cache = Cache(repo)
+    key = Digest("test").hexdigest()
+    cache.put(key, {"not": "a record"})
+    assert cache.get(key) == {"not": "a record"}
+
+
+def test_cache_survives_a_killed_writer(repo: Path) -> None:
+    """A writer killed mid-write leaves a temporary file, never a readable partial entry."""
+    cache = Cache(repo)
+    key = Digest("killed").hexdigest()
+    tmp = repo / CACHE_DIR / key[:2] / f".tmp-12345-{key[2:18]}"
+    tmp.parent.mkdir(parents=True)
+    tmp.write_bytes(b"maestro-cache-1\n" + b"\0" * 10)
+    assert cache.get(key) is None
+    cache.put(key, [1, 2])
+    assert cache.get(key) == [1, 2]
+
+
+def test_cache_is_ignored_by_git() -> None:
+    assert ".maestro/" in (ROOT / ".gitignore").read_text().splitlines()
