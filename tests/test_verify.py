@@ -765,3 +765,71 @@ def test_same_verdict_as_kubernetes_validate(core: Verifier, kind: str) -> None:
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(bad, K8S, strict=True)
     assert codes_at(core.verify(bad)) == {("M601", "/extra")}
+
+
+# ------------------------------------------------------------------ the compiled validator agrees
+
+
+def _leaves(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        return [path] + [p for k, v in node.items() for p in _leaves(v, path + (k,))]
+    if isinstance(node, list):
+        return [path] + [p for i, v in enumerate(node) for p in _leaves(v, path + (i,))]
+    return [path]
+
+
+def _mutate(obj: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """One wrong thing in a copy of `obj`: a field of another type, an unknown field, a
+    missing one, or a quantity, enum or pattern value that is not allowed."""
+    out = copy.deepcopy(obj)
+    path = rng.choice(_leaves(out)[1:] or [("spec",)])
+    parent: Any = out
+    for part in path[:-1]:
+        parent = parent[part]
+    last = path[-1]
+    value = parent[last] if isinstance(parent, dict) and last in parent else None
+    choice = rng.randrange(6)
+    if choice == 0:
+        parent[last] = 7 if isinstance(value, str) else "seven"
+    elif choice == 1 and isinstance(parent, dict):
+        parent[f"{last}Typo" if isinstance(last, str) else "typo"] = {}
+    elif choice == 2 and isinstance(parent, dict):
+        del parent[last]
+    elif choice == 3:
+        parent[last] = "lots" if isinstance(value, (str, int)) else [value]
+    elif choice == 4:
+        parent[last] = None
+    else:
+        parent[last] = {"nested": [1]} if not isinstance(value, dict) else []
+    return out
+
+
+def test_compiled_validator_agrees_with_jsonschema_on_every_rendered_object(crds: Verifier) -> None:
+    """Verifier.verify asks jsonschema-rs first and explains with jsonschema only what it
+    rejects: both must reach the same verdict, on the shipped examples' rendered objects
+    and on objects with one thing wrong in them (the messages then come from jsonschema)."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    root = Path(__file__).resolve().parents[1] / "rendered"
+    objects = [yaml.load(p.read_text()) for p in sorted(root.glob("*/*/*.yaml")) if p.name != "kustomization.yaml"]
+    assert len(objects) > 300
+    rng = random.Random(15)
+    checked = 0
+    for obj in objects:
+        lookup = crds._lookup(obj["apiVersion"], obj["kind"])
+        assert lookup.fast is not None, obj["kind"]
+        for variant in [obj] + [_mutate(obj, rng) for _ in range(6)]:
+            slow = not any(True for _ in lookup.validator.iter_errors(variant))
+            assert lookup.fast.is_valid(variant) == slow, (obj["kind"], variant)
+            checked += 1
+    assert checked == 7 * len(objects)
+
+
+def test_verify_without_the_compiled_validator_says_the_same(crds: Verifier) -> None:
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "dta": {}, "data": {"k": 1}}
+    with_fast = crds.verify(obj)
+    plain = Verifier(K8S)
+    plain._cache[("", "v1", "ConfigMap")] = crds._lookup("v1", "ConfigMap")._replace(fast=None)
+    assert plain.verify(obj) == with_fast
+    assert [d.code for d in with_fast] == ["M601", "M603"]

@@ -6,6 +6,7 @@ Each check yields `Violation`s (pointer, code, message, hint); the caller turns 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import warnings
@@ -296,8 +297,27 @@ def _entropy(s: str) -> float:
     return -sum(n / len(s) * math.log2(n / len(s)) for n in counts.values())
 
 
+# Every pattern at once: most strings match none, and one search says so (the loop below
+# still decides which pattern a match is, in the order above).
+_ANY_SECRET = re.compile("|".join(f"(?:{rx.pattern})" for _, rx in _SECRET_PATTERNS))
+_MEMO_MAX_LEN = 256  # short strings repeat (labels, names, keys); long ones are rarely seen twice
+
+
 def secret_kind(value: str) -> str | None:
     """What secret `value` looks like, if any."""
+    if len(value) <= _MEMO_MAX_LEN:
+        return _secret_kind_memo(value)
+    return _secret_kind(value)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _secret_kind_memo(value: str) -> str | None:
+    return _secret_kind(value)
+
+
+def _secret_kind(value: str) -> str | None:
+    if len(value) < 32 and not _ANY_SECRET.search(value):
+        return None  # too short for a token (_TOKEN wants 32 characters)
     for what, rx in _SECRET_PATTERNS:
         if rx.search(value):
             return what

@@ -14,7 +14,16 @@ from maestro.transform.labels import transform_annotations, transform_labels
 from maestro.transform.namespace import substitute_namespace, transform_namespace
 from maestro.transform.patches import transform_patch
 from maestro.transform.references import check_references
-from maestro.transform.resource import Invalid, Resource, clone, describe, effective_namespace, resid, resource_name
+from maestro.transform.resource import (
+    Invalid,
+    Resource,
+    clone,
+    describe,
+    effective_namespace,
+    owning,
+    resid,
+    resource_name,
+)
 
 
 def _check_objects(resources: list[Resource]) -> list[Resource]:
@@ -50,15 +59,39 @@ def apply_transforms(
     Never raises for bad input and never mutates `resources` or `overlay`. With errors in
     the diagnostics, the returned list is best effort (the failing step is skipped) and
     must not be written out.
+
+    The objects are cloned once and every step changes them in place; only when a step
+    fails does the overlay run again with a clone per step, so that the failing step is
+    skipped whole and the later steps see exactly what they saw before.
     """
+    try:
+        with owning():
+            return _apply(clone(resources), overlay, context, base_dir, fail_fast=True)
+    except _StepFailed:
+        return _apply(clone(resources), overlay, context, base_dir, fail_fast=False)
+
+
+class _StepFailed(Exception):
+    pass
+
+
+def _apply(
+    out: list[Resource],
+    overlay: dict[str, Any],
+    context: dict[str, str],
+    base_dir: str | os.PathLike[str] | None,
+    *,
+    fail_fast: bool,
+) -> tuple[list[Resource], list[Diagnostic]]:
     diagnostics: list[Diagnostic] = []
-    out = clone(resources)
 
     def step(pointer: str, fn: Callable[[list[Resource]], list[Resource]]) -> None:
         nonlocal out
         try:
             out = fn(out)
         except Invalid as exc:
+            if fail_fast:
+                raise _StepFailed from None
             diagnostics.append(error(exc.code, exc.message, pointer=pointer, hint=exc.hint))
 
     def shape(key: str, kind: type) -> Any:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from maestro.diagnostics import Diagnostic
-from maestro.transform.resource import Invalid, Resource, as_text, clone, guard
+from maestro.transform.resource import Invalid, Resource, as_text, guard, own
 
 _TAG = r"(:[a-zA-Z0-9_.{}-]*)?(@sha256:[a-zA-Z0-9_.{}-]*)?"
 
@@ -61,7 +61,7 @@ def _check_image_entry(entry: Any) -> dict[str, str]:
 
 def transform_images(resources: list[Resource], images: list[dict[str, str]]) -> list[Resource]:
     """images: rewrite `image` in every containers/initContainers list, at any depth."""
-    out = clone(resources)
+    out = own(resources)
     entries = [_check_image_entry(e) for e in images or []]
     for entry in entries:
         for resource in out:

@@ -6,7 +6,7 @@ from typing import Any
 
 from maestro.diagnostics import Diagnostic
 from maestro.transform.fieldspecs import ANNOTATION_FIELDSPECS, LABEL_FIELDSPECS, apply_fieldspecs, set_map_entries
-from maestro.transform.resource import Invalid, Resource, clone, guard
+from maestro.transform.resource import Invalid, Resource, guard, own
 
 
 def _check_string_map(value: Any, what: str) -> dict[str, str]:
@@ -22,7 +22,7 @@ def _check_string_map(value: Any, what: str) -> dict[str, str]:
 
 def transform_labels(resources: list[Resource], labels: dict[str, str]) -> list[Resource]:
     """commonLabels: metadata.labels plus the selectors and templates Kustomize knows."""
-    out = clone(resources)
+    out = own(resources)
     labels = _check_string_map(labels, "commonLabels")
     if labels:
         for resource in out:
@@ -32,7 +32,7 @@ def transform_labels(resources: list[Resource], labels: dict[str, str]) -> list[
 
 def transform_annotations(resources: list[Resource], annotations: dict[str, str]) -> list[Resource]:
     """commonAnnotations: metadata.annotations plus built-in pod templates."""
-    out = clone(resources)
+    out = own(resources)
     annotations = _check_string_map(annotations, "commonAnnotations")
     if annotations:
         for resource in out:

@@ -13,10 +13,10 @@ from maestro.transform.resource import (
     api_group,
     api_version,
     as_text,
-    clone,
     effective_namespace,
     guard,
     is_cluster_scoped,
+    own,
     resid,
     resource_name,
     resource_namespace,
@@ -43,7 +43,7 @@ def substitute_namespace(template: str, context: dict[str, str]) -> str:
 
 def transform_namespace(resources: list[Resource], namespace: str) -> list[Resource]:
     """namespace: Kustomize's NamespaceTransformer, then the reference fix-up it causes."""
-    out = clone(resources)
+    out = own(resources)
     if not namespace:
         return out
     before = [(resource_name(r), effective_namespace(r)) for r in out]

@@ -27,6 +27,7 @@ from maestro.transform.resource import (
     effective_namespace,
     guard,
     meta_of,
+    own,
     resid,
     resource_name,
 )
@@ -147,7 +148,7 @@ def transform_patch(
     target = entry.get("target")
     if target is not None and not isinstance(target, dict):
         raise Invalid("M506", "patch target must be a map")
-    out = clone(resources)
+    out = own(resources)
     if kind == "json":
         if target is None:
             raise Invalid("M502", "must specify a target for JSON patch")

@@ -5,7 +5,9 @@ into a diagnostic at the public function's boundary by `guard`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
 from maestro.diagnostics import CODES, Diagnostic, error
@@ -80,6 +82,25 @@ def clone(value: T) -> T:
     if isinstance(value, list):
         return cast(T, [clone(v) for v in value])
     return value
+
+
+_OWNED: contextvars.ContextVar[bool] = contextvars.ContextVar("maestro_transform_owned", default=False)
+
+
+def own(resources: list[Resource]) -> list[Resource]:
+    """What a transform works on: a clone of its input (the input is never mutated), or,
+    inside `owning()`, the input itself: `apply_transforms` cloned it once for all steps."""
+    return resources if _OWNED.get() else clone(resources)
+
+
+@contextlib.contextmanager
+def owning() -> Iterator[None]:
+    """Transforms called inside may mutate the list they are given (the caller owns it)."""
+    token = _OWNED.set(True)
+    try:
+        yield
+    finally:
+        _OWNED.reset(token)
 
 
 def describe(resource: Resource) -> str:
