@@ -214,7 +214,8 @@ def test_render_shows_progress_on_a_terminal_and_ends_with_a_summary(tmp_path: P
     master, slave = pty.openpty()
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "maestro", "--root", str(ROOT), "render", "--out", str(tmp_path / "out")],
+        # --no-cache: a render served from .maestro/cache/ has nothing to show progress for
+        [sys.executable, "-m", "maestro", "--root", str(ROOT), "render", "--out", str(tmp_path / "out"), "--no-cache"],
         stdout=subprocess.PIPE,
         stderr=slave,
         text=True,

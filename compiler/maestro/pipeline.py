@@ -555,6 +555,7 @@ _OUTPUT_DEPENDENCIES = (
     "pydantic-settings",
     "ruamel.yaml",
     "jsonschema",
+    "jsonschema-rs",
 )
 
 
