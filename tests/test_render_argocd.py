@@ -267,6 +267,7 @@ def test_the_platform_application_comes_first(ws: Workspace, specs: dict[str, tu
         {"group": "serving.kserve.io", "kind": "ClusterStorageContainer"},
     ]
     assert project["namespaceResourceWhitelist"] == [
+        {"group": "", "kind": "ConfigMap"},  # kube-state-metrics' config for Kubeflow runs (platform.py)
         {"group": "", "kind": "LimitRange"},
         {"group": "", "kind": "ResourceQuota"},
     ]

@@ -217,3 +217,32 @@ def test_storage_container_downloads_a_registered_model(mlflow_server: str, tmp_
     assert done.returncode == 0, done.stderr[-2000:]
     assert (target / "MLmodel").read_text() == "flavors: {}\n"
     assert (target / "model.bin").read_bytes() == b"weights"
+
+
+def test_kube_state_metrics_config_for_the_kubeflow_runs_rendered() -> None:
+    """The training-failure alerts read `kube_<kind>_status_condition`, which only exists when
+    kube-state-metrics loads this config: the platform layer ships it for exactly the
+    Kubeflow kinds the environment runs (launched runs included)."""
+    run = {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "metadata": {"name": "m-train"}}
+    tf = {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "n-train"}}
+    layer = render_env("prod", platform("prod"), MODELS, [run, tf, {**run}])
+    [cm] = [r for r in layer if r["kind"] == "ConfigMap"]
+    assert (cm["metadata"]["name"], cm["metadata"]["namespace"]) == ("maestro-ksm-training-state", "monitoring")
+    config = YAML(typ="safe").load(cm["data"]["custom-resource-state.yaml"])
+    assert config["kind"] == "CustomResourceStateMetrics"
+    assert [r["groupVersionKind"]["kind"] for r in config["spec"]["resources"]] == ["TFJob", "TrainJob"]
+    # the committed prod tree: the kinds prod renders, and the metric its alerts query
+    committed_cm = committed("prod")["ConfigMap/maestro-ksm-training-state"]
+    metrics = {
+        m["name"]
+        for r in YAML(typ="safe").load(committed_cm["data"]["custom-resource-state.yaml"])["spec"]["resources"]
+        for m in r["metrics"]
+    }
+    assert metrics == {"kube_trainjob_status_condition", "kube_tfjob_status_condition"}
+    alerts = (RENDERED / "prod" / "image-classifier" / "prometheusrule-image-classifier.yaml").read_text()
+    assert "kube_trainjob_status_condition{" in alerts
+
+
+def test_no_kube_state_metrics_config_without_kubeflow_runs() -> None:
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "m-train"}}
+    assert all(r["kind"] != "ConfigMap" for r in render_env("prod", platform("prod"), MODELS, [job]))

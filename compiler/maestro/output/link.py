@@ -303,7 +303,13 @@ class Index:
         return self.by_key.get((group, kind, ns, name))
 
     def namespace_exists(self, ns: str) -> bool:
-        return ns in self.namespaces or any(fnmatch.fnmatchcase(ns, p) for p in self.inp.provided.namespaces)
+        # The monitoring stack's namespace (config `monitoring.namespace`) is the cluster's: the
+        # platform layer only puts its kube-state-metrics config there.
+        return (
+            ns in self.namespaces
+            or ns == self.inp.monitoring_namespace
+            or any(fnmatch.fnmatchcase(ns, p) for p in self.inp.provided.namespaces)
+        )
 
     def meshed(self, pods: Pods) -> bool:
         return self.mesh_of(pods) != "none"

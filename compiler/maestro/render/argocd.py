@@ -211,7 +211,7 @@ PLATFORM_CLUSTER_KINDS: tuple[tuple[str, str], ...] = (
     ("scheduling.k8s.io", "PriorityClass"),
     ("serving.kserve.io", "ClusterStorageContainer"),
 )
-PLATFORM_NAMESPACED_KINDS: tuple[tuple[str, str], ...] = (("", "LimitRange"), ("", "ResourceQuota"))
+PLATFORM_NAMESPACED_KINDS: tuple[tuple[str, str], ...] = (("", "ConfigMap"), ("", "LimitRange"), ("", "ResourceQuota"))
 
 
 @dataclass(frozen=True)

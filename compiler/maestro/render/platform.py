@@ -50,6 +50,14 @@ ClusterStorageContainer `maestro-mlflow` (cluster-scoped)
     (`mlflow.artifacts.download_artifacts`), which writes the model version's files (MLmodel
     first) straight into /mnt/models, where KServe's runtimes look. It needs the tracking
     URI only: MLflow proxies artifact downloads through the tracking server by default.
+ConfigMap `maestro-ksm-training-state` (in `monitoring.namespace`)
+    When the environment renders Kubeflow runs (TrainJob, PyTorchJob, TFJob, XGBoostJob;
+    launched ones included): key `custom-resource-state.yaml`, the kube-state-metrics custom
+    resource state config (render/monitoring.py `training_state_metrics`) that exports their
+    status conditions, which the training-failure alerts read. Neither Kubeflow operator
+    exports a per-job metric, so without it those alerts never fire. The monitoring stack
+    mounts it as kube-state-metrics' `--custom-resource-state-config-file` and gives
+    kube-state-metrics list/watch on those resources (its ClusterRole is the stack's).
 """
 
 from __future__ import annotations
@@ -62,8 +70,10 @@ from typing import Any
 from maestro.names import PLATFORM_FOLDER
 from maestro.render import MANAGED_BY, MODEL_URI_SCHEME, Resource, obj
 from maestro.render.argocd import ModelRef, platform_application_name
+from maestro.render.monitoring import OPERATOR_KINDS, training_state_metrics
 from maestro.render.pod import container_security_context
 from maestro.resolve.config import Platform
+from maestro.serialize import dump
 
 COMPONENT = PLATFORM_FOLDER
 HOURS_PER_MONTH = Decimal(730)  # as costs.HOURS_PER_MONTH: 365 x 24 / 12
@@ -78,6 +88,8 @@ QUOTA_SUFFIX, LIMITS_SUFFIX = "-budget", "-defaults"
 # What a container Maestro did not write (an operator's helper) requests when it says nothing;
 # every container Maestro renders sets its own requests.
 DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
+KSM_CONFIG_MAP = "maestro-ksm-training-state"
+KSM_CONFIG_KEY = "custom-resource-state.yaml"
 
 STORAGE_CONTAINER = "maestro-mlflow"
 STORAGE_CONTAINER_API = "serving.kserve.io/v1alpha1"
@@ -90,7 +102,8 @@ DOWNLOAD_RESOURCES = {"requests": {"cpu": "100m", "memory": "1Gi"}, "limits": {"
 
 def render_env(env: str, platform: Platform, models: Sequence[ModelRef], objects: Iterable[Resource]) -> list[Resource]:
     """The platform layer of one environment: Namespaces (with quota and defaults), then
-    PriorityClasses, then the storage container, each group sorted by name.
+    PriorityClasses, then the storage container, then the kube-state-metrics config for
+    Kubeflow runs, each group sorted by name.
 
     `platform` has platform.<env>.yaml merged; `models` are the environment's models with
     their resolved namespaces; `objects` every rendered (transformed) model object."""
@@ -136,6 +149,12 @@ def render_env(env: str, platform: Platform, models: Sequence[ModelRef], objects
     uses_registry = any(v.startswith(MODEL_URI_SCHEME) for v in _values(objects, "storageUri"))
     if uses_registry and not any(MODEL_URI_SCHEME.startswith(p) for p in provided.storage_uri_prefixes):
         out.append(_storage_container(env, platform))
+    runs = {str(res.get("kind")) for res in objects if res.get("kind") in OPERATOR_KINDS}
+    if runs:
+        config = dump(training_state_metrics(platform, runs))
+        out.append(
+            _in(platform.monitoring.namespace, obj("v1", "ConfigMap", KSM_CONFIG_MAP, data={KSM_CONFIG_KEY: config}))
+        )
     return [_labelled(res, env) for res in out]
 
 
