@@ -300,7 +300,7 @@ def test_config_refuses_a_kind_that_cannot_run_the_framework(mapping: dict[str, 
 # ------------------------------------------------------------------ one-shot runs: launched by a hook
 
 
-def test_one_shot_run_is_launched_by_a_postsync_hook() -> None:
+def test_one_shot_run_is_launched_by_a_sync_hook_beside_the_workloads() -> None:
     spec, ctx = effective("image-classifier")
     out = render(spec, ctx)
     run = run_of(out)
@@ -309,7 +309,13 @@ def test_one_shot_run_is_launched_by_a_postsync_hook() -> None:
         MANIFEST_IN: "ConfigMap/image-classifier-train-job",
     }
     launcher = named(out, "Job", "image-classifier-train-launcher")
-    assert launcher["metadata"]["annotations"] == {HOOK: "PostSync", HOOK_DELETE_POLICY: "BeforeHookCreation"}
+    # Sync phase, wave 0 (the workloads'): a PostSync hook would wait for every resource to be
+    # Healthy, so a new model whose InferenceService has no version to load yet never trains.
+    assert launcher["metadata"]["annotations"] == {
+        HOOK: "Sync",
+        HOOK_DELETE_POLICY: "BeforeHookCreation",
+        "argocd.argoproj.io/sync-wave": "0",
+    }
     assert "ttlSecondsAfterFinished" not in launcher["spec"]
     pod = launcher["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "image-classifier-train-launcher"

@@ -241,7 +241,7 @@ def test_tuned_models_get_a_study_and_a_job(model: str, env: str) -> None:
     ]
 
 
-def test_the_study_job_is_launched_by_a_postsync_hook_not_synced() -> None:
+def test_the_study_job_is_launched_by_a_sync_hook_not_synced() -> None:
     """A synced Job with a TTL came back after the TTL deleted it (auto-sync re-ran a costed
     study every day) and failed the sync on any change (its template is immutable)."""
     out = render(*effective("fraud-detector"))
@@ -252,7 +252,8 @@ def test_the_study_job_is_launched_by_a_postsync_hook_not_synced() -> None:
     assert "argocd.argoproj.io/hook" not in job["metadata"]["annotations"]
     launcher = named(out, "Job", "fraud-detector-tuning-launcher")
     annotations = launcher["metadata"]["annotations"]
-    assert annotations["argocd.argoproj.io/hook"] == "PostSync"
+    assert annotations["argocd.argoproj.io/hook"] == "Sync"
+    assert annotations["argocd.argoproj.io/sync-wave"] == "0"  # with the workloads, whatever their health
     assert annotations["argocd.argoproj.io/hook-delete-policy"] == "BeforeHookCreation"
     assert "ttlSecondsAfterFinished" not in launcher["spec"]
     [supersede] = launcher["spec"]["template"]["spec"]["initContainers"]

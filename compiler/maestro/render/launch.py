@@ -14,7 +14,7 @@ itself an Argo CD hook is no better (argo-cd gitops-engine/pkg/sync, read at mas
   without health "succeeds" as soon as it exists (getOperationPhase), so the next sync
   deletes and restarts a PyTorchJob or TrainJob hook mid-run.
 
-So a one-shot run is created by a short **launcher**, an Argo CD PostSync hook Job with
+So a one-shot run is created by a short **launcher**, an Argo CD Sync hook Job (wave 0) with
 `BeforeHookCreation`, and the run keeps a fixed name and a `maestro.ml/definition` label,
 the hash of its manifest. The launcher (1) deletes the run of that name if its definition
 differs (a superseded run goes, running or not, as Argo CD would prune it; foreground, so its
@@ -24,9 +24,16 @@ change the run's manifest therefore re-runs nothing; a changed image, command or
 replaces the run. The run has no TTL: it stays, with its status and its failure alert, until
 it is superseded. To run it again by hand, delete it and sync.
 
-PostSync, not Sync: the run must see what the sync applied (Feast definitions, Vault-synced
-secrets), and a launcher that fails must not hold back the model's serving objects. The cost:
-a launch waits until the model's workloads are Healthy, as the registry sync does.
+Sync phase, wave 0, not PostSync: Argo CD applies a wave's resources and hooks in one step and
+moves on when all of them are done (gitops-engine/pkg/sync/sync_context.go, v3.5.1), so the
+launcher runs after the earlier waves (identity, Vault, ConfigMaps, the Feast apply hook at
+-1: what the run reads) and beside the workloads, whatever their health. PostSync runs only
+after a successful sync with every resource Healthy: a Degraded resource fails the sync (the
+same file: "one or more synchronization tasks completed unsuccessfully") and a Progressing
+one keeps it waiting, so a new model whose InferenceService cannot load yet (no version is
+registered before the first training run) or a canary paused for promotion would never be
+trained or tuned. The sync waits for the launcher itself: seconds, or a superseded run's
+deletion (its pods' grace period), bounded by the launcher's deadline.
 
 A scheduled run is created by a CronJob instead (`kubectl create` of a `generateName`
 manifest, one new run per schedule); a batch Job needs no launcher there (a CronJob's own
@@ -36,7 +43,7 @@ Objects, for a run named `<run>` (`<model>-train`, `<model>-tuning`):
 
     ConfigMap `<run>-job`             job.yaml: the run's manifest; `definition`: its hash
                                       (one-shot only)
-    Job `<run>-launcher` (one-shot)   the PostSync hook above
+    Job `<run>-launcher` (one-shot)   the Sync hook above
     CronJob `<run>` (scheduled)       `kubectl create -f job.yaml` on the schedule
     ServiceAccount, Role, RoleBinding `<run>-launcher`: create on the run's resource; for
                                       one-shot runs also get/list/watch/patch/delete, by
@@ -56,7 +63,7 @@ import copy
 from typing import Any, Literal
 
 from maestro.frontend.spec import Resources, Spec
-from maestro.render import Context, Resource, obj, pod_labels
+from maestro.render import SYNC_WAVE, Context, Resource, obj, pod_labels
 from maestro.render.argocd import HOOK
 from maestro.render.pod import (
     NO_SIDECAR,
@@ -76,7 +83,8 @@ JOB_FILE = "job.yaml"
 DEFINITION_KEY = "definition"
 JOB_DIR = "/job"
 HOOK_DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
-HOOK_PHASE = "PostSync"
+HOOK_PHASE = "Sync"
+HOOK_WAVE = "0"  # with the workloads: after the identity, Vault, config and Feast waves (argocd.py)
 FIELD_MANAGER = "maestro-launcher"
 BACKOFF_LIMIT = 2  # an API server hiccup gets a retry; a rejected manifest does not get ten
 LAUNCHER_DEADLINE = 900  # `kubectl` takes seconds; deleting a superseded run waits for its pods' grace
@@ -157,7 +165,12 @@ def once(
             "template": _pod_template(spec, ctx, component, launcher, [supersede], [apply], name),
         },
     )
-    job["metadata"]["annotations"] = {**(annotations or {}), HOOK: HOOK_PHASE, HOOK_DELETE_POLICY: "BeforeHookCreation"}
+    job["metadata"]["annotations"] = {
+        **(annotations or {}),
+        HOOK: HOOK_PHASE,
+        HOOK_DELETE_POLICY: "BeforeHookCreation",
+        SYNC_WAVE: HOOK_WAVE,
+    }
     rules = [
         {"apiGroups": [group], "resources": [resource], "verbs": ["create"]},
         {

@@ -11,7 +11,7 @@ Which object runs it:
   shard from JOB_COMPLETION_INDEX), else a plain one.
 
 How it is started (render/launch.py says why a run is never an object Argo CD owns):
-- once: an Argo CD PostSync hook launches the run when its manifest changed;
+- once: an Argo CD Sync hook (wave 0) launches the run when its manifest changed;
 - on `schedule`: a batch Job runs as the jobTemplate of CronJob `<model>-train`; a Kubeflow
   kind is created by CronJob `<model>-train` (`kubectl create` of the manifest, which travels
   in a ConfigMap).

@@ -8,7 +8,7 @@ image runs the trials; semantics reports the latter as M216):
     Job `<model>-tuning`               batch/v1, completionMode Indexed, one pod per worker,
                                        parallelism = completions = min(parallelism, trials);
                                        not synced by Argo CD but launched, in ConfigMap
-                                       `<model>-tuning-job`, by the PostSync hook Job
+                                       `<model>-tuning-job`, by the Sync hook Job
                                        `<model>-tuning-launcher` (render/launch.py): a sync
                                        that leaves the Job's manifest alone starts no study,
                                        a changed manifest replaces the running one (which
