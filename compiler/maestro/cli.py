@@ -133,6 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("field", metavar="FIELD")
     _leaf(p, "explain")
 
+    p = sub.add_parser(
+        "why",
+        help="where a field of a rendered object came from: spec, overlay, config, lock or renderer",
+        description="Where a field of a rendered object came from: the line that set it, what it overrode "
+        "along the precedence chain, and the renderer that placed it. Limits: a number computed in a helper and "
+        "placed by its caller is the caller's; a value an overlay transform sets to what the renderer already set "
+        "shows as the renderer's; the platform layer's and Argo CD folders are not traced.",
+    )
+    p.add_argument("file", metavar="FILE", help="rendered/<env>/<model>/<kind>-<name>.yaml")
+    p.add_argument("field", metavar="FIELD", help='e.g. spec.strategy.canary.steps[1] or metadata.labels["app"]')
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    _leaf(p, "why")
+
     p = sub.add_parser("init", help="scaffold specs/NAME/maestro.yaml")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--team", required=True)

@@ -335,12 +335,24 @@ def render_model(
     ws: Workspace, env: str, spec: Spec, source: str, lock: EnvLock | None = None
 ) -> tuple[list[Resource], list[Diagnostic]]:
     """Every object of one model in one environment, transformed, not yet verified."""
-    from maestro.transform.apply import apply_transforms
-
     ctx = context_for(ws, env, spec, source, lock)
     resources: list[Resource] = []
     for module in renderers():
         resources += stamp(module.render(spec, ctx), spec, ctx, module.COMPONENT)
+    return _transform(ws, env, spec, ctx, resources)
+
+
+def _transform(
+    ws: Workspace,
+    env: str,
+    spec: Spec,
+    ctx: Context,
+    resources: list[Resource],
+    observe: Callable[[str, list[Resource], list[Resource]], None] | None = None,
+) -> tuple[list[Resource], list[Diagnostic]]:
+    """The overlay's transforms on one model's objects, diagnostics placed in the overlay."""
+    from maestro.transform.apply import apply_transforms
+
     overlay = ws.overlays.get(env)
     doc = ws.inputs.overlays.get(env)
     transforms: dict[str, Any] = {"namespace": ctx.namespace}
@@ -349,7 +361,9 @@ def render_model(
             if key in doc.data:
                 transforms[key] = doc.data[key]
     base_dir = ws.root / "overlays" / env
-    out, diags = apply_transforms(resources, transforms, context=_placeholders(env, spec), base_dir=base_dir)
+    out, diags = apply_transforms(
+        resources, transforms, context=_placeholders(env, spec), base_dir=base_dir, observe=observe
+    )
     if doc is not None and overlay is not None:
         diags = [
             replace(d, **doc.where(d.pointer))
@@ -463,6 +477,61 @@ def render_env_layer(
     unresolved = link.link(link_input(ws, env, refs, {p.model: p.callers for p in parts}, placed))
     tree.diagnostics.extend(link_diagnostics(unresolved, ws, env, checked_for))
     return EnvLayer(tree.files, tree.diagnostics, count)
+
+
+@dataclass
+class Trace:
+    """One model's objects in one environment as `render_model` makes them, and for each
+    object the origin of every leaf (JSON pointer -> provenance.record.Traced)."""
+
+    objects: list[Resource]
+    origins: list[dict[str, Any]]
+    diagnostics: list[Diagnostic]
+
+
+def trace_model(ws: Workspace, env: str, c: Checked) -> Trace:
+    """`render_model` with field provenance recorded (provenance/record.py): the renderers
+    run on traced copies of their inputs under the recording hook, each object is stripped
+    back to plain values before the transforms, which report their steps. The objects are
+    the ones a normal render makes, byte for byte."""
+    from maestro.frontend.loader import escape
+    from maestro.provenance.record import Recorder, Recording, rule_of, traced
+    from maestro.render import obj
+
+    spec = c.effective[env]
+    lock = lock_entry(c, env)
+    ctx = context_for(ws, env, spec, _source(ws, c), lock)
+    tspec = traced(spec, "spec")
+    tctx = replace(
+        ctx,
+        env=traced(ctx.env, "context", "/env"),
+        namespace=traced(ctx.namespace, "context", "/namespace"),
+        source=traced(ctx.source, "context", "/source"),
+        platform=traced(ctx.platform, "config"),
+        lock=traced(lock, "lock", f"/environments/{escape(env)}") if lock is not None else None,
+    )
+    render_dir = Path(obj.__code__.co_filename).parent
+    files = {str(render_dir / p.name) for p in render_dir.glob("*.py")}
+    made: list[tuple[Resource, Any, dict[str, Any]]] = []
+    with Recorder(files, {stamp.__code__}, {obj.__code__}) as recorder:
+        for module in renderers():
+            fallback = rule_of(module.render.__code__)
+            objects = module.render(tspec, tctx)
+            # Before stamping: stamp rebuilds labels and annotations, keeping the renderer's.
+            unstamped = [recorder.capture(res, fallback)[1] for res in objects]
+            made += zip(stamp(objects, tspec, tctx, module.COMPONENT), [fallback] * len(objects), unstamped)
+    recording = Recording(overlay=ws.inputs.overlays[env].data if env in ws.inputs.overlays else {})
+    resources = []
+    stamped = rule_of(stamp.__code__)
+    for res, fallback, before in made:
+        plain, origins = recorder.capture(res, fallback)
+        for ptr, origin in origins.items():
+            if ptr in before and stamped in (origin.origin, origin.placed):
+                origins[ptr] = before[ptr]
+        resources.append(plain)
+        recording.origins.append(origins)
+    out, diags = _transform(ws, env, spec, ctx, resources, observe=recording.step)
+    return Trace(out, recording.origins, diags)
 
 
 def render(

@@ -53,6 +53,11 @@ class _KubeDumper(_Dumper):
 _KubeDumper.add_representer(
     _Literal, lambda dumper, data: dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style="|")
 )
+# Subclasses of the scalar types (the traced values of field provenance, maestro.provenance)
+# are written as their base type; exact types never get here (looked up first).
+_KubeDumper.add_multi_representer(str, lambda d, v: d.represent_str(str.__str__(v)))
+_KubeDumper.add_multi_representer(int, lambda d, v: d.represent_int(int.__int__(v)))
+_KubeDumper.add_multi_representer(float, lambda d, v: d.represent_float(float.__float__(v)))
 
 
 def dump(doc: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -53,17 +54,22 @@ def apply_transforms(
     *,
     context: dict[str, str],
     base_dir: str | os.PathLike[str] | None = None,
+    observe: Callable[[str, list[Resource], list[Resource]], None] | None = None,
 ) -> tuple[list[Resource], list[Diagnostic]]:
     """Apply the overlay's resource-level transforms in Kustomize's order.
 
     Never raises for bad input and never mutates `resources` or `overlay`. With errors in
     the diagnostics, the returned list is best effort (the failing step is skipped) and
-    must not be written out.
+    must not be written out. `observe(pointer, before, after)` is told about every overlay
+    step that ran (field provenance: `maestro why`); it runs the steps without the in-place
+    shortcut below.
 
     The objects are cloned once and every step changes them in place; only when a step
     fails does the overlay run again with a clone per step, so that the failing step is
     skipped whole and the later steps see exactly what they saw before.
     """
+    if observe is not None:
+        return _apply(clone(resources), overlay, context, base_dir, fail_fast=False, observe=observe)
     try:
         with owning():
             return _apply(clone(resources), overlay, context, base_dir, fail_fast=True)
@@ -82,17 +88,23 @@ def _apply(
     base_dir: str | os.PathLike[str] | None,
     *,
     fail_fast: bool,
+    observe: Callable[[str, list[Resource], list[Resource]], None] | None = None,
 ) -> tuple[list[Resource], list[Diagnostic]]:
     diagnostics: list[Diagnostic] = []
 
     def step(pointer: str, fn: Callable[[list[Resource]], list[Resource]]) -> None:
         nonlocal out
+        # A copy for the observer only (pickle: a C-speed deep copy; nothing else reads it).
+        before = pickle.loads(pickle.dumps(out, pickle.HIGHEST_PROTOCOL)) if observe is not None and pointer else None
         try:
             out = fn(out)
         except Invalid as exc:
             if fail_fast:
                 raise _StepFailed from None
             diagnostics.append(error(exc.code, exc.message, pointer=pointer, hint=exc.hint))
+            return
+        if before is not None and observe is not None:
+            observe(pointer, before, out)
 
     def shape(key: str, kind: type) -> Any:
         value = overlay.get(key)
