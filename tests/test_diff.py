@@ -194,15 +194,15 @@ def test_spec_change_renders_only_that_model(report: Callable[..., Report]) -> N
     assert r.skip_line() == "5 models unchanged, not rendered"
     prod = entry(r, "prod", "fraud-detector")
     assert prod.status == "changed"
-    assert "horizontalpodautoscaler-fraud-detector.yaml" in files(prod, "changed")
+    assert "scaledobject-fraud-detector.yaml" in files(prod, "changed")
     assert "inferenceservice-fraud-detector.yaml" in files(prod, "changed")
     assert files(prod, "added") == files(prod, "removed") == []
-    hpa = next(c for c in prod.changes if c.path.endswith("horizontalpodautoscaler-fraud-detector.yaml"))
+    hpa = next(c for c in prod.changes if c.path.endswith("scaledobject-fraud-detector.yaml"))
     assert hpa.diff.startswith(
-        "--- a/rendered/prod/fraud-detector/horizontalpodautoscaler-fraud-detector.yaml\n"
-        "+++ b/rendered/prod/fraud-detector/horizontalpodautoscaler-fraud-detector.yaml\n"
+        "--- a/rendered/prod/fraud-detector/scaledobject-fraud-detector.yaml\n"
+        "+++ b/rendered/prod/fraud-detector/scaledobject-fraud-detector.yaml\n"
     )
-    assert "-  minReplicas: 3\n+  minReplicas: 4\n" in hpa.diff
+    assert "-  minReplicaCount: 3\n+  minReplicaCount: 4\n" in hpa.diff
     # One more 1-CPU/2Gi replica for 730 hours at platform.yaml's rates.
     assert prod.cost_delta == round((0.034 + 2 * 0.0045) * 730, 2)
     assert prod.cost_head == round(prod.cost_base + prod.cost_delta, 2)  # type: ignore[operator]
@@ -225,7 +225,7 @@ def test_spec_change_json(repo: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert model["versions"] == []  # the spec changed, not what prod serves
     assert model["status"] == "changed"
     assert set(model["objects"]) == {"added", "removed", "changed"}
-    assert "horizontalpodautoscaler-fraud-detector.yaml" in model["objects"]["changed"]
+    assert "scaledobject-fraud-detector.yaml" in model["objects"]["changed"]
     assert model["cost"] == {"base": 151.77, "head": 183.16, "delta": 31.39, "currency": "USD"}
     assert doc["envs"]["prod"]["models"]["churn-predictor"]["status"] == "skipped"
     assert doc["envs"]["prod"]["models"]["churn-predictor"]["cost"]["delta"] == 0.0
@@ -238,7 +238,7 @@ def test_markdown_spec_change_golden(report: Callable[..., Report], update_golde
     text = format_markdown(report("c0", "spec"))
     assert text.startswith("### maestro diff: `c0 (")
     assert "| prod | fraud-detector | changed | +0 −0 ~" in text
-    assert "<details><summary><code>rendered/prod/fraud-detector/horizontalpodautoscaler-fraud-detector.yaml" in text
+    assert "<details><summary><code>rendered/prod/fraud-detector/scaledobject-fraud-detector.yaml" in text
     check_golden("spec_change.md", normalize(text), update_goldens)
 
 
@@ -256,8 +256,8 @@ def test_text_format(report: Callable[..., Report]) -> None:
     assert out.startswith("base: c0 (")
     assert "5 models unchanged, not rendered\n" in out
     assert "prod/fraud-detector: changed  +0 -0 ~" in out
-    assert "  ~ horizontalpodautoscaler-fraud-detector.yaml\n" in out
-    assert "+++ b/rendered/prod/fraud-detector/horizontalpodautoscaler-fraud-detector.yaml\n" in out
+    assert "  ~ scaledobject-fraud-detector.yaml\n" in out
+    assert "+++ b/rendered/prod/fraud-detector/scaledobject-fraud-detector.yaml\n" in out
 
 
 # ------------------------------------------------------------------ overlay, config, compiler

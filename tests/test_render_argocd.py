@@ -434,3 +434,57 @@ def test_application_wave_annotation_is_not_a_hook(ws: Workspace, specs: dict[st
 def test_paths_exist_for_the_example_specs(specs: dict[str, tuple[Spec, str]]) -> None:
     for name, (_, source) in specs.items():
         assert (ROOT / source).is_file() and Path(source).parts[:2] == ("specs", name)
+
+
+# ------------------------------------------------------------------ what Argo Rollouts owns
+
+
+def _jq_ignore(expressions: list[str], obj: dict[str, Any]) -> dict[str, Any]:
+    """What Argo CD compares once it has deleted the jqPathExpressions' paths (real jq; Argo CD
+    runs gojq, which agrees on these path expressions)."""
+    import subprocess
+
+    from conftest import require_tool
+
+    jq = require_tool("jq")
+    program = " | ".join(f"del({e})" for e in expressions)
+    done = subprocess.run([jq, "-c", program], input=json.dumps(obj), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def test_applications_ignore_what_argo_rollouts_changes_and_nothing_else(
+    ws: Workspace, specs: dict[str, tuple[Spec, str]]
+) -> None:
+    from conftest import example
+    from maestro.render import mesh
+
+    [app] = [
+        a
+        for a in render_env("prod", ws.platforms["prod"], None, refs(ws, specs, "prod", None))
+        if a["metadata"]["name"] == "churn-predictor-prod"
+    ]
+    assert "ApplyOutOfSyncOnly=true" in app["spec"]["syncPolicy"]["syncOptions"]
+    ignore = {(r["group"], r["kind"]): r["jqPathExpressions"] for r in app["spec"]["ignoreDifferences"]}
+    vs_ignored = ignore[("networking.istio.io", "VirtualService")]
+    dr_ignored = ignore[("networking.istio.io", "DestinationRule")]
+    # churn-predictor rolls out blue-green through Istio: git has the route at 100/0 ...
+    vs, dr = mesh.render(*example("churn-predictor", "prod"))
+    # ... and mid-rollout Argo Rollouts has moved the weights, added its mirror route and pinned the subsets.
+    live_vs = json.loads(json.dumps(vs))
+    primary = live_vs["spec"]["http"][0]
+    primary["route"][0]["weight"], primary["route"][1]["weight"] = 0, 100
+    mirror = {"host": vs["spec"]["hosts"][0], "subset": "canary"}
+    live_vs["spec"]["http"].insert(
+        0, {"name": "preview-mirror", "match": [{"uri": {"prefix": "/"}}], "route": primary["route"], "mirror": mirror}
+    )
+    live_dr = json.loads(json.dumps(dr))
+    for subset, rs_hash in zip(live_dr["spec"]["subsets"], ("6f8b7d9c5", "7c9d5b8f4"), strict=True):
+        subset["labels"]["rollouts-pod-template-hash"] = rs_hash
+    assert _jq_ignore(vs_ignored, live_vs) == _jq_ignore(vs_ignored, vs)
+    assert _jq_ignore(dr_ignored, live_dr) == _jq_ignore(dr_ignored, dr) == dr
+    # An A/B test's route is Maestro's alone: a change to it still shows.
+    [ab] = [o for o in mesh.render(*example("fraud-detector", "prod")) if o["kind"] == "VirtualService"]
+    edited = json.loads(json.dumps(ab))
+    edited["spec"]["http"][0]["route"][0]["weight"] = 50
+    assert _jq_ignore(vs_ignored, edited) != _jq_ignore(vs_ignored, ab)

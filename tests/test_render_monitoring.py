@@ -23,7 +23,7 @@ from maestro.frontend.spec import Spec
 from maestro.output.emit import Tree, folder
 from maestro.output.verify import Verifier
 from maestro.pipeline import render_model
-from maestro.render import Context, monitoring, pod, security, serving, training
+from maestro.render import Context, monitoring, pod, security, servers, serving, training
 from maestro.render.queries import format_duration, number, parse_duration
 from maestro.serialize import dump
 
@@ -92,7 +92,7 @@ def verifier() -> Verifier:
             "churn-predictor",
             "prod",
             [
-                "ServiceMonitor/churn-predictor",
+                "PodMonitor/churn-predictor",
                 "PrometheusRule/churn-predictor",
                 "ConfigMap/churn-predictor-dashboard",
                 "CronJob/churn-predictor-drift",
@@ -159,52 +159,102 @@ def test_deterministic_and_pure(model: str) -> None:
 # ------------------------------------------------------------------ scraping
 
 
-def test_kserve_pods_are_scraped_on_the_port_the_network_policy_opens() -> None:
-    spec, ctx = effective("fraud-detector")
-    monitor = rendered("fraud-detector")["PodMonitor/fraud-detector"]["spec"]
-    isvcs = sorted(o["metadata"]["name"] for o in serving.render(spec, ctx) if o["kind"] == "InferenceService")
-    assert isvcs == ["fraud-detector", "fraud-detector-challenger"]
+@pytest.mark.parametrize(
+    ("model", "port"),
+    [
+        ("fraud-detector", "8080"),  # xgboost: kserve-xgbserver/mlserver serve metrics on the inference port
+        ("image-classifier", "8082"),  # pytorch: torchserve
+        ("recsys-ranker", "8002"),  # tensorflow with protocol v2: Triton
+        ("sentiment-bert", "8080"),  # huggingface
+        ("churn-predictor", "8082"),  # deployment runtime: MLServer's MLSERVER_METRICS_PORT
+    ],
+)
+def test_each_runtime_announces_its_own_metrics_port_for_istio_to_merge(model: str, port: str) -> None:
+    spec, ctx = effective(model)
+    for server in servers.servers(spec, ctx):
+        pod = pod_of(serving.render(spec, ctx), server.name)
+        assert pod["annotations"] == {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": port,
+            "prometheus.io/path": "/metrics",
+        }, server.name
+        assert pod["labels"]["sidecar.istio.io/inject"] == "true"
+
+
+def pod_of(objects: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """Pod metadata of server `name`: the ISVC's predictor, or the Deployment's / Rollout's template."""
+    for o in objects:
+        if o["metadata"]["name"] != name:
+            continue
+        if o["kind"] == "InferenceService":
+            return o["spec"]["predictor"]
+        if o["kind"] in ("Deployment", "Rollout") and "template" in o["spec"]:
+            return o["spec"]["template"]["metadata"]  # type: ignore[no-any-return]
+    raise AssertionError(f"no pod template of {name}")
+
+
+@pytest.mark.parametrize("model", ["fraud-detector", "churn-predictor"])
+def test_pod_monitor_scrapes_the_sidecars_merged_endpoint_of_every_server(model: str) -> None:
+    spec, ctx = effective(model)
+    monitor = rendered(model)[f"PodMonitor/{model}"]["spec"]
+    components = [s.component for s in servers.servers(spec, ctx)]
     assert monitor["selector"] == {
-        "matchExpressions": [{"key": "serving.kserve.io/inferenceservice", "operator": "In", "values": isvcs}]
+        "matchLabels": {"app.kubernetes.io/name": model},
+        "matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "In", "values": components}],
     }
     [endpoint] = monitor["podMetricsEndpoints"]
-    assert endpoint["portNumber"] == pod.METRICS == 8082
-    assert {"action": "replace", "targetLabel": "job", "replacement": "fraud-detector"} in endpoint["relabelings"]
-    allow = next(o for o in security.render(spec, ctx) if o["metadata"]["name"] == "fraud-detector-allow")
-    from_monitoring = [
-        rule
-        for rule in allow["spec"]["ingress"]
-        if rule["from"]
-        == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ctx.platform.monitoring.namespace}}}]
+    # 15090 `http-envoy-prom`, the one port Istio's injected istio-proxy declares: only meshed pods
+    # are targets (the address is then rewritten to the merged endpoint).
+    assert (endpoint["portNumber"], endpoint["path"]) == (15090, "/stats/prometheus")
+    assert "port" not in endpoint and "targetPort" not in endpoint
+    assert {"action": "replace", "targetLabel": "job", "replacement": model} in endpoint["relabelings"]
+    # Istio's request metrics come from the platform's mesh-wide scrape; a second copy would
+    # double every rate.
+    assert endpoint["metricRelabelings"] == [
+        {"action": "drop", "sourceLabels": ["__name__"], "regex": "istio_.*|envoy_.*"}
     ]
-    assert {"protocol": "TCP", "port": endpoint["portNumber"]} in from_monitoring[0]["ports"]
 
 
-def test_deployment_runtime_service_monitor_selects_the_services_serving_renders() -> None:
-    spec, _ctx = effective("churn-predictor")
-    monitor = rendered("churn-predictor")["ServiceMonitor/churn-predictor"]["spec"]
-    objects, diags = render_model(_workspace(), "prod", spec, "specs/churn-predictor/maestro.yaml")
-    assert diags == []
-    wanted = monitor["selector"]["matchLabels"]
-    services = {
-        o["metadata"]["name"]: o
-        for o in objects
-        if o["kind"] == "Service" and wanted.items() <= o["metadata"]["labels"].items()
+def _relabel(rules: list[dict[str, Any]], labels: dict[str, str]) -> dict[str, str]:
+    """Prometheus `replace` relabelling (anchored RE2; Python's re agrees on these patterns)."""
+    out = dict(labels)
+    for r in rules:
+        assert r["action"] == "replace"
+        value = ";".join(out.get(k, "") for k in r.get("sourceLabels", []))
+        m = re.fullmatch(r.get("regex", "(.*)"), value)
+        if m is not None:
+            out[r["targetLabel"]] = m.expand(re.sub(r"\$(\d+)", r"\\\1", r.get("replacement", "$1")))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("pod_ip", "address"), [("10.4.2.17", "10.4.2.17:15020"), ("fd00:10:244::1a", "[fd00:10:244::1a]:15020")]
+)
+def test_scrape_address_is_the_merged_metrics_port_istio_annotated(pod_ip: str, address: str) -> None:
+    [endpoint] = rendered("fraud-detector")["PodMonitor/fraud-detector"]["spec"]["podMetricsEndpoints"]
+    # What Prometheus' pod discovery shows for the sidecar's port once Istio's injector has
+    # rewritten prometheus.io/port to its status port.
+    target = {
+        "__address__": f"{pod_ip}:15090" if ":" not in pod_ip else f"[{pod_ip}]:15090",
+        "__meta_kubernetes_pod_ip": pod_ip,
+        "__meta_kubernetes_pod_annotation_prometheus_io_port": "15020",
     }
-    assert sorted(services) == ["churn-predictor", "churn-predictor-preview"]
-    [endpoint] = monitor["endpoints"]
-    for svc in services.values():
-        [port] = [p for p in svc["spec"]["ports"] if p["name"] == endpoint["port"]]
-        assert port["port"] == pod.METRICS
-    # Blue-green: once promoted, the preview Service selects the active pods too.
-    assert endpoint["relabelings"][0] == {
-        "action": "drop",
-        "sourceLabels": ["__meta_kubernetes_service_name"],
-        "regex": "churn-predictor-preview",
-    }
-    [rollout] = [o for o in objects if o["kind"] == "Rollout"]
-    [container] = rollout["spec"]["template"]["spec"]["containers"]
-    assert {"name": "metrics", "containerPort": pod.METRICS, "protocol": "TCP"} in container["ports"]
+    assert _relabel(endpoint["relabelings"], target)["__address__"] == address
+
+
+def test_monitoring_namespace_reaches_only_the_sidecars_plaintext_metrics_ports() -> None:
+    spec, ctx = effective("fraud-detector")
+    out = security.render(spec, ctx)
+    allow = next(o for o in out if o["metadata"]["name"] == "fraud-detector-allow")
+    monitoring_ns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    [rule] = [r for r in allow["spec"]["ingress"] if r["from"] == [monitoring_ns]]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 15020}, {"protocol": "TCP", "port": 15090}]
+    # Scrapes never reach Envoy's inbound listener, so no L7 rule opens a port to monitoring
+    # (8080 is the inference port of most KServe runtimes).
+    [authz] = [o for o in out if o["kind"] == "AuthorizationPolicy"]
+    assert all(src["source"].get("namespaces") != ["monitoring"] for r in authz["spec"]["rules"] for src in r["from"])
+    [peer] = [o for o in out if o["kind"] == "PeerAuthentication"]
+    assert peer["spec"]["mtls"] == {"mode": "STRICT"} and "portLevelMtls" not in peer["spec"]
 
 
 def test_prometheus_labels_from_config_reach_monitors_and_rules() -> None:
@@ -553,8 +603,7 @@ class Scenario:
     def __init__(self, model: str, env: str) -> None:
         spec, ctx = effective(model, env)
         self.spec, self.ctx, self.m = spec, ctx, ctx.platform.monitoring.metrics
-        service = serving.metrics_service(spec, model)
-        workload = self.m.workload_matcher.format(namespace=ctx.namespace, model=model, service=service)
+        workload = servers.callers_see(spec, ctx, model)
         self.labels = {}
         for name, op, value in _matchers(workload):
             assert op == "=", f"synthetic series need equality matchers, got {name}{op}{value!r}"
@@ -920,3 +969,26 @@ def test_promtool_unit_tests(model: str, env: str, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def test_without_sidecars_the_model_servers_own_port_is_scraped() -> None:
+    """Under ambient (or no) mesh there is no injected sidecar and no merged endpoint: the pods
+    get no injection label and Prometheus scrapes the runtime's metrics port, which the model
+    container declares (torchserve: 8082) and the NetworkPolicy opens."""
+    spec, ctx = effective("image-classifier")
+    mesh = ctx.platform.mesh.model_copy(update={"mode": "ambient"})
+    ctx = Context(
+        env=ctx.env,
+        platform=ctx.platform.model_copy(update={"mesh": mesh}),
+        namespace=ctx.namespace,
+        source=ctx.source,
+        sync=ctx.sync,
+    )
+    [endpoint] = monitoring.render(spec, ctx)[0]["spec"]["podMetricsEndpoints"]
+    assert (endpoint["portNumber"], endpoint["path"]) == (8082, "/metrics")
+    assert "metricRelabelings" not in endpoint
+    isvc = next(o for o in serving.render(spec, ctx) if o["kind"] == "InferenceService")
+    assert "sidecar.istio.io/inject" not in isvc["spec"]["predictor"]["labels"]
+    assert {"name": "metrics", "containerPort": 8082, "protocol": "TCP"} in isvc["spec"]["predictor"]["model"]["ports"]
+    allow = next(o for o in security.render(spec, ctx) if o["metadata"]["name"] == "image-classifier-allow")
+    assert allow["spec"]["ingress"][1]["ports"] == [{"protocol": "TCP", "port": 8082}]

@@ -7,6 +7,7 @@ The committed `rendered/` is the golden output; `pytest --update-goldens` regene
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -246,3 +247,28 @@ def test_render_shows_progress_on_a_terminal_and_ends_with_a_summary(tmp_path: P
         lines[0],
     ), lines[0]
     assert b"rendering" in shown
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_every_istio_request_query_names_its_reporter() -> None:
+    """Istio records each meshed request twice, once per side (reporter source and destination):
+    a query without a reporter counts it twice. Dashboards hold the recording rules' expressions."""
+    queries = [(where, s) for where, d in _objects() for s in _strings(d) if "istio_request" in s]
+    assert len(queries) > 50
+    for where, q in queries:
+        for selector in re.findall(r"istio_request[a-z_]*\{([^}]*)\}", q):
+            # in a dashboard's JSON the quotes are escaped
+            assert re.search(r'reporter=\\?"(source|destination)\\?"', selector), (where, q)
+
+
+def test_no_autoscaler_needs_a_custom_metrics_adapter() -> None:
+    for where, d in _objects():
+        if d["kind"] == "HorizontalPodAutoscaler":
+            assert {m["type"] for m in d["spec"]["metrics"]} == {"Resource"}, where

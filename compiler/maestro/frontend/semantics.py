@@ -92,6 +92,17 @@ def check_serving(spec: SpecBody, name: str) -> Iterator[Violation]:
                 "the main model receives 100 minus the sum",
             )
         yield from _dupes(((v.name, f"{vptr}/{i}/name") for i, v in enumerate(s.ab_test.variants)), "variant")
+        if ro.strategy == "blueGreen":
+            # Blue-green analyses the new version on production traffic mirrored to it by the
+            # route Argo Rollouts manages; an A/B test's weights hold that route (Argo Rollouts
+            # deletes every other destination of the route it manages).
+            yield Violation(
+                f"{base}/rollout/strategy",
+                "M218",
+                "a blueGreen rollout and an A/B test cannot share the model's route",
+                "use strategy: canary (replica-based within the main model's share) or stop the A/B test "
+                "(abTest: null) in the environments that roll out blue-green",
+            )
         for i, v in enumerate(s.ab_test.variants):
             derived = f"{name}-{v.name}-predictor-00001"
             if len(derived) > 63:

@@ -65,6 +65,18 @@ Application `<model>-<env>` (per model; the name equals `app.kubernetes.io/insta
                        would wait for all workloads to become healthy (a canary pausing 40 minutes,
                        a training job running for hours) and fail on a failed training job.
                        Not PrunePropagationPolicy: foreground is already the default.
+                       ApplyOutOfSyncOnly=true  a sync applies only what differs from git, so a
+                                              sync started by any other change does not
+                                              re-apply the route Argo Rollouts is moving (with
+                                              ignoreDifferences below: Argo Rollouts' docs,
+                                              "Istio: Integrating with GitOps")
+    ignoreDifferences  what Argo Rollouts changes in objects Maestro renders while it rolls out a
+                       version (serving.py, mesh.py): the VirtualService routes it manages (the
+                       weights of `primary`, the blue-green mirror route it adds and removes)
+                       and the ReplicaSet hash it adds to the DestinationRule's subsets. By route
+                       name, so an A/B route (`ab-test`) still shows drift. Argo CD cannot keep
+                       ignored array elements through a sync (argo-cd#17694), hence
+                       ApplyOutOfSyncOnly rather than RespectIgnoreDifferences.
     retry              5 attempts, 10s doubling to 3m, on the same revision (a retry never
                        deploys a commit nobody approved for a manually synced model)
     finalizers         resources-finalizer.argocd.argoproj.io: deleting the Application (its spec
@@ -114,6 +126,7 @@ table gets no wave (Argo CD's default, 0); `WAVES` lists the table for checks.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections import defaultdict
 from collections.abc import Sequence
@@ -122,6 +135,7 @@ from typing import Any, Literal
 
 from maestro.names import PLATFORM_FOLDER
 from maestro.render import MANAGED_BY, SYNC_WAVE, Resource, obj
+from maestro.render.servers import MIRROR_ROUTE, PRIMARY_ROUTE
 from maestro.resolve.config import Environment, Platform
 from maestro.resolve.overlay import Overlay
 
@@ -135,8 +149,21 @@ RENDERED_DIR = "rendered"
 SyncMode = Literal["automated", "manual"]
 SYNC_MODES: tuple[str, ...] = ("automated", "manual")
 
-SYNC_OPTIONS = ("ServerSideApply=true", "FailOnSharedResource=true")
+SYNC_OPTIONS = ("ServerSideApply=true", "FailOnSharedResource=true", "ApplyOutOfSyncOnly=true")
 PLATFORM_SYNC_OPTIONS = ("ServerSideApply=true",)
+# Argo CD deletes these jq paths from both git's and the live object before comparing.
+IGNORE_DIFFERENCES = (
+    {
+        "group": "networking.istio.io",
+        "kind": "VirtualService",
+        "jqPathExpressions": [f'.spec.http[]? | select(.name == "{PRIMARY_ROUTE}" or .name == "{MIRROR_ROUTE}")'],
+    },
+    {
+        "group": "networking.istio.io",
+        "kind": "DestinationRule",
+        "jqPathExpressions": ['.spec.subsets[]?.labels["rollouts-pod-template-hash"]'],
+    },
+)
 RETRY_LIMIT = 5
 RETRY_BACKOFF = {"duration": "10s", "factor": 2, "maxDuration": "3m"}
 REVISION_HISTORY_LIMIT = 10
@@ -382,6 +409,7 @@ def _application(env: str, platform: Platform, model: ModelRef) -> Resource:
         },
         "destination": {"server": environment.cluster, "namespace": model.namespace},
         "syncPolicy": sync_policy,
+        "ignoreDifferences": copy.deepcopy(list(IGNORE_DIFFERENCES)),
         "revisionHistoryLimit": REVISION_HISTORY_LIMIT,
         "info": info,
     }

@@ -1,22 +1,28 @@
 """monitoring: how a model's owners learn it is unwell, for models with a `monitoring` section.
 
-Scraping. The model servers' own metrics are served on port 8082 (`pod.METRICS`), the
-one port the model's NetworkPolicy and AuthorizationPolicy open to the monitoring
-namespace (security.py). KServe creates the predictor's Service itself and its ports are
-not ours, so KServe pods are scraped through a PodMonitor by port number (the model
-container must declare 8082; MLServer and TorchServe serve metrics there); the
-`deployment` runtime's Services are ours and name the port `metrics`, so a ServiceMonitor
-scrapes them. Both cover the A/B variants, set the scrape `job` to the model name (so
-"replicas up" is one query whatever the runtime), and a blue-green ServiceMonitor skips
-`<model>-preview`, which selects the same pods as the active Service once promoted.
-Istio's request metrics, which the SLO reads, come from the sidecars, which the platform
-scrapes for every workload.
+Scraping. Model servers are in the mesh under STRICT mTLS, so Prometheus (outside it) cannot
+scrape their ports directly; and for most KServe runtimes the metrics port is the inference
+port itself (KServe 0.15 runtimes' `prometheus.kserve.io/port`: 8080; torchserve 8082, Triton
+8002), so a PERMISSIVE exception for it would open inference to plaintext. Istio's metrics
+merging does it instead (istio.io, "Prometheus: Option 1: Metrics merging", on by default):
+the pods carry their runtime's endpoint in `prometheus.io/*` (serving.py), the injector moves it
+into the sidecar and points the annotations at the agent's :15020/stats/prometheus, which
+serves Envoy's and the app's metrics in plaintext, outside the inbound capture. One PodMonitor
+`<model>` per served model (both runtimes, A/B variants included) selects the serving pods'
+`istio-proxy` port (15090 `http-envoy-prom`, the one port the sidecar declares: only meshed pods
+are targets), points the address at the annotated port as Istio's own Prometheus Operator sample
+does, sets `job` to the model name (so "replicas up" is one query whatever the runtime), and
+drops the `istio_*`/`envoy_*` series: Istio's request metrics, which the SLOs read, come from
+the platform's mesh-wide sidecar scrape (`monitoring.metrics`), and a second copy would double
+every rate.
 
 Rules. One PrometheusRule `<model>`: a recording group (labels model, namespace) and an
 alert group (labels team, model, env, severity; annotations summary, description,
 runbook_url). Every PromQL string comes from `queries.py`; alerts read recorded series,
 and the dashboard shows the recording rules' own expressions, so a panel plots exactly
-what an alert evaluates (tests check the identity).
+what an alert evaluates (tests check the identity). Request metrics are what callers saw of
+the main model's Service (`servers.callers_see`: Istio's client side, which also records
+requests no pod answered, so an outage burns the budget instead of emptying the ratio).
 
 SLO burn rates (Google SRE workbook, "Alerting on SLOs"): the error budget is
 b = 1 - availability/100; a pair (burn rate B, long window L, short window S) fires while
@@ -60,17 +66,14 @@ from maestro.render import (
     name_of,
     obj,
     pod_labels,
-    selector_labels,
     service_account_name,
     standard_labels,
 )
 from maestro.render.pod import (
-    METRICS,
     NO_SIDECAR,
     TMP_MOUNT,
     TMP_VOLUME,
     container_security_context,
-    metrics_service,
     pod_security_context,
     resource_requirements,
 )
@@ -83,7 +86,6 @@ from maestro.render.queries import (
     format_duration,
     job_failed,
     latency_quantile_ms,
-    matcher,
     number,
     operator_job_failed,
     parse_duration,
@@ -92,10 +94,15 @@ from maestro.render.queries import (
     targets_up,
     with_label,
 )
+from maestro.render.servers import callers_see, metrics_endpoint, servers, sidecars
 from maestro.resolve.config import Platform
 
 COMPONENT = "monitoring"
 MONITORING_API = "monitoring.coreos.com/v1"
+NAME_LABEL, COMPONENT_LABEL = "app.kubernetes.io/name", "app.kubernetes.io/component"
+SIDECAR_STATS_PORT = 15090  # `http-envoy-prom`, the one port Istio's injected istio-proxy declares
+MERGED_METRICS_PATH = "/stats/prometheus"
+MESH_METRICS = "istio_.*|envoy_.*"
 DASHBOARD_DIR = "grafana"  # rendered/<env>/<model>/grafana/<model>.json
 GRAFANA_SCHEMA_VERSION = 39
 UID_MAX = 40  # Grafana's limit on dashboard uids
@@ -155,30 +162,48 @@ def _monitor_labels(ctx: Context) -> dict[str, str]:
 
 
 def _scrape_monitor(spec: Spec, ctx: Context) -> Resource:
-    serving = spec.spec.serving
-    assert serving is not None
     name = name_of(spec)
-    variants = [f"{name}-{v.name}" for v in serving.ab_test.variants] if serving.ab_test else []
-    set_job = {"action": "replace", "targetLabel": "job", "replacement": scrape_job(spec)}
-    endpoint: dict[str, Any] = {"path": "/metrics", "interval": ctx.platform.monitoring.scrape_interval}
-    if serving.runtime == "kserve":
-        endpoint.update(portNumber=METRICS, relabelings=[set_job])
-        pods = {
-            "matchExpressions": [
-                {"key": "serving.kserve.io/inferenceservice", "operator": "In", "values": [name, *variants]}
-            ]
+    components = [server.component for server in servers(spec, ctx)]
+    # The pod's IP with the port its prometheus.io/port annotation names (15020 once Istio has
+    # injected it); one rule per address family: IPv4 has dots, IPv6 colons.
+    port_and_ip = ["__meta_kubernetes_pod_annotation_prometheus_io_port", "__meta_kubernetes_pod_ip"]
+    relabelings = [
+        {
+            "action": "replace",
+            "sourceLabels": list(port_and_ip),
+            "regex": "([0-9]+);([0-9.]+)",
+            "replacement": "$2:$1",
+            "targetLabel": "__address__",
+        },
+        {
+            "action": "replace",
+            "sourceLabels": list(port_and_ip),
+            "regex": "([0-9]+);([0-9A-Fa-f:]+)",
+            "replacement": "[$2]:$1",
+            "targetLabel": "__address__",
+        },
+        {"action": "replace", "targetLabel": "job", "replacement": scrape_job(spec)},
+    ]
+    endpoint: dict[str, Any] = {
+        "portNumber": SIDECAR_STATS_PORT,
+        "path": MERGED_METRICS_PATH,
+        "interval": ctx.platform.monitoring.scrape_interval,
+        "relabelings": relabelings,
+        "metricRelabelings": [{"action": "drop", "sourceLabels": ["__name__"], "regex": MESH_METRICS}],
+    }
+    if not sidecars(ctx):  # no merged endpoint: the model server's own port
+        port, path = metrics_endpoint(spec, ctx)
+        endpoint = {
+            "portNumber": port,
+            "path": path,
+            "interval": ctx.platform.monitoring.scrape_interval,
+            "relabelings": relabelings[-1:],
         }
-        monitor = obj(MONITORING_API, "PodMonitor", name, {"selector": pods, "podMetricsEndpoints": [endpoint]})
-    else:
-        relabelings = []
-        if serving.rollout.strategy == "blueGreen":
-            relabelings.append(
-                {"action": "drop", "sourceLabels": ["__meta_kubernetes_service_name"], "regex": f"{name}-preview"}
-            )
-        endpoint.update(port="metrics", relabelings=[*relabelings, set_job])
-        # The labels the pipeline stamps on every serving object, variants' Services included.
-        services = {"matchLabels": selector_labels(spec, "serving")}
-        monitor = obj(MONITORING_API, "ServiceMonitor", name, {"selector": services, "endpoints": [endpoint]})
+    pods = {
+        "matchLabels": {NAME_LABEL: name},
+        "matchExpressions": [{"key": COMPONENT_LABEL, "operator": "In", "values": components}],
+    }
+    monitor = obj(MONITORING_API, "PodMonitor", name, {"selector": pods, "podMetricsEndpoints": [endpoint]})
     labels = _monitor_labels(ctx)
     if labels:
         monitor["metadata"]["labels"] = labels
@@ -225,7 +250,7 @@ def _recordings(spec: Spec, ctx: Context) -> dict[str, Recording]:
     name = name_of(spec)
     out: dict[str, Recording] = {}
     if spec.spec.serving is not None:
-        match = matcher(m, ctx.namespace, name, metrics_service(spec, name))
+        match = callers_see(spec, ctx, name)
         panel = config.panel_window
         out["request_rate"] = Recording(f"maestro:model_request_rate:rate{panel}", request_rate(m, match, panel))
         windows = [panel] + [w for b in burn_rates(spec, ctx) for w in (b.long, b.short)]

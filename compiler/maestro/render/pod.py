@@ -16,13 +16,9 @@ from maestro.render import Context, name_of
 from maestro.render.queries import number
 from maestro.resolve.config import Platform
 
-# The model server's ports (serving opens them; monitoring scrapes METRICS; security allows them).
+# The model server's ports: inference over HTTP and gRPC (serving opens them, security allows
+# them), and MLServer's own metrics port (MLSERVER_METRICS_PORT; Istio merges it into the sidecar's).
 HTTP, GRPC, METRICS = 8080, 8081, 8082
-
-
-def metrics_service(spec: Spec, name: str) -> str:
-    """The Service whose traffic the mesh metrics describe."""
-    return f"{name}-predictor" if spec.spec.serving and spec.spec.serving.runtime == "kserve" else name
 
 
 TTL_AFTER_FINISHED = 86400  # finished runs stay a day for their logs, then go

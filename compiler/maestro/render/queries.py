@@ -13,8 +13,14 @@ import re
 from maestro.resolve.config import Metrics
 
 
-def matcher(metrics: Metrics, namespace: str, model: str, service: str) -> str:
-    return metrics.workload_matcher.format(namespace=namespace, model=model, service=service)
+def service_matcher(metrics: Metrics, namespace: str, service: str, host: str) -> str:
+    """Requests callers sent to the Service `service` (cluster-local FQDN `host`)."""
+    return metrics.service_matcher.format(namespace=namespace, service=service, host=host)
+
+
+def revision_matcher(metrics: Metrics, namespace: str, pods: str) -> str:
+    """Requests the pods whose names match the regex `pods` served."""
+    return metrics.revision_matcher.format(namespace=namespace, pods=pods)
 
 
 def request_rate(metrics: Metrics, match: str, window: str | None = None) -> str:
@@ -31,10 +37,18 @@ def error_ratio(metrics: Metrics, match: str, window: str | None = None) -> str:
 
 
 def latency_quantile_ms(metrics: Metrics, match: str, quantile: float = 0.99, window: str | None = None) -> str:
-    """Latency quantile in milliseconds from the request-duration histogram."""
+    """Latency quantile in milliseconds from the request-duration histogram (NaN without traffic)."""
     w = window or metrics.rate_window
     q = f"histogram_quantile({quantile}, sum by (le) (rate({metrics.request_duration_bucket}{{{match}}}[{w}])))"
     return q if metrics.duration_to_ms == 1 else f"{q} * {metrics.duration_to_ms:g}"
+
+
+def zero_when_absent(expr: str) -> str:
+    """`expr`, or 0 when it has no sample or is NaN (a quantile without traffic).
+
+    For KEDA: before v2.20 its Prometheus scaler passes NaN on to the HPA (it turned only Inf
+    into 0; pkg/scalers/prometheus_scaler.go), and NaN compares false with anything."""
+    return f"(({expr}) >= 0) or vector(0)"
 
 
 # ------------------------------------------------------------------ durations and numbers

@@ -7,8 +7,12 @@
   policy allows it; `<model>-train-peers` lets distributed training pods reach each other.
 - For a served model: NetworkPolicy `<model>-allow` (L3/L4) and Istio PeerAuthentication
   (STRICT mTLS) + AuthorizationPolicy (L7 identities) for the callers `network.allowFrom`
-  names, the model's own namespace and the ingress gateway; Prometheus reaches the metrics
-  ports only.
+  names, the model's own namespace and the ingress gateway. Prometheus reaches only the
+  sidecar's plaintext metrics ports (15020, where Istio merges the app's metrics, and Envoy's
+  15090), which are outside the sidecar's inbound capture, so STRICT mTLS and the
+  AuthorizationPolicy do not apply to them and no rule opens an application port to the
+  monitoring namespace (8080 is the inference port of most KServe runtimes and their metrics'
+  too).
 """
 
 from __future__ import annotations
@@ -19,13 +23,13 @@ from maestro.frontend.spec import Spec
 from maestro.render import Context, Resource, name_of, obj, selector_labels, service_account_name
 from maestro.render.pod import GRPC as GRPC_PORT  # the ports the model server opens
 from maestro.render.pod import HTTP as HTTP_PORT
-from maestro.render.pod import METRICS as METRICS_PORT
+from maestro.render.servers import metrics_endpoint, sidecars
 
 COMPONENT = "security"
 NAME_LABEL = "app.kubernetes.io/name"
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace (1.22+)
-# Istio's own metrics (istio_requests_total, which SLOs and rollout analysis query) are
-# scraped from the sidecar: merged agent endpoint and Envoy's stats port.
+# Scraped from the sidecar, in plaintext: the agent's endpoint with the app's metrics merged in
+# (monitoring.py) and Envoy's stats port (the platform's mesh-wide scrape of Istio's metrics).
 SIDECAR_METRICS_PORTS = (15020, 15090)
 TRUST_DOMAIN = "cluster.local"  # Istio's default; principals are <trust domain>/ns/<ns>/sa/<sa>
 
@@ -129,12 +133,14 @@ def _allow(spec: Spec, ctx: Context) -> Resource:
     callers = [_namespace_peer(ns) for ns in _caller_namespaces(spec, ctx)] + [{"podSelector": {}}]
     ingress = [
         {"from": callers, "ports": _tcp(HTTP_PORT, GRPC_PORT)},
-        {
-            "from": [_namespace_peer(ctx.platform.monitoring.namespace)],
-            "ports": _tcp(METRICS_PORT, *SIDECAR_METRICS_PORTS),
-        },
+        {"from": [_namespace_peer(ctx.platform.monitoring.namespace)], "ports": _tcp(*_scraped_ports(spec, ctx))},
     ]
     return _network_policy(f"{name_of(spec)}-allow", _model_pods(spec), ingress)
+
+
+def _scraped_ports(spec: Spec, ctx: Context) -> tuple[int, ...]:
+    """The ports Prometheus scrapes: the sidecar's, or without one the model server's own."""
+    return SIDECAR_METRICS_PORTS if sidecars(ctx) else (metrics_endpoint(spec, ctx)[0],)
 
 
 def _train_peers(spec: Spec) -> Resource:
@@ -168,13 +174,7 @@ def _authorization_policy(spec: Spec, ctx: Context) -> Resource:
     sources: list[dict[str, Any]] = [{"source": {"namespaces": sorted(namespaces)}}]
     if principals:
         sources.append({"source": {"principals": principals}})
-    rules = [
-        {"from": sources, "to": [{"operation": {"ports": [str(HTTP_PORT), str(GRPC_PORT)]}}]},
-        {
-            "from": [{"source": {"namespaces": [ctx.platform.monitoring.namespace]}}],
-            "to": [{"operation": {"ports": [str(METRICS_PORT)]}}],
-        },
-    ]
+    rules = [{"from": sources, "to": [{"operation": {"ports": [str(HTTP_PORT), str(GRPC_PORT)]}}]}]
     # ALLOW with rules: whatever matches no rule is denied, for the selected pods.
     body = {"selector": {"matchLabels": _model_pods(spec)}, "action": "ALLOW", "rules": rules}
     return obj("security.istio.io/v1", "AuthorizationPolicy", name_of(spec), body)

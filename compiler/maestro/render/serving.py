@@ -1,26 +1,62 @@
-"""Serving: the model server, its rollout, autoscaling and disruption budget.
+"""Serving: the model servers, how a new version reaches traffic, and who owns the replicas.
 
-runtime `kserve`: an InferenceService in RawDeployment mode (plain Deployment + Service,
-so HPA, KEDA, Argo Rollouts and Istio work as they do for any Deployment). KServe's own
-autoscaler is switched off (`autoscalerClass: external`) because we emit the autoscaler.
-runtime `deployment`: a Deployment + Service running the platform's MLServer image with
-its MLflow runtime.
+Model servers (`servers.py`): the main model `<model>` and each A/B variant `<model>-<variant>`.
+Runtime `kserve` renders an InferenceService in RawDeployment mode (KServe makes the Deployment
+and the Service `<name>-predictor`, which callers call); runtime `deployment` a Deployment +
+Service `<name>` running the platform's MLServer image with its MLflow runtime. Every server pod
+is in the mesh (`sidecar.istio.io/inject`), names its Istio canonical service
+(`service.istio.io/canonical-name: <name>`), and carries its runtime's metrics endpoint in the
+`prometheus.io/*` annotations: Istio's injector moves it into the sidecar, which serves the app's
+metrics merged with Envoy's in plaintext on :15020 (`monitoring.py` scrapes that; STRICT mTLS
+refuses a direct scrape of the app's port, which for most KServe runtimes is the inference port).
 
-Rollouts: `rolling` is the Deployment's own strategy. `canary` and `blueGreen` use Argo
-Rollouts: for `deployment` the Rollout replaces the Deployment (it embeds the pod
-template); for `kserve` it adopts the Deployment KServe creates (`workloadRef`), since
-the InferenceService must stay the owner of the model server. Canary weights are
-replica-based (no traffic router), which works with or without the mesh; A/B variants
-are routed by Istio (`mesh.py`).
+Rollouts. `rolling` is the Deployment's own strategy. `canary` and `blueGreen` use an Argo
+Rollout `<model>` (ReplicaSets `<model>-<pod template hash>`): for `deployment` it holds the pod
+template; for `kserve` it adopts KServe's Deployment (`workloadRef`, `scaleDown: progressively`).
+That is sound because with `autoscalerClass: external` KServe never writes the Deployment's
+replicas (deployment_reconciler.go compares them only for `none`), the InferenceService stays
+Ready at 0 replicas (a Deployment at 0 is Available), and the Rollout's pods carry the
+InferenceService's labels and annotations, so KServe's Service and storage-initializer webhook
+treat them as its own. A plain Rollout instead would lose KServe's runtimes and storage
+initializer, which Maestro cannot reproduce.
+
+Traffic is routed by Istio (`trafficRouting.istio`, subset level on the host callers call:
+`mesh.py` renders VirtualService `<model>` route `primary` and DestinationRule `<model>` with
+subsets `stable`/`canary`, which Argo Rollouts pins to ReplicaSet hashes):
+- canary: `setWeight` steps with pauses; the analysis runs in the background from the first step.
+- blueGreen: Argo's blueGreen strategy has no traffic router, and its preview Service receives no
+  traffic, so an analysis of it measures nothing (empty result: every rollout aborts). It is a
+  canary that scales the new version to full size without traffic (`setCanaryScale: {weight:
+  100}`), mirrors production traffic to it (`setMirrorRoute`, responses dropped) while the
+  analysis runs on its pods, stops mirroring, pauses `pauseMinutes`, then switches all traffic
+  at once; the old pods go 30 s later (`scaleDownDelaySeconds`).
+With an A/B test the route's weights are the test's: Argo Rollouts deletes every destination of
+the route it manages other than stable and canary (istio.go `processRoutes`), and routes are
+first-match, so the canary of the main model is replica-based inside the main model's share
+(blueGreen with an A/B test is refused at validation, M218). Either way the analysis queries
+only the new revision's pods (`queries.revision_matcher`: Istio's server side, pods
+`<model>-<hash>-*`, the hash from `podTemplateHashValue: Latest`), never a Service's whole
+traffic, in which a canary's errors are diluted.
+
+Replicas have exactly one owner. A server whose replicas may vary (max > min, or min 0 for
+scale to zero) gets an autoscaler: an HPA when it scales on CPU/memory only, else a KEDA
+ScaledObject (requests per second per replica; p99 latency as a query-level `Value` target,
+since an average of per-pod p99s means nothing; CPU/memory as KEDA triggers). KEDA's Prometheus
+scaler, already what scales to zero, instead of HPA custom metrics, which need an adapter
+nobody installs. The target (Rollout `<model>`, or Deployment `<name>-predictor` / `<name>`)
+then has no `spec.replicas`, so Argo CD's self-heal never reverts a scale, and the
+InferenceService says `autoscalerClass: external`. A fixed size (min = max) is the Rollout's or
+Deployment's `spec.replicas`, or KServe's own (`autoscalerClass: none`). A/B variants get bounds
+scaled by their weight (`servers.servers`).
 """
 
 from __future__ import annotations
 
-import math
+import copy
 from typing import Any
 
-from maestro.frontend.spec import Spec, Variant
-from maestro.render import Context, Resource, obj, pod_labels, selector_labels, served, service_account_name
+from maestro.frontend.spec import Spec
+from maestro.render import Context, Resource, obj, pod_labels, selector_labels, service_account_name
 from maestro.render.pod import (
     GRPC,
     HTTP,
@@ -29,47 +65,64 @@ from maestro.render.pod import (
     TMP_VOLUME,
     container_security_context,
     gpu_scheduling,
-    metrics_service,
     pod_security_context,
     resource_requirements,
     tracing_env,
 )
-from maestro.render.queries import error_ratio, latency_quantile_ms, matcher, request_rate
+from maestro.render.queries import (
+    error_ratio,
+    latency_quantile_ms,
+    request_rate,
+    revision_matcher,
+    zero_when_absent,
+)
 from maestro.render.secrets import secret_env
+from maestro.render.servers import (
+    CANARY_SUBSET,
+    CANONICAL_NAME_LABEL,
+    COMPONENT,
+    INJECT_LABEL,
+    MIRROR_ROUTE,
+    PRIMARY_ROUTE,
+    STABLE_SUBSET,
+    Server,
+    callers_see,
+    metrics_endpoint,
+    model_format,
+    progressive,
+    servers,
+    sidecars,
+    traffic_routed,
+)
 
-COMPONENT = "serving"
 ROLLOUT_API = "argoproj.io/v1alpha1"
+KEDA_API = "keda.sh/v1alpha1"
+CANARY_HASH_ARG = "canary-hash"
+SCALE_DOWN_DELAY = 30  # seconds the old pods keep serving after a traffic-routed promotion
+SCALE_DOWN = {"stabilizationWindowSeconds": 300, "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}]}
 
 
 def render(spec: Spec, ctx: Context) -> list[Resource]:
     serving = spec.spec.serving
     if serving is None:
         return []
-    name = spec.metadata.name
     out: list[Resource] = []
-    rollout = serving.rollout
-    progressive = rollout.strategy in ("canary", "blueGreen")
-    if serving.runtime == "kserve":
-        out.append(_inference_service(spec, ctx, name))
-        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"{name}-predictor"}
-    else:
-        if not progressive:  # with Argo Rollouts, the Rollout itself holds the pod template
-            out.append(_deployment(spec, ctx, name))
-        out.append(_service(name, _pods(spec, name)))
-        target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
-    if progressive:
-        out.extend(_rollout(spec, ctx, name, target))
-        target = {"apiVersion": ROLLOUT_API, "kind": "Rollout", "name": name}
-    for variant in serving.ab_test.variants if serving.ab_test else []:
-        vname = f"{name}-{variant.name}"
+    for server in servers(spec, ctx):
+        rollout = server.variant is None and progressive(spec)
         if serving.runtime == "kserve":
-            out.append(_inference_service(spec, ctx, vname, variant))
+            out.append(_inference_service(spec, ctx, server, rollout))
+            target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": f"{server.name}-predictor"}
         else:
-            out.append(_deployment(spec, ctx, vname, variant))
-            out.append(_service(vname, selector_labels(spec, f"{COMPONENT}-{variant.name}")))
-    out.extend(_autoscaler(spec, ctx, name, target))
+            if not rollout:  # else the Rollout holds the pod template
+                out.append(_deployment(spec, ctx, server))
+            out.append(_service(server.name, selector_labels(spec, server.component)))
+            target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": server.name}
+        if rollout:
+            out.extend(_rollout(spec, ctx, server, target))
+            target = {"apiVersion": ROLLOUT_API, "kind": "Rollout", "name": server.name}
+        out.extend(_autoscaler(spec, ctx, server, target))
     if serving.replicas.min > 1:
-        out.append(_pdb(spec, name))
+        out.append(_pdb(spec))
     return out
 
 
@@ -89,6 +142,18 @@ def _env(spec: Spec, ctx: Context, uri: str) -> list[dict[str, Any]]:
     )
 
 
+def _pod_metadata(spec: Spec, ctx: Context, server: Server) -> tuple[dict[str, str], dict[str, str]]:
+    """Labels and annotations of a server's pods."""
+    labels = {**pod_labels(spec, ctx, server.component), CANONICAL_NAME_LABEL: server.name}
+    if sidecars(ctx):
+        labels[INJECT_LABEL] = "true"  # the pod's label wins over its namespace's (ambient pods get none)
+    port, path = metrics_endpoint(spec, ctx)
+    # Istio's injector rewrites these to its merged endpoint (:15020/stats/prometheus) and
+    # scrapes the app's endpoint from inside the pod (istio.io: Prometheus, "metrics merging").
+    annotations = {"prometheus.io/scrape": "true", "prometheus.io/port": str(port), "prometheus.io/path": path}
+    return labels, annotations
+
+
 def _probes() -> dict[str, Any]:
     # Open Inference Protocol (v2) health endpoints, served by MLServer and KServe runtimes.
     return {
@@ -106,39 +171,26 @@ def _probes() -> dict[str, Any]:
     }
 
 
-def _variant_replicas(spec: Spec, variant: Variant | None) -> tuple[int, int]:
-    replicas = spec.spec.serving.replicas  # type: ignore[union-attr]
-    if variant is None:
-        return replicas.min, replicas.max
-    # A variant takes `weight` percent of the traffic: size it to match, at least one pod.
-    return 1, max(1, math.ceil(replicas.max * variant.weight / 100))
-
-
-def _inference_service(spec: Spec, ctx: Context, name: str, variant: Variant | None = None) -> Resource:
+def _inference_service(spec: Spec, ctx: Context, server: Server, rollout: bool) -> Resource:
     serving = spec.spec.serving
     assert serving is not None
-    lo, hi = _variant_replicas(spec, variant)
-    uri, version = served(spec, ctx, variant)
-    fmt = ctx.platform.images.serving.kserve_runtimes.get(spec.spec.framework, "mlflow")
-    component = COMPONENT if variant is None else f"{COMPONENT}-{variant.name}"
+    labels, annotations = _pod_metadata(spec, ctx, server)
     predictor: dict[str, Any] = {
-        "minReplicas": lo,
-        "maxReplicas": hi,
+        "minReplicas": server.min,
+        "maxReplicas": server.max,
         "serviceAccountName": service_account_name(spec),
-        "labels": pod_labels(spec, ctx, component),
+        "labels": labels,
+        "annotations": annotations,
         "securityContext": pod_security_context(),
         "model": {
-            "modelFormat": {"name": fmt},
+            "modelFormat": {"name": model_format(spec, ctx)},
             "protocolVersion": "v2",
-            "storageUri": uri,
+            "storageUri": server.uri,
             "resources": resource_requirements(serving.resources, ctx.platform),
-            "env": _env(spec, ctx, uri),
-            # KServe's raw-mode Service targets the first port; the metrics port is what the
-            # PodMonitor scrapes (and the NetworkPolicy opens to the monitoring namespace).
-            "ports": [
-                {"name": "http1", "containerPort": HTTP, "protocol": "TCP"},
-                {"name": "metrics", "containerPort": METRICS, "protocol": "TCP"},
-            ],
+            "env": _env(spec, ctx, server.uri),
+            # KServe's raw-mode Service targets the first port; a metrics port of its own is
+            # declared for a scrape without the sidecar's merged endpoint (monitoring.py).
+            "ports": _kserve_ports(spec, ctx),
             "securityContext": container_security_context(),
             "volumeMounts": [dict(TMP_MOUNT)],
             **_probes(),
@@ -146,26 +198,38 @@ def _inference_service(spec: Spec, ctx: Context, name: str, variant: Variant | N
         "volumes": [dict(TMP_VOLUME)],
         **gpu_scheduling(serving.resources, ctx.platform),
     }
-    isvc = obj("serving.kserve.io/v1beta1", "InferenceService", name, {"predictor": predictor})
+    isvc = obj("serving.kserve.io/v1beta1", "InferenceService", server.name, {"predictor": predictor})
+    # `external`: an autoscaler or the Rollout owns the Deployment's replicas and KServe never
+    # writes them; `none`: KServe keeps them at minReplicas (with `external` and no autoscaler
+    # nothing would, and the Deployment would stay at its default of one replica).
     isvc["metadata"]["annotations"] = {
         "serving.kserve.io/deploymentMode": "RawDeployment",
-        "serving.kserve.io/autoscalerClass": "external",
-        **version,
+        "serving.kserve.io/autoscalerClass": "external" if server.autoscaled or rollout else "none",
+        **server.version_annotations,
     }
     return isvc
 
 
-def _pod_template(spec: Spec, ctx: Context, component: str, uri: str) -> dict[str, Any]:
+def _kserve_ports(spec: Spec, ctx: Context) -> list[dict[str, Any]]:
+    ports = [{"name": "http1", "containerPort": HTTP, "protocol": "TCP"}]
+    metrics, _ = metrics_endpoint(spec, ctx)
+    if metrics != HTTP:
+        ports.append({"name": "metrics", "containerPort": metrics, "protocol": "TCP"})
+    return ports
+
+
+def _pod_template(spec: Spec, ctx: Context, server: Server) -> dict[str, Any]:
     serving = spec.spec.serving
     assert serving is not None
+    labels, annotations = _pod_metadata(spec, ctx, server)
     container = {
         "name": "mlserver",
         "image": ctx.platform.images.serving.mlserver,
-        "env": _env(spec, ctx, uri)
+        "env": _env(spec, ctx, server.uri)
         + [
             {"name": "MLSERVER_MODEL_IMPLEMENTATION", "value": "mlserver_mlflow.MLflowRuntime"},
             {"name": "MLSERVER_MODEL_NAME", "value": spec.metadata.name},
-            {"name": "MLSERVER_MODEL_URI", "value": uri},
+            {"name": "MLSERVER_MODEL_URI", "value": server.uri},
             {"name": "MLSERVER_HTTP_PORT", "value": str(HTTP)},
             {"name": "MLSERVER_GRPC_PORT", "value": str(GRPC)},
             {"name": "MLSERVER_METRICS_PORT", "value": str(METRICS)},
@@ -181,7 +245,7 @@ def _pod_template(spec: Spec, ctx: Context, component: str, uri: str) -> dict[st
         **_probes(),
     }
     return {
-        "metadata": {"labels": pod_labels(spec, ctx, component)},
+        "metadata": {"labels": labels, "annotations": annotations},
         "spec": {
             "serviceAccountName": service_account_name(spec),
             "securityContext": pod_security_context(),
@@ -192,32 +256,22 @@ def _pod_template(spec: Spec, ctx: Context, component: str, uri: str) -> dict[st
     }
 
 
-def _deployment(spec: Spec, ctx: Context, name: str, variant: Variant | None = None) -> Resource:
-    serving = spec.spec.serving
-    assert serving is not None
-    component = COMPONENT if variant is None else f"{COMPONENT}-{variant.name}"
-    lo, _ = _variant_replicas(spec, variant)
-    uri, version = served(spec, ctx, variant)
-    body: dict[str, Any] = {
-        "replicas": max(lo, 1),
-        "revisionHistoryLimit": 3,
-        "selector": {"matchLabels": selector_labels(spec, component)},
-        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-        "template": _pod_template(spec, ctx, component, uri),
-    }
-    deployment = obj("apps/v1", "Deployment", name, body)
-    if version:
-        deployment["metadata"]["annotations"] = version
+def _deployment(spec: Spec, ctx: Context, server: Server) -> Resource:
+    body: dict[str, Any] = {}
+    if not server.autoscaled:
+        body["replicas"] = server.min
+    body.update(
+        {
+            "revisionHistoryLimit": 3,
+            "selector": {"matchLabels": selector_labels(spec, server.component)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": _pod_template(spec, ctx, server),
+        }
+    )
+    deployment = obj("apps/v1", "Deployment", server.name, body)
+    if server.version:
+        deployment["metadata"]["annotations"] = server.version_annotations
     return deployment
-
-
-def _pods(spec: Spec, name: str) -> dict[str, str]:
-    """Labels that select the main model server's pods, whichever runtime made them."""
-    serving = spec.spec.serving
-    assert serving is not None
-    if serving.runtime == "kserve":
-        return {"serving.kserve.io/inferenceservice": name}
-    return selector_labels(spec, COMPONENT)
 
 
 def _service(name: str, selector: dict[str, str]) -> Resource:
@@ -231,7 +285,6 @@ def _service(name: str, selector: dict[str, str]) -> Resource:
             "ports": [
                 {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
                 {"name": "grpc", "port": GRPC, "targetPort": "grpc", "protocol": "TCP"},
-                {"name": "metrics", "port": METRICS, "targetPort": "metrics", "protocol": "TCP"},
             ],
         },
     )
@@ -240,67 +293,77 @@ def _service(name: str, selector: dict[str, str]) -> Resource:
 # ---------------------------------------------------------------- rollouts
 
 
-def _rollout(spec: Spec, ctx: Context, name: str, workload: dict[str, str]) -> list[Resource]:
+def _rollout(spec: Spec, ctx: Context, server: Server, workload: dict[str, str]) -> list[Resource]:
     serving = spec.spec.serving
     assert serving is not None
     ro = serving.rollout
     out: list[Resource] = []
-    version: dict[str, str] = {}
-    body: dict[str, Any] = {
-        "replicas": max(serving.replicas.min, 1),
-        "revisionHistoryLimit": 3,
-        "selector": {"matchLabels": selector_labels(spec, COMPONENT)},
-    }
+    body: dict[str, Any] = {}
+    if not server.autoscaled:
+        body["replicas"] = server.min
+    body["revisionHistoryLimit"] = 3
+    body["selector"] = {"matchLabels": selector_labels(spec, server.component)}
     if serving.runtime == "kserve":
-        # Adopt the Deployment KServe manages; scale it down step by step as the Rollout takes over.
+        # Adopt the Deployment KServe manages; scale it down as the Rollout's pods take over.
         body["workloadRef"] = {**workload, "scaleDown": "progressively"}
-        body["selector"] = {"matchLabels": _pods(spec, name)}
     else:
-        uri, version = served(spec, ctx)
-        body["template"] = _pod_template(spec, ctx, COMPONENT, uri)
+        body["template"] = _pod_template(spec, ctx, server)
     analysis = ro.analysis
     if analysis is not None:
-        out.append(_analysis_template(spec, ctx, name))
+        out.append(_analysis_template(spec, ctx, server.name))
+    run = {
+        "templates": [{"templateName": f"{server.name}-analysis"}],
+        "args": [{"name": CANARY_HASH_ARG, "valueFrom": {"podTemplateHashValue": "Latest"}}],
+    }
+    canary: dict[str, Any] = {}
+    if traffic_routed(spec):
+        routing: dict[str, Any] = {
+            "istio": {
+                "virtualService": {"name": server.name, "routes": [PRIMARY_ROUTE]},
+                "destinationRule": {
+                    "name": server.name,
+                    "canarySubsetName": CANARY_SUBSET,
+                    "stableSubsetName": STABLE_SUBSET,
+                },
+            }
+        }
+        if ro.strategy == "blueGreen" and analysis is not None:
+            routing["managedRoutes"] = [{"name": MIRROR_ROUTE}]
+        canary["trafficRouting"] = routing
+        canary["scaleDownDelaySeconds"] = SCALE_DOWN_DELAY
+    else:
+        canary.update(maxSurge="25%", maxUnavailable=0)
+    steps: list[dict[str, Any]] = []
     if ro.strategy == "canary":
-        steps: list[dict[str, Any]] = []
         for weight in ro.steps[:-1]:  # the last step is 100: completing the steps promotes
             steps.append({"setWeight": weight})
             if ro.pause_minutes:
                 steps.append({"pause": {"duration": f"{ro.pause_minutes}m"}})
-        canary: dict[str, Any] = {"steps": steps, "maxSurge": "25%", "maxUnavailable": 0}
         if analysis is not None:
-            canary["analysis"] = {
-                "templates": [{"templateName": f"{name}-analysis"}],
-                "startingStep": 1,
-                "args": [{"name": "service", "value": metrics_service(spec, name)}],
-            }
-        body["strategy"] = {"canary": canary}
+            canary["analysis"] = {**run, "startingStep": 1}
     else:
-        preview = f"{name}-preview"
-        blue_green: dict[str, Any] = {
-            "activeService": name,
-            "previewService": preview,
-            "autoPromotionEnabled": True,
-            "scaleDownDelaySeconds": 30,
-        }
-        if ro.pause_minutes:
-            blue_green["autoPromotionSeconds"] = ro.pause_minutes * 60
+        steps.append({"setCanaryScale": {"weight": 100}})  # the new version at full size, no traffic
         if analysis is not None:
-            blue_green["prePromotionAnalysis"] = {
-                "templates": [{"templateName": f"{name}-analysis"}],
-                "args": [{"name": "service", "value": preview}],
-            }
-        body["strategy"] = {"blueGreen": blue_green}
-        if serving.runtime == "kserve":
-            # KServe owns `<name>-predictor`, and Argo Rollouts edits the selectors of the
-            # services it switches: the active service is one of our own.
-            out.append(_service(name, _pods(spec, name)))
-        out.append(_service(preview, _pods(spec, name)))
-    rollout = obj(ROLLOUT_API, "Rollout", name, body)
-    if version:  # the Rollout holds the model server's pod template (runtime deployment)
-        rollout["metadata"]["annotations"] = version
+            mirror = {"name": MIRROR_ROUTE, "percentage": 100, "match": [{"path": {"prefix": "/"}}]}
+            steps += [
+                {"setMirrorRoute": mirror},
+                {"analysis": run},
+                {"setMirrorRoute": {"name": MIRROR_ROUTE}},  # only a name: removes the route
+            ]
+        if ro.pause_minutes:
+            steps.append({"pause": {"duration": f"{ro.pause_minutes}m"}})
+    canary["steps"] = steps
+    body["strategy"] = {"canary": canary}
+    rollout = obj(ROLLOUT_API, "Rollout", server.name, body)
+    if server.version and "template" in body:  # the Rollout holds the model server's pod template
+        rollout["metadata"]["annotations"] = server.version_annotations
     out.append(rollout)
     return out
+
+
+def revision_pods(rollout: str) -> str:
+    """Regex of the pod names of the Rollout's newest ReplicaSet: `<rollout>-<hash>-<suffix>`."""
+    return f"{rollout}-{{{{args.{CANARY_HASH_ARG}}}}}-[a-z0-9]+"
 
 
 def _analysis_template(spec: Spec, ctx: Context, name: str) -> Resource:
@@ -308,7 +371,7 @@ def _analysis_template(spec: Spec, ctx: Context, name: str) -> Resource:
     assert serving is not None and serving.rollout.analysis is not None
     a = serving.rollout.analysis
     m = ctx.platform.monitoring.metrics
-    match = matcher(m, ctx.namespace, name, "{{args.service}}")
+    match = revision_matcher(m, ctx.namespace, revision_pods(name))
     address = ctx.environment.endpoints.prometheus
     metrics: list[dict[str, Any]] = [
         {
@@ -332,20 +395,25 @@ def _analysis_template(spec: Spec, ctx: Context, name: str) -> Resource:
                 "provider": {"prometheus": {"address": address, "query": latency_quantile_ms(m, match)}},
             }
         )
-    return obj(ROLLOUT_API, "AnalysisTemplate", f"{name}-analysis", {"args": [{"name": "service"}], "metrics": metrics})
+    return obj(
+        ROLLOUT_API,
+        "AnalysisTemplate",
+        f"{name}-analysis",
+        {"args": [{"name": CANARY_HASH_ARG}], "metrics": metrics},
+    )
 
 
 # ---------------------------------------------------------------- scaling
 
 
-def _autoscaler(spec: Spec, ctx: Context, name: str, target: dict[str, str]) -> list[Resource]:
+def _autoscaler(spec: Spec, ctx: Context, server: Server, target: dict[str, str]) -> list[Resource]:
     serving = spec.spec.serving
     assert serving is not None
-    a, r = serving.autoscaling, serving.replicas
-    if r.min == 0:
-        return [_scaled_object(spec, ctx, name, target)]
-    if r.max <= r.min:
+    if not server.autoscaled:
         return []
+    a = serving.autoscaling
+    if server.min == 0 or a.rps is not None or a.latency_p99_ms is not None:
+        return [_scaled_object(spec, ctx, server, target)]
     metrics: list[dict[str, Any]] = []
     for resource, utilization in (("cpu", a.cpu), ("memory", a.memory)):
         if utilization is not None:
@@ -358,27 +426,6 @@ def _autoscaler(spec: Spec, ctx: Context, name: str, target: dict[str, str]) -> 
                     },
                 }
             )
-    # Per-pod custom metrics, served by prometheus-adapter from the same PromQL as alerts.
-    if a.rps is not None:
-        metrics.append(
-            {
-                "type": "Pods",
-                "pods": {
-                    "metric": {"name": "requests_per_second"},
-                    "target": {"type": "AverageValue", "averageValue": str(a.rps)},
-                },
-            }
-        )
-    if a.latency_p99_ms is not None:
-        metrics.append(
-            {
-                "type": "Pods",
-                "pods": {
-                    "metric": {"name": "request_latency_p99_ms"},
-                    "target": {"type": "AverageValue", "averageValue": str(a.latency_p99_ms)},
-                },
-            }
-        )
     if not metrics:
         metrics.append(
             {
@@ -386,64 +433,58 @@ def _autoscaler(spec: Spec, ctx: Context, name: str, target: dict[str, str]) -> 
                 "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
             }
         )
-    return [
-        obj(
-            "autoscaling/v2",
-            "HorizontalPodAutoscaler",
-            name,
-            {
-                "scaleTargetRef": target,
-                "minReplicas": r.min,
-                "maxReplicas": r.max,
-                "metrics": metrics,
-                "behavior": {
-                    "scaleDown": {
-                        "stabilizationWindowSeconds": 300,
-                        "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}],
-                    }
-                },
-            },
-        )
-    ]
+    body = {
+        "scaleTargetRef": target,
+        "minReplicas": server.min,
+        "maxReplicas": server.max,
+        "metrics": metrics,
+        "behavior": {"scaleDown": copy.deepcopy(SCALE_DOWN)},
+    }
+    return [obj("autoscaling/v2", "HorizontalPodAutoscaler", server.name, body)]
 
 
-def _scaled_object(spec: Spec, ctx: Context, name: str, target: dict[str, str]) -> Resource:
-    """Scale to zero needs a request-driven trigger: KEDA's Prometheus scaler."""
+def _scaled_object(spec: Spec, ctx: Context, server: Server, target: dict[str, str]) -> Resource:
+    """KEDA: request-driven triggers from Prometheus, CPU/memory alongside.
+
+    Demand is what callers sent (Istio's client side also records requests no pod answered, so a
+    server at zero replicas still sees its traffic and activates)."""
     serving = spec.spec.serving
     assert serving is not None
     a = serving.autoscaling
     m = ctx.platform.monitoring.metrics
-    match = matcher(m, ctx.namespace, name, metrics_service(spec, name))
-    triggers: list[dict[str, Any]] = [
-        {
-            "type": "prometheus",
-            "metadata": {
-                "serverAddress": ctx.environment.endpoints.prometheus,
-                "query": request_rate(m, match),
-                "threshold": str(a.rps or 1),
-                "activationThreshold": "0",
-            },
-        }
-    ]
-    if a.cpu is not None:
-        triggers.append({"type": "cpu", "metricType": "Utilization", "metadata": {"value": str(a.cpu)}})
-    return obj(
-        "keda.sh/v1alpha1",
-        "ScaledObject",
-        name,
-        {
-            "scaleTargetRef": {"apiVersion": target["apiVersion"], "kind": target["kind"], "name": target["name"]},
-            "minReplicaCount": 0,
-            "maxReplicaCount": serving.replicas.max,
-            "cooldownPeriod": 300,
-            "triggers": triggers,
-        },
-    )
+    match = callers_see(spec, ctx, server.name)
+    prometheus = ctx.environment.endpoints.prometheus
+    triggers: list[dict[str, Any]] = []
+    if a.rps is not None or server.min == 0:
+        # AverageValue: desired replicas = requests per second / the target per replica.
+        query = request_rate(m, match)
+        metadata = {"serverAddress": prometheus, "query": query, "threshold": str(a.rps or 1)}
+        triggers.append({"type": "prometheus", "metricType": "AverageValue", "metadata": metadata})
+        metadata["activationThreshold"] = "0"
+    if a.latency_p99_ms is not None:
+        # Value: desired = current replicas x p99 / target; one p99 over the whole server, not per pod.
+        query = zero_when_absent(latency_quantile_ms(m, match))
+        metadata = {"serverAddress": prometheus, "query": query, "threshold": str(a.latency_p99_ms)}
+        triggers.append({"type": "prometheus", "metricType": "Value", "metadata": metadata})
+    for resource, utilization in (("cpu", a.cpu), ("memory", a.memory)):
+        if utilization is not None:
+            triggers.append({"type": resource, "metricType": "Utilization", "metadata": {"value": str(utilization)}})
+    body: dict[str, Any] = {
+        "scaleTargetRef": {"apiVersion": target["apiVersion"], "kind": target["kind"], "name": target["name"]},
+        "minReplicaCount": server.min,
+        "maxReplicaCount": server.max,
+    }
+    if server.min == 0:
+        body["cooldownPeriod"] = 300  # idle seconds before scaling to zero
+    body["advanced"] = {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": copy.deepcopy(SCALE_DOWN)}}}
+    body["triggers"] = triggers
+    return obj(KEDA_API, "ScaledObject", server.name, body)
 
 
-def _pdb(spec: Spec, name: str) -> Resource:
-    serving = spec.spec.serving
-    assert serving is not None
+def _pdb(spec: Spec) -> Resource:
     return obj(
-        "policy/v1", "PodDisruptionBudget", name, {"maxUnavailable": 1, "selector": {"matchLabels": _pods(spec, name)}}
+        "policy/v1",
+        "PodDisruptionBudget",
+        spec.metadata.name,
+        {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(spec, COMPONENT)}},
     )

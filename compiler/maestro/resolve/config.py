@@ -271,15 +271,29 @@ class GitOps(Section):
 
 
 class Metrics(Section):
-    """Serving metrics as Prometheus has them (they differ between meshes and runtimes).
-
-    Matchers take the placeholders {namespace}, {model} and {service}."""
+    """Serving metrics as Prometheus has them (they differ between meshes and runtimes)."""
 
     requests_total: str = "istio_requests_total"
     request_duration_bucket: str = "istio_request_duration_milliseconds_bucket"
     duration_to_ms: Annotated[float, Field(gt=0, description="Multiplier from the histogram's unit to ms.")] = 1.0
     error_matcher: str = 'response_code=~"5.."'
-    workload_matcher: str = 'destination_workload_namespace="{namespace}",destination_service_name="{service}"'
+    service_matcher: Annotated[
+        str,
+        Field(
+            description="Requests callers sent to one Service, as the callers saw them (SLOs, alerts, dashboards, "
+            "autoscaling demand): placeholders {host} (the Service's cluster-local FQDN), {namespace}, {service}. "
+            "Istio's client side (reporter=source) also records requests no pod answered, so an outage and a "
+            "workload scaled to zero show up."
+        ),
+    ] = 'reporter="source",destination_service="{host}"'
+    revision_matcher: Annotated[
+        str,
+        Field(
+            description="Requests one revision's pods served (rollout analysis): placeholders {namespace} and "
+            "{pods} (a regex of pod names). Istio's server side (reporter=destination) and the scrape target's "
+            "pod label."
+        ),
+    ] = 'reporter="destination",destination_workload_namespace="{namespace}",pod=~"{pods}"'
     rate_window: str = "1m"
     job_failed: Annotated[
         str,
@@ -382,6 +396,28 @@ class TuningStorage(Section):
         ),
     ]
     key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Vault key holding the URL.")] = "url"
+
+
+class MetricsEndpoint(Section):
+    port: Annotated[int, Field(ge=1, le=65535, description="Port the model server serves its metrics on.")]
+    path: Annotated[str, Field(pattern=r"^/", description="HTTP path of the metrics.")] = "/metrics"
+
+
+class Serving(Section):
+    kserve_metrics: Annotated[
+        dict[str, MetricsEndpoint],
+        Field(
+            description="KServe modelFormat -> the metrics endpoint of the ServingRuntime that serves it with "
+            "protocol v2 (its prometheus.kserve.io/port and /path annotations). Istio merges it into the sidecar's "
+            "plaintext :15020/stats/prometheus, which Prometheus scrapes under STRICT mTLS."
+        ),
+    ] = {
+        # KServe 0.15 config/runtimes: kserve-{sklearn,xgb,lgb}server, mlserver and huggingfaceserver serve
+        # metrics on the inference port; torchserve on 8082; tensorflow with protocol v2 is Triton's (8002).
+        **{f: MetricsEndpoint(port=8080) for f in ("sklearn", "xgboost", "lightgbm", "huggingface", "mlflow")},
+        "pytorch": MetricsEndpoint(port=8082),
+        "tensorflow": MetricsEndpoint(port=8002),
+    }
 
 
 class Tuning(Section):
@@ -502,6 +538,7 @@ class Platform(BaseSettings):
     tuning: Tuning = Tuning()
     gitops: GitOps
     monitoring: Monitoring = Monitoring()
+    serving: Serving = Serving()
     istio_ingress_namespace: Annotated[
         str | None, Field(description="Namespace of the Istio ingress gateway, allowed to call every model.")
     ] = None
@@ -625,6 +662,16 @@ def _semantic(platform: Platform, located: Located) -> list[Diagnostic]:
                 **located.where("/mesh/revision"),
             )
         )
+    for framework, fmt in sorted(platform.images.serving.kserve_runtimes.items()):
+        if fmt not in platform.serving.kserve_metrics:
+            diags.append(
+                error(
+                    "M301",
+                    f"serving.kserve_metrics has no entry for modelFormat '{fmt}' (framework {framework})",
+                    hint="add the metrics port of the ServingRuntime that serves it (its prometheus.kserve.io/port)",
+                    **located.where(f"/images/serving/kserve_runtimes/{framework}"),
+                )
+            )
     for team in platform.teams.overrides:
         try:
             platform.team(team)
