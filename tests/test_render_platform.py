@@ -246,3 +246,17 @@ def test_kube_state_metrics_config_for_the_kubeflow_runs_rendered() -> None:
 def test_no_kube_state_metrics_config_without_kubeflow_runs() -> None:
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "m-train"}}
     assert all(r["kind"] != "ConfigMap" for r in render_env("prod", platform("prod"), MODELS, [job]))
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_platform_layer_passes_the_schemas_and_the_policies(env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from maestro.cli import main
+    from maestro.output.verify import Verifier
+
+    verifier = Verifier(example_workspace().platform.kubernetes_version)
+    layer = committed(env)
+    assert layer
+    for key, obj in layer.items():
+        assert verifier.verify(obj) == [], key
+    files = [str(f) for f in sorted((RENDERED / env / "platform").glob("*.yaml")) if f.name != "kustomization.yaml"]
+    assert main(["--root", str(ROOT), "policy", "check", *files, "--env", env]) == 0, capsys.readouterr().out
