@@ -1586,8 +1586,6 @@ CHECKS: dict[str, Check] = {
     "network-admission": check_ingress,
 }
 DISABLED: dict[str, str] = {
-    "replica-owners": "13B: HPAs on Rollouts that set spec.replicas; A/B variants nobody scales",
-    "scrape-mtls": "13B: Prometheus scrapes application ports under STRICT mTLS",
 }
 
 
