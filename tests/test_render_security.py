@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
-from conftest import example, example_workspace
+from conftest import ROOT, example, example_workspace
 from maestro.frontend.spec import Spec
 from maestro.output.verify import Verifier
 from maestro.render import Context, training
 from maestro.render.security import reader_rbac, render
+from maestro.resolve.config import EgressPeer, Mesh, Network
 
 MODELS = [
     "churn-predictor",
@@ -54,7 +58,12 @@ def _expected(model: str, peers: bool, served: bool) -> list[tuple[str, str]]:
     if peers:
         out.append(("NetworkPolicy", f"{model}-train-peers"))
     if served:
-        out += [("NetworkPolicy", f"{model}-allow"), ("PeerAuthentication", model), ("AuthorizationPolicy", model)]
+        out += [
+            ("NetworkPolicy", f"{model}-egress"),
+            ("NetworkPolicy", f"{model}-allow"),
+            ("PeerAuthentication", model),
+            ("AuthorizationPolicy", model),
+        ]
     return out
 
 
@@ -242,3 +251,142 @@ def test_nothing_is_opened_wider_than_a_namespace() -> None:
                     ), "an empty namespaceSelector admits every namespace"
                     if any("namespaceSelector" in peer for peer in rule["from"]):
                         assert rule.get("ports"), "other namespaces reach named ports only"
+
+
+# ------------------------------------------------------------------ egress of the model servers
+
+DNS_RULE = {
+    "to": [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchExpressions": [{"key": "k8s-app", "operator": "In", "values": ["kube-dns"]}]},
+        }
+    ],
+    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+}
+ISTIOD_RULE = {
+    "to": [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}},
+            "podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["istiod"]}]},
+        }
+    ],
+    "ports": [{"protocol": "TCP", "port": 15012}],
+}
+
+
+def _namespace(ns: str) -> dict[str, Any]:
+    return {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}]}
+
+
+def _with_platform(ctx: Context, **update: Any) -> Context:
+    return dataclasses.replace(ctx, platform=ctx.platform.model_copy(update=update))
+
+
+def test_model_servers_reach_dns_istiod_mlflow_and_tracing_only() -> None:
+    """staging fraud-detector serves `models:/` URIs (through MLflow) with traces on: no
+    address outside the cluster is open."""
+    spec, ctx = effective("fraud-detector", "staging")
+    egress = named(render(spec, ctx), "NetworkPolicy", "fraud-detector-egress")["spec"]
+    assert egress["policyTypes"] == ["Egress"]
+    assert egress["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/name": "fraud-detector"},
+        "matchExpressions": [
+            {"key": "app.kubernetes.io/component", "operator": "In", "values": ["serving", "serving-challenger"]}
+        ],
+    }
+    assert egress["egress"] == [DNS_RULE, ISTIOD_RULE, _namespace("mlflow-staging"), _namespace("observability")]
+
+
+def test_model_servers_reach_the_object_store_of_a_locked_uri_on_443() -> None:
+    """prod serves the locked s3:// artifacts (maestro.lock.yaml), which the pipeline passes to
+    the renderers: the committed tree shows the result."""
+    folder = ROOT / "rendered" / "prod" / "fraud-detector"
+    isvc = YAML(typ="safe").load((folder / "inferenceservice-fraud-detector.yaml").read_text())
+    assert isvc["spec"]["predictor"]["model"]["storageUri"].startswith("s3://")
+    policy = YAML(typ="safe").load((folder / "networkpolicy-fraud-detector-egress.yaml").read_text())
+    rules = policy["spec"]["egress"]
+    assert rules[-1] == {"ports": [{"protocol": "TCP", "port": 443}]}
+    assert _namespace("mlflow") in rules
+
+
+def test_egress_training_pods_are_not_restricted() -> None:
+    spec, ctx = effective("image-classifier")
+    egress = named(render(spec, ctx), "NetworkPolicy", "image-classifier-egress")["spec"]
+    [job] = training.render(spec, ctx)
+    for replica in job["spec"]["pytorchReplicaSpecs"].values():
+        labels = replica["template"]["metadata"]["labels"]
+        [expr] = egress["podSelector"]["matchExpressions"]
+        assert labels["app.kubernetes.io/component"] not in expr["values"]
+
+
+def test_egress_without_sidecars_drops_istiod_and_keeps_configured_extras() -> None:
+    spec, ctx = effective("fraud-detector", "staging")
+    extras = [
+        EgressPeer(cidr="10.20.0.0/16", ports=[5432]),
+        EgressPeer(namespace="feast", pods={"app": "feature-server"}, ports=[6566]),
+        EgressPeer(ports=[8443]),
+    ]
+    ctx = _with_platform(ctx, mesh=Mesh(mode="ambient"), network=Network(serving_egress=extras))
+    rules = named(render(spec, ctx), "NetworkPolicy", "fraud-detector-egress")["spec"]["egress"]
+    assert ISTIOD_RULE not in rules and rules[0] == DNS_RULE
+    assert rules[-3:] == [
+        {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"protocol": "TCP", "port": 5432}]},
+        {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "feast"}},
+                    "podSelector": {
+                        "matchExpressions": [{"key": "app", "operator": "In", "values": ["feature-server"]}]
+                    },
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 6566}],
+        },
+        {"ports": [{"protocol": "TCP", "port": 8443}]},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        ("http://mlflow.mlflow.svc:5000", "mlflow"),
+        ("http://otel-collector.observability.svc.cluster.local:4317", "observability"),
+        ("http://mlflow:5000", "team-ns"),  # a Service of the pod's own namespace
+        ("https://mlflow.example.com", 443),
+        ("http://mlflow.example.com:8080", 8080),
+        ("s3://bucket/model", 443),
+        ("gs://bucket/model", 443),
+        ("hf://org/model", 443),
+        ("models:/fraud@champion", None),  # through the tracking server
+        ("runs:/abc/model", None),
+        ("pvc://models/fraud", None),
+    ],
+)
+def test_where_a_model_server_connects(url: str, where: str | int | None) -> None:
+    from maestro.render.security import destination
+
+    assert destination(url, "team-ns") == where
+
+
+def test_config_refuses_an_egress_peer_with_a_namespace_and_a_cidr() -> None:
+    with pytest.raises(ValueError, match="either a namespace or a cidr"):
+        EgressPeer(namespace="a", cidr="10.0.0.0/8")
+    with pytest.raises(ValueError, match="name the namespace"):
+        EgressPeer(pods={"app": "x"})
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_egress_peers_in_other_namespaces_survive_the_overlays_common_labels(env: str) -> None:
+    """Kustomize's commonLabels writes into every `podSelector.matchLabels` of a NetworkPolicy
+    (our overlays set maestro.ml/env): a peer in another namespace selecting by matchLabels
+    would select nothing after the overlay. The committed tree is after the overlays."""
+    checked = 0
+    for path in sorted((ROOT / "rendered" / env).glob("*/networkpolicy-*-egress.yaml")):
+        policy = YAML(typ="safe").load(Path(path).read_text())
+        for rule in policy["spec"]["egress"]:
+            for peer in rule.get("to", []):
+                if "namespaceSelector" in peer and "podSelector" in peer:
+                    assert "matchLabels" not in peer["podSelector"], (path, peer)
+                    checked += 1
+    assert checked >= 2

@@ -5,6 +5,7 @@ autoscaling triggers, pod hardening), the analysis queries run by the real promt
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from maestro.frontend.spec import Spec
 from maestro.output.emit import dump
 from maestro.output.verify import Verifier
 from maestro.render import mesh, servers, serving
+from maestro.render.queries import parse_duration
 
 MODELS = sorted(p.parent.name for p in (ROOT / "specs").glob("*/maestro.yaml"))
 ENVS = ["dev", "staging", "prod"]
@@ -418,6 +420,82 @@ def test_deployment_runtime_wiring() -> None:
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["MLSERVER_MODEL_URI"] == "models:/churn-predictor@champion"
     assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc:5000"
+
+
+def _pods(objs: dict[str, dict[str, Any]]) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """key -> (pod spec, model container) of every model server pod template."""
+    out = {}
+    for key, o in objs.items():
+        spec = o.get("spec", {})
+        if "predictor" in spec:
+            out[key] = (spec["predictor"], spec["predictor"]["model"])
+        elif "containers" in spec.get("template", {}).get("spec", {}):
+            out[key] = (spec["template"]["spec"], spec["template"]["spec"]["containers"][0])
+    return out
+
+
+@pytest.mark.parametrize(("timeout", "threshold"), [("10m", 60), ("3m", 18), ("45s", 5), ("1h", 360)])
+def test_startup_probe_gives_the_model_its_load_budget(timeout: str, threshold: int) -> None:
+    for model, env in (("fraud-detector", "prod"), ("churn-predictor", "prod")):  # kserve, deployment runtime
+        spec, ctx = effective(model, env)
+        platform = ctx.platform.model_copy(
+            update={"serving": ctx.platform.serving.model_copy(update={"model_load_timeout": timeout})}
+        )
+        pods = _pods(objects(spec, dataclasses.replace(ctx, platform=platform)))
+        assert pods
+        for key, (_, container) in pods.items():
+            startup = container["startupProbe"]
+            assert startup["httpGet"] == {"path": "/v2/health/live", "port": 8080}, key
+            assert startup["periodSeconds"] * startup["failureThreshold"] >= parse_duration(timeout), key
+            assert startup["failureThreshold"] == threshold, key
+            # The startupProbe holds liveness off: no initial delay that a slow load outlives.
+            assert "initialDelaySeconds" not in container["livenessProbe"], key
+
+
+def test_model_load_timeout_default_is_ten_minutes() -> None:
+    spec, ctx = effective("sentiment-bert", "prod")
+    assert ctx.platform.serving.model_load_timeout == "10m"
+    for _, container in _pods(objects(spec, ctx)).values():
+        assert container["startupProbe"]["failureThreshold"] * container["startupProbe"]["periodSeconds"] == 600
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("model", MODELS)
+def test_servers_that_may_run_several_replicas_spread_over_zones_and_nodes(model: str, env: str) -> None:
+    spec, ctx = effective(model, env)
+    objs = objects(spec, ctx)
+    pods = _pods(objs)
+    for server in servers.servers(spec, ctx):
+        keys = [k for k in pods if k.split("/")[1] == server.name]
+        assert keys, server.name
+        for key in keys:
+            pod, _ = pods[key]
+            if server.max <= 1:
+                assert "topologySpreadConstraints" not in pod, key
+                continue
+            constraints = pod["topologySpreadConstraints"]
+            assert [c["topologyKey"] for c in constraints] == ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
+            for c in constraints:
+                assert c["maxSkew"] == 1 and c["whenUnsatisfiable"] == "ScheduleAnyway", key
+                # The selector counts this server's pods (their labels), per revision.
+                assert c["labelSelector"]["matchLabels"].items() <= _labels(objs[key]).items(), key
+                assert c["matchLabelKeys"] == ["pod-template-hash", "rollouts-pod-template-hash"], key
+
+
+def _labels(o: dict[str, Any]) -> dict[str, str]:
+    spec = o["spec"]
+    return spec["predictor"]["labels"] if "predictor" in spec else spec["template"]["metadata"]["labels"]
+
+
+def test_a_single_replica_server_has_no_spread_and_a_variant_spreads_by_its_own_bound() -> None:
+    spec, ctx = effective("fraud-detector", "prod")
+    one = with_serving(spec, replicas=spec.spec.serving.replicas.model_copy(update={"min": 1, "max": 1}))  # type: ignore
+    for pod, _ in _pods(objects(one, ctx)).values():
+        assert "topologySpreadConstraints" not in pod
+    big = _pods(objects(spec, ctx))
+    assert "topologySpreadConstraints" in big["InferenceService/fraud-detector"][0]
+    variant = next(s for s in servers.servers(spec, ctx) if s.variant is not None)
+    assert ("topologySpreadConstraints" in big[f"InferenceService/{variant.name}"][0]) == (variant.max > 1)
 
 
 def test_every_container_is_restricted() -> None:

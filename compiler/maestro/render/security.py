@@ -5,7 +5,8 @@
 - Role + RoleBinding only for ConfigMaps the pods read through the API, by name.
 - NetworkPolicy `<model>-default-deny`: no ingress to any pod of the model unless another
   policy allows it; `<model>-train-peers` lets distributed training pods reach each other.
-- For a served model: NetworkPolicy `<model>-allow` (L3/L4) and Istio PeerAuthentication
+- For a served model: NetworkPolicy `<model>-egress` (what its model servers may connect to,
+  below), `<model>-allow` (L3/L4) and Istio PeerAuthentication
   (STRICT mTLS) + AuthorizationPolicy (L7 identities) for the callers `network.allowFrom`
   names, the model's own namespace and the ingress gateway. Prometheus reaches only the
   sidecar's plaintext metrics ports (15020, where Istio merges the app's metrics, and Envoy's
@@ -13,20 +14,39 @@
   AuthorizationPolicy do not apply to them and no rule opens an application port to the
   monitoring namespace (8080 is the inference port of most KServe runtimes and their metrics'
   too).
+
+Egress of the model servers (`<model>-egress`; training pods keep open egress, they reach
+whatever data their code reads). A NetworkPolicy cannot name hosts, so each endpoint the pods
+are given becomes what it can express: DNS (config `network.dns`), istiod when sidecars are
+injected (`network.istiod`: xDS and certificates on 15012), the MLflow tracking server, the OTLP
+endpoint when traces are on, the store of each served model URI (`models:/` and `runs:/` come
+through MLflow, which proxies artifacts by default since MLflow 2.0; `s3://`, `gs://`, `hf://`
+and other remote schemes from an object store on 443), and `network.serving_egress`. An
+in-cluster host (`<svc>.<ns>.svc[.cluster.local]`) opens its namespace on every port: the policy
+sees the connection after the Service's translation (and after the sidecar's, which dials the
+endpoint pod), i.e. on the target port the URL does not show. Any other host opens its port to
+every address. Peers in other namespaces select pods by `matchExpressions`: a Kustomize
+`commonLabels` adds its labels to every `podSelector.matchLabels` of a NetworkPolicy, which in
+another namespace would then select nothing. No model pod talks to Vault (the operators do).
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from maestro.frontend.spec import Spec
 from maestro.render import Context, Resource, name_of, obj, selector_labels, service_account_name
 from maestro.render.pod import GRPC as GRPC_PORT  # the ports the model server opens
 from maestro.render.pod import HTTP as HTTP_PORT
-from maestro.render.servers import metrics_endpoint, sidecars
+from maestro.render.pod import tracing_env
+from maestro.render.servers import metrics_endpoint, servers, sidecars
+from maestro.resolve.config import EgressPeer
 
 COMPONENT = "security"
 NAME_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+OTLP_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace (1.22+)
 # Scraped from the sidecar, in plaintext: the agent's endpoint with the app's metrics merged in
 # (monitoring.py) and Envoy's stats port (the platform's mesh-wide scrape of Istio's metrics).
@@ -42,7 +62,7 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
     if training is not None and training.workers > 1:
         out.append(_train_peers(spec))
     if spec.spec.serving is not None:
-        out += [_allow(spec, ctx), _peer_authentication(spec), _authorization_policy(spec, ctx)]
+        out += [_egress(spec, ctx), _allow(spec, ctx), _peer_authentication(spec), _authorization_policy(spec, ctx)]
     return out
 
 
@@ -141,6 +161,75 @@ def _allow(spec: Spec, ctx: Context) -> Resource:
 def _scraped_ports(spec: Spec, ctx: Context) -> tuple[int, ...]:
     """The ports Prometheus scrapes: the sidecar's, or without one the model server's own."""
     return SIDECAR_METRICS_PORTS if sidecars(ctx) else (metrics_endpoint(spec, ctx)[0],)
+
+
+REGISTRY_SCHEMES = ("models", "runs")  # MLflow URIs: downloaded through the tracking server
+LOCAL_SCHEMES = ("pvc", "file")  # nothing to reach over the network
+DEFAULT_PORTS = {"http": 80, "https": 443}
+OBJECT_STORE_PORT = 443  # s3, gs, hf, azure, oci: HTTPS APIs
+
+
+def _egress(spec: Spec, ctx: Context) -> Resource:
+    components = [server.component for server in servers(spec, ctx)]
+    pods = {
+        "matchLabels": {NAME_LABEL: name_of(spec)},
+        "matchExpressions": [{"key": COMPONENT_LABEL, "operator": "In", "values": components}],
+    }
+    rules = [_peer_rule(ctx.platform.network.dns)]
+    if sidecars(ctx):
+        rules.append(_peer_rule(ctx.platform.network.istiod))
+    urls = [ctx.environment.endpoints.mlflow, *[e["value"] for e in tracing_env(spec, ctx) if e["name"] == OTLP_ENV]]
+    urls += [server.uri for server in servers(spec, ctx)]
+    namespaces: set[str] = set()
+    ports: set[int] = set()
+    for url in urls:
+        where = destination(url, ctx.namespace)
+        if isinstance(where, str):
+            namespaces.add(where)
+        elif where is not None:
+            ports.add(where)
+    for ns in sorted(namespaces):
+        peer: dict[str, Any] = {"podSelector": {}} if ns == ctx.namespace else _namespace_peer(ns)
+        rules.append({"to": [peer]})
+    if ports:
+        rules.append({"ports": _tcp(*sorted(ports))})
+    rules += [_peer_rule(extra) for extra in ctx.platform.network.serving_egress]
+    body = {"podSelector": pods, "policyTypes": ["Egress"], "egress": rules}
+    return obj("networking.k8s.io/v1", "NetworkPolicy", f"{name_of(spec)}-egress", body)
+
+
+def destination(url: str, namespace: str) -> str | int | None:
+    """Where a pod given `url` connects: a namespace (in-cluster host), a port on any address,
+    or None (nothing to reach, or an MLflow URI whose tracking server is listed anyway)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in REGISTRY_SCHEMES or scheme in LOCAL_SCHEMES or not scheme:
+        return None
+    host = (parts.hostname or "").lower()
+    if scheme not in DEFAULT_PORTS:
+        return OBJECT_STORE_PORT
+    labels = host.split(".")
+    if len(labels) == 1:
+        return namespace  # a Service of the pod's own namespace
+    if labels[2:] in (["svc"], ["svc", "cluster", "local"]):
+        return labels[1]
+    return parts.port or DEFAULT_PORTS[scheme]
+
+
+def _peer_rule(peer: EgressPeer) -> dict[str, Any]:
+    rule: dict[str, Any] = {}
+    if peer.namespace is not None:
+        to: dict[str, Any] = _namespace_peer(peer.namespace)
+        if peer.pods:
+            to["podSelector"] = {
+                "matchExpressions": [{"key": k, "operator": "In", "values": [v]} for k, v in sorted(peer.pods.items())]
+            }
+        rule["to"] = [to]
+    elif peer.cidr is not None:
+        rule["to"] = [{"ipBlock": {"cidr": peer.cidr}}]
+    if peer.ports:
+        rule["ports"] = [{"protocol": proto, "port": port} for port in peer.ports for proto in peer.protocols]
+    return rule
 
 
 def _train_peers(spec: Spec) -> Resource:

@@ -53,6 +53,7 @@ scaled by their weight (`servers.servers`).
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from maestro.frontend.spec import Spec
@@ -72,6 +73,7 @@ from maestro.render.pod import (
 from maestro.render.queries import (
     error_ratio,
     latency_quantile_ms,
+    parse_duration,
     request_rate,
     revision_matcher,
     zero_when_absent,
@@ -99,6 +101,8 @@ ROLLOUT_API = "argoproj.io/v1alpha1"
 KEDA_API = "keda.sh/v1alpha1"
 CANARY_HASH_ARG = "canary-hash"
 SCALE_DOWN_DELAY = 30  # seconds the old pods keep serving after a traffic-routed promotion
+ZONE_KEY, HOSTNAME_KEY = "topology.kubernetes.io/zone", "kubernetes.io/hostname"
+REVISION_LABELS = ("pod-template-hash", "rollouts-pod-template-hash")  # set by Deployments / Argo Rollouts
 SCALE_DOWN = {"stabilizationWindowSeconds": 300, "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}]}
 
 
@@ -154,9 +158,22 @@ def _pod_metadata(spec: Spec, ctx: Context, server: Server) -> tuple[dict[str, s
     return labels, annotations
 
 
-def _probes() -> dict[str, Any]:
-    # Open Inference Protocol (v2) health endpoints, served by MLServer and KServe runtimes.
+STARTUP_PERIOD = 10  # seconds between startupProbe attempts while the model loads
+
+
+def _probes(ctx: Context) -> dict[str, Any]:
+    """Open Inference Protocol (v2) health endpoints, served by MLServer and KServe runtimes.
+
+    Loading a model can take minutes; the startupProbe gives it `serving.model_load_timeout`
+    (failureThreshold x periodSeconds) and holds the liveness probe off until it succeeds, so
+    liveness needs no initial delay and a hung server is still restarted within a minute."""
+    budget = parse_duration(ctx.platform.serving.model_load_timeout)
     return {
+        "startupProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": HTTP},
+            "periodSeconds": STARTUP_PERIOD,
+            "failureThreshold": max(1, math.ceil(budget / STARTUP_PERIOD)),
+        },
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", "port": HTTP},
             "periodSeconds": 10,
@@ -164,10 +181,32 @@ def _probes() -> dict[str, Any]:
         },
         "livenessProbe": {
             "httpGet": {"path": "/v2/health/live", "port": HTTP},
-            "initialDelaySeconds": 30,
             "periodSeconds": 20,
             "failureThreshold": 3,
         },
+    }
+
+
+def _spread(spec: Spec, server: Server) -> dict[str, Any]:
+    """Spread a server's replicas over zones and nodes when it may run more than one, so that
+    a node or zone outage takes at most its share. ScheduleAnyway: a preference, never a
+    reason to leave a pod pending. `matchLabelKeys` counts only the pods of the same revision
+    (a Deployment's `pod-template-hash`, a Rollout's `rollouts-pod-template-hash`; keys a pod
+    lacks are ignored), so old pods on their way out do not skew where new ones go."""
+    if server.max <= 1:
+        return {}
+    selector = {"matchLabels": selector_labels(spec, server.component)}
+    return {
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": key,
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": copy.deepcopy(selector),
+                "matchLabelKeys": list(REVISION_LABELS),
+            }
+            for key in (ZONE_KEY, HOSTNAME_KEY)
+        ]
     }
 
 
@@ -193,10 +232,11 @@ def _inference_service(spec: Spec, ctx: Context, server: Server, rollout: bool) 
             "ports": _kserve_ports(spec, ctx),
             "securityContext": container_security_context(),
             "volumeMounts": [dict(TMP_MOUNT)],
-            **_probes(),
+            **_probes(ctx),
         },
         "volumes": [dict(TMP_VOLUME)],
         **gpu_scheduling(serving.resources, ctx.platform),
+        **_spread(spec, server),
     }
     isvc = obj("serving.kserve.io/v1beta1", "InferenceService", server.name, {"predictor": predictor})
     # `external`: an autoscaler or the Rollout owns the Deployment's replicas and KServe never
@@ -242,7 +282,7 @@ def _pod_template(spec: Spec, ctx: Context, server: Server) -> dict[str, Any]:
         "resources": resource_requirements(serving.resources, ctx.platform),
         "securityContext": container_security_context(),
         "volumeMounts": [dict(TMP_MOUNT)],
-        **_probes(),
+        **_probes(ctx),
     }
     return {
         "metadata": {"labels": labels, "annotations": annotations},
@@ -252,6 +292,7 @@ def _pod_template(spec: Spec, ctx: Context, server: Server) -> dict[str, Any]:
             "containers": [container],
             "volumes": [dict(TMP_VOLUME)],
             **gpu_scheduling(serving.resources, ctx.platform),
+            **_spread(spec, server),
         },
     }
 

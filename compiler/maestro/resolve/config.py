@@ -418,6 +418,54 @@ class Serving(Section):
         "pytorch": MetricsEndpoint(port=8082),
         "tensorflow": MetricsEndpoint(port=8002),
     }
+    model_load_timeout: Annotated[
+        str,
+        Field(
+            pattern=r"^[1-9][0-9]*(s|m|h)$",
+            description="How long a model server may take to load its model before the kubelet restarts it "
+            "(its startupProbe's budget; the storage initializer's download comes before and is not counted).",
+        ),
+    ] = "10m"
+
+
+class EgressPeer(Section):
+    """A destination model servers may reach (NetworkPolicy egress; it cannot name hosts)."""
+
+    namespace: Annotated[
+        str | None, Field(description="Pods in this namespace (with `pods`: only those); omit for an address.")
+    ] = None
+    pods: Annotated[dict[str, str], Field(description="Labels of the pods in `namespace` (all pods when empty).")] = {}
+    cidr: Annotated[str | None, Field(description="An address block (ipBlock), e.g. 10.0.0.0/8.")] = None
+    ports: Annotated[list[Annotated[int, Field(ge=1, le=65535)]], Field(description="Ports (empty: every port).")] = []
+    protocols: Annotated[list[Literal["TCP", "UDP"]], Field(min_length=1, description="Protocols of `ports`.")] = [
+        "TCP"
+    ]
+
+    @model_validator(mode="after")
+    def _one_kind_of_peer(self) -> EgressPeer:
+        if self.namespace is not None and self.cidr is not None:
+            raise ValueError("name either a namespace or a cidr, not both")
+        if self.pods and self.namespace is None:
+            raise ValueError("`pods` selects pods in `namespace`: name the namespace")
+        return self
+
+
+class Network(Section):
+    """Where model servers may connect to (their NetworkPolicy `<model>-egress`)."""
+
+    dns: Annotated[EgressPeer, Field(description="The cluster DNS pods.")] = EgressPeer(
+        namespace="kube-system", pods={"k8s-app": "kube-dns"}, ports=[53], protocols=["UDP", "TCP"]
+    )
+    istiod: Annotated[
+        EgressPeer, Field(description="Istio's control plane, which injected sidecars reach for config and certs.")
+    ] = EgressPeer(namespace="istio-system", pods={"app": "istiod"}, ports=[15012])
+    serving_egress: Annotated[
+        list[EgressPeer],
+        Field(
+            description="More destinations every model server may reach, beyond DNS, istiod and the endpoints its "
+            "pods are given (MLflow, OTel, the model's storage)."
+        ),
+    ] = []
 
 
 class Tuning(Section):
@@ -543,6 +591,7 @@ class Platform(BaseSettings):
         str | None, Field(description="Namespace of the Istio ingress gateway, allowed to call every model.")
     ] = None
     mesh: Mesh = Mesh()
+    network: Network = Network()
     priority_classes: Annotated[
         dict[str, PriorityClassSpec],
         Field(
