@@ -22,7 +22,6 @@ from conftest import example, example_workspace, require_tool
 from maestro.frontend.spec import Spec
 from maestro.output.emit import Tree, folder
 from maestro.output.verify import Verifier
-from maestro.pipeline import render_model
 from maestro.render import Context, monitoring, pod, security, servers, serving, training
 from maestro.render.queries import format_duration, number, parse_duration
 from maestro.serialize import dump

@@ -1585,8 +1585,7 @@ CHECKS: dict[str, Check] = {
     "routes": check_routes,
     "network-admission": check_ingress,
 }
-DISABLED: dict[str, str] = {
-}
+DISABLED: dict[str, str] = {}
 
 
 def link(inp: LinkInput, checks: Iterable[str] | None = None) -> list[Finding]:
