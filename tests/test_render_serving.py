@@ -260,7 +260,7 @@ def test_blue_green_with_an_a_b_test_is_refused() -> None:
         ),
     )
     findings = list(check_serving(s.spec, s.metadata.name))
-    assert [(f.pointer, f.code) for f in findings] == [("/spec/serving/rollout/strategy", "M218")]
+    assert [(f.pointer, f.code) for f in findings] == [("/spec/serving/rollout/strategy", "M222")]
 
 
 # ------------------------------------------------------------------ replica owners

@@ -53,7 +53,7 @@ CODES: dict[str, str] = {
     "M215": "unknown environment",
     "M216": "section needs another section",
     "M217": "spec folder does not match the model name",
-    "M218": "rollout strategy conflicts with the A/B test",
+    "M222": "rollout strategy conflicts with the A/B test",
     # M3xx: platform config and overlays
     "M301": "invalid platform configuration",
     "M302": "invalid overlay",

@@ -98,7 +98,7 @@ def check_serving(spec: SpecBody, name: str) -> Iterator[Violation]:
             # deletes every other destination of the route it manages).
             yield Violation(
                 f"{base}/rollout/strategy",
-                "M218",
+                "M222",
                 "a blueGreen rollout and an A/B test cannot share the model's route",
                 "use strategy: canary (replica-based within the main model's share) or stop the A/B test "
                 "(abTest: null) in the environments that roll out blue-green",

@@ -33,7 +33,7 @@ subsets `stable`/`canary`, which Argo Rollouts pins to ReplicaSet hashes):
 With an A/B test the route's weights are the test's: Argo Rollouts deletes every destination of
 the route it manages other than stable and canary (istio.go `processRoutes`), and routes are
 first-match, so the canary of the main model is replica-based inside the main model's share
-(blueGreen with an A/B test is refused at validation, M218). Either way the analysis queries
+(blueGreen with an A/B test is refused at validation, M222). Either way the analysis queries
 only the new revision's pods (`queries.revision_matcher`: Istio's server side, pods
 `<model>-<hash>-*`, the hash from `podTemplateHashValue: Latest`), never a Service's whole
 traffic, in which a canary's errors are diluted.
