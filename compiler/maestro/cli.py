@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-cache", action="store_true", help="render everything again; neither read nor write .maestro/cache/"
     )
+    p.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="render (or --check) slice I of N, by model, for a CI matrix; shard 1 also has each "
+        "environment's platform/ and argocd/ folders",
+    )
     _leaf(p, "render")
 
     p = sub.add_parser("policy", help="Rego policies: run their unit tests, or check any YAML like conftest")
@@ -172,6 +179,13 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return value
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise argparse.ArgumentTypeError(f"expected I/N with 1 <= I <= N (shard I of N), got {text!r}")
+    return int(index), int(count)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -420,9 +420,7 @@ def render_model_env(
     # launchers read (output/embed.py).
     written = embed(objects)
     folder(tree, prefix, written, source)
-    network = spec.spec.network
-    callers = tuple(sorted({p.namespace for p in network.allow_from} if network else set()))
-    ref = model_ref(ws, env, spec, source)
+    ref, callers = _ref_and_callers(ws, env, spec, source)
     return ModelEnv(env, spec.metadata.name, tree.files, tree.diagnostics, objects, ref, callers, len(written))
 
 
@@ -703,6 +701,14 @@ class Incremental:
     records: list[SpecRecord] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     checked: dict[str, Checked] = field(default_factory=dict)  # by record key
+    # With --shard: the spec folders whose models this run renders (None: every one), and
+    # whether it renders the environment layers (shard 1: they derive from every model).
+    own: frozenset[str] | None = None
+    layers: bool = True
+    layers_skipped: bool = False  # another shard's spec has errors: no layer can be derived
+
+    def mine(self, rec: SpecRecord) -> bool:
+        return self.own is None or rec.path.parent.name in self.own
 
     def checked_for(self, rec: SpecRecord) -> Checked:
         if rec.key not in self.checked:
@@ -718,12 +724,23 @@ def check_specs_incremental(
     policy_dir: Path | None,
     cache: Cache | None,
     model: str | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Incremental:
     """`check_specs`, reading each spec's outcome from `cache` when the bytes of its folder and
-    of every other input are those it was computed from (None: no cache, everything checked)."""
+    of every other input are those it was computed from (None: no cache, everything checked).
+
+    With `shard` (I, N): the specs of shard I (`shard_of` their folder); shard 1 reads every
+    spec, since the environment layers it renders derive from all of them, but reports only
+    its own specs' findings (and duplicate names, which it alone sees whole)."""
     from maestro.cache import Digest
 
     inc = Incremental(ws, envs, gov, inputs_key(ws, envs, policy_dir if gov is not None else None), cache)
+    if shard is not None:
+        index, count = shard
+        inc.own = frozenset(p.parent.name for p, _ in paths if shard_of(p.parent.name, count) == index)
+        inc.layers = index == 1
+        if not inc.layers:
+            paths = [(p, shown) for p, shown in paths if p.parent.name in inc.own]
     for path, shown in paths:
         key = Digest(inc.inputs, "spec", shown, path.as_posix()).add_tree(path.parent, "folder").hexdigest()
         rec = cache.get(key) if cache is not None else None
@@ -753,22 +770,43 @@ def check_specs_incremental(
             known = ", ".join(sorted(r.model for r in every))
             raise UsageError(f"no spec named '{model}' under {SPECS_DIR}/ (models: {known or 'none'})")
     for rec in inc.records:
-        inc.diagnostics += rec.diagnostics
-    inc.diagnostics += _duplicates([(r.name, r.display, r.where) for r in inc.records if r.name and r.where])
+        if inc.mine(rec):
+            inc.diagnostics += rec.diagnostics
+    if inc.layers:
+        inc.diagnostics += _duplicates([(r.name, r.display, r.where) for r in inc.records if r.name and r.where])
     return inc
 
 
+def shard_of(folder: str, count: int) -> int:
+    """The shard (1..count) of the model whose spec is in specs/<folder>/: a hash of the
+    folder name alone, so a model stays in its shard when others come and go."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(folder.encode("utf-8")).digest()[:8], "big") % count + 1
+
+
 def render_incremental(
-    inc: Incremental, verifier: Verifier, jobs: int = 1, progress: Callable[[], None] | None = None
+    inc: Incremental,
+    verifier: Verifier,
+    jobs: int = 1,
+    progress: Callable[[], None] | None = None,
+    elsewhere: Callable[[str, str], list[Resource] | None] | None = None,
 ) -> Rendered:
     """`render`, reusing every model-environment and environment layer whose inputs are
     unchanged: a model-environment's key is its spec's plus the environment; a layer's is
     the environment's inputs plus the keys of its models, in order. The result is the same
-    tree, byte for byte, as `render` of every spec (tests/test_incremental.py)."""
+    tree, byte for byte, as `render` of every spec (tests/test_incremental.py).
+
+    With a shard (`inc.own`), the tree holds the shard's model folders and, on shard 1, the
+    environment layers. Those need every model's objects: from the cache, else from
+    `elsewhere(env, model)` (render --check reads the other shards' folders as committed: if
+    one is stale its own shard fails), else rendered here."""
     from maestro.cache import Digest
 
     ws, envs, gov, cache = inc.ws, inc.envs, inc.gov, inc.cache
-    ordered = sorted((r for r in inc.records if r.name), key=lambda r: r.name or "")
+    layers = inc.layers and not any(has_errors(r.diagnostics) for r in inc.records if not inc.mine(r))
+    inc.layers_skipped = inc.layers and not layers
+    ordered = sorted((r for r in inc.records if r.name and (layers or inc.mine(r))), key=lambda r: r.name or "")
     by_name = {r.name: r for r in ordered}
     plan: list[tuple[str, SpecRecord, str]] = []  # (env, record, model-env key)
     for env in envs:
@@ -778,6 +816,14 @@ def render_incremental(
         part = cache.get(key) if cache is not None else None
         if isinstance(part, ModelEnv):
             found[key] = part
+    read: set[str] = set()  # keys of parts made from another shard's folder: never cached
+    if elsewhere is not None:
+        for env, rec, key in plan:
+            if key not in found and not inc.mine(rec):
+                objects = elsewhere(env, rec.name or "")
+                if objects is not None:
+                    found[key] = _part_from(ws, env, inc.checked_for(rec), objects)
+                    read.add(key)
     missing = [(env, inc.checked_for(rec), key) for env, rec, key in plan if key not in found]
     computed = _render_parts(ws, [(env, c) for env, c, _ in missing], verifier, gov, envs, jobs, progress)
     for (_env, _c, key), part in zip(missing, computed, strict=True):
@@ -794,18 +840,34 @@ def render_incremental(
     for env in envs:
         keys = [key for e, _r, key in plan if e == env]
         parts = [found[key] for key in keys]
-        for p in parts:
-            _add(result, p.files, p.diagnostics, p.count)
-            result.models.add(p.model)
+        for (_e, rec, _k), p in zip([t for t in plan if t[0] == env], parts, strict=True):
+            if inc.mine(rec):
+                _add(result, p.files, p.diagnostics, p.count)
+                result.models.add(p.model)
+        if not layers:
+            continue
         layer_key = Digest(inc.inputs, "layer", env, *(f"{p.model}={k}" for p, k in zip(parts, keys, strict=True)))
         layer = cache.get(layer_key.hexdigest()) if cache is not None else None
         if not isinstance(layer, EnvLayer):
             full = [_with_objects(inc, p, k, verifier) for p, k in zip(parts, keys, strict=True)]
             layer = render_env_layer(ws, env, full, verifier, gov, checked_for)
-            if cache is not None:
+            if cache is not None and not read.intersection(keys):
                 cache.put(layer_key.hexdigest(), layer)
         _add(result, layer.files, layer.diagnostics, layer.objects)
     return result
+
+
+def _part_from(ws: Workspace, env: str, c: Checked, objects: list[Resource]) -> ModelEnv:
+    """What the environment layer reads of a model, made from its objects as written."""
+    spec = c.effective[env]
+    ref, callers = _ref_and_callers(ws, env, spec, _source(ws, c))
+    return ModelEnv(env, spec.metadata.name, {}, [], objects, ref, callers, len(objects))
+
+
+def _ref_and_callers(ws: Workspace, env: str, spec: Spec, source: str) -> tuple[ModelRef, tuple[str, ...]]:
+    network = spec.spec.network
+    callers = tuple(sorted({p.namespace for p in network.allow_from} if network else set()))
+    return model_ref(ws, env, spec, source), callers
 
 
 def _with_objects(inc: Incremental, part: ModelEnv, key: str, verifier: Verifier) -> ModelEnv:

@@ -22,6 +22,8 @@ from maestro.errors import FINDINGS, OK, USAGE, UsageError
 from maestro.output.reporters import print_diagnostics
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from maestro.pipeline import Incremental, Rendered
 
 
@@ -50,20 +52,36 @@ def command(args: argparse.Namespace) -> int:
         return USAGE
     gov = load_governance(root, args)
     cache = None if getattr(args, "no_cache", False) else Cache(root)
+    shard = getattr(args, "shard", None)
+    if shard is not None and (args.model is not None or getattr(args, "stream", None) is not None):
+        raise UsageError("render --shard renders a slice of every model: it does not combine with --model or --stdout")
     paths = [(p, display(p)) for p in spec_paths(root, [])]
-    front = check_specs_incremental(ws, paths, selected, gov, policy_folder(root, args), cache, model=args.model)
+    front = check_specs_incremental(
+        ws, paths, selected, gov, policy_folder(root, args), cache, model=args.model, shard=shard
+    )
     diags += front.diagnostics
     if has_errors(diags):
         print_diagnostics(diags, "text")
         print("nothing written: fix the errors above", file=sys.stderr)
         return FINDINGS
-    result = _render_with_progress(front, getattr(args, "jobs", None) or cpu_count())
+    # --check with --shard reads the other shards' folders as they are (each shard checks its own).
+    elsewhere = _reader(out_root) if shard is not None and args.check else None
+    result = _render_with_progress(front, getattr(args, "jobs", None) or cpu_count(), elsewhere)
     diags += result.diagnostics
     if exit_code(diags, args.strict):
         print_diagnostics(diags, "text")
         print("nothing written: fix the errors above", file=sys.stderr)
         return FINDINGS
-    if args.model is not None:
+    if front.layers_skipped:
+        print(
+            "environment layers (platform/, argocd/) not rendered: specs of other shards have errors, which "
+            "their shards report",
+            file=sys.stderr,
+        )
+    if shard is not None:
+        scopes = shard_scopes(out_root, selected, bool(args.env), result.models, shard, front.layers)
+        files = result.tree.files
+    elif args.model is not None:
         scopes = [f"{env}/{args.model}" for env in selected]
         files = {k: v for k, v in result.tree.files.items() if any(k.startswith(s + "/") for s in scopes)}
     else:
@@ -89,6 +107,39 @@ def command(args: argparse.Namespace) -> int:
         write_tree(out_root, scopes, files)
     print(summary(len(result.models), len(selected), result.objects, shown, changes, time.monotonic() - started))
     return OK
+
+
+def shard_scopes(
+    out_root: Path, envs: list[str], one_env: bool, models: set[str], shard: tuple[int, int], layers: bool
+) -> list[str]:
+    """What shard I of N owns in the output folder, so that the shards together own exactly
+    what a full render does: each model folder (rendered or left on disk) by `shard_of` its
+    name; shard 1 the environment layers and whatever else a full render would remove."""
+    from maestro.names import ARGOCD_FOLDER, PLATFORM_FOLDER
+    from maestro.pipeline import shard_of
+
+    index, count = shard
+    scopes = []
+    for env in envs:
+        names = set(models)
+        if (out_root / env).is_dir():
+            names |= {p.name for p in (out_root / env).iterdir()}
+        for name in sorted(names):
+            if name in (PLATFORM_FOLDER, ARGOCD_FOLDER) or not (name in models or (out_root / env / name).is_dir()):
+                owner = 1 if layers else 0  # shard 1's; nobody's when it could not render the layers
+            else:
+                owner = shard_of(name, count)
+            if owner == index:
+                scopes.append(f"{env}/{name}")
+    if index == 1 and not one_env and out_root.is_dir():
+        scopes += sorted(p.name for p in out_root.iterdir() if p.name not in envs)
+    return scopes
+
+
+def _reader(out_root: Path) -> Callable[[str, str], Any]:
+    from maestro.output.emit import read_objects
+
+    return lambda env, model: read_objects(out_root, f"{env}/{model}")
 
 
 def summary(models: int, envs: int, objects: int, shown: str, changes: Any, seconds: float) -> str:
@@ -155,16 +206,16 @@ class _Progress:
             self.bar.stop()
 
 
-def _render_with_progress(front: Incremental, jobs: int) -> Rendered:
+def _render_with_progress(front: Incremental, jobs: int, elsewhere: Any = None) -> Rendered:
     """Render every model and environment not in the cache; a progress bar on a terminal once it takes a while."""
     from maestro.pipeline import render_incremental, verifier_for
 
     started = time.monotonic()
     verifier = verifier_for(front.ws)
     if not sys.stderr.isatty():
-        return render_incremental(front, verifier, jobs)
+        return render_incremental(front, verifier, jobs, elsewhere=elsewhere)
     progress = _Progress(sum(len(r.envs) for r in front.records), started)
     try:
-        return render_incremental(front, verifier, jobs, progress=progress.advance)
+        return render_incremental(front, verifier, jobs, progress=progress.advance, elsewhere=elsewhere)
     finally:
         progress.stop()

@@ -106,6 +106,28 @@ def read_tree(root: Path, scopes: list[str]) -> dict[str, bytes]:
     return out
 
 
+def read_objects(root: Path, prefix: str) -> list[dict[str, Any]] | None:
+    """The objects of the rendered folder `root/prefix` as written, in its kustomization's
+    order; None when there is no such folder (or it is not one Maestro wrote). `dump`
+    writes YAML 1.1 with every ambiguous string quoted, so loading gives the objects back.
+    Also None when a launched run is embedded in a ConfigMap (output/embed.py): embedding
+    drops its launch annotations, so the run as the link stage saw it cannot be read back."""
+    import yaml
+
+    from maestro.render.launch import JOB_FILE
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        listed = yaml.load((root / prefix / "kustomization.yaml").read_bytes(), Loader=loader)["resources"]
+        objects = [yaml.load((root / prefix / name).read_bytes(), Loader=loader) for name in listed]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    if not all(isinstance(o, dict) for o in objects):
+        return None
+    embedded = any(o.get("kind") == "ConfigMap" and JOB_FILE in (o.get("data") or {}) for o in objects)
+    return None if embedded else objects
+
+
 @dataclass(frozen=True)
 class Changes:
     added: list[str]
