@@ -830,6 +830,9 @@ def test_verify_without_the_compiled_validator_says_the_same(crds: Verifier) -> 
     obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "dta": {}, "data": {"k": 1}}
     with_fast = crds.verify(obj)
     plain = Verifier(K8S)
-    plain._cache[("", "v1", "ConfigMap")] = crds._lookup("v1", "ConfigMap")._replace(fast=None)
+    lookup = crds._lookup("v1", "ConfigMap")
+    plain._cache[("", "v1", "ConfigMap")] = copy.copy(lookup)
+    plain._cache[("", "v1", "ConfigMap")].fast = None
+    assert lookup.fast is not None
     assert plain.verify(obj) == with_fast
     assert [d.code for d in with_fast] == ["M601", "M603"]

@@ -28,7 +28,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from maestro.diagnostics import CODES, Diagnostic, error, sort_diagnostics
 
@@ -83,10 +83,24 @@ FieldPath = tuple[str | int, ...]
 SchemaProblem = tuple[str, FieldPath, str]
 
 
-class SchemaLookup(NamedTuple):
-    validator: Any  # a jsonschema validator, or None when there is no usable schema
-    problem: str  # why there is none
-    fast: Any = None  # the same schema compiled by jsonschema-rs: says valid or not, ~50x faster
+class SchemaLookup:
+    """One kind's schema: `fast` (compiled by jsonschema-rs, ~50x faster) says whether an
+    object is valid; `validator` (jsonschema) explains the ones it rejects. The latter is
+    built on first use: importing jsonschema takes longer than `validate` checking a spec."""
+
+    def __init__(self, schema: dict[str, Any] | None, problem: str, core_dir: Path | None = None) -> None:
+        self.schema, self.problem, self.core_dir = schema, problem, core_dir  # schema None: no usable one
+        self.fast = _compiled(schema, core_dir) if schema is not None and core_dir is not None else None
+        self._validator: Any = None
+
+    @property
+    def validator(self) -> Any:
+        """A jsonschema validator of the schema, or None when there is no usable schema."""
+        if self._validator is None and self.schema is not None and self.core_dir is not None:
+            from jsonschema import Draft202012Validator
+
+            self._validator = Draft202012Validator(self.schema, registry=_registry(self.core_dir))
+        return self._validator
 
 
 # ------------------------------------------------------------------ schema files
@@ -171,10 +185,16 @@ def _adapt(schema: Any) -> None:
 
 @functools.cache
 def _registry(core_dir: Path) -> Any:
-    """All definitions of one Kubernetes version, parsed once per process (1.3 MB)."""
+    """All definitions of one Kubernetes version for jsonschema, parsed once per process (1.3 MB)."""
     from referencing import Registry, Resource
 
-    defs = json.loads((core_dir / "_definitions.json").read_text(encoding="utf-8"))
+    defs = _definitions(core_dir)
+    return Registry().with_resource(defs["$id"], Resource.from_contents(defs))
+
+
+@functools.cache
+def _definitions(core_dir: Path) -> dict[str, Any]:
+    defs: dict[str, Any] = json.loads((core_dir / "_definitions.json").read_text(encoding="utf-8"))
     d = defs["$defs"]
     # Both are oneOf[string|null, number|null] upstream: null matches both branches, so it
     # fails, and a wrong type yields "not valid under any of the given schemas". One type
@@ -185,7 +205,7 @@ def _registry(core_dir: Path) -> Any:
     }
     d["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {"type": ["string", "integer", "null"]}
     _adapt(defs)
-    return Registry().with_resource(defs["$id"], Resource.from_contents(defs))
+    return defs
 
 
 @functools.cache
@@ -195,7 +215,7 @@ def _rs_registry(core_dir: Path) -> Any:
         import jsonschema_rs
     except ImportError:
         return None
-    return jsonschema_rs.Registry([(_DEFS_ID, _registry(core_dir).contents(_DEFS_ID))])
+    return jsonschema_rs.Registry([(_DEFS_ID, _definitions(core_dir))])
 
 
 def _compiled(schema: dict[str, Any], core_dir: Path) -> Any:
@@ -257,7 +277,7 @@ class Verifier:
             found.add(("M609", (), "object has no apiVersion and kind, so no schema can be chosen"))
         else:
             lookup = self._lookup(api_version, kind)
-            if lookup.validator is None:
+            if lookup.schema is None:
                 found.add(("M609", ("kind",), lookup.problem))
             elif lookup.fast is None or not lookup.fast.is_valid(obj):
                 # Only an object the compiled validator rejects is explained, by jsonschema: its
@@ -285,9 +305,6 @@ class Verifier:
         return self._cache[key]
 
     def _build(self, group: str, version: str, kind: str) -> SchemaLookup:
-        from jsonschema import Draft202012Validator
-
-        registry = _registry(self.core_dir)
         # kubernetes-validate's file name keeps only the first label of the group
         # (rbac.authorization.k8s.io/v1 -> rbac-v1), so check the schema's own
         # group/version/kind: another group could share that first label.
@@ -298,9 +315,7 @@ class Verifier:
             schema = json.loads(core_file.read_text(encoding="utf-8"))
             gvks = schema.get("x-kubernetes-group-version-kind", [])
             if {"group": group, "version": version, "kind": kind} in gvks:
-                return SchemaLookup(
-                    Draft202012Validator(schema, registry=registry), "", _compiled(schema, self.core_dir)
-                )
+                return SchemaLookup(schema, "", self.core_dir)
         for crd_dir in self.crd_dirs if group else ():
             crd_file = crd_dir / group / f"{kind.lower()}_{version.lower()}.json"
             looked.append(str(crd_file))
@@ -312,9 +327,7 @@ class Verifier:
                 if not isinstance(schema, dict):
                     return SchemaLookup(None, f"schema {crd_file} is not a JSON object")
                 _prepare_crd_schema(schema)
-                return SchemaLookup(
-                    Draft202012Validator(schema, registry=registry), "", _compiled(schema, self.core_dir)
-                )
+                return SchemaLookup(schema, "", self.core_dir)
         where = f"the Kubernetes {self.kubernetes_version} schemas"
         if self.crd_schema_dir is not None and not self.crd_schema_dir.is_dir():
             where += f" (the CRD schema folder {self.crd_schema_dir} does not exist)"
