@@ -81,6 +81,10 @@ class Cache:
     def _path(self, key: str) -> Path:
         return self.dir / key[:2] / key[2:]
 
+    def has(self, key: str) -> bool:
+        """Whether an entry is stored under `key` (`get` may still find it damaged)."""
+        return self._path(key).is_file()
+
     def get(self, key: str) -> Any:
         """The value stored under `key`, or None (a miss, also for a damaged entry)."""
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from types import ModuleType
@@ -274,10 +274,10 @@ class Rendered:
         return self.tree.diagnostics
 
 
-def _tree() -> Tree:
+def _tree(files: MutableMapping[str, bytes] | None = None) -> Tree:
     from maestro.output.emit import Tree
 
-    return Tree()
+    return Tree() if files is None else Tree(files=files)
 
 
 def namespace_for(ws: Workspace, env: str, spec: Spec) -> str:
@@ -421,7 +421,7 @@ def render_model_env(
     written = embed(objects)
     folder(tree, prefix, written, source)
     ref, callers = _ref_and_callers(ws, env, spec, source)
-    return ModelEnv(env, spec.metadata.name, tree.files, tree.diagnostics, objects, ref, callers, len(written))
+    return ModelEnv(env, spec.metadata.name, dict(tree.files), tree.diagnostics, objects, ref, callers, len(written))
 
 
 @dataclass
@@ -474,7 +474,7 @@ def render_env_layer(
     placed += [link.Placed(res, f"{RENDERED}/{env}/{PLATFORM_FOLDER}/{_fname(res)}") for res in layer]
     unresolved = link.link(link_input(ws, env, refs, {p.model: p.callers for p in parts}, placed))
     tree.diagnostics.extend(link_diagnostics(unresolved, ws, env, checked_for))
-    return EnvLayer(tree.files, tree.diagnostics, count)
+    return EnvLayer(dict(tree.files), tree.diagnostics, count)
 
 
 @dataclass
@@ -548,7 +548,7 @@ def render(
     by_name = {c.spec.metadata.name: c for c in checked if c.spec is not None}
     ordered = sorted(checked, key=lambda c: c.spec.metadata.name if c.spec else "")
     tasks = [(env, c) for env in envs for c in ordered if env in c.effective]
-    parts = _render_parts(ws, tasks, verifier, gov, envs, jobs, progress)
+    parts = list(_render_parts(ws, tasks, verifier, gov, envs, jobs, progress))
     result = Rendered()
     for env in envs:
         env_parts = [p for p in parts if p.env == env]
@@ -560,7 +560,7 @@ def render(
     return result
 
 
-def _add(result: Rendered, files: dict[str, bytes], diags: list[Diagnostic], objects: int) -> None:
+def _add(result: Rendered, files: Mapping[str, bytes], diags: list[Diagnostic], objects: int) -> None:
     result.tree.files.update(files)
     result.tree.diagnostics.extend(diags)
     result.objects += objects
@@ -584,29 +584,29 @@ def _render_parts(
     envs: list[str],
     jobs: int,
     progress: Callable[[], None] | None,
-) -> list[ModelEnv]:
-    """`render_model_env` of every task, in task order: here, or over `jobs` forked
-    processes when there is enough work to pay for them (a fork costs ~10 ms)."""
+) -> Generator[ModelEnv, None, None]:
+    """`render_model_env` of every task, in task order, as they are done: here, or over `jobs`
+    forked processes when there is enough work to pay for them (a fork costs ~10 ms)."""
     global _WORK
     import multiprocessing
 
-    out: list[ModelEnv] = []
     if jobs <= 1 or len(tasks) < 2 * jobs or "fork" not in multiprocessing.get_all_start_methods():
         for env, c in tasks:
-            out.append(render_model_env(ws, env, c, verifier, gov, envs))
+            part = render_model_env(ws, env, c, verifier, gov, envs)
             if progress is not None:
                 progress()
-        return out
+            yield part
+        return
     _WORK = (ws, tasks, verifier, gov, envs)
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            for part in pool.imap(_work, range(len(tasks)), chunksize=max(1, min(8, len(tasks) // (4 * jobs)))):
-                out.append(part)
+            chunk = max(1, min(8, len(tasks) // (4 * jobs)))
+            for part in pool.imap(_work, range(len(tasks)), chunksize=chunk):
                 if progress is not None:
                     progress()
+                yield part
     finally:
         _WORK = ()
-    return out
 
 
 # ------------------------------------------------------------------ incremental: the same, from the cache
@@ -791,16 +791,31 @@ def render_incremental(
     jobs: int = 1,
     progress: Callable[[], None] | None = None,
     elsewhere: Callable[[str, str], list[Resource] | None] | None = None,
+    files: MutableMapping[str, bytes] | None = None,
 ) -> Rendered:
     """`render`, reusing every model-environment and environment layer whose inputs are
     unchanged: a model-environment's key is its spec's plus the environment; a layer's is
     the environment's inputs plus the keys of its models, in order. The result is the same
     tree, byte for byte, as `render` of every spec (tests/test_incremental.py).
 
+    One environment at a time: its models' objects are held only until its layer is done,
+    and the files go to `files` (an `emit.Spool` keeps them on disk) as they are made.
+
     With a shard (`inc.own`), the tree holds the shard's model folders and, on shard 1, the
     environment layers. Those need every model's objects: from the cache, else from
     `elsewhere(env, model)` (render --check reads the other shards' folders as committed: if
     one is stale its own shard fails), else rendered here."""
+    return _render_incremental(inc, verifier, jobs, progress, elsewhere, files)
+
+
+def _render_incremental(
+    inc: Incremental,
+    verifier: Verifier,
+    jobs: int,
+    progress: Callable[[], None] | None,
+    elsewhere: Callable[[str, str], list[Resource] | None] | None,
+    files: MutableMapping[str, bytes] | None,
+) -> Rendered:
     from maestro.cache import Digest
 
     ws, envs, gov, cache = inc.ws, inc.envs, inc.gov, inc.cache
@@ -811,49 +826,60 @@ def render_incremental(
     plan: list[tuple[str, SpecRecord, str]] = []  # (env, record, model-env key)
     for env in envs:
         plan += [(env, r, Digest(r.key, "env", env).hexdigest()) for r in ordered if env in r.envs]
-    found: dict[str, ModelEnv] = {}
-    for _env, _rec, key in plan:
-        part = cache.get(key) if cache is not None else None
-        if isinstance(part, ModelEnv):
-            found[key] = part
-    read: set[str] = set()  # keys of parts made from another shard's folder: never cached
-    if elsewhere is not None:
-        for env, rec, key in plan:
-            if key not in found and not inc.mine(rec):
-                objects = elsewhere(env, rec.name or "")
-                if objects is not None:
-                    found[key] = _part_from(ws, env, inc.checked_for(rec), objects)
-                    read.add(key)
-    missing = [(env, inc.checked_for(rec), key) for env, rec, key in plan if key not in found]
-    computed = _render_parts(ws, [(env, c) for env, c, _ in missing], verifier, gov, envs, jobs, progress)
-    for (_env, _c, key), part in zip(missing, computed, strict=True):
-        found[key] = part
-        if cache is not None:
-            cache.put(key, replace(part, objects=[]))
-            cache.put(Digest(key, "objects").hexdigest(), part.objects)
+    # What is neither in the cache nor (for another shard's model) read from its folder is
+    # rendered, in plan order, by one pool for every environment.
+    cached = {key for _e, _r, key in plan if cache is not None and cache.has(key)}
+    missing = [(env, rec, key) for env, rec, key in plan if key not in cached and (inc.mine(rec) or elsewhere is None)]
+    todo = {key for _e, _r, key in missing}
+    rendered: Generator[ModelEnv, None, None] = _render_parts(
+        ws, [(env, inc.checked_for(rec)) for env, rec, _ in missing], verifier, gov, envs, jobs, progress
+    )
 
     def checked_for(name: str) -> Checked | None:
         rec = by_name.get(name)
         return inc.checked_for(rec) if rec is not None else None
 
-    result = Rendered()
-    for env in envs:
-        keys = [key for e, _r, key in plan if e == env]
-        parts = [found[key] for key in keys]
-        for (_e, rec, _k), p in zip([t for t in plan if t[0] == env], parts, strict=True):
-            if inc.mine(rec):
-                _add(result, p.files, p.diagnostics, p.count)
-                result.models.add(p.model)
-        if not layers:
-            continue
-        layer_key = Digest(inc.inputs, "layer", env, *(f"{p.model}={k}" for p, k in zip(parts, keys, strict=True)))
-        layer = cache.get(layer_key.hexdigest()) if cache is not None else None
-        if not isinstance(layer, EnvLayer):
-            full = [_with_objects(inc, p, k, verifier) for p, k in zip(parts, keys, strict=True)]
-            layer = render_env_layer(ws, env, full, verifier, gov, checked_for)
-            if cache is not None and not read.intersection(keys):
-                cache.put(layer_key.hexdigest(), layer)
-        _add(result, layer.files, layer.diagnostics, layer.objects)
+    def render_here(env: str, rec: SpecRecord) -> ModelEnv:
+        return render_model_env(ws, env, inc.checked_for(rec), verifier, gov, envs)
+
+    result = Rendered() if files is None else Rendered(tree=_tree(files))
+    try:
+        for env in envs:
+            parts: list[ModelEnv] = []
+            keys: list[str] = []
+            read = False  # a part made from another shard's folder: the layer is not cached
+            for _e, rec, key in (t for t in plan if t[0] == env):
+                part: ModelEnv | None = None
+                if key in todo:
+                    part = next(rendered)
+                    if cache is not None:
+                        cache.put(key, replace(part, objects=[]))
+                        cache.put(Digest(key, "objects").hexdigest(), part.objects)
+                elif key in cached:
+                    got = cache.get(key) if cache is not None else None
+                    part = got if isinstance(got, ModelEnv) else render_here(env, rec)  # damaged: a miss
+                else:
+                    objects = elsewhere(env, rec.name or "") if elsewhere is not None else None
+                    part = _part_from(ws, env, inc.checked_for(rec), objects) if objects is not None else None
+                    read = read or part is not None
+                    part = part or render_here(env, rec)
+                if inc.mine(rec):
+                    _add(result, part.files, part.diagnostics, part.count)
+                    result.models.add(part.model)
+                parts.append(replace(part, files={}))
+                keys.append(key)
+            if not layers:
+                continue
+            layer_key = Digest(inc.inputs, "layer", env, *(f"{p.model}={k}" for p, k in zip(parts, keys, strict=True)))
+            layer = cache.get(layer_key.hexdigest()) if cache is not None else None
+            if not isinstance(layer, EnvLayer):
+                full = [_with_objects(inc, p, k, verifier) for p, k in zip(parts, keys, strict=True)]
+                layer = render_env_layer(ws, env, full, verifier, gov, checked_for)
+                if cache is not None and not read:
+                    cache.put(layer_key.hexdigest(), layer)
+            _add(result, layer.files, layer.diagnostics, layer.objects)
+    finally:
+        rendered.close()  # ends the pool when an error leaves parts unread
     return result
 
 

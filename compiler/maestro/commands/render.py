@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -22,8 +23,10 @@ from maestro.errors import FINDINGS, OK, USAGE, UsageError
 from maestro.output.reporters import print_diagnostics
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
+    from maestro.diagnostics import Diagnostic
+    from maestro.output.emit import Spool
     from maestro.pipeline import Incremental, Rendered
 
 
@@ -33,7 +36,7 @@ def command(args: argparse.Namespace) -> int:
     started = time.monotonic()
     from maestro.cache import Cache
     from maestro.diagnostics import has_errors
-    from maestro.output.emit import check_output_root, compare, write_tree
+    from maestro.output.emit import Spool, check_output_root
     from maestro.pipeline import check_specs_incremental
 
     root = repo_root(args)
@@ -66,7 +69,27 @@ def command(args: argparse.Namespace) -> int:
         return FINDINGS
     # --check with --shard reads the other shards' folders as they are (each shard checks its own).
     elsewhere = _reader(out_root) if shard is not None and args.check else None
-    result = _render_with_progress(front, getattr(args, "jobs", None) or cpu_count(), elsewhere)
+    # A whole tree's files wait on disk, not in memory, until they are compared and written.
+    with Spool() if args.model is None else contextlib.nullcontext() as spool:
+        return _emit(args, root, out_root, selected, front, diags, elsewhere, spool, started)
+
+
+def _emit(
+    args: argparse.Namespace,
+    root: Path,
+    out_root: Path,
+    selected: list[str],
+    front: Incremental,
+    diags: list[Diagnostic],
+    elsewhere: Any,
+    spool: Spool | None,
+    started: float,
+) -> int:
+    """Render what `front` selected, then write it, check it or print it."""
+    from maestro.output.emit import compare, write_tree
+
+    shard = getattr(args, "shard", None)
+    result = _render_with_progress(front, getattr(args, "jobs", None) or cpu_count(), elsewhere, spool)
     diags += result.diagnostics
     if exit_code(diags, args.strict):
         print_diagnostics(diags, "text")
@@ -167,7 +190,7 @@ def _render_stdout(args: argparse.Namespace) -> int:
         return command(inner)
 
 
-def _model_documents(files: dict[str, bytes], prefix: str) -> str:
+def _model_documents(files: Mapping[str, bytes], prefix: str) -> str:
     """The objects of one rendered model folder, in its kustomization's order."""
     from ruamel.yaml import YAML
 
@@ -206,16 +229,16 @@ class _Progress:
             self.bar.stop()
 
 
-def _render_with_progress(front: Incremental, jobs: int, elsewhere: Any = None) -> Rendered:
+def _render_with_progress(front: Incremental, jobs: int, elsewhere: Any = None, files: Any = None) -> Rendered:
     """Render every model and environment not in the cache; a progress bar on a terminal once it takes a while."""
     from maestro.pipeline import render_incremental, verifier_for
 
     started = time.monotonic()
     verifier = verifier_for(front.ws)
     if not sys.stderr.isatty():
-        return render_incremental(front, verifier, jobs, elsewhere=elsewhere)
+        return render_incremental(front, verifier, jobs, elsewhere=elsewhere, files=files)
     progress = _Progress(sum(len(r.envs) for r in front.records), started)
     try:
-        return render_incremental(front, verifier, jobs, progress=progress.advance, elsewhere=elsewhere)
+        return render_incremental(front, verifier, jobs, progress=progress.advance, elsewhere=elsewhere, files=files)
     finally:
         progress.stop()

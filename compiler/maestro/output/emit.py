@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ def kustomization(files: Iterable[str]) -> str:
 class Tree:
     """Files of a render, relative to the output root."""
 
-    files: dict[str, bytes] = field(default_factory=dict)
+    files: MutableMapping[str, bytes] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def add(self, rel: str, text: str, source: str = "") -> None:
@@ -87,6 +87,50 @@ def folder(tree: Tree, prefix: str, resources: list[dict[str, Any]], source: str
     tree.add(f"{prefix}/kustomization.yaml", kustomization(names), source)
 
 
+class Spool(MutableMapping[str, bytes]):
+    """The files of a render kept in a temporary folder instead of memory (a full tree at
+    N=1,000 is ~250 MB): `render` adds each model's folder as it is rendered, and `compare`
+    and `write_tree` read them back one at a time. Remove it with `close()` (or `with`)."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="maestro-spool-"))
+        self._keys: dict[str, None] = {}
+
+    def __setitem__(self, rel: str, data: bytes) -> None:
+        path = self.dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self._keys[rel] = None
+
+    def __getitem__(self, rel: str) -> bytes:
+        if rel not in self._keys:
+            raise KeyError(rel)
+        return (self.dir / rel).read_bytes()
+
+    def __delitem__(self, rel: str) -> None:
+        del self._keys[rel]
+        (self.dir / rel).unlink()
+
+    def __contains__(self, rel: object) -> bool:
+        return rel in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self._keys = {}
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 # ------------------------------------------------------------------ disk
 
 
@@ -95,14 +139,19 @@ def _in_scope(rel: str, scopes: list[str]) -> bool:
 
 
 def read_tree(root: Path, scopes: list[str]) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
+    return {rel: (root / rel).read_bytes() for rel in tree_paths(root, scopes)}
+
+
+def tree_paths(root: Path, scopes: list[str]) -> list[str]:
+    """The files under `root` within `scopes`, relative, sorted (symbolic links left out)."""
     if not root.is_dir():
-        return out
+        return []
+    out = []
     for path in sorted(root.rglob("*")):
         if path.is_file() and not path.is_symlink():
             rel = path.relative_to(root).as_posix()
             if _in_scope(rel, scopes):
-                out[rel] = path.read_bytes()
+                out.append(rel)
     return out
 
 
@@ -138,12 +187,12 @@ class Changes:
         return bool(self.added or self.changed or self.removed)
 
 
-def compare(root: Path, scopes: list[str], files: dict[str, bytes]) -> Changes:
-    current = read_tree(root, scopes)
+def compare(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> Changes:
+    current = set(tree_paths(root, scopes))  # read one file at a time: a tree can be large
     return Changes(
-        added=sorted(set(files) - set(current)),
-        changed=sorted(k for k in files if k in current and current[k] != files[k]),
-        removed=sorted(set(current) - set(files)),
+        added=sorted(set(files) - current),
+        changed=sorted(k for k in files if k in current and (root / k).read_bytes() != files[k]),
+        removed=sorted(current - set(files)),
     )
 
 
@@ -176,7 +225,7 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def write_tree(root: Path, scopes: list[str], files: dict[str, bytes]) -> None:
+def write_tree(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> None:
     """Make `root` hold exactly `files` within `scopes` (and leave the rest), atomically."""
     root = root.absolute()
     root.parent.mkdir(parents=True, exist_ok=True)
