@@ -623,6 +623,7 @@ _OUTPUT_DEPENDENCIES = (
     "ruamel.yaml",
     "jsonschema",
     "jsonschema-rs",
+    "Jinja2",  # templates of generated files (issue 17's Airflow DAGs)
 )
 
 
