@@ -15,6 +15,7 @@ with their teams, so every renderer, overlay transform and shipped policy runs) 
 - no-op render (warm cache), one-spec-change render, `render --model M --env E`, the Argo CD
   plugin's `render --stdout --env E --model M` with a warm cache and without one;
 - peak RSS of the full render (the largest process: the parent or a worker);
+- `render --check --shard I/4` without a cache, each shard (a CI matrix of 4 jobs);
 - cold `maestro validate` of one spec and `maestro --help`, median of 5 fresh interpreters,
   against `python -c pass` (the package is byte-compiled first, as a wheel install is).
 
@@ -38,6 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 MAESTRO = [sys.executable, "-m", "maestro"]
 KUSTOMIZE_SAMPLE = 12
+SHARDS = 4
 
 
 def make_repo(dest: Path, n: int) -> None:
@@ -127,6 +129,12 @@ def bench(n: int, quick: bool) -> dict[str, Any]:
         single = run([*MAESTRO, *root, "render", "--model", model, "--env", "prod"])
         cmp_warm = run([*MAESTRO, *root, "render", "--stdout", "--env", "prod", "--model", model])
         cmp_cold = run([*MAESTRO, *root, "render", "--stdout", "--env", "prod", "--model", model, "--no-cache"])
+        # A CI matrix of SHARDS jobs, each `render --check --shard I/N` on a fresh runner (no cache):
+        # shard 1 also checks the environment layers, from the other shards' committed folders.
+        shards = [
+            run([*MAESTRO, *root, "render", "--check", "--no-cache", "--shard", f"{i}/{SHARDS}"])
+            for i in range(1, SHARDS + 1)
+        ]
         floor, objects = yaml_floor(repo / "rendered")
         kust, sampled, folders = (float("nan"), 0, 0) if quick else kustomize_every_folder(repo / "rendered")
 
@@ -168,6 +176,19 @@ def bench(n: int, quick: bool) -> dict[str, Any]:
         one.seconds < 1,
     )
     line("render --model M --env E (target < 1 s)", f"{single.seconds:.2f} s", "", single.seconds < 1)
+    slowest = max(shards, key=lambda r: r.seconds)
+    line(
+        f"render --check --shard I/{SHARDS}, no cache (slowest of {SHARDS})",
+        f"{slowest.seconds:.2f} s",
+        f"vs full {slowest.seconds / full.seconds:.2f}x",
+        None,
+    )
+    line(
+        "  shard 1 (also the environment layers)",
+        f"{shards[0].seconds:.2f} s",
+        f"peak RSS {shards[0].rss_mb:.0f} MB",
+        None,
+    )
     line("Argo CD plugin: render --stdout, warm cache", f"{cmp_warm.seconds:.2f} s", "per Application", None)
     line("Argo CD plugin: render --stdout, no cache", f"{cmp_cold.seconds:.2f} s", "per Application", None)
     print(f"  ({load()})")

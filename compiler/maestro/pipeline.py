@@ -742,7 +742,8 @@ def check_specs_incremental(
         inc.layers = index == 1
         if not inc.layers:
             paths = [(p, shown) for p, shown in paths if p.parent.name in inc.own]
-    for path, shown in paths:
+
+    def record(path: Path, shown: str) -> SpecRecord:
         key = Digest(inc.inputs, "spec", shown, path.as_posix()).add_tree(path.parent, "folder").hexdigest()
         rec = cache.get(key) if cache is not None else None
         if not isinstance(rec, SpecRecord) or rec.path != path:
@@ -763,7 +764,14 @@ def check_specs_incremental(
             inc.checked[key] = c
             if cache is not None:
                 cache.put(key, rec)
-        inc.records.append(rec)
+        return rec
+
+    # One model (the Argo CD plugin renders one per Application): its spec is in the folder
+    # named after it (M217), so the others are not read unless it is not there.
+    direct = [(p, shown) for p, shown in paths if model is not None and p.parent.name == model]
+    inc.records = [record(p, shown) for p, shown in direct]
+    if not any(r.model == model for r in inc.records):
+        inc.records = [record(p, shown) for p, shown in paths]
     if model is not None:
         every = inc.records
         inc.records = [r for r in every if r.model == model]
