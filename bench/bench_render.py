@@ -52,6 +52,13 @@ def make_repo(dest: Path, n: int) -> None:
         text = re.sub(r"(?m)^  name: .*$", f"  name: {name}", src.read_text(), count=1)
         (dest / "specs" / name).mkdir(parents=True)
         (dest / "specs" / name / "maestro.yaml").write_text(text)
+        lock = src.parent / "maestro.lock.yaml"  # prod serves only locked versions (issue 16)
+        if lock.exists():
+            old = re.escape(src.parent.name)
+            # The registered model is the model's name unless the spec names it (registry.model).
+            keys = "model" if re.search(rf"(?m)^    model: {old}$", text) else "model|    registeredModel"
+            locked = re.sub(rf"(?m)^({keys}): {old}$", rf"\1: {name}", lock.read_text())
+            (dest / "specs" / name / "maestro.lock.yaml").write_text(locked)
 
 
 class Run:
