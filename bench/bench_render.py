@@ -1,7 +1,7 @@
 """Benchmark: every speed target of `maestro render` and `validate`, measured side by side in one run.
 
     .venv/bin/python bench/bench_render.py [N ...]          (default: 100 1000)
-    .venv/bin/python bench/bench_render.py --quick 100      (skip the serial render and kustomize)
+    .venv/bin/python bench/bench_render.py --quick 1000     (skip the --jobs 1 render)
 
 A synthetic repository of N specs x 3 environments (the shipped examples under new names,
 with their teams, so every renderer, overlay transform and shipped policy runs) is rendered:
@@ -143,7 +143,7 @@ def bench(n: int, quick: bool) -> dict[str, Any]:
             for i in range(1, SHARDS + 1)
         ]
         floor, objects = yaml_floor(repo / "rendered")
-        kust, sampled, folders = (float("nan"), 0, 0) if quick else kustomize_every_folder(repo / "rendered")
+        kust, sampled, folders = kustomize_every_folder(repo / "rendered")
 
     print(f"  {objects} objects in {folders or '?'} folders")
     line("full render, every spec (--no-cache, default --jobs)", f"{full.seconds:.2f} s", "", None)
@@ -153,14 +153,13 @@ def bench(n: int, quick: bool) -> dict[str, Any]:
         f"render/floor {full.seconds / floor:.1f}x",
         full.seconds / floor <= 3,
     )
-    if not quick:
-        line(
-            f"  vs kubectl kustomize on every folder ({sampled} timed, scaled)",
-            f"{kust:.1f} s",
-            f"render/kustomize {full.seconds / kust:.2f}x",
-            full.seconds < kust,
-        )
-        assert serial is not None
+    line(
+        f"  vs kubectl kustomize on every folder ({sampled} timed, scaled)",
+        f"{kust:.1f} s",
+        f"render/kustomize {full.seconds / kust:.2f}x",
+        full.seconds < kust,
+    )
+    if serial is not None:
         line(
             "  --jobs 1 (both cores used by default: speed-up)",
             f"{serial.seconds:.2f} s",
