@@ -148,3 +148,46 @@ def test_cache_survives_a_killed_writer(repo: Path) -> None:
 
 def test_cache_is_ignored_by_git() -> None:
     assert ".maestro/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_spool_gives_back_what_was_put_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files of a render wait in the spool (one unlinked temporary file), not in memory."""
+    from maestro.output.emit import Spool
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    files = {f"dev/m{i}/f{j}.yaml": bytes([i, j]) * (i * 97 + j) for i in range(20) for j in range(5)}
+    with Spool() as spool:
+        spool.update(files)
+        assert list(tmp_path.iterdir()) == []  # nothing to clean up, however the process ends
+        assert list(spool) == list(files) and len(spool) == len(files)
+        assert all(spool[k] == v for k, v in files.items())
+        assert dict(spool.items()) == files
+        del spool["dev/m0/f0.yaml"]
+        assert "dev/m0/f0.yaml" not in spool and len(spool) == len(files) - 1
+
+
+def test_a_render_from_the_cache_loads_no_policies_and_a_broken_policy_still_fails(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maestro.policy.governance import Governance
+
+    out = repo.parent / "out"
+    first = render(repo, out, "--jobs", "1")
+    loads: list[object] = []
+    original = Governance.load.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        loads.append(args)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Governance, "load", classmethod(counting))
+    assert render(repo, out, "--jobs", "1") == first
+    assert loads == []  # everything came from the cache
+    policy = sorted((repo / "policies" / "k8s").glob("*.rego"))[0]
+    policy.write_text(policy.read_text() + "\nthis is not rego\n")
+    assert main(["--root", str(repo), "render", "--out", str(out), "--jobs", "1"]) == 2
+    assert len(loads) == 1
+    assert read_tree(out, [""]) == first  # nothing written

@@ -597,6 +597,8 @@ def _render_parts(
                 progress()
             yield part
         return
+    if gov is not None:
+        gov.k8s_policies  # noqa: B018 (loads lazily loaded policies once, here, not in every process)
     _WORK = (ws, tasks, verifier, gov, envs)
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:

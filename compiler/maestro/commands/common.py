@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from maestro.diagnostics import Diagnostic
 from maestro.errors import FINDINGS, OK, Unusable, UsageError
@@ -75,17 +75,39 @@ def exit_code(diags: list[Diagnostic], strict: bool) -> int:
     return OK
 
 
-def load_governance(root: Path, args: argparse.Namespace) -> Governance:
-    """The policies, loaded once; a broken or missing (when named) policy set is exit 2."""
+def load_governance(root: Path, args: argparse.Namespace, *, lazy: bool = False) -> Governance:
+    """The policies, loaded once; a broken or missing (when named) policy set is exit 2.
+    With `lazy`, loaded on first use (`_LazyGovernance`)."""
     from maestro.policy.governance import Governance
 
     policy_dir = Path(args.policy) if getattr(args, "policy", None) else None
     if policy_dir is not None and not policy_dir.is_dir():
         raise UsageError(f"--policy {args.policy}: no such folder")
-    gov, problems = Governance.load(root, policy_dir)
-    if problems:
-        raise Unusable(problems, getattr(args, "format", "text"))
-    return gov
+
+    def load() -> Governance:
+        gov, problems = Governance.load(root, policy_dir)
+        if problems:
+            raise Unusable(problems, getattr(args, "format", "text"))
+        return gov
+
+    return cast("Governance", _LazyGovernance(load)) if lazy else load()
+
+
+class _LazyGovernance:
+    """Governance that loads the policies when first used. A render whose every result is in
+    the cache uses none (loading them is most of a no-op render); the policies' bytes are in
+    the cache keys, so a changed or broken policy is a miss, which loads them and fails there
+    (before anything is written)."""
+
+    def __init__(self, load: Callable[[], Governance]) -> None:
+        self._load: Callable[[], Governance] | None = load
+        self._gov: Governance | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._gov is None and self._load is not None:
+            load, self._load = self._load, None
+            self._gov = load()
+        return getattr(self._gov, name)
 
 
 def policy_folder(root: Path, args: argparse.Namespace) -> Path:

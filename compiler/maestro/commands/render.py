@@ -53,7 +53,7 @@ def command(args: argparse.Namespace) -> int:
     if bad_root is not None:
         print_diagnostics([bad_root], "text")
         return USAGE
-    gov = load_governance(root, args)
+    gov = load_governance(root, args, lazy=True)  # a render from the cache needs no policies
     cache = None if getattr(args, "no_cache", False) else Cache(root)
     shard = getattr(args, "shard", None)
     if shard is not None and (args.model is not None or getattr(args, "stream", None) is not None):

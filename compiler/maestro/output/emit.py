@@ -88,41 +88,42 @@ def folder(tree: Tree, prefix: str, resources: list[dict[str, Any]], source: str
 
 
 class Spool(MutableMapping[str, bytes]):
-    """The files of a render kept in a temporary folder instead of memory (a full tree at
-    N=1,000 is ~250 MB): `render` adds each model's folder as it is rendered, and `compare`
-    and `write_tree` read them back one at a time. Remove it with `close()` (or `with`)."""
+    """The files of a render kept on disk instead of in memory (a full tree at N=1,000 is
+    ~250 MB): `render` adds each model's folder as it is rendered, and `compare` and
+    `write_tree` read the files back one at a time. One anonymous temporary file (unlinked
+    from the start: nothing is left behind, however the process ends), appended to."""
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="maestro-spool-"))
-        self._keys: dict[str, None] = {}
+        self._file = tempfile.TemporaryFile(prefix="maestro-spool-")
+        self._at: dict[str, tuple[int, int]] = {}  # rel -> (offset, length)
+        self._end = 0
 
     def __setitem__(self, rel: str, data: bytes) -> None:
-        path = self.dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        self._keys[rel] = None
+        written = 0
+        while written < len(data):
+            written += os.pwrite(self._file.fileno(), data[written:], self._end + written)
+        self._at[rel] = (self._end, len(data))
+        self._end += len(data)
 
     def __getitem__(self, rel: str) -> bytes:
-        if rel not in self._keys:
-            raise KeyError(rel)
-        return (self.dir / rel).read_bytes()
+        offset, length = self._at[rel]
+        return os.pread(self._file.fileno(), length, offset)
 
     def __delitem__(self, rel: str) -> None:
-        del self._keys[rel]
-        (self.dir / rel).unlink()
+        del self._at[rel]  # the bytes stay in the file until it is closed
 
     def __contains__(self, rel: object) -> bool:
-        return rel in self._keys
+        return rel in self._at
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
+        return iter(self._at)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._at)
 
     def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self._keys = {}
+        self._file.close()
+        self._at = {}
 
     def __enter__(self) -> Spool:
         return self
