@@ -28,9 +28,12 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """A throwaway copy of the repository's config and specs."""
-    for sub in ("config", "specs", "schemas"):
+    """A throwaway copy of the repository's config, overlays and specs, without governance
+    policies (as its config says: the CLI's own behaviour is under test, not the policies)."""
+    for sub in ("config", "specs", "schemas", "overlays"):
         shutil.copytree(ROOT / sub, tmp_path / sub)
+    config = tmp_path / "config" / "platform.yaml"
+    config.write_text(config.read_text() + "\npolicies:\n  required: false\n")
     return tmp_path
 
 

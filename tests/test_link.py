@@ -683,7 +683,7 @@ def test_disabled_checks_name_who_fixes_them_and_are_skipped(monkeypatch: pytest
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    for sub in ("config", "specs", "overlays", "schemas"):
+    for sub in ("config", "specs", "overlays", "schemas", "policies"):
         shutil.copytree(ROOT / sub, tmp_path / sub)
     return tmp_path
 

@@ -40,7 +40,7 @@ ENVS = ["dev", "staging", "prod"]
 # model -> {secret name: vaultPath}, as the example specs have them
 SPEC_SECRETS = {
     "demand-forecaster": {"warehouse": "secret/data/supply-chain/bigquery-writer"},
-    "fraud-detector": {"feature-db": "secret/data/payments/fraud/feature-db"},
+    "fraud-detector": {"feature-db": "secret/data/payments-risk/fraud/feature-db"},
     "image-classifier": {"object-store": "secret/data/vision/s3-training"},
 }
 TEAMS = {
@@ -153,7 +153,7 @@ def test_fraud_detector_prod_objects_exactly() -> None:
         '  capabilities = ["read"]\n'
         "}\n"
         "\n"
-        'path "secret/data/payments/fraud/feature-db" {\n'
+        'path "secret/data/payments-risk/fraud/feature-db" {\n'
         '  capabilities = ["read"]\n'
         "}\n"
     )
@@ -180,7 +180,7 @@ def test_fraud_detector_prod_objects_exactly() -> None:
     assert named(out, "VaultStaticSecret", "fraud-detector-feature-db")["spec"] == {
         "type": "kv-v2",
         "mount": "secret",
-        "path": "payments/fraud/feature-db",  # relative to the mount: VSO adds data/
+        "path": "payments-risk/fraud/feature-db",  # relative to the mount: VSO adds data/
         "refreshAfter": "1h",
         "vaultAuthRef": "fraud-detector",
         "destination": {
@@ -328,17 +328,17 @@ def test_policy_paths_are_sorted_and_deduplicated() -> None:
     spec, ctx = effective("fraud-detector")
     spec = with_secrets(
         spec,
-        secret("b", "secret/data/z/b", env={"B": "k"}),
-        secret("a", "secret/data/a.v2/a", env={"A": "k.1"}),
-        secret("c", "secret/data/z/b", env={"C": "k"}),  # same path, another Secret
+        secret("b", "secret/data/payments-risk/z/b", env={"B": "k"}),
+        secret("a", "secret/data/payments-risk/a.v2/a", env={"A": "k.1"}),
+        secret("c", "secret/data/payments-risk/z/b", env={"C": "k"}),  # same path, another Secret
     )
     out = render(spec, ctx)
     hcl = named(out, "Policy", "fraud-detector")["spec"]["policy"]
-    # (the tuning study's secret, implied by the config, sorts between them)
+    # (the tuning study's secret, implied by the config, is the platform's path)
     assert list(grants(hcl)) == [
-        "secret/data/a.v2/a",
         "secret/data/ml-platform/optuna/prod/payments-risk",
-        "secret/data/z/b",
+        "secret/data/payments-risk/a.v2/a",
+        "secret/data/payments-risk/z/b",
     ]
     assert [r["metadata"]["name"] for r in out if r["kind"] == "VaultStaticSecret"] == [
         "fraud-detector-a",
@@ -491,7 +491,9 @@ def test_a_policy_grants_read_on_exactly_a_valid_path_and_refuses_the_rest(path:
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_renderer_refuses_a_hostile_secret_name_that_skipped_validation(name: str) -> None:
     spec, ctx = effective("fraud-detector")
-    bad = with_secrets(spec, Secret.model_construct(name=name, vault_path="secret/data/ok", env={"DB": "password"}))
+    bad = with_secrets(
+        spec, Secret.model_construct(name=name, vault_path="secret/data/payments-risk/ok", env={"DB": "password"})
+    )
     with pytest.raises(UnsafeSecretReference):
         render(bad, ctx)
     with pytest.raises(UnsafeSecretReference):
@@ -501,14 +503,14 @@ def test_renderer_refuses_a_hostile_secret_name_that_skipped_validation(name: st
 @pytest.mark.parametrize("env", [{"DB": ".*"}, {"DB\nX": "password"}, {"DB": 'a"b'}, {"1DB": "password"}])
 def test_renderer_refuses_a_hostile_env_mapping_that_skipped_validation(env: dict[str, str]) -> None:
     spec, ctx = effective("fraud-detector")
-    bad = with_secrets(spec, Secret.model_construct(name="db", vault_path="secret/data/ok", env=env))
+    bad = with_secrets(spec, Secret.model_construct(name="db", vault_path="secret/data/payments-risk/ok", env=env))
     with pytest.raises(UnsafeSecretReference):
         render(bad, ctx)
 
 
 def test_paths_outside_the_kv_mount_are_reported_per_environment_and_refused() -> None:
     text = _hostile_spec(
-        [("a", "kv/data/x"), ("b", "secret/metadata/x"), ("c", "secret/data/ok"), ("d", "secret/data")]
+        [("a", "kv/data/x"), ("b", "secret/metadata/x"), ("c", "secret/data/t1/ok"), ("d", "secret/data")]
     )
     located, _ = loads(text, "maestro.yaml")
     assert located is not None
@@ -601,7 +603,8 @@ def test_inline_secret_findings_passes_every_example(model: str, env: str) -> No
 def test_output_does_not_depend_on_the_order_of_secrets_or_env() -> None:
     spec, ctx = effective("fraud-detector")
     entries = [
-        secret(f"s{i}", f"secret/data/team/s{i % 3}", env={f"V{i}_{j}": f"k{j}" for j in range(4)}) for i in range(6)
+        secret(f"s{i}", f"secret/data/payments-risk/s{i % 3}", env={f"V{i}_{j}": f"k{j}" for j in range(4)})
+        for i in range(6)
     ]
     expected = render(with_secrets(spec, *entries), ctx)
     expected_env = secret_env(with_secrets(spec, *entries))
@@ -625,3 +628,133 @@ def test_render_is_pure() -> None:
     first[2]["spec"]["policies"].append("root")
     assert render(spec, ctx) == snapshot  # no shared state between calls
     assert spec.model_dump() == before
+
+
+# ------------------------------------------------------------------ team-scoped Vault paths (issue 14)
+
+
+def test_vault_paths_are_scoped_per_team_by_default() -> None:
+    paths = _workspace().platform.vault_paths
+    ok = dict(kv_mount="secret", team="payments-risk", model="fraud-detector", env="prod")
+    assert paths.allows("secret/data/payments-risk/fraud/feature-db", **ok)
+    assert paths.allows("secret/data/payments-risk/x", **ok)
+    for other in (
+        "secret/data/growth/churn/db",  # another team's
+        "secret/data/payments/fraud/feature-db",  # a team whose name is a prefix
+        "secret/data/payments-risk",  # the folder, not a secret in it
+        "secret/data/payments-riskier/x",
+        "kv/data/payments-risk/x",  # another mount
+    ):
+        assert not paths.allows(other, **ok), other
+
+
+def test_a_pattern_and_shared_paths_from_config() -> None:
+    from maestro.resolve.config import VaultPaths, vault_pattern_problem
+
+    paths = VaultPaths(
+        pattern="{kv_mount}/data/teams/{team}/{model}/...", shared=["{kv_mount}/data/shared/ca", "x/..."]
+    )
+    ok = dict(kv_mount="/kv/", team="t", model="m", env="dev")
+    assert paths.allows("kv/data/teams/t/m/db", **ok) and not paths.allows("kv/data/teams/t/other/db", **ok)
+    assert paths.allows("kv/data/shared/ca", **ok) and not paths.allows("kv/data/shared/ca/more", **ok)
+    assert paths.allows("x/anything/below", **ok) and not paths.allows("x", **ok)
+    assert paths.scope(**ok) == "kv/data/teams/t/m/..."
+    assert vault_pattern_problem("{kv_mount}/data/...", scoped=True) is not None  # no team, no model
+    assert vault_pattern_problem("{kv_mount}/data/shared/...", scoped=False) is None
+    assert "unknown placeholder" in str(vault_pattern_problem("{kv_mount}/data/{tenant}/...", scoped=True))
+    for bad in ("{kv_mount}/data/{team}/*", "{kv_mount}/../{team}", ".../{team}", "{kv_mount}/data/{team}/.../x"):
+        assert vault_pattern_problem(bad, scoped=True) is not None, bad
+
+
+def test_another_teams_path_is_reported_per_environment_and_refused_at_render() -> None:
+    spec, ctx = effective("fraud-detector")
+    bad = with_secrets(spec, secret("db", "secret/data/growth/churn/db", env={"DB": "password"}))
+    found = list(secrets.scope_findings(bad, ctx.platform, "prod"))
+    assert [(f.pointer, f.code) for f in found] == [("/spec/secrets/0/vaultPath", "M218")]
+    assert (
+        found[0].message == "'secret/data/growth/churn/db' is outside the Vault paths of team payments-risk "
+        "(secret/data/payments-risk/...)"
+    )
+    with pytest.raises(UnsafeSecretReference, match="outside the Vault paths of team payments-risk"):
+        render(bad, ctx)
+    for model in WITH_SECRETS:
+        assert list(secrets.scope_findings(effective(model)[0], ctx.platform, "prod")) == []
+
+
+# ------------------------------------------------------------------ secret hygiene (issue 14)
+
+
+def _containers(node: Any) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        found = [c for key in ("containers", "initContainers") for c in node.get(key) or [] if isinstance(c, dict)]
+        return found + [c for key, value in node.items() for c in _containers(value)]
+    if isinstance(node, list):
+        return [c for value in node for c in _containers(value)]
+    return []
+
+
+def test_every_variable_a_renderer_sets_is_one_a_secret_may_not_shadow() -> None:
+    """The reserved names in frontend/semantics.py cannot drift from what the renderers set:
+    every variable of every container of every example in every environment that does not
+    come from a Secret is reserved."""
+    from conftest import example_specs
+    from maestro.frontend.semantics import reserved_env
+
+    ws = example_workspace()
+    set_by_platform: set[str] = set()
+    for model in sorted(p.parent.name for p in (ROOT / "specs").glob("*/maestro.yaml")):
+        for env, spec in example_specs(model).items():
+            objects, _ = pipeline.render_model(ws, env, spec, f"specs/{model}/maestro.yaml")
+            for container in _containers(objects):
+                for entry in container.get("env") or []:
+                    if "secretKeyRef" not in (entry.get("valueFrom") or {}):
+                        set_by_platform.add(entry["name"])
+    assert len(set_by_platform) > 15
+    assert sorted(n for n in set_by_platform if reserved_env(n) is None) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "refs"),
+    [
+        ("--password=$(DB_PASSWORD)", ["DB_PASSWORD"]),
+        ("$(A)$(B) and $$(C) and $$$(D)", ["A", "B", "D"]),  # $$ is a literal $, as in Kubernetes
+        ("$(unclosed", []),
+        ("price: $5 (net)", []),
+    ],
+)
+def test_env_references_read_command_lines_as_the_kubelet_does(text: str, refs: list[str]) -> None:
+    from maestro.frontend.semantics import env_references
+
+    assert env_references(text) == refs
+
+
+def test_an_overlay_patch_that_puts_a_secret_on_a_command_line_is_refused_at_the_patch() -> None:
+    from maestro.output.secret_values import command_line_findings
+
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "j"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "main",
+                            "args": ["--user=$(DB_USER)", "--literal=$$(DB_PASSWORD)", "--password=$(DB_PASSWORD)"],
+                            "env": [
+                                {"name": "DB_USER", "value": "reader"},
+                                {
+                                    "name": "DB_PASSWORD",
+                                    "valueFrom": {"secretKeyRef": {"name": "m-db", "key": "password"}},
+                                },
+                            ],
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    [d] = command_line_findings([job], prefix="prod/m")
+    assert (d.code, d.file, d.pointer) == ("M220", "prod/m/job-j.yaml", "/spec/template/spec/containers/0/args/2")
+    assert "Secret m-db (DB_PASSWORD)" in d.message

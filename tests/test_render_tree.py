@@ -34,7 +34,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    for sub in ("config", "specs", "overlays", "schemas"):
+    for sub in ("config", "specs", "overlays", "schemas", "policies"):
         shutil.copytree(ROOT / sub, tmp_path / sub)
     return tmp_path
 

@@ -30,6 +30,7 @@ CODES: dict[str, str] = {
     "M008": "file too large",
     "M009": "alias expansion or nesting past the bound",
     "M010": "file cannot be read",
+    "M011": "file outside the repository",
     # M1xx: shape of the document (schema)
     "M101": "unknown field",
     "M102": "missing required field",
@@ -53,11 +54,15 @@ CODES: dict[str, str] = {
     "M215": "unknown environment",
     "M216": "section needs another section",
     "M217": "spec folder does not match the model name",
+    "M218": "Vault path outside the team's paths",
+    "M219": "secret variable shadows one the platform or the program loader uses",
+    "M220": "secret variable on a container command line",
     "M222": "rollout strategy conflicts with the A/B test",
     # M3xx: platform config and overlays
     "M301": "invalid platform configuration",
     "M302": "invalid overlay",
     "M303": "spec not found",
+    "M304": "environment without its overlay",
     # M9xx: the compiler itself
     "M901": "internal error",
 }

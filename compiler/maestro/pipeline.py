@@ -87,11 +87,47 @@ def check_located(located: Located, inputs: Inputs, selected: list[str] | None =
                 env_diags += to_diagnostics(
                     secrets.check(eff, platform.environments[env].endpoints.vault), eff_loc, env
                 )
+                env_diags += to_diagnostics(secrets.scope_findings(eff, platform, env), eff_loc, env)
+                env_diags += _namespace_diagnostics(eff, env, inputs)
             checked.effective[env] = eff
             checked.effective_located[env] = eff_loc
         diags += [d for d in env_diags if (d.file, d.line, d.col, d.code) not in reported]
     checked.diagnostics = diags
     return checked
+
+
+def _namespace_diagnostics(spec: Spec, env: str, inputs: Inputs) -> list[Diagnostic]:
+    """The model's namespace in `env` must be a DNS label (at most 63 characters); reported
+    where its pattern is written, the overlay's or the config's, naming the model."""
+    from maestro.names import DNS1123_LABEL
+    from maestro.transform.namespace import substitute_namespace
+    from maestro.transform.resource import Invalid
+
+    overlay = inputs.overlays.get(env)
+    written = overlay.data.get("namespace") if overlay is not None else None
+    if isinstance(written, str) and written:
+        pattern, where = written, overlay.where("/namespace")  # type: ignore[union-attr]
+    else:
+        platform_doc = inputs.platforms.get(env)
+        pattern = inputs.settings[env].environments[env].namespace
+        where = platform_doc.where(f"/environments/{env}/namespace") if platform_doc is not None else {}
+    try:
+        namespace = substitute_namespace(pattern, _placeholders(env, spec))
+    except Invalid:
+        return []  # the overlay's own check reports the placeholder
+    if len(namespace) <= 63 and DNS1123_LABEL.fullmatch(namespace):
+        return []
+    why = f"{len(namespace)} characters, more than 63" if len(namespace) > 63 else "not a DNS-1123 label"
+    return [
+        error(
+            "M302" if where.get("file", "").startswith("overlays/") else "M301",
+            f"namespace '{namespace}' of model {spec.metadata.name} ({pattern}) is {why}",
+            hint="namespaces are DNS-1123 labels: lower-case letters, digits and '-', at most 63 characters",
+            env=env,
+            model=spec.metadata.name,
+            **where,
+        )
+    ]
 
 
 def _in_env(d: Diagnostic, env: str) -> Diagnostic:
@@ -103,7 +139,7 @@ def _in_env(d: Diagnostic, env: str) -> Diagnostic:
 def check_file(
     path: Path, display: str, inputs: Inputs, selected: list[str] | None = None, root: Path | None = None
 ) -> Checked:
-    located, diags = load(path, display)
+    located, diags = load(path, display, root=root)
     if located is None:
         return Checked(path=path, located=None, spec=None, diagnostics=_about(diags, path.parent.name))
     checked = check_located(located, inputs, selected)
@@ -332,14 +368,15 @@ def stamp(resources: Iterable[Resource], spec: Spec, ctx: Context, component: st
 
 
 def render_model(
-    ws: Workspace, env: str, spec: Spec, source: str, lock: EnvLock | None = None
+    ws: Workspace, env: str, spec: Spec, source: str, lock: EnvLock | None = None, *, patches: int | None = None
 ) -> tuple[list[Resource], list[Diagnostic]]:
-    """Every object of one model in one environment, transformed, not yet verified."""
+    """Every object of one model in one environment, transformed, not yet verified.
+    `patches`: apply only the overlay's first N patches (None: all of them)."""
     ctx = context_for(ws, env, spec, source, lock)
     resources: list[Resource] = []
     for module in renderers():
         resources += stamp(module.render(spec, ctx), spec, ctx, module.COMPONENT)
-    return _transform(ws, env, spec, ctx, resources)
+    return _transform(ws, env, spec, ctx, resources, patches=patches)
 
 
 def _transform(
@@ -349,6 +386,8 @@ def _transform(
     ctx: Context,
     resources: list[Resource],
     observe: Callable[[str, list[Resource], list[Resource]], None] | None = None,
+    *,
+    patches: int | None = None,
 ) -> tuple[list[Resource], list[Diagnostic]]:
     """The overlay's transforms on one model's objects, diagnostics placed in the overlay."""
     from maestro.transform.apply import apply_transforms
@@ -360,6 +399,8 @@ def _transform(
         for key in ("commonLabels", "commonAnnotations", "images", "patches"):
             if key in doc.data:
                 transforms[key] = doc.data[key]
+        if patches is not None and isinstance(transforms.get("patches"), list):
+            transforms["patches"] = transforms["patches"][:patches]
     base_dir = ws.root / "overlays" / env
     out, diags = apply_transforms(
         resources, transforms, context=_placeholders(env, spec), base_dir=base_dir, observe=observe
@@ -407,10 +448,14 @@ def render_model_env(
     prefix = f"{env}/{spec.metadata.name}"
     # The rendered tree never carries a secret value, whatever a renderer or patch did.
     tree.diagnostics.extend(inline_secret_findings(objects, prefix=prefix))
+    tree.diagnostics.extend(
+        replace(d, env=env, model=spec.metadata.name)
+        for d in command_line_diagnostics(objects, prefix, ws.inputs.overlays.get(env))
+    )
+    tree.diagnostics.extend(verify_model(ws, env, spec, source, objects, verifier, lock_entry(c, env)))
     findings: list[Diagnostic] = []
     for res in objects:
         where = f"{prefix}/{_where(res)}"
-        tree.diagnostics.extend(verifier.verify(res, source=where))
         if gov is not None:
             findings += gov.check_object(res, env, spec.metadata.team, ws.platforms[env], f"rendered/{where}")
     if findings and c.spec is not None and c.located is not None:
@@ -918,6 +963,102 @@ def _with_objects(inc: Incremental, part: ModelEnv, key: str, verifier: Verifier
         return replace(part, objects=objects)
     rec = next(r for r in inc.records if r.name == part.model)
     return render_model_env(inc.ws, part.env, inc.checked_for(rec), verifier, inc.gov, inc.envs)
+
+
+def check_overlays(ws: Workspace, checked: list[Checked], envs: list[str], verifier: Verifier) -> list[Diagnostic]:
+    """What rendering would find wrong with each environment's overlay, for `validate`:
+    validate sees what render sees. The overlay's transforms run on every valid spec's
+    objects (a patch target that matches nothing, a JSON 6902 path the object lacks), the
+    result is checked for secrets on command lines, and objects a patch made invalid for
+    their schema are reported at that patch."""
+    out: list[Diagnostic] = []
+    for c in checked:
+        if c.spec is None or has_errors(c.diagnostics):
+            continue
+        for env in envs:
+            spec = c.effective.get(env)
+            if spec is None:
+                continue
+            source = _source(ws, c)
+            objects, diags = render_model(ws, env, spec, source, lock_entry(c, env))
+            out += [replace(d, env=env, model=spec.metadata.name) for d in diags]
+            if has_errors(diags):
+                continue
+            prefix = f"{env}/{spec.metadata.name}"
+            out += [
+                replace(d, env=env, model=spec.metadata.name)
+                for d in command_line_diagnostics(objects, prefix, ws.inputs.overlays.get(env))
+            ]
+            doc = ws.inputs.overlays.get(env)
+            if doc is not None and doc.data.get("patches"):
+                out += [
+                    d
+                    for d in verify_model(ws, env, spec, source, objects, verifier, lock_entry(c, env))
+                    if d.file == doc.file
+                ]
+    return out
+
+
+def verify_model(
+    ws: Workspace,
+    env: str,
+    spec: Spec,
+    source: str,
+    objects: list[Resource],
+    verifier: Verifier,
+    lock: EnvLock | None = None,
+) -> list[Diagnostic]:
+    """Each object against its schema. A problem the overlay's patches caused (the object
+    without them has none) is reported at the first patch that causes it: it is the
+    overlay's to fix, not a bug in Maestro."""
+    prefix = f"{env}/{spec.metadata.name}"
+    found = [d for res in objects for d in verifier.verify(res, source=f"{prefix}/{_where(res)}")]
+    doc = ws.inputs.overlays.get(env)
+    patches = doc.data.get("patches") if doc is not None else None
+    if not found or doc is None or not isinstance(patches, list) or not patches:
+        return found
+
+    def problems(n: int) -> set[tuple[str, str]]:
+        objs, _ = render_model(ws, env, spec, source, lock, patches=n)
+        return {(d.code, d.message) for res in objs for d in verifier.verify(res)}
+
+    before = problems(0)
+    steps: dict[int, set[tuple[str, str]]] = {}
+    out = []
+    for d in found:
+        if (d.code, d.message) in before:
+            out.append(d)
+            continue
+        culprit = next(
+            (i for i in range(1, len(patches) + 1) if (d.code, d.message) in steps.setdefault(i, problems(i))),
+            len(patches),
+        )
+        out.append(
+            replace(
+                d,
+                message=f"{d.message} (in {d.file}, after the overlay's patch)",
+                hint="the overlay's patch makes the object invalid for its schema: fix the patch",
+                env=env,
+                model=spec.metadata.name,
+                **doc.where(f"/patches/{culprit - 1}"),
+            )
+        )
+    return out
+
+
+def command_line_diagnostics(objects: list[Resource], prefix: str, overlay: Located | None) -> list[Diagnostic]:
+    """M220 for secrets on container command lines, at the overlay patch that wrote the
+    reference when one did (the spec's own command is checked at validation)."""
+    from maestro.output.secret_values import command_line_findings
+
+    out = []
+    for d in command_line_findings(objects, prefix=prefix):
+        reference = dict(d.extra).get("reference", "")
+        patch = _patch_writing(overlay, reference) if reference else None
+        if patch is not None and overlay is not None:
+            d = replace(d, message=f"{d.message} (in {d.file})", **overlay.where(patch))
+        out.append(d)
+    return out
 
 
 def link_input(

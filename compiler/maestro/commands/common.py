@@ -36,11 +36,15 @@ def repo_root(args: argparse.Namespace) -> Path:
 
 
 def display(path: Path) -> str:
-    """How to name a file in messages: relative to the working directory when below it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    """How to name a file in messages: relative to the working directory when below it, as
+    written (a symbolic link is named, not where it leads)."""
+    cwd = Path.cwd()
+    for here, there in ((Path(os.path.abspath(path)), Path(os.path.abspath(cwd))), (path.resolve(), cwd.resolve())):
+        try:
+            return str(here.relative_to(there))
+        except ValueError:
+            continue
+    return str(path)
 
 
 def load_workspace(root: Path, fmt: str = "text") -> tuple[Workspace, list[Diagnostic]]:
@@ -75,9 +79,9 @@ def exit_code(diags: list[Diagnostic], strict: bool) -> int:
     return OK
 
 
-def load_governance(root: Path, args: argparse.Namespace, *, lazy: bool = False) -> Governance:
-    """The policies, loaded once; a broken or missing (when named) policy set is exit 2.
-    With `lazy`, loaded on first use (`_LazyGovernance`)."""
+def load_governance(root: Path, args: argparse.Namespace, ws: Workspace, *, lazy: bool = False) -> Governance:
+    """The policies, loaded once; a broken or missing policy set is exit 2. With `lazy`,
+    loaded on first use (`_LazyGovernance`)."""
     from maestro.policy.governance import Governance
 
     policy_dir = Path(args.policy) if getattr(args, "policy", None) else None
@@ -85,7 +89,7 @@ def load_governance(root: Path, args: argparse.Namespace, *, lazy: bool = False)
         raise UsageError(f"--policy {args.policy}: no such folder")
 
     def load() -> Governance:
-        gov, problems = Governance.load(root, policy_dir)
+        gov, problems = Governance.load(root, policy_dir, ws.platform.policies)
         if problems:
             raise Unusable(problems, getattr(args, "format", "text"))
         return gov

@@ -10,12 +10,14 @@ from typing import Any
 from maestro.commands.common import display, exit_code, load_workspace, repo_root
 from maestro.errors import FINDINGS, OK, USAGE, Unusable, UsageError
 from maestro.output.reporters import print_diagnostics
+from maestro.policy.sandbox import Limits
 
 
 def command(args: argparse.Namespace) -> int:
     from maestro.diagnostics import has_errors
-    from maestro.policy.policyset import PolicySet, check_files, format_test_results, policy_error_diagnostic
+    from maestro.policy.policyset import check_files, format_test_results, policy_error_diagnostic
     from maestro.policy.rego import PolicyError
+    from maestro.policy.sandbox import IsolatedPolicySet
 
     if args.policy_verb == "test":
         if args.policy:
@@ -25,12 +27,17 @@ def command(args: argparse.Namespace) -> int:
         if not folders or not all(f.is_dir() for f in folders):
             raise UsageError(f"no policy folder at {args.policy or 'policies/'}")
         results = []
+        limits = _limits(args)
         for folder in folders:
             try:
-                results += PolicySet.load(folder, display=display(folder)).run_tests()
+                policies = IsolatedPolicySet.load(folder, display=display(folder), limits=limits)
             except PolicyError as exc:
                 print_diagnostics([policy_error_diagnostic(exc)], "text")
                 return USAGE
+            try:
+                results += policies.run_tests()
+            finally:
+                policies.close()
         sys.stdout.write(format_test_results(results, verbose=args.verbose))
         if any(r.status == "error" for r in results):
             return USAGE
@@ -39,9 +46,21 @@ def command(args: argparse.Namespace) -> int:
     if not policy_dir.is_dir():
         raise UsageError(f"no policy folder at {policy_dir}")
     data = _policy_data(args)
-    diags, summary = check_files(
-        [Path(f) for f in args.files], policy_dir, args.namespace, all_namespaces=args.all_namespaces, data=data
-    )
+    try:
+        policies = IsolatedPolicySet.load(policy_dir, limits=_limits(args))
+    except PolicyError as exc:
+        print_diagnostics([policy_error_diagnostic(exc)], args.format)
+        return USAGE
+    try:
+        diags, summary = check_files(
+            [Path(f) for f in args.files],
+            namespace=args.namespace,
+            all_namespaces=args.all_namespaces,
+            data=data,
+            policy=policies,
+        )
+    finally:
+        policies.close()
     print_diagnostics(diags, args.format)
     if any(d.code in ("M403", "M404") for d in diags):
         return USAGE
@@ -51,6 +70,22 @@ def command(args: argparse.Namespace) -> int:
             f"{summary.warnings} warning(s), {summary.exceptions} exception(s)"
         )
     return exit_code(diags, args.strict) if not has_errors(diags) else FINDINGS
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    """The engine's bounds from the repository's config (policies.*), or the defaults when the
+    command runs outside a repository or its config cannot be read."""
+    from maestro.errors import MaestroError
+    from maestro.resolve.config import load_config
+
+    try:
+        platform, _ = load_config(repo_root(args))
+    except MaestroError:
+        platform = None
+    settings = platform.policies if platform is not None else None
+    if settings is None:
+        return Limits()
+    return Limits(timeout_seconds=settings.timeout_seconds, memory_mb=settings.memory_mb)
 
 
 def _policy_data(args: argparse.Namespace) -> dict[str, Any] | None:

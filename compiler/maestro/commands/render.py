@@ -33,13 +33,40 @@ if TYPE_CHECKING:
 def command(args: argparse.Namespace) -> int:
     if getattr(args, "stdout", False):
         return _render_stdout(args)
+    from maestro.output.emit import check_output_root, output_target
+    from maestro.output.lock import output_lock
+
+    root = repo_root(args)
+    out_root = Path(args.out) if args.out else root / "rendered"
+    bad_root = check_output_root(out_root, root) if args.out else None
+    if bad_root is not None:
+        print_diagnostics([bad_root], "text")
+        return USAGE
+    target = output_target(out_root)
+    if not args.out and not target.is_relative_to(root):
+        raise UsageError(
+            f"rendered/ is a symbolic link to {target}, outside the repository: Argo CD reads rendered/ from the "
+            "repository, so render into it (remove the link), or name the folder with --out DIR"
+        )
+
+    def waiting() -> None:
+        print(f"maestro: waiting for another maestro render of {display(target)} to finish", file=sys.stderr)
+
+    if getattr(args, "stream", None) is not None:  # --stdout reads no output folder
+        return _command(args, root)
+    # Before the inputs are read: a render that read older inputs must not write after one
+    # that read newer ones (output/lock.py). --check waits for a writer to finish.
+    with output_lock(target, shared=bool(args.check), on_wait=waiting):
+        return _command(args, root)
+
+
+def _command(args: argparse.Namespace, root: Path) -> int:
     started = time.monotonic()
     from maestro.cache import Cache
     from maestro.diagnostics import has_errors
-    from maestro.output.emit import Spool, check_output_root
+    from maestro.output.emit import Spool
     from maestro.pipeline import check_specs_incremental
 
-    root = repo_root(args)
     ws, diags = load_workspace(root)
     selected = ws.selected(args.env)
     crd = ws.platform.crd_schema_dir
@@ -49,11 +76,7 @@ def command(args: argparse.Namespace) -> int:
             "schemas on top of the ones Maestro ships: create it, or remove the key"
         )
     out_root = Path(args.out) if args.out else root / "rendered"
-    bad_root = check_output_root(out_root, root) if args.out else None
-    if bad_root is not None:
-        print_diagnostics([bad_root], "text")
-        return USAGE
-    gov = load_governance(root, args, lazy=True)  # a render from the cache needs no policies
+    gov = load_governance(root, args, ws, lazy=True)  # a render from the cache needs no policies
     cache = None if getattr(args, "no_cache", False) else Cache(root)
     shard = getattr(args, "shard", None)
     if shard is not None and (args.model is not None or getattr(args, "stream", None) is not None):
@@ -86,7 +109,7 @@ def _emit(
     started: float,
 ) -> int:
     """Render what `front` selected, then write it, check it or print it."""
-    from maestro.output.emit import compare, write_tree
+    from maestro.output.emit import compare, remove_leftovers, write_tree
 
     shard = getattr(args, "shard", None)
     result = _render_with_progress(front, getattr(args, "jobs", None) or cpu_count(), elsewhere, spool)
@@ -128,6 +151,8 @@ def _emit(
     changes = compare(out_root, scopes, files)
     if changes:
         write_tree(out_root, scopes, files)
+    else:
+        remove_leftovers(out_root)  # what a killed render left, even when there is nothing to change
     print(summary(len(result.models), len(selected), result.objects, shown, changes, time.monotonic() - started))
     return OK
 

@@ -10,14 +10,16 @@ from maestro.output.reporters import print_diagnostics
 
 def command(args: argparse.Namespace) -> int:
     from maestro.diagnostics import has_errors
-    from maestro.pipeline import check_specs
+    from maestro.pipeline import check_overlays, check_specs, verifier_for
 
     root = repo_root(args)
     ws, diags = load_workspace(root, args.format)
     selected = ws.selected(args.env)
-    gov = load_governance(root, args)
+    gov = load_governance(root, args, ws)
     front = check_specs(ws, [(p, display(p)) for p in spec_paths(root, args.specs)], selected, gov)
     diags += front.diagnostics
+    # Validate sees what render sees: the overlays' transforms on the specs' objects.
+    diags += check_overlays(ws, front.checked, selected, verifier_for(ws))
     print_diagnostics(diags, args.format)
     if args.format == "text" and not has_errors(diags) and not (args.strict and diags):
         print(f"{len(front.checked)} spec(s) valid in {', '.join(selected)}")

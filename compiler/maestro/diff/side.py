@@ -134,7 +134,7 @@ def _governance(side: Side, fmt: str) -> Governance:
     from maestro.policy.governance import Governance
 
     if side.gov is None:
-        gov, problems = Governance.load(side.snap.root)  # type: ignore[arg-type]
+        gov, problems = Governance.load(side.snap.root, settings=side.ws.platform.policies if side.ws else None)  # type: ignore[arg-type]
         if problems:
             raise Unusable([_relabel(d, side.snap) for d in problems], "json" if fmt == "json" else "text")
         side.gov = gov

@@ -10,6 +10,8 @@ exhausting memory.
 from __future__ import annotations
 
 import io
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -356,10 +358,40 @@ def loads(
     return _build(yaml, root, file, max_nodes, max_depth)
 
 
-def load(path: Path, display: str | None = None) -> tuple[Located | None, list[Diagnostic]]:
+def escapes(path: Path, root: Path) -> bool:
+    """Whether `path` lies inside `root` as written but resolves outside it (a symbolic link
+    out of the repository, somewhere on the way). A path written outside `root` does not
+    escape: whoever named it meant it."""
+    written = Path(os.path.abspath(path))
+    base = Path(os.path.abspath(root))
+    if not (written.is_relative_to(base) or written.is_relative_to(root.resolve())):
+        return False
+    return not path.resolve().is_relative_to(root.resolve())
+
+
+def outside_diagnostic(file: str) -> Diagnostic:
+    return error(
+        "M011",
+        "refusing to read it: it is a symbolic link to a file outside the repository",
+        file=file,
+        hint="keep the file itself in the repository (Maestro reads nothing outside it, and never shows what it "
+        "would find there)",
+    )
+
+
+def load(
+    path: Path, display: str | None = None, *, root: Path | None = None
+) -> tuple[Located | None, list[Diagnostic]]:
+    """Read and parse one YAML file. With `root`, a file that resolves outside it is refused
+    unread (M011); anything but a regular file (a FIFO, a device) is refused too (M010)."""
     file = display or str(path)
+    if root is not None and escapes(path, root):
+        return None, [outside_diagnostic(file)]
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            return None, [error("M010", "cannot read: not a regular file", file=file)]
+        size = info.st_size
         if size > MAX_BYTES:
             return None, [
                 error(

@@ -237,12 +237,103 @@ def check_registry(spec: SpecBody) -> Iterator[Violation]:
     )
 
 
+# Variables a secret may not set. Kubernetes lets the last `env` entry of a name win, and the
+# secret's entries come after the platform's, so a secret named like one of these would
+# replace what the platform set (where traces and models go), or make the program load code
+# of the secret's choosing (the dynamic loader, interpreter start-up hooks).
+# tests/test_render_secrets.py checks that every variable a renderer sets is covered here.
+PLATFORM_ENV = frozenset(
+    {
+        "HOME",
+        "MODEL_URI",
+        "PUSHGATEWAY_URL",
+        "DRIFT_METRIC",
+        "OPTUNA_STUDY_NAME",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_EXPERIMENT_NAME",
+        "DEFINITION",  # a one-shot run's launcher compares it with the running run (render/launch.py)
+    }
+)
+PLATFORM_ENV_PREFIXES = ("OTEL_", "MAESTRO_", "MLSERVER_")
+LOADER_ENV = frozenset(
+    {
+        "PATH",
+        "NODE_OPTIONS",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "JDK_JAVA_OPTIONS",
+        "PERL5OPT",
+        "PERL5LIB",
+        "RUBYOPT",
+        "RUBYLIB",
+        "BASH_ENV",
+        "ENV",
+        "GCONV_PATH",
+    }
+)
+LOADER_ENV_PREFIXES = ("LD_", "PYTHON")
+
+
+def reserved_env(name: str) -> str | None:
+    """Why a secret may not set variable `name` ("the platform" or "the program loader"), or None."""
+    if name in PLATFORM_ENV or name.startswith(PLATFORM_ENV_PREFIXES):
+        return "the platform"
+    if name in LOADER_ENV or name.startswith(LOADER_ENV_PREFIXES):
+        return "the program loader"
+    return None
+
+
+def env_references(text: str) -> list[str]:
+    """The variables `$(NAME)` in a container command or argument refers to, as Kubernetes
+    expands them (`$$` is a literal `$`, so `$$(NAME)` is no reference)."""
+    out, i = [], 0
+    while i < len(text) - 1:
+        if text[i] != "$":
+            i += 1
+        elif text[i + 1] == "$":
+            i += 2
+        elif text[i + 1] == "(" and (end := text.find(")", i + 2)) != -1:
+            out.append(text[i + 2 : end])
+            i = end + 1
+        else:
+            i += 1
+    return out
+
+
 def check_secrets(spec: SpecBody) -> Iterator[Violation]:
     yield from _dupes(((s.name, f"/spec/secrets/{i}/name") for i, s in enumerate(spec.secrets)), "secret")
     yield from _dupes(
         ((var, f"/spec/secrets/{i}/env/{escape(var)}") for i, s in enumerate(spec.secrets) for var in s.env),
         "environment variable",
     )
+    secret_vars: dict[str, str] = {}
+    for i, s in enumerate(spec.secrets):
+        for var in s.env:
+            secret_vars.setdefault(var, s.name)
+            owner = reserved_env(var)
+            if owner is not None:
+                yield Violation(
+                    f"/spec/secrets/{i}/env/{escape(var)}",
+                    "M219",
+                    f"secret '{s.name}' may not set {var}: {owner} sets it, and the secret would replace it",
+                    "name the variable after what it holds (e.g. DB_PASSWORD); the platform's variables come "
+                    "from config/platform.yaml, the loader's from the image",
+                    key=True,
+                )
+    if spec.training is not None:
+        for field in ("command", "args"):
+            for j, text in enumerate(getattr(spec.training, field) or []):  # command may be unset
+                for var in env_references(text):
+                    if var in secret_vars:
+                        yield Violation(
+                            f"/spec/training/{field}/{j}",
+                            "M220",
+                            f"training.{field}[{j}] puts secret '{secret_vars[var]}' ({var}) on the command line: "
+                            f"the kubelet expands $({var}) into the process arguments, which `ps` in the pod and the "
+                            "container runtime show",
+                            f"read {var} from the environment in the program instead (or write $$({var}) for the "
+                            "literal text)",
+                        )
 
 
 def check_sections(spec: SpecBody) -> Iterator[Violation]:

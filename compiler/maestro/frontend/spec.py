@@ -136,7 +136,7 @@ VaultPath = _checked(
     "a safe Vault path",
     "use '/'-separated segments of letters, digits, '_', '-' and inner dots, "
     "without globs ('*', '+'), '..', quotes, spaces or a leading '/'",
-    examples=["secret/data/payments/fraud/feature-db"],
+    examples=["secret/data/payments-risk/fraud/feature-db"],
     max_length=512,
 )
 SecretKey = _checked(

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from maestro.diagnostics import CODES, Diagnostic, error
+from maestro.errors import EnvironmentProblem, environment_problem
+from maestro.output.lock import output_lock
 from maestro.render import ARTIFACT_DIR
 from maestro.serialize import dump
 
@@ -226,13 +228,87 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def write_tree(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> None:
-    """Make `root` hold exactly `files` within `scopes` (and leave the rest), atomically."""
+def output_target(root: Path) -> Path:
+    """The folder a render writes: `root`, or what it links to. A symbolic link is written
+    through (its target is replaced, the link stays); a dangling one is refused."""
     root = root.absolute()
+    if root.is_symlink():
+        target = root.resolve()
+        if not target.is_dir():
+            raise EnvironmentProblem(
+                f"{root} is a symbolic link to {target}, which is not a folder: create the folder, or remove the link"
+            )
+        return target
+    return root
+
+
+def write_tree(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> None:
+    """Make `root` hold exactly `files` within `scopes` (and leave the rest), atomically.
+
+    Holds the output lock (re-entrant: the render command already holds it from before it
+    read its inputs), removes what killed renders left (nobody else can own it while the lock
+    is held), stages the new tree beside the old one and swaps it in. An error of the machine
+    (full disk, read-only, busy mount) is an `EnvironmentProblem`; the old tree is unchanged."""
+    root = output_target(root)
+    try:
+        with output_lock(root):
+            _write_locked(root, scopes, files)
+    except OSError as exc:
+        problem = environment_problem(exc, f"writing {root}")
+        if problem is None:
+            raise
+        raise EnvironmentProblem(f"{problem} (nothing was changed in {root})") from None
+
+
+def remove_leftovers(root: Path) -> None:
+    """Remove the staging and old folders killed renders left beside `root`. A render that
+    changes nothing calls this too: else what a killed render left would stay until the
+    inputs change. Takes the output lock (re-entrant), which makes every such folder stale."""
+    root = output_target(root)
+    try:
+        with output_lock(root):
+            _remove_leftovers(root)
+    except OSError as exc:
+        problem = environment_problem(exc, f"removing what an interrupted render left beside {root}")
+        if problem is None:
+            raise
+        raise problem from None
+
+
+def _remove_leftovers(root: Path) -> None:
+    for prefix in (f".{root.name}.staging-", f".{root.name}.old-"):
+        for stale in root.parent.glob(prefix + "*"):  # left by a killed render: we hold the lock
+            _remove(stale)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def _refuse_links(root: Path, staging: Path, rel: str) -> None:
+    """A link inside the old tree (kept by a partial render) must not carry a removal or the
+    new files somewhere else: no folder on the way to `rel` may be a symbolic link."""
+    parts = rel.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        if (staging / "/".join(parts[:i])).is_symlink():
+            raise EnvironmentProblem(
+                f"{root / '/'.join(parts[:i])} is a symbolic link; maestro writes only real folders inside the "
+                "output folder: remove the link and render again"
+            )
+
+
+def _write_locked(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> None:
+    if os.path.ismount(root):
+        raise EnvironmentProblem(
+            f"{root} is a mount point: maestro replaces the output folder atomically by renaming, which a mount "
+            f"point does not allow; write into a folder inside it (--out {root}/rendered)"
+        )
     root.parent.mkdir(parents=True, exist_ok=True)
-    for stale in root.parent.glob(f".{root.name}.staging-*"):  # left by a render that was killed
-        shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-", dir=root.parent))
+    _remove_leftovers(root)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-{os.getpid()}-", dir=root.parent))
     try:
         if root.is_dir() and scopes != [""]:
             # Keep what lies outside the scope: hard links make this cheap and the files
@@ -240,13 +316,11 @@ def write_tree(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> Non
             shutil.rmtree(staging)
             shutil.copytree(root, staging, copy_function=os.link, symlinks=True)
             for scope in scopes:
-                target = staging / scope
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
+                _refuse_links(root, staging, scope)
+                _remove(staging / scope)
         for rel, data in files.items():
             path = staging / rel
+            _refuse_links(root, staging, rel)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         os.chmod(staging, 0o755)
@@ -261,5 +335,8 @@ def write_tree(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> Non
         os.rename(staging, root)
         shutil.rmtree(old)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        if staging.is_symlink() or staging.exists():
+            try:
+                _remove(staging)
+            except OSError:
+                pass  # the next render removes it (it holds the lock then)

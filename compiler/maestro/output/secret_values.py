@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from maestro.diagnostics import CODES, Diagnostic, error
-from maestro.frontend.semantics import secret_kind
+from maestro.frontend.semantics import env_references, secret_kind
 from maestro.output.emit import file_name
 
 CODES.update(
@@ -89,3 +89,49 @@ def _field(path: tuple[str | int, ...]) -> str:
         else:
             out += f'["{part}"]'
     return out or "(top level)"
+
+
+def command_line_findings(resources: list[dict[str, Any]], prefix: str = "") -> list[Diagnostic]:
+    """M220 for every container whose `command` or `args` refers to (`$(NAME)`) a variable
+    its `env` reads from a Secret: the kubelet expands it into the process arguments. The
+    spec's own command is checked at validation; this catches what an overlay patch added."""
+    out = []
+    for res in resources:
+        for path, container in _containers(res, ()):
+            secret_vars = {
+                e.get("name"): e["valueFrom"]["secretKeyRef"].get("name")
+                for e in container.get("env") or []
+                if isinstance(e, dict) and isinstance((e.get("valueFrom") or {}).get("secretKeyRef"), dict)
+            }
+            for field in ("command", "args"):
+                for i, text in enumerate(container.get(field) or []):
+                    for var in env_references(text) if isinstance(text, str) else []:
+                        if var in secret_vars:
+                            meta = res.get("metadata") or {}
+                            out.append(
+                                error(
+                                    "M220",
+                                    f"{res.get('kind')}/{meta.get('name')}: container {container.get('name')} puts "
+                                    f"Secret {secret_vars[var]} ({var}) on its command line ($({var}) in {field})",
+                                    file=f"{prefix}/{file_name(res)}" if prefix else file_name(res),
+                                    pointer=_pointer((*path, field, i)),
+                                    hint=f"read {var} from the environment in the program instead",
+                                    extra=(("reference", f"$({var})"),),
+                                )
+                            )
+    return out
+
+
+def _containers(node: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
+    """Every container (and init container) of every pod template in an object."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("containers", "initContainers") and isinstance(value, list):
+                for i, c in enumerate(value):
+                    if isinstance(c, dict):
+                        yield (*path, key, i), c
+            else:
+                yield from _containers(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _containers(value, (*path, i))

@@ -28,9 +28,10 @@ from maestro.diagnostics import CODES, Diagnostic, Severity, error
 from maestro.frontend.loader import Located
 from maestro.frontend.spec import Spec
 from maestro.mlflow.lockfile import EnvLock
-from maestro.policy.policyset import InputDocument, PolicySet, finding_to_diagnostic, policy_error_diagnostic
+from maestro.policy.policyset import InputDocument, finding_to_diagnostic, policy_error_diagnostic
 from maestro.policy.rego import PolicyError
-from maestro.resolve.config import Platform
+from maestro.policy.sandbox import IsolatedPolicySet, Limits
+from maestro.resolve.config import Platform, Policies
 
 CODES.update(
     {
@@ -45,6 +46,7 @@ POLICIES_DIR = "policies"
 NOT_WAIVABLE = frozenset({"MPS000", "MPS016", "MPK000", "MPK009", "MPK010"})
 SPEC_NAMESPACE = "maestro.spec"
 K8S_NAMESPACE = "main"
+BOUNDED = ("limit", "crash")  # sandbox errors: their message already names the input
 
 
 def today() -> dt.date:
@@ -98,25 +100,57 @@ def spec_input(spec: Spec, env: str, platform: Platform, sync: str, lock: EnvLoc
 
 @dataclass
 class Governance:
-    spec_policies: PolicySet | None
-    k8s_policies: PolicySet | None
+    spec_policies: IsolatedPolicySet | None
+    k8s_policies: IsolatedPolicySet | None
 
     @classmethod
-    def load(cls, root: Path, policy_dir: Path | None = None) -> tuple[Governance, list[Diagnostic]]:
-        """The repository's policies; a broken policy fails closed (an error, never a pass)."""
+    def load(
+        cls, root: Path, policy_dir: Path | None = None, settings: Policies | None = None
+    ) -> tuple[Governance, list[Diagnostic]]:
+        """The repository's policies, each set in a bounded worker (`policy/sandbox.py`).
+
+        Fails closed: a broken policy is an error, never a pass, and so is a missing
+        policies/spec or policies/k8s unless config says the repository runs without
+        governance (`policies.required: false`)."""
+        settings = settings or Policies()
+        limits = Limits(timeout_seconds=settings.timeout_seconds, memory_mb=settings.memory_mb)
         base = policy_dir or root / POLICIES_DIR
-        sets: dict[str, PolicySet | None] = {}
+        sets: dict[str, IsolatedPolicySet | None] = {"spec": None, "k8s": None}
         diags: list[Diagnostic] = []
-        for scope in ("spec", "k8s"):
+        missing = [scope for scope in sets if not (base / scope).is_dir()]
+        if missing and settings.required:
+            shown = _rel(root, base) if base.is_dir() else _rel(root, base) + "/"
+            what = (
+                f"{shown} does not exist" if not base.is_dir() else f"{shown} has no {' and no '.join(missing)}/ folder"
+            )
+            diags.append(
+                error(
+                    "M404",
+                    f"{what}: the platform's governance policies (spec/ for specs, k8s/ for rendered objects) must "
+                    "be there, or nothing would be checked",
+                    file=_rel(root, base),
+                    hint="restore them, or set policies.required: false in config/platform.yaml if this repository "
+                    "runs without governance",
+                )
+            )
+            return cls(None, None), diags
+        for scope in sets:
             folder = base / scope
-            sets[scope] = None
-            if not folder.is_dir():
+            if scope in missing:
                 continue
             try:
-                sets[scope] = PolicySet.load(folder, display=_rel(root, folder))
+                sets[scope] = IsolatedPolicySet.load(
+                    folder, display=_rel(root, folder), limits=limits, within=None if policy_dir else root
+                )
             except PolicyError as exc:
                 diags.append(policy_error_diagnostic(exc))
         return cls(sets["spec"], sets["k8s"]), diags
+
+    def close(self) -> None:
+        """End the policy workers (they also end with this process)."""
+        for policies in (self.spec_policies, self.k8s_policies):
+            if policies is not None:
+                policies.close()
 
     def check_spec(
         self, spec: Spec, env: str, platform: Platform, sync: str, located: Located, lock: EnvLock | None = None
@@ -129,9 +163,13 @@ class Governance:
                 spec_input(spec, env, platform, sync, lock),
                 SPEC_NAMESPACE,
                 data=config_data(platform, env, spec.metadata.team),
+                about=f"model {spec.metadata.name} in {env}",
             )
         except PolicyError as exc:
-            return [policy_error_diagnostic(exc, f"model {spec.metadata.name}, environment {env}")]
+            if exc.kind == "skipped":  # the set failed on an earlier input: reported once, there
+                return []
+            context = "" if exc.kind in BOUNDED else f"model {spec.metadata.name}, environment {env}"
+            return [policy_error_diagnostic(exc, context)]
         out = []
         for f in findings:
             d = finding_to_diagnostic(f, doc)
@@ -143,10 +181,15 @@ class Governance:
         if self.k8s_policies is None:
             return []
         doc = InputDocument(file, 0, 0, 0, obj, None)
+        what = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
         try:
-            findings = self.k8s_policies.check(obj, K8S_NAMESPACE, data=config_data(platform, env, team))
+            findings = self.k8s_policies.check(
+                obj, K8S_NAMESPACE, data=config_data(platform, env, team), about=f"{file} ({what})"
+            )
         except PolicyError as exc:
-            return [policy_error_diagnostic(exc, f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}")]
+            if exc.kind == "skipped":  # the set failed on an earlier object: reported once, there
+                return []
+            return [policy_error_diagnostic(exc, "" if exc.kind in BOUNDED else what)]
         out = []
         for f in findings:
             d = finding_to_diagnostic(f, doc)

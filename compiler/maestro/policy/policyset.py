@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from maestro.diagnostics import CODES, Diagnostic, Severity, error, warning
 from maestro.policy.rego import UNDEFINED, PolicyError, RegoEngine, RuleInfo, overlay_data, to_json_text
@@ -55,6 +55,7 @@ CODES.update(
         "M403": "policy error (syntax, compile or evaluation)",
         "M404": "policy directory or namespace missing",
         "M405": "policy exception applied",
+        "M408": "policy exceeded its time or memory bound, or crashed the engine",
     }
 )
 
@@ -153,6 +154,50 @@ class CheckSummary:
 # ---------------------------------------------------------------- the policy set
 
 
+class Checker(Protocol):
+    """What checking documents needs of a loaded policy set: `PolicySet` in this process, or
+    `policy.sandbox.IsolatedPolicySet` in a bounded worker."""
+
+    source: str
+
+    def packages(self) -> list[str]: ...
+
+    def namespaces(self) -> list[str]: ...
+
+    def check(
+        self,
+        input: Any,
+        namespace: str | Sequence[str] = "main",
+        data: Mapping[str, Any] | None = None,
+        *,
+        all_namespaces: bool = False,
+    ) -> list[PolicyResult]: ...
+
+
+def resolve_namespaces(policy: Checker, namespace: str | Sequence[str], all_namespaces: bool) -> list[str]:
+    """The packages to evaluate: every one with conftest rules, or the named ones, which must
+    exist and hold such rules (a PolicyError of kind "namespace" otherwise)."""
+    if all_namespaces:
+        found = policy.namespaces()
+        if not found:
+            raise PolicyError(
+                f"no package in {policy.source} has deny, violation or warn rules", policy.source, kind="namespace"
+            )
+        return found
+    wanted = [namespace] if isinstance(namespace, str) else list(namespace)
+    if not wanted:
+        raise PolicyError("no namespace given", kind="namespace")
+    for ns in wanted:
+        if ns not in policy.packages():
+            known = ", ".join(policy.packages()) or "none"
+            raise PolicyError(
+                f"no package `{ns}` in {policy.source} (packages: {known})", policy.source, kind="namespace"
+            )
+        if ns not in policy.namespaces():
+            raise PolicyError(f"package `{ns}` has no deny, violation or warn rules", policy.source, kind="namespace")
+    return wanted
+
+
 class PolicySet:
     """A policy directory loaded once (parsed, analysed) and evaluated against many inputs.
 
@@ -198,10 +243,11 @@ class PolicySet:
             defs.sort(key=lambda r: r.name)
 
     @classmethod
-    def load(cls, policy_dir: Path | str, *, display: str | None = None) -> PolicySet:
-        """Load every `*.rego` under `policy_dir` plus its data files. Raises PolicyError."""
+    def load(cls, policy_dir: Path | str, *, display: str | None = None, within: Path | None = None) -> PolicySet:
+        """Load every `*.rego` under `policy_dir` plus its data files. Raises PolicyError.
+        With `within`, a file that resolves outside that folder is refused unread."""
         shown = display if display is not None else str(policy_dir)
-        return cls(RegoEngine.from_dir(Path(policy_dir), display=shown), shown)
+        return cls(RegoEngine.from_dir(Path(policy_dir), display=shown, within=within), shown)
 
     @classmethod
     def from_sources(cls, sources: Mapping[str, str], data: Mapping[str, Any] | None = None) -> PolicySet:
@@ -236,27 +282,6 @@ class PolicySet:
 
     # -- checking
 
-    def _resolve_namespaces(self, namespace: str | Sequence[str], all_namespaces: bool) -> list[str]:
-        if all_namespaces:
-            found = self.namespaces()
-            if not found:
-                raise PolicyError(
-                    f"no package in {self.source} has deny, violation or warn rules", self.source, kind="namespace"
-                )
-            return found
-        wanted = [namespace] if isinstance(namespace, str) else list(namespace)
-        if not wanted:
-            raise PolicyError("no namespace given", kind="namespace")
-        for ns in wanted:
-            if ns not in self._packages:
-                known = ", ".join(self.packages()) or "none"
-                raise PolicyError(
-                    f"no package `{ns}` in {self.source} (packages: {known})", self.source, kind="namespace"
-                )
-            if ns not in self._rules:
-                raise PolicyError(f"package `{ns}` has no deny, violation or warn rules", self.source, kind="namespace")
-        return wanted
-
     def _engine_for(self, data: Mapping[str, Any] | None) -> RegoEngine:
         if data is None:
             return self._eval
@@ -281,7 +306,7 @@ class PolicySet:
         """Findings for one input. `data` is deep-merged over the directory's data documents
         (objects merge, other values in `data` win); it must not shadow a rule.
         Raises PolicyError (with the position in the policy) on any evaluation error."""
-        namespaces = self._resolve_namespaces(namespace, all_namespaces)
+        namespaces = resolve_namespaces(self, namespace, all_namespaces)
         engine = self._engine_for(data)
         engine.set_input(input)
         try:
@@ -622,11 +647,21 @@ def finding_to_diagnostic(finding: PolicyResult, doc: InputDocument) -> Diagnost
     )
 
 
+_BOUND_HINTS = {
+    "limit": "policy evaluation is bounded by policies.timeout_seconds and policies.memory_mb in "
+    "config/platform.yaml: make the rule cheaper (no loops over large ranges), or raise the bound",
+    "crash": "the Rego engine died evaluating this rule (a deep chain of function calls overflows its stack): "
+    "simplify the rule",
+}
+
+
 def policy_error_diagnostic(exc: PolicyError, context: str = "") -> Diagnostic:
-    code = "M404" if exc.kind in ("io", "namespace") else "M403"
+    code = "M404" if exc.kind in ("io", "namespace") else "M408" if exc.kind in _BOUND_HINTS else "M403"
     message = exc.message + (f" ({context})" if context else "")
     extra = [("kind", exc.kind)] + ([("rule", exc.rule)] if exc.rule else [])
-    return error(code, message, file=exc.file, line=exc.line, col=exc.col, extra=_extra(extra))
+    return error(
+        code, message, file=exc.file, line=exc.line, col=exc.col, hint=_BOUND_HINTS.get(exc.kind), extra=_extra(extra)
+    )
 
 
 def check_files(
@@ -636,7 +671,7 @@ def check_files(
     *,
     all_namespaces: bool = False,
     data: Mapping[str, Any] | None = None,
-    policy: PolicySet | None = None,
+    policy: Checker | None = None,
     display: Mapping[Path, str] | None = None,
 ) -> tuple[list[Diagnostic], CheckSummary]:
     """`policy check`: every document of every file against the policies, as diagnostics.
@@ -657,7 +692,7 @@ def check_files(
             summary.errors += 1
             return [policy_error_diagnostic(exc)], summary
     try:
-        summary.namespaces = tuple(policy._resolve_namespaces(namespace, all_namespaces))
+        summary.namespaces = tuple(resolve_namespaces(policy, namespace, all_namespaces))
     except PolicyError as exc:
         summary.errors += 1
         return [policy_error_diagnostic(exc)], summary
@@ -677,7 +712,10 @@ def check_files(
                 findings = policy.check(doc.data, list(summary.namespaces), data)
             except PolicyError as exc:
                 summary.errors += 1
-                diags.append(policy_error_diagnostic(exc, f"while checking {shown}:{doc.line}, document {doc.index}"))
+                if exc.kind != "skipped":  # an isolated set that failed earlier: reported there, once
+                    diags.append(
+                        policy_error_diagnostic(exc, f"while checking {shown}:{doc.line}, document {doc.index}")
+                    )
                 continue
             for f in findings:
                 d = finding_to_diagnostic(f, doc)

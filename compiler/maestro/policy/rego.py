@@ -38,6 +38,8 @@ from typing import Any
 
 import regorus
 
+from maestro.policy.recursion import find_recursion
+
 __all__ = [
     "UNDEFINED",
     "ModuleInfo",
@@ -130,6 +132,19 @@ _STATIC_HINTS = (
 
 def _is_static(message: str) -> bool:
     return any(h in message for h in _STATIC_HINTS)
+
+
+# The step about to run in the engine: (what, file, line, col) -> None. The policy sandbox
+# (policy/sandbox.py) installs one in its worker to re-arm its CPU timer before every parse
+# and evaluation and to record where a fatal step was; nothing else does.
+CallGuard = Callable[[str, str, int, int], None]
+_call_guard: CallGuard | None = None
+
+
+def set_call_guard(guard: CallGuard | None) -> None:
+    """Run `guard(what, file, line, col)` before every parse and every evaluation."""
+    global _call_guard
+    _call_guard = guard
 
 
 def _guard(call: Callable[..., Any], *args: Any, kind: str, rule: str = "") -> Any:
@@ -552,6 +567,8 @@ class RegoEngine:
         self._prints: list[str] = []  # prints drained from the engine, not yet taken
         self._modules: list[ModuleInfo] = []
         self._calls: list[tuple[str, dict, tuple[str, ...], dict[str, tuple[str, ...]]]] = []
+        self._ast: list[dict[str, Any]] = []  # regorus' AST of every module (for the recursion check)
+        self._positions: dict[str, tuple[str, int, int]] | None = None  # rule path -> first definition
         self._stale = False
 
     @property
@@ -571,17 +588,28 @@ class RegoEngine:
             info, found, aliases = _summarize(by_file[name], mode)
             modules.append(info)
             calls.extend((name, c, pkg, aliases) for c, pkg in found)
-        self._modules, self._calls, self._stale = modules, calls, False
+        self._modules, self._calls, self._ast, self._stale = modules, calls, ast, False
+        self._positions = None
 
     # -- loading
 
     @classmethod
-    def from_dir(cls, policy_dir: Path, *, display: str | None = None) -> RegoEngine:
+    def from_dir(cls, policy_dir: Path, *, display: str | None = None, within: Path | None = None) -> RegoEngine:
         """All `*.rego` files under `policy_dir` (recursively, sorted; dot-entries skipped) and
         the data documents in its `*.json`/`*.yaml`/`*.yml` files: a file in the root merges
         into `data` at the top, a file in `a/b/` under `data.a.b` (as OPA's loader does)."""
         root = Path(policy_dir)
         shown = display if display is not None else str(policy_dir)
+        if within is not None:
+            from maestro.frontend.loader import escapes
+
+            outside = [p for p in [root, *_walk_files(root)] if escapes(p, within)] if root.is_dir() else []
+            if outside:
+                # Never read (nor echo in an error) what a link out of the repository points at.
+                name = shown if outside[0] == root else str(Path(shown) / outside[0].relative_to(root))
+                raise PolicyError(
+                    "refusing to read it: it is a symbolic link to a file outside the repository", name, kind="io"
+                )
         if not root.is_dir():
             what = "is not a directory" if root.exists() else "does not exist"
             raise PolicyError(f"policy directory {shown} {what}", shown, kind="io")
@@ -629,6 +657,8 @@ class RegoEngine:
             raise ValueError(f"syntax must be v0 or v1, not {mode!r}")
         self._lines[name] = source.splitlines()
         self._engine.set_rego_v0(mode == "v0")
+        if _call_guard is not None:
+            _call_guard(f"parsing {name}", name, 1, 1)
         try:
             _guard(self._engine.add_policy, name, source, kind="syntax")
         except PolicyError as exc:
@@ -659,6 +689,7 @@ class RegoEngine:
         twin._lines = self._lines
         twin._modules = list(self._modules)
         twin._calls = list(self._calls)
+        twin._ast = self._ast
         return twin
 
     def _fix(self, exc: PolicyError) -> PolicyError:
@@ -712,8 +743,8 @@ class RegoEngine:
     def analyze(self) -> None:
         """Load-time checks regorus leaves to evaluation time. Raises the first PolicyError
         (with the rest in `.others`): unknown functions, two `default` rules for one name,
-        and errors from evaluating every non-test, non-function rule once without input
-        (e.g. conflicting constant values)."""
+        recursive rules and functions (`policy/recursion.py`), and errors from evaluating every
+        non-test, non-function rule once without input (e.g. conflicting constant values)."""
         self._refresh()
         self._check_shadowing(self.data)
         errors: list[PolicyError] = []
@@ -755,6 +786,20 @@ class RegoEngine:
                 )
             else:
                 defaults[key] = r
+        # Before anything is evaluated: a recursive function crashes regorus (SIGSEGV).
+        for found in find_recursion(self._ast):
+            errors.append(
+                self._fix(
+                    PolicyError(
+                        found.message,
+                        found.file,
+                        found.line,
+                        found.col,
+                        kind="compile",
+                        rule=f"data.{found.package}.{found.rule}",
+                    )
+                )
+            )
         if not errors:
             probe = self.clone()  # never given an input: input is undefined
             seen: set[str] = set()
@@ -796,6 +841,8 @@ class RegoEngine:
         """All solutions of `query`; an empty list means undefined. Sets come back as lists."""
         if input is not UNDEFINED:
             self.set_input(input)
+        if _call_guard is not None:
+            _call_guard(query, "", 0, 0)
         try:
             out = json.loads(_guard(self._engine.eval_query_as_json, query, kind="compile"))
         except PolicyError as exc:
@@ -810,6 +857,8 @@ class RegoEngine:
         `UNDEFINED` when it has none."""
         if input is not UNDEFINED:
             self.set_input(input)
+        if _call_guard is not None:
+            _call_guard(path, *self._position(path))
         try:
             raw = self._engine.eval_rule_as_json(path)
         except (KeyboardInterrupt, SystemExit, GeneratorExit):
@@ -831,6 +880,15 @@ class RegoEngine:
             self.take_prints()
         self._prints.extend(first)
         return results[0].value if results else UNDEFINED
+
+    def _position(self, path: str) -> tuple[str, int, int]:
+        """Where the rule at `path` is first defined ("", 0, 0 for other paths)."""
+        self._refresh()
+        if self._positions is None:
+            self._positions = {}
+            for r in self.rules():
+                self._positions.setdefault(r.path, (r.file, r.line, r.col))
+        return self._positions.get(path, ("", 0, 0))
 
     def take_prints(self) -> list[str]:
         """Output of `print(...)` calls since the last call (never written to stdout)."""

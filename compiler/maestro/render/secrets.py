@@ -41,12 +41,16 @@ what `vault kv get -mount=<kv_mount> <path>` reads and what a policy must name. 
 uses it as written; VaultStaticSecret gets `mount: <kv_mount>` and `path: <path>` (VSO adds
 `data/` itself). The mount is the environment's `endpoints.vault.kv_mount`, so whether a
 path lies under it is known only per environment: `check` reports it (M211, at the path),
-and `render` refuses a path that is not.
+and `render` refuses a path that is not. A spec's path must also lie in its team's Vault
+paths (`config.vault_paths`, by default `{kv_mount}/data/{team}/...`) or in one the platform
+shares (`scope_findings`, M218): otherwise any team could have Maestro grant it read on any
+other team's secrets. The implied tuning storage secret is the platform's own path.
 
-    PASS: secret/data/payments/fraud/feature-db   (kv_mount: secret)
+    PASS: secret/data/payments-risk/fraud/feature-db   (kv_mount: secret)
     FAIL: payments/fraud/feature-db               (no mount: which engine?)
     FAIL: secret/metadata/payments/fraud          (metadata is not the secret)
-    FAIL: secret/data/payments/*                  (M211 at validation: never a glob)
+    FAIL: secret/data/payments-risk/*             (M211 at validation: never a glob)
+    FAIL: secret/data/growth/churn/db             (M218 for team payments-risk: another team's)
 
 Defense in depth: the spec's grammar (`spec.VAULT_PATH`, DNS-label names) already rejects
 anything that could widen a policy (globs, `..`, quotes, braces, newlines, `${`). The
@@ -133,6 +137,27 @@ def check(spec: Spec, vault: VaultEndpoint) -> Iterator[Violation]:
                 "M211",
                 f"'{s.vault_path}' is not a secret under the KV v2 mount '{mount}'",
                 f"write the KV v2 API path: '{mount}/data/<path of the secret>'",
+            )
+
+
+def scope_findings(spec: Spec, platform: Platform, env: str) -> Iterator[Violation]:
+    """Each spec secret must lie in the team's Vault paths (`config.vault_paths`: by default
+    `{kv_mount}/data/{team}/...`) or a path the platform shares (M218, at the path): no team
+    reads another's secrets through the policy Maestro renders for it. Run per environment
+    on the effective spec (the mount is per environment); `render` refuses it again."""
+    vault = platform.environments[env].endpoints.vault
+    team, model = spec.metadata.team, spec.metadata.name
+    for i, s in enumerate(spec.spec.secrets):
+        if kv_path(s.vault_path, vault.kv_mount) is None:
+            continue  # M211 says it
+        if not platform.vault_paths.allows(s.vault_path, kv_mount=vault.kv_mount, team=team, model=model, env=env):
+            scope = platform.vault_paths.scope(kv_mount=vault.kv_mount, team=team, model=model, env=env)
+            yield Violation(
+                f"/spec/secrets/{i}/vaultPath",
+                "M218",
+                f"'{s.vault_path}' is outside the Vault paths of team {team} ({scope})",
+                f"keep the team's secrets under {scope.removesuffix('...')}; a secret several teams share must "
+                "be listed in vault_paths.shared of config/platform.yaml by the platform team",
             )
 
 
@@ -262,6 +287,8 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
     if not secrets:
         return []
     vault = ctx.environment.endpoints.vault
+    for finding in scope_findings(spec, ctx.platform, ctx.env):  # validation refused it already
+        raise UnsafeSecretReference(f"{finding.message}: it never reaches a Vault policy")
     refs = _refs(spec, secrets, vault)
     model = name_of(spec)
     account = service_account_name(spec)

@@ -139,6 +139,13 @@ class Environment(Section):
     sync: Literal["automated", "manual"] = "automated"
     endpoints: Endpoints
     governance: Governance = Governance()
+    overlay_required: Annotated[
+        bool,
+        Field(
+            description="overlays/<env>/overlay.yaml must exist (false: the environment has no overlay, "
+            "its namespace and sync come from this config alone)."
+        ),
+    ] = True
 
 
 class ServingImages(Section):
@@ -553,6 +560,94 @@ class Provided(Section):
     ] = []
 
 
+class Policies(Section):
+    """The governance policies (policies/spec and policies/k8s) and the bounds of their engine."""
+
+    required: Annotated[
+        bool,
+        Field(
+            description="policies/spec and policies/k8s must exist (false: this repository runs without "
+            "governance policies; the ones present still run)."
+        ),
+    ] = True
+    timeout_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=3600,
+            description="CPU seconds one policy evaluation (one rule for one input) or the parse of one policy "
+            "file may take; past it the evaluation stops with an error naming the rule and the input.",
+        ),
+    ] = 5.0
+    memory_mb: Annotated[
+        int, Field(ge=64, description="Memory (MiB) the policy engine may use on top of its loaded policies.")
+    ] = 1024
+
+
+VAULT_PLACEHOLDERS = ("kv_mount", "team", "model", "env")
+_VAULT_LITERAL = re.compile(r"[A-Za-z0-9_.-]+")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+class VaultPaths(Section):
+    """Where each team's Vault secrets live: a spec may name only paths under its own scope
+    (or a shared one), so no team can read another's secrets through Maestro's policies."""
+
+    pattern: Annotated[
+        str,
+        Field(
+            description="KV v2 API paths a model may read; placeholders {kv_mount} {team} {model} {env}; a last "
+            "segment `...` stands for one or more segments. Must contain {team} or {model}."
+        ),
+    ] = "{kv_mount}/data/{team}/..."
+    shared: Annotated[
+        list[str],
+        Field(
+            description="Paths every team may read (the platform's shared secrets), same syntax as pattern "
+            "({team} and {model} are not needed)."
+        ),
+    ] = []
+
+    def allows(self, path: str, *, kv_mount: str, team: str, model: str, env: str) -> bool:
+        values = {"kv_mount": kv_mount.strip("/"), "team": team, "model": model, "env": env}
+        return any(_vault_regex(p, values).fullmatch(path) for p in [self.pattern, *self.shared])
+
+    def scope(self, *, kv_mount: str, team: str, model: str, env: str) -> str:
+        """The pattern with this model's values: what a message shows."""
+        values = {"kv_mount": kv_mount.strip("/"), "team": team, "model": model, "env": env}
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), self.pattern)
+
+
+def vault_pattern_problem(pattern: str, *, scoped: bool) -> str | None:
+    """What is wrong with a vault_paths pattern (None: nothing)."""
+    segments = pattern.split("/")
+    names = _PLACEHOLDER.findall(pattern)
+    unknown = sorted({n for n in names if n not in VAULT_PLACEHOLDERS})
+    if unknown:
+        return (
+            f"unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)} (known: "
+            + ", ".join("{" + n + "}" for n in VAULT_PLACEHOLDERS)
+            + ")"
+        )
+    if scoped and not {"team", "model"} & set(names):
+        return "it must contain {team} or {model}, or every team could read every other team's secrets"
+    for i, segment in enumerate(segments):
+        if segment == "..." and i == len(segments) - 1 and i > 0:
+            continue
+        literal = _PLACEHOLDER.sub("x", segment)
+        if not _VAULT_LITERAL.fullmatch(literal) or not literal.strip("."):
+            return f"segment '{segment}' is not a path segment (letters, digits, _ . -, placeholders; `...` last)"
+    return None
+
+
+def _vault_regex(pattern: str, values: dict[str, str]) -> re.Pattern[str]:
+    tail = pattern.endswith("/...")
+    body = pattern[: -len("/...")] if tail else pattern
+    parts = _PLACEHOLDER.split(body)  # literal, name, literal, name, ...
+    text = "".join(re.escape(values[p]) if i % 2 else re.escape(p) for i, p in enumerate(parts))
+    return re.compile(text + ("(?:/[A-Za-z0-9_.-]+)+" if tail else ""))
+
+
 class Platform(BaseSettings):
     """The platform team's settings; a repository's `config/platform.yaml`."""
 
@@ -612,6 +707,8 @@ class Platform(BaseSettings):
     spec_defaults: Annotated[
         dict[str, Any], Field(description="Spec fragment below every spec and overlay (lowest precedence).")
     ] = {}
+    policies: Policies = Policies()
+    vault_paths: VaultPaths = VaultPaths()
 
     @classmethod
     def settings_customise_sources(
@@ -658,13 +755,13 @@ def load_config_source(
     from maestro.frontend.pydantic_errors import model_errors
 
     base_path = root / CONFIG_DIR / CONFIG_FILE
-    located, diags = (base, []) if base is not None else load(base_path, _rel(root, base_path))
+    located, diags = (base, []) if base is not None else load(base_path, _rel(root, base_path), root=root)
     if located is None:
         return None, None, diags
     if env is not None:
         env_path = root / CONFIG_DIR / f"platform.{env}.yaml"
         if env_path.exists():
-            over, more = load(env_path, _rel(root, env_path))
+            over, more = load(env_path, _rel(root, env_path), root=root)
             if over is None:
                 return None, None, more
             located = merge_located(located, over)
@@ -701,6 +798,18 @@ def _semantic(platform: Platform, located: Located) -> list[Diagnostic]:
                 )
             )
         diags += _endpoint_findings(name, environment.endpoints, located)
+        for key, known in (("namespace", ("team", "model", "env")), ("project", ("team", "env"))):
+            unknown = sorted(set(_PLACEHOLDER.findall(getattr(environment, key))) - set(known))
+            if unknown:
+                diags.append(
+                    error(
+                        "M301",
+                        f"environments.{name}.{key}: unknown placeholder(s) "
+                        + ", ".join("{" + u + "}" for u in unknown),
+                        hint="placeholders here: " + ", ".join("{" + k + "}" for k in known),
+                        **located.where(f"/environments/{name}/{key}"),
+                    )
+                )
     diags += _placeholder_errors(platform, located)
     diags += _tuning_storage_errors(platform, located)
     if platform.mesh.revision is not None and platform.mesh.mode != "sidecar":
@@ -721,6 +830,13 @@ def _semantic(platform: Platform, located: Located) -> list[Diagnostic]:
                     **located.where(f"/images/serving/kserve_runtimes/{framework}"),
                 )
             )
+    for ptr, pattern, scoped in [
+        ("/vault_paths/pattern", platform.vault_paths.pattern, True),
+        *((f"/vault_paths/shared/{i}", p, False) for i, p in enumerate(platform.vault_paths.shared)),
+    ]:
+        problem = vault_pattern_problem(pattern, scoped=scoped)
+        if problem:
+            diags.append(error("M301", f"vault_paths '{pattern}': {problem}", **located.where(ptr)))
     for team in platform.teams.overrides:
         try:
             platform.team(team)

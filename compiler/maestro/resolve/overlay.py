@@ -7,6 +7,7 @@ exactly the meaning of the same fields in a kustomization.yaml (see `maestro.tra
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import Field
 from maestro.diagnostics import Diagnostic, error
 from maestro.frontend.loader import Located, load
 from maestro.frontend.spec import Model
+from maestro.names import DNS1123_LABEL
 
 OVERLAYS_DIR = "overlays"
 OVERLAY_FILE = "overlay.yaml"
@@ -88,7 +90,7 @@ def load_overlay(root: Path, env: str) -> tuple[Overlay | None, Located | None, 
     path = root / OVERLAYS_DIR / env / OVERLAY_FILE
     if not path.exists():
         return None, None, []
-    located, diags = load(path, str(path.relative_to(root)))
+    located, diags = load(path, str(path.relative_to(root)), root=root)
     if located is None:
         return None, None, diags
     overlay, diags = validate_model(Overlay, located)
@@ -120,7 +122,110 @@ def load_overlay(root: Path, env: str) -> tuple[Overlay | None, Located | None, 
                         **located.where(f"/patches/{i}/path"),
                     )
                 )
+    problems += _namespace_problems(overlay, located)
+    if not problems:
+        problems += _patch_problems(overlay, located, path.parent)
     return (overlay if not problems else None), located, problems
+
+
+NAMESPACE_PLACEHOLDERS = ("team", "model", "env")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+# What identifies an object: a patch may not change it. Maestro's renderers own kinds and names
+# (verify, link and the policies check what they built), and Kustomize itself refuses a kind or
+# name change unless `options.allowKindChange`/`allowNameChange` say so.
+_IDENTITY = {
+    "": "whole object",
+    "/kind": "kind",
+    "/apiVersion": "apiVersion",
+    "/metadata": "metadata",
+    "/metadata/name": "name",
+    "/metadata/namespace": "namespace",
+}
+
+
+def _namespace_problems(overlay: Overlay, located: Located) -> list[Diagnostic]:
+    """The namespace pattern: known placeholders, and a DNS label once they are filled in
+    (each model's own namespace is checked when its spec is: its length depends on the names)."""
+    pattern = overlay.namespace
+    if pattern is None:
+        return []
+    unknown = sorted(set(_PLACEHOLDER.findall(pattern)) - set(NAMESPACE_PLACEHOLDERS))
+    where = located.where("/namespace")
+    if unknown:
+        return [
+            error(
+                "M302",
+                "namespace: unknown placeholder(s) " + ", ".join("{" + u + "}" for u in unknown),
+                hint="placeholders are " + ", ".join("{" + p + "}" for p in NAMESPACE_PLACEHOLDERS),
+                **where,
+            )
+        ]
+    sample = _PLACEHOLDER.sub("a", pattern)
+    if not DNS1123_LABEL.fullmatch(sample):
+        return [
+            error(
+                "M302",
+                f"namespace '{pattern}' does not make a DNS-1123 label (lower-case letters, digits and '-', "
+                "starting and ending with a letter or digit)",
+                **where,
+            )
+        ]
+    return []
+
+
+def _patch_problems(overlay: Overlay, located: Located, base_dir: Path) -> list[Diagnostic]:
+    """What a patch may not do, seen in its text: a JSON 6902 path that is no JSON pointer
+    (kustomize's json-patch reads `spec/x` as `/x`), and any change of an object's identity."""
+    from maestro.transform.patches import parse_patch, patch_text
+    from maestro.transform.resource import Invalid
+
+    out = []
+    for i, entry in enumerate(overlay.patches):
+        where = located.where(f"/patches/{i}/patch" if entry.patch is not None else f"/patches/{i}/path")
+        try:
+            kind, body = parse_patch(patch_text({"patch": entry.patch, "path": entry.path}, base_dir))
+        except Invalid:
+            continue  # the transform reports it, with Kustomize's words
+        if kind == "smp":
+            changes = [k for k in ("allowKindChange", "allowNameChange") if entry.options.get(k)]
+            if changes:
+                out.append(
+                    error(
+                        "M302",
+                        f"patch {i}: options.{changes[0]} lets the patch change what the object is; Maestro's "
+                        "renderers own kinds and names",
+                        hint="patch fields of the objects Maestro renders; change a kind or name in the spec or config",
+                        **where,
+                    )
+                )
+            continue
+        for j, op in enumerate(body):
+            for field in ("path", "from"):
+                value = op.get(field)
+                if not isinstance(value, str):
+                    continue
+                if value and not value.startswith("/"):
+                    read_as = "/" + "/".join(value.split("/")[1:])
+                    out.append(
+                        error(
+                            "M302",
+                            f"patch {i}, operation {j}: {field} '{value}' is not a JSON pointer (it must start "
+                            f"with '/'); kustomize would apply it at '{read_as}'",
+                            hint=f"write '/{value}'",
+                            **where,
+                        )
+                    )
+                elif value.rstrip("/") in _IDENTITY and (field == "from" or op.get("op") != "test"):
+                    out.append(
+                        error(
+                            "M302",
+                            f"patch {i}, operation {j}: {op.get('op')} {field} '{value}' changes the object's "
+                            f"{_IDENTITY[value.rstrip('/')]}; Maestro's renderers own kinds and names",
+                            hint="patch fields inside the object (its spec, labels, annotations)",
+                            **where,
+                        )
+                    )
+    return out
 
 
 def _as_overlay(d: Diagnostic) -> Diagnostic:

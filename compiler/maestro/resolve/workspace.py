@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from maestro.diagnostics import Diagnostic
+from maestro.diagnostics import Diagnostic, error
 from maestro.errors import UnknownEnvironment
 from maestro.frontend.loader import Located
 from maestro.resolve.config import Platform, load_config_source
-from maestro.resolve.overlay import Overlay, load_overlay
+from maestro.resolve.overlay import OVERLAY_FILE, OVERLAYS_DIR, Overlay, load_overlay
 
 SPECS_DIR = "specs"
 SPEC_FILE = "maestro.yaml"
@@ -72,6 +72,20 @@ def open_workspace(root: Path) -> tuple[Workspace | None, list[Diagnostic]]:
         diags += more
         if overlay is not None and overlay_doc is not None:
             ws.overlays[env], overlay_docs[env] = overlay, overlay_doc
+        elif not more and env_platform.environments[env].overlay_required:
+            # Fail closed: without its overlay an environment silently loses the enforce block,
+            # patches and labels the platform put there (prod's Applications would even flip
+            # to automated sync).
+            diags.append(
+                error(
+                    "M304",
+                    f"environment {env} has no {OVERLAYS_DIR}/{env}/{OVERLAY_FILE}: its defaults, enforce block, "
+                    "patches and labels would silently not apply",
+                    hint=f"restore the overlay, or set environments.{env}.overlay_required: false in "
+                    "config/platform.yaml if the environment has none",
+                    **env_doc.where(f"/environments/{env}", key=True),
+                )
+            )
     ws.inputs = Inputs(
         environments=list(platform.environments),
         platforms=platform_docs,

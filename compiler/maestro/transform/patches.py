@@ -83,7 +83,7 @@ def _json_ready(value: Any, rfc3339: bool = False) -> Any:
     return value
 
 
-def _parse_patch(text: str) -> tuple[str, Any]:
+def parse_patch(text: str) -> tuple[str, Any]:
     """("json", ops) or ("smp", [documents]), told apart as Kustomize does.
 
     A text starting with "[" must be strict JSON. A JSON patch written as YAML is read
@@ -143,8 +143,8 @@ def transform_patch(
     unknown = set(entry) - {"patch", "path", "target", "options"}
     if unknown:
         raise Invalid("M501", f"unknown field(s) in patches entry: {', '.join(sorted(unknown))}")
-    text = _patch_text(entry, base_dir)
-    kind, body = _parse_patch(text)
+    text = patch_text(entry, base_dir)
+    kind, body = parse_patch(text)
     target = entry.get("target")
     if target is not None and not isinstance(target, dict):
         raise Invalid("M506", "patch target must be a map")
@@ -176,7 +176,7 @@ def transform_patch(
     return [r for r in kept if r is not None]
 
 
-def _patch_text(entry: dict[str, Any], base_dir: str | os.PathLike[str] | None) -> str:
+def patch_text(entry: dict[str, Any], base_dir: str | os.PathLike[str] | None) -> str:
     patch, path = entry.get("patch"), entry.get("path")
     if patch and path:
         raise Invalid("M501", "patch and path can't be set at the same time")

@@ -5,6 +5,6 @@ path "secret/data/ml-platform/optuna/dev/payments-risk" {
   capabilities = ["read"]
 }
 
-path "secret/data/payments/fraud/feature-db" {
+path "secret/data/payments-risk/fraud/feature-db" {
   capabilities = ["read"]
 }

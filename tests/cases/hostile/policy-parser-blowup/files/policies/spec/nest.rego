@@ -1,0 +1,5 @@
+package maestro.spec
+
+import rego.v1
+
+nested := [[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]

@@ -1,0 +1,9 @@
+package maestro.spec
+
+import rego.v1
+
+loop(x) := y if {
+	y := loop(x)
+}
+
+deny contains "never" if loop(input.model)
