@@ -50,6 +50,25 @@ def _locate(doc: Any, tokens: list[str], inserting: bool = False) -> tuple[list[
     return normal, parent, node
 
 
+def _missing(doc: Any, tokens: list[str]) -> str | None:
+    """Where `tokens` stop resolving in `doc`, in words (the library's message prints the
+    whole parent object, which for a pod template is a screenful)."""
+    node = doc
+    for i, token in enumerate(tokens):
+        at = _pointer(tokens[:i]) or "the object"
+        if isinstance(node, dict):
+            if token not in node:
+                return f"{at} has no key '{token}' (its keys: {', '.join(sorted(map(str, node))) or 'none'})"
+            node = node[token]
+        elif isinstance(node, list):
+            if not token.isdigit() or int(token) >= len(node):
+                return f"{at} is a list of {len(node)} item(s): no index {token}"
+            node = node[int(token)]
+        else:
+            return f"{at} is a value, not a map or a list"
+    return None
+
+
 def _same_json(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
@@ -111,7 +130,10 @@ def _json_op(doc: Any, op: dict[str, Any]) -> Any:
         ValueError,
         IndexError,
     ) as exc:
-        raise Invalid("M504", f"{kind} {op.get('path')}: {exc}") from None
+        paths = [_tokens(fixed["from"])] if "from" in fixed else []
+        paths.append(tokens[:-1] if fixed["op"] in ("add", "move", "copy") else tokens)
+        where = next((w for w in map(lambda t: _missing(doc, t), paths) if w), None)
+        raise Invalid("M504", f"{kind} {op.get('path')}: {where or exc}") from None
 
 
 def apply_json_patch(resource: Resource, ops: list[dict[str, Any]]) -> Resource:
