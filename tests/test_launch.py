@@ -120,7 +120,7 @@ def test_launched_manifest_keeps_other_metadata() -> None:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    for sub in ("config", "specs", "overlays", "schemas"):
+    for sub in ("config", "specs", "overlays", "schemas", "policies"):
         shutil.copytree(ROOT / sub, tmp_path / sub)
     return tmp_path
 
