@@ -740,7 +740,7 @@ def test_mpk005_privilege_escalation(k8s_policy, workspace):
 
 
 def test_mpk006_read_only_root(k8s_policy, workspace):
-    obj = rendered("prod", "churn-predictor", "CronJob", "churn-predictor-train")
+    obj = rendered("prod", "demand-forecaster", "CronJob", "demand-forecaster-train")
     del obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["securityContext"][
         "readOnlyRootFilesystem"
     ]
@@ -754,7 +754,8 @@ def test_mpk006_read_only_root(k8s_policy, workspace):
         )
     ]
     assert (
-        check_k8s(k8s_policy, workspace, rendered("prod", "churn-predictor", "CronJob", "churn-predictor-train")) == []
+        check_k8s(k8s_policy, workspace, rendered("prod", "demand-forecaster", "CronJob", "demand-forecaster-train"))
+        == []
     )
 
 

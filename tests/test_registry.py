@@ -807,3 +807,41 @@ def test_dry_run_creates_no_store_and_logs_nothing(tmp_path: Path) -> None:
     real = subprocess.run(maestro, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert real.returncode == 0 and real.stderr == "", real.stderr
     assert (root / ".maestro" / "mlflow.db").is_file()
+
+
+# ------------------------------------------------------------------ the pipeline's evaluate and promote steps
+
+
+@pytest.mark.slow
+def test_pipeline_evaluates_and_promotes_the_candidate(
+    mlflow_server: str, client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`registry check --state F --alias candidate` and `registry sync --state F --promote candidate`,
+    as the Airflow DAG's evaluate and promote tasks run them, against a real server."""
+    state = unique(FRAUD_PROD, "pipeline")
+    name = state["registeredModel"]["name"]
+    state_file = tmp_path / "registry.json"
+    state_file.write_text(state_json(state), encoding="utf-8")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+
+    def parse(argv: list[str]) -> argparse.Namespace:
+        return build_parser().parse_args(["registry", *argv])
+
+    old = register(client, state, {"val_auc": 0.95, "val_logloss": 0.2}, ("champion",))
+    bad = register(client, state, {"val_auc": 0.90, "val_logloss": 0.2}, ("candidate",))
+    evaluate = parse(["check", "--state", str(state_file), "--alias", "candidate"])
+    promote = parse(["sync", "--state", str(state_file), "--promote", "candidate"])
+    assert run(evaluate, None) == 1
+    assert f"{name} version {bad} (alias candidate): val_auc = 0.9, needs >= 0.92" in capsys.readouterr().out
+    assert run(promote, None) == 1  # a failed gate promotes nothing
+    assert int(client.get_registered_model(name).aliases["champion"]) == old
+    good = register(client, state, {"val_auc": 0.97, "val_logloss": 0.1}, ("candidate",))
+    assert run(evaluate, None) == 0
+    capsys.readouterr()
+    assert run(promote, None) == 0
+    assert (
+        capsys.readouterr().out
+        == f"{name}: alias champion -> version {good} (was version {old}), from candidate alias candidate\n"
+    )
+    assert int(client.get_registered_model(name).aliases["champion"]) == good
+    assert run(parse(["check", "--alias", "candidate"]), None) == 2  # needs --state

@@ -39,6 +39,8 @@ from maestro.frontend.spec import Spec
 from maestro.output.verify import Verifier
 from maestro.render import Context, features
 from maestro.render.features import GeneratedCodeError, check_generated, render
+from maestro.render.materialize import materialize_name
+from maestro.render.pycode import literal
 
 FEATURE_MODELS = ["churn-predictor", "demand-forecaster", "fraud-detector", "recsys-ranker"]
 OTHER_MODELS = ["image-classifier", "sentiment-bert"]
@@ -100,9 +102,13 @@ def verifier() -> Verifier:
 @pytest.mark.parametrize("model", FEATURE_MODELS)
 def test_kinds_and_names(model: str) -> None:
     resources = render(*effective(model))
+    spec, _ = effective(model)
+    assert spec.spec.features is not None
     assert [(r["kind"], r["metadata"]["name"]) for r in resources] == [
         ("ConfigMap", f"{model}-feast-repo"),
         ("Job", f"{model}-feast-apply"),
+        # one materialization CronJob per online view (tests/test_materialize.py)
+        *(("CronJob", materialize_name(spec, v)) for v in spec.spec.features.views if v.online),
     ]
 
 
@@ -296,7 +302,7 @@ def test_hostile_values_stay_literals() -> None:
     )
 )
 def test_literal_round_trips(value: Any) -> None:
-    assert ast.literal_eval(features._literal(value)) == value
+    assert ast.literal_eval(literal(value, "test")) == value
 
 
 def test_unfiltered_or_unknown_values_fail_the_render() -> None:
@@ -304,7 +310,7 @@ def test_unfiltered_or_unknown_values_fail_the_render() -> None:
     with pytest.raises(GeneratedCodeError, match="unfiltered"):
         env.from_string("x = {{ value }}").render(value="1")
     with pytest.raises(GeneratedCodeError, match="no literal form"):
-        features._literal(1.5)
+        literal(1.5, "test")
     with pytest.raises(GeneratedCodeError, match="not a safe variable name"):
         features._ident("import")
     with pytest.raises(GeneratedCodeError, match="not a safe variable name"):

@@ -63,7 +63,8 @@ def dashboard(model: str, env: str = "prod") -> dict[str, Any]:
 
 
 def panel_exprs(board: dict[str, Any]) -> list[str]:
-    return [t["expr"] for p in board["panels"] for t in p["targets"]]
+    """The PromQL of the Prometheus panels (the Loki and Jaeger panels: tests/test_logs_traces.py)."""
+    return [t["expr"] for p in board["panels"] if p["datasource"]["type"] == "prometheus" for t in p["targets"]]
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,8 @@ def verifier() -> Verifier:
                 "PrometheusRule/fraud-detector",
                 "ConfigMap/fraud-detector-dashboard",
                 "CronJob/fraud-detector-drift",
+                "Instrumentation/fraud-detector",  # monitoring.tracing (tests/test_logs_traces.py)
+                "ConfigMap/fraud-detector-loki-rules",  # monitoring.logs
             ],
         ),
         (
@@ -109,7 +112,12 @@ def verifier() -> Verifier:
         (
             "image-classifier",
             "prod",
-            ["PodMonitor/image-classifier", "PrometheusRule/image-classifier", "ConfigMap/image-classifier-dashboard"],
+            [
+                "PodMonitor/image-classifier",
+                "PrometheusRule/image-classifier",
+                "ConfigMap/image-classifier-dashboard",
+                "Instrumentation/image-classifier",
+            ],
         ),
         (
             "recsys-ranker",
@@ -119,12 +127,18 @@ def verifier() -> Verifier:
                 "PrometheusRule/recsys-ranker",
                 "ConfigMap/recsys-ranker-dashboard",
                 "CronJob/recsys-ranker-drift",
+                "Instrumentation/recsys-ranker",
             ],
         ),
         (
             "sentiment-bert",
             "prod",
-            ["PodMonitor/sentiment-bert", "PrometheusRule/sentiment-bert", "ConfigMap/sentiment-bert-dashboard"],
+            [
+                "PodMonitor/sentiment-bert",
+                "PrometheusRule/sentiment-bert",
+                "ConfigMap/sentiment-bert-dashboard",
+                "Instrumentation/sentiment-bert",
+            ],
         ),
     ],
 )
@@ -134,8 +148,11 @@ def test_kinds_and_names(model: str, env: str, expected: list[str]) -> None:
 
 def test_nothing_without_a_monitoring_section() -> None:
     spec, ctx = effective("fraud-detector")
-    bare = spec.model_copy(update={"spec": spec.spec.model_copy(update={"monitoring": None})})
+    bare = spec.model_copy(update={"spec": spec.spec.model_copy(update={"monitoring": None, "features": None})})
     assert monitoring.render(bare, ctx) == []
+    # online views' materialization alerts ship anyway (tests/test_materialize.py)
+    bare = spec.model_copy(update={"spec": spec.spec.model_copy(update={"monitoring": None})})
+    assert [r["kind"] for r in monitoring.render(bare, ctx)] == ["PrometheusRule"]
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -341,6 +358,8 @@ def test_fraud_detector_alerts() -> None:
         ("MaestroTuningFailed", "ticket"),
         ("MaestroFeatureDrift", "ticket"),
         ("MaestroDriftJobFailed", "ticket"),
+        ("MaestroMaterializationFailed", "ticket"),
+        ("MaestroFeaturesStale", "ticket"),
     ]
     fast = alerts[0]
     sel = '{model="fraud-detector",namespace="payments-risk-prod"}'
@@ -458,6 +477,9 @@ def test_fraud_detector_dashboard() -> None:
         "Error budget remaining",
         "Feature drift",
         "Replicas",
+        "Error logs",
+        "Logs",
+        "Traces",
     ]
     latency = board["panels"][2]
     assert [t["legendFormat"] for t in latency["targets"]] == ["p50", "p90", "p99"]
@@ -494,7 +516,12 @@ def test_dashboard_off_means_no_config_map() -> None:
     spec, ctx = effective("recsys-ranker", "dev")
     m = spec.spec.monitoring.model_copy(update={"dashboard": False})  # type: ignore[union-attr]
     spec = spec.model_copy(update={"spec": spec.spec.model_copy(update={"monitoring": m})})
-    assert [o["kind"] for o in monitoring.render(spec, ctx)] == ["PodMonitor", "PrometheusRule", "CronJob"]
+    assert [o["kind"] for o in monitoring.render(spec, ctx)] == [
+        "PodMonitor",
+        "PrometheusRule",
+        "CronJob",
+        "Instrumentation",
+    ]
 
 
 # ------------------------------------------------------------------ drift
@@ -535,18 +562,32 @@ def test_drift_cronjob() -> None:
 
 def test_tracing_env() -> None:
     spec, ctx = effective("fraud-detector")
-    assert pod.tracing_env(spec, ctx) == [
-        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://otel-collector.observability.svc:4317"},
+    names = [
         {"name": "OTEL_SERVICE_NAME", "value": "fraud-detector"},
         {
             "name": "OTEL_RESOURCE_ATTRIBUTES",
             "value": "deployment.environment=prod,model=fraud-detector,team=payments-risk",
         },
+    ]
+    # auto-instrumented: exporter and sampler come from the Instrumentation (tests/test_logs_traces.py)
+    assert pod.tracing_env(spec, ctx) == names
+    assert spec.spec.monitoring is not None and spec.spec.monitoring.tracing is not None
+    tracing = spec.spec.monitoring.tracing.model_copy(update={"auto_instrument": False})
+    manual = spec.model_copy(
+        update={
+            "spec": spec.spec.model_copy(
+                update={"monitoring": spec.spec.monitoring.model_copy(update={"tracing": tracing})}
+            )
+        }
+    )
+    assert pod.tracing_env(manual, ctx) == [
+        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://otel-collector.observability.svc:4317"},
+        *names,
         {"name": "OTEL_TRACES_SAMPLER", "value": "parentbased_traceidratio"},
         {"name": "OTEL_TRACES_SAMPLER_ARG", "value": "0.1"},
     ]
-    dev = {e["name"]: e["value"] for e in pod.tracing_env(*effective("sentiment-bert", "dev"))}
-    assert dev["OTEL_TRACES_SAMPLER_ARG"] == "1"  # the dev override
+    [inst] = [o for o in monitoring.render(*effective("sentiment-bert", "dev")) if o["kind"] == "Instrumentation"]
+    assert inst["spec"]["sampler"]["argument"] == "1"  # the dev override
 
 
 def test_no_tracing_env_without_tracing_or_endpoint() -> None:

@@ -221,7 +221,8 @@ def test_config_refuses_a_shared_or_default_vault_admin_account(value: str, tmp_
     )
     _, diags = load_config(tmp_path)
     [d] = diags
-    assert (d.code, d.file, d.line) == ("M301", "config/platform.yaml", 24), d
+    line = next(i for i, text in enumerate(config.splitlines(), 1) if pinned in text)  # the first environment's
+    assert (d.code, d.file, d.line) == ("M301", "config/platform.yaml", line), d
     assert "one account per model" in d.message
 
 

@@ -13,7 +13,7 @@ from conftest import example, example_workspace
 from maestro.frontend.spec import Spec
 from maestro.output.embed import embed
 from maestro.output.verify import Verifier
-from maestro.render import Context
+from maestro.render import Context, airflow
 from maestro.render.launch import LAUNCHED_BY, MANIFEST_IN
 from maestro.render.training import render
 from maestro.resolve.config import Training, TrainingOperator
@@ -114,7 +114,9 @@ def verifier() -> Verifier:
         ("recsys-ranker", "prod", SCHEDULED + ["TFJob"]),  # tensorflow: no Trainer v2 runtime
         ("recsys-ranker", "dev", ["CronJob"]),  # 1 worker, no GPU: a batch Job
         ("demand-forecaster", "prod", ["CronJob"]),
-        ("churn-predictor", "prod", ["CronJob"]),
+        # no training.schedule: its pipeline schedules the run (render/airflow.py turns the
+        # CronJob rendered from pipeline.schedule into the DAG's train task)
+        ("churn-predictor", "prod", ONCE + ["Job"]),
         ("sentiment-bert", "prod", []),  # serving only
     ],
 )
@@ -435,7 +437,8 @@ def test_demand_forecaster_is_a_cronjob_of_the_batch_job() -> None:
 
 
 def test_churn_predictor_sklearn_is_a_weekly_cronjob() -> None:
-    [cron] = render(*effective("churn-predictor"))
+    spec, ctx = effective("churn-predictor")
+    [cron] = render(airflow.scheduled(spec), ctx)  # on its pipeline's schedule
     assert cron["kind"] == "CronJob" and cron["spec"]["schedule"] == "0 4 * * 1"
     [container] = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "registry.example.com/growth/churn-train:0.9.4"
@@ -453,7 +456,7 @@ def test_distributed_sklearn_is_an_indexed_job(verifier: Verifier) -> None:
 
 def test_gpu_batch_job_selects_gpu_nodes_by_the_gpu_operator_label() -> None:
     spec, ctx = effective("churn-predictor")
-    [cron] = render(with_gpu(spec, 1), ctx)
+    [cron] = render(with_gpu(airflow.scheduled(spec), 1), ctx)
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == GPU_NODES
     assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}} in pod["volumes"]  # NCCL

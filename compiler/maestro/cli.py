@@ -102,10 +102,22 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", help="sync one model")
     r.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     r.add_argument("--state", metavar="FILE", help="sync exactly this state file (the sync Job); no repository needed")
+    r.add_argument(
+        "--promote",
+        metavar="ALIAS",
+        help="with --state: move the serve alias to this candidate alias's "
+        "version when every gate holds on it (the pipeline's promote step)",
+    )
     _leaf(r, "registry")
     r = rsub.add_parser("check", help="evaluate the gates on the served version; exit 1 when one fails")
-    r.add_argument("--env", required=True, help="environment to check")
+    r.add_argument("--env", help="environment to check (required without --state)")
     r.add_argument("--model", help="check one model")
+    r.add_argument("--state", metavar="FILE", help="check this state file; no repository needed")
+    r.add_argument(
+        "--alias",
+        metavar="ALIAS",
+        help="with --state: evaluate the gates on this alias's version (the pipeline's evaluate step)",
+    )
     _leaf(r, "registry")
     r = rsub.add_parser("lock", help="pin the versions each environment serves into specs/<model>/maestro.lock.yaml")
     r.add_argument("--env", help="lock one environment (default: every environment)")
@@ -122,6 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="check the gates and print the change; write nothing")
     p.add_argument("--format", choices=("text", "markdown"), default="text", help="markdown: a pull request body")
     _leaf(p, "promote")
+
+    p = sub.add_parser("lineage", help="dataset -> features -> training -> model version -> endpoint")
+    p.add_argument("--env", help="one environment (default: all)")
+    p.add_argument("--model", help="one model (default: all)")
+    p.add_argument("--format", choices=("mermaid", "dot", "json", "openlineage"), default="mermaid")
+    _leaf(p, "lineage")
+
+    p = sub.add_parser("cost", help="monthly estimate per model and team against budgets, with savings")
+    p.add_argument("--env", help="one environment (default: all)")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    _leaf(p, "cost")
 
     p = sub.add_parser(
         "codeowners",

@@ -108,19 +108,112 @@ class MonthlyCost:
         return round(self.serving + self.training + self.tuning, 2)
 
 
-def monthly_cost(spec: Spec, platform: Platform) -> MonthlyCost:
+def monthly_cost(spec: Spec, platform: Platform, env: str | None = None) -> MonthlyCost:
     """Serving at min replicas all month; scheduled training runs x their deadline as an
-    upper bound; one tuning study a month."""
+    upper bound; one tuning study a month. With `env`, the cost options that environment
+    has on for the model are priced in (`savings`: spot training and tuning, off-hours
+    serving); without, on-demand prices around the clock."""
+    cost = on_demand_cost(spec, platform)
+    if env is None:
+        return cost
+    applied = {s.option: s.monthly for s in savings(spec, platform, env) if s.applied}
+    return MonthlyCost(
+        round(cost.serving - applied.get("off-hours", 0.0), 2),
+        round(cost.training - applied.get("spot-training", 0.0), 2),
+        round(cost.tuning - applied.get("spot-tuning", 0.0), 2),
+    )
+
+
+def on_demand_cost(spec: Spec, platform: Platform) -> MonthlyCost:
     body = spec.spec
     serving = 0.0
     if body.serving is not None:
-        replicas = max(body.serving.replicas.min, 0)
-        serving = replicas * hourly(body.serving.resources, platform) * HOURS_PER_MONTH
-        for _v in body.serving.ab_test.variants if body.serving.ab_test else []:
-            serving += hourly(body.serving.resources, platform) * HOURS_PER_MONTH  # one pod per variant
+        serving = serving_replicas(spec) * hourly(body.serving.resources, platform) * HOURS_PER_MONTH
     training = 0.0
     if body.training is not None and body.training.schedule:
         per_run = body.training.workers * hourly(body.training.resources, platform) * body.training.timeout_minutes / 60
         training = runs_per_month(body.training.schedule) * per_run
     tuning = tuning_estimate(spec, platform)
     return MonthlyCost(round(serving, 2), round(training, 2), tuning.cost if tuning else 0.0)
+
+
+def serving_replicas(spec: Spec) -> int:
+    """Pods serving at the minimum: the main model's min replicas and one pod per A/B variant."""
+    serving = spec.spec.serving
+    if serving is None:
+        return 0
+    return max(serving.replicas.min, 0) + len(serving.ab_test.variants if serving.ab_test else [])
+
+
+@dataclass(frozen=True)
+class Saving:
+    option: str  # spot-training | spot-tuning | off-hours
+    monthly: float  # saved per month, in costs.currency
+    applied: bool  # on for this model in this environment (the estimate already has it)
+    note: str
+
+
+def savings(spec: Spec, platform: Platform, env: str) -> list[Saving]:
+    """What each cost option saves a model in an environment: spot nodes for training and
+    tuning (at `spot.discount`), and off-hours scale-down of serving where the environment
+    has it (`off_hours`: the hours outside working hours, at `off_hours.replicas`)."""
+    from maestro.render.offhours import scales_down  # the renderers' own rules
+    from maestro.render.spot import on_spot
+
+    cost = on_demand_cost(spec, platform)
+    discount = platform.spot.discount
+    out = []
+    if cost.training:
+        out.append(
+            Saving(
+                "spot-training",
+                round(cost.training * discount, 2),
+                on_spot(spec, platform, env, "training"),
+                f"training pods on spot nodes at {discount:.0%} off",
+            )
+        )
+    if cost.tuning:
+        out.append(
+            Saving(
+                "spot-tuning",
+                round(cost.tuning * discount, 2),
+                on_spot(spec, platform, env, "tuning"),
+                f"tuning trials on spot nodes at {discount:.0%} off",
+            )
+        )
+    off = platform.environments[env].off_hours
+    serving = spec.spec.serving
+    if off.enabled and serving is not None and cost.serving:
+        replicas = serving_replicas(spec)
+        idle = max(replicas - off.replicas, 0) / replicas if replicas else 0.0
+        fraction = off_hours_fraction(off.start, off.end)
+        applied = scales_down(spec, off)
+        note = f"serving at {off.replicas} replicas {fraction:.0%} of the week ({off.timezone})"
+        out.append(
+            Saving(
+                "off-hours",
+                round(cost.serving * idle * fraction, 2),
+                applied,
+                note if applied else note + "; needs KEDA autoscaling of serving",
+            )
+        )
+    return out
+
+
+def off_hours_fraction(start: str, end: str) -> float:
+    """Share of the week outside working hours, from the off_hours start and end crons
+    (`m h * * days`, the same days for both)."""
+    sm, sh, _, _, days = start.split()
+    em, eh, _, _, _ = end.split()
+    hours = max((int(eh) + int(em) / 60) - (int(sh) + int(sm) / 60), 0.0)
+    return round(1 - hours * len(_days(days)) / (24 * 7), 4)
+
+
+def _days(field: str) -> set[int]:
+    out: set[int] = set()
+    for part in field.split(","):
+        if part == "*":
+            return set(range(7))
+        lo, _, hi = part.partition("-")
+        out.update(d % 7 for d in range(int(lo), int(hi or lo) + 1))
+    return out

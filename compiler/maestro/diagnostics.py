@@ -58,6 +58,10 @@ CODES: dict[str, str] = {
     "M219": "secret variable shadows one the platform or the program loader uses",
     "M220": "secret variable on a container command line",
     "M222": "rollout strategy conflicts with the A/B test",
+    "M223": "online view cannot be kept fresh",
+    "M224": "spot training that an eviction would lose",
+    "M225": "invalid pipeline",
+    "M226": "value Airflow would template",
     # M3xx: platform config and overlays
     "M301": "invalid platform configuration",
     "M302": "invalid overlay",

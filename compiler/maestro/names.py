@@ -5,6 +5,7 @@ One table, so that the spec check (`metadata.name` short enough) and the rendere
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -32,3 +33,12 @@ DERIVED: dict[str, int] = {
 
 def max_name_length() -> int:
     return min(limit - len(suffix) for suffix, limit in DERIVED.items())
+
+
+def fit(name: str, limit: int) -> str:
+    """`name` when it fits `limit` characters; else cut, and ended by a hash of the whole name
+    so that two long names with the same beginning stay distinct (and stable across renders)."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    return f"{name[: limit - len(digest) - 1].rstrip('-')}-{digest}"

@@ -23,7 +23,7 @@ from maestro.diagnostics import Diagnostic, error, has_errors
 from maestro.errors import UsageError
 from maestro.frontend.loader import Located, load
 from maestro.frontend.pydantic_errors import validate_model
-from maestro.frontend.semantics import check_literals, check_spec, to_diagnostics
+from maestro.frontend.semantics import check_airflow_templating, check_literals, check_spec, to_diagnostics
 from maestro.frontend.spec import Spec
 from maestro.mlflow.lockfile import LOCK_FILE, EnvLock, LockFile, lock_problems, stale_diagnostics, wanted
 from maestro.resolve.effective import effective
@@ -62,6 +62,12 @@ def check_located(located: Located, inputs: Inputs, selected: list[str] | None =
     """Schema and semantic checks of one loaded spec, as written and per environment."""
     checked = Checked(path=Path(located.file), located=located, spec=None)
     diags = to_diagnostics(check_literals(located.data), located)
+    if (
+        isinstance(located.data, dict)
+        and isinstance(located.data.get("spec"), dict)
+        and "pipeline" in located.data["spec"]
+    ):
+        diags += to_diagnostics(check_airflow_templating(located.data), located)
     spec, more = validate_model(Spec, located)
     diags += more
     if spec is not None:
@@ -79,11 +85,12 @@ def check_located(located: Located, inputs: Inputs, selected: list[str] | None =
         if eff is not None:
             env_diags += to_diagnostics(check_spec(eff, inputs.environments), eff_loc, env)
             if env in inputs.settings:
-                from maestro.render import features, secrets, tuning
+                from maestro.render import features, secrets, spot, tuning
 
                 platform = inputs.settings[env]
                 env_diags += to_diagnostics(tuning.check(eff, platform), eff_loc, env)
                 env_diags += to_diagnostics(features.check(eff, platform, env), eff_loc, env)
+                env_diags += to_diagnostics(spot.check(eff, platform, env), eff_loc, env)
                 env_diags += to_diagnostics(
                     secrets.check(eff, platform.environments[env].endpoints.vault), eff_loc, env
                 )
@@ -372,11 +379,64 @@ def render_model(
 ) -> tuple[list[Resource], list[Diagnostic]]:
     """Every object of one model in one environment, transformed, not yet verified.
     `patches`: apply only the overlay's first N patches (None: all of them)."""
+    from maestro.render import airflow
+
+    spec = airflow.scheduled(spec)
     ctx = context_for(ws, env, spec, source, lock)
     resources: list[Resource] = []
     for module in renderers():
         resources += stamp(module.render(spec, ctx), spec, ctx, module.COMPONENT)
-    return _transform(ws, env, spec, ctx, resources, patches=patches)
+    resources = _decorate(resources, spec, ctx)
+    out, diags = _transform(ws, env, spec, ctx, resources, patches=patches)
+    return _with_pipeline(ws, env, spec, ctx, out, diags, patches=patches)
+
+
+def _decorate(resources: list[Resource], spec: Spec, ctx: Context) -> list[Resource]:
+    """What every rendered pod gets (logs, traces, lineage, spot), and off-hours scaling."""
+    from maestro.render import offhours
+    from maestro.render.decorate import decorate
+
+    return offhours.apply(decorate(resources, spec, ctx), spec, ctx)
+
+
+def _overlay_transforms(ws: Workspace, env: str, ctx: Context, patches: int | None = None) -> dict[str, Any]:
+    """The overlay's transforms; `patches`: only its first N patches (None: all of them)."""
+    transforms: dict[str, Any] = {"namespace": ctx.namespace}
+    doc = ws.inputs.overlays.get(env)
+    if doc is not None:
+        for key in ("commonLabels", "commonAnnotations", "images", "patches"):
+            if key in doc.data:
+                transforms[key] = doc.data[key]
+        if patches is not None and isinstance(transforms.get("patches"), list):
+            transforms["patches"] = transforms["patches"][:patches]
+    return transforms
+
+
+def _with_pipeline(
+    ws: Workspace,
+    env: str,
+    spec: Spec,
+    ctx: Context,
+    out: list[Resource],
+    diags: list[Diagnostic],
+    *,
+    patches: int | None = None,
+) -> tuple[list[Resource], list[Diagnostic]]:
+    """With a pipeline, the Airflow DAG: built from the transformed objects (what the cluster
+    runs), then stamped and transformed itself."""
+    from maestro.render import airflow
+    from maestro.transform.apply import apply_transforms
+
+    if spec.spec.pipeline is None:
+        return out, diags
+    out, dag = airflow.apply(out, spec, ctx)
+    dag_out, more = apply_transforms(
+        stamp(dag, spec, ctx, airflow.COMPONENT),
+        _overlay_transforms(ws, env, ctx, patches),
+        context=_placeholders(env, spec),
+        base_dir=ws.root / "overlays" / env,
+    )
+    return out + dag_out, diags + more
 
 
 def _transform(
@@ -394,16 +454,12 @@ def _transform(
 
     overlay = ws.overlays.get(env)
     doc = ws.inputs.overlays.get(env)
-    transforms: dict[str, Any] = {"namespace": ctx.namespace}
-    if doc is not None:
-        for key in ("commonLabels", "commonAnnotations", "images", "patches"):
-            if key in doc.data:
-                transforms[key] = doc.data[key]
-        if patches is not None and isinstance(transforms.get("patches"), list):
-            transforms["patches"] = transforms["patches"][:patches]
-    base_dir = ws.root / "overlays" / env
     out, diags = apply_transforms(
-        resources, transforms, context=_placeholders(env, spec), base_dir=base_dir, observe=observe
+        resources,
+        _overlay_transforms(ws, env, ctx, patches),
+        context=_placeholders(env, spec),
+        base_dir=ws.root / "overlays" / env,
+        observe=observe,
     )
     if doc is not None and overlay is not None:
         diags = [
@@ -538,10 +594,10 @@ def trace_model(ws: Workspace, env: str, c: Checked) -> Trace:
     back to plain values before the transforms, which report their steps. The objects are
     the ones a normal render makes, byte for byte."""
     from maestro.frontend.loader import escape
-    from maestro.provenance.record import Recorder, Recording, rule_of, traced
-    from maestro.render import obj
+    from maestro.provenance.record import Recorder, Recording, Traced, leaves, rule_of, traced
+    from maestro.render import airflow, obj
 
-    spec = c.effective[env]
+    spec = airflow.scheduled(c.effective[env])
     lock = lock_entry(c, env)
     ctx = context_for(ws, env, spec, _source(ws, c), lock)
     tspec = traced(spec, "spec")
@@ -563,6 +619,8 @@ def trace_model(ws: Workspace, env: str, c: Checked) -> Trace:
             # Before stamping: stamp rebuilds labels and annotations, keeping the renderer's.
             unstamped = [recorder.capture(res, fallback)[1] for res in objects]
             made += zip(stamp(objects, tspec, tctx, module.COMPONENT), [fallback] * len(objects), unstamped)
+        # in place, under the recorder: what decoration sets is render/decorate.py's (or offhours.py's)
+        _decorate([res for res, _, _ in made], tspec, tctx)
     recording = Recording(overlay=ws.inputs.overlays[env].data if env in ws.inputs.overlays else {})
     resources = []
     stamped = rule_of(stamp.__code__)
@@ -574,7 +632,22 @@ def trace_model(ws: Workspace, env: str, c: Checked) -> Trace:
         resources.append(plain)
         recording.origins.append(origins)
     out, diags = _transform(ws, env, spec, ctx, resources, observe=recording.step)
-    return Trace(out, recording.origins, diags)
+    if spec.spec.pipeline is None:
+        return Trace(out, recording.origins, diags)
+    # The pipeline drops the training CronJob, edits the launcher Role and adds the DAG: a
+    # leaf that kept its value keeps its origin, anything else is airflow.apply's.
+    kept: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {
+        (o["kind"], o["metadata"]["name"]): (dict(leaves(o)), origins) for o, origins in zip(out, recording.origins)
+    }
+    out, diags = _with_pipeline(ws, env, spec, ctx, out, diags)
+    placed = Traced(rule_of(airflow.apply.__code__))
+    traces = []
+    for o in out:
+        values, origins = kept.get((o["kind"], o["metadata"]["name"]), ({}, {}))
+        traces.append(
+            {ptr: origins[ptr] if ptr in origins and values.get(ptr) == v else placed for ptr, v in leaves(o)}
+        )
+    return Trace(out, traces, diags)
 
 
 def render(

@@ -114,6 +114,8 @@ rule_names := {
 	"MPS015": "training_image_registry",
 	"MPS016": "waivers",
 	"MPS017": "unlocked",
+	"MPS030": "log_level",
+	"MPS031": "trace_sampling",
 }
 
 # Resource-scope codes (policies/k8s) a spec may also name in a waiver (for the objects

@@ -24,7 +24,7 @@ from maestro.mlflow.client import (
     sqlite_path,
     tracking_uri_for,
 )
-from maestro.mlflow.state import desired_state, has_registry_state, load_state
+from maestro.mlflow.state import RegistryUnavailable, desired_state, has_registry_state, load_state
 from maestro.mlflow.sync import SyncReport, plan_on_empty_store, sync_with
 from maestro.output.reporters import format_text
 
@@ -167,6 +167,40 @@ def sync_command(
     return OK
 
 
+def _state_uri(state_file: Path) -> tuple[dict[str, Any], str]:
+    """A state file and the tracking URI the pipeline's pod sets (MLFLOW_TRACKING_URI)."""
+    state = load_state(state_file)
+    if not os.environ.get(TRACKING_URI_VAR):
+        raise RegistryUnavailable(f"no tracking URI: set {TRACKING_URI_VAR}")
+    return state, absolute_sqlite(os.environ[TRACKING_URI_VAR], Path.cwd())
+
+
+def candidate_command(state_file: Path, alias: str, promote: bool) -> int:
+    """The pipeline's steps (mlflow/candidate.py): `check --state F --alias A` evaluates the
+    gates on the candidate; `sync --state F --promote A` also moves the serve alias to it.
+    0 ok, 1 a gate failed (nothing promoted), 2 environment errors."""
+    from maestro.mlflow.candidate import candidate_state, promote_with
+
+    try:
+        state, uri = _state_uri(state_file)
+        quiet_logs()
+        client = connect(uri)
+        if promote:
+            found, change = promote_with(state, alias, client)
+        else:
+            found, change = check_with(candidate_state(state, alias), client), None
+    except RegistryUnavailable as exc:
+        return _fail(str(exc))
+    ordered = sort_diagnostics(found)
+    sys.stdout.write(format_text(ordered))
+    if any(d.is_error for d in ordered):
+        print(f"{'nothing promoted' if promote else 'gates failed'} for candidate {alias}", file=sys.stderr)
+        return FINDINGS
+    name = state["registeredModel"]["name"]
+    print(change or (f"{name}: candidate {alias} passes every gate" + (" (already served)" if promote else "")))
+    return OK
+
+
 def check_command(ws: Workspace, env: str, model: str | None = None) -> int:
     """`maestro registry check`: 0 every gate holds, 1 findings, 2 environment errors."""
     uri = ""
@@ -227,6 +261,11 @@ def _positioned(d: Diagnostic, checked: Checked, ws: Workspace, env: str) -> Dia
 
 def run(args: argparse.Namespace, ws: Workspace | None) -> int:
     """Dispatch parsed `maestro registry ...` arguments (`ws` may be None only with --state)."""
+    state, candidate = getattr(args, "state", None), getattr(args, "promote", None) or getattr(args, "alias", None)
+    if candidate is not None:
+        if not state:
+            return _fail(f"--{'promote' if args.registry_action == 'sync' else 'alias'} needs --state FILE")
+        return candidate_command(Path(state), candidate, promote=args.registry_action == "sync")
     if args.registry_action == "sync":
         return sync_command(ws, args.env, args.model, args.dry_run, Path(args.state) if args.state else None)
     if ws is None:
@@ -235,10 +274,10 @@ def run(args: argparse.Namespace, ws: Workspace | None) -> int:
 
 
 def command(args: argparse.Namespace) -> int:
-    if args.registry_action == "sync" and args.state:
-        return run(args, None)  # the sync Job: a state file, no repository
+    if args.state:
+        return run(args, None)  # the sync Job and the pipeline's steps: a state file, no repository
     if not args.env:
-        raise UsageError("registry sync needs --env (or --state FILE)")
+        raise UsageError(f"registry {args.registry_action} needs --env (or --state FILE)")
     ws, _ = load_workspace(repo_root(args))
     ws.selected(args.env)  # UnknownEnvironment unless configured
     return run(args, ws)

@@ -166,7 +166,7 @@ def render_side(side: Side, work: dict[str, list[str]], fmt: str, progress: Call
             continue
         for env in envs:
             spec = c.effective[env]
-            side.costs[(env, model)] = monthly_cost(spec, ws.platforms[env]).total
+            side.costs[(env, model)] = monthly_cost(spec, ws.platforms[env], env).total
             side.refs[(env, model)] = model_ref(ws, env, spec, display)
             side.locks[(env, model)] = lock_entry(c, env)
         groups[tuple(envs)].append(c)

@@ -114,6 +114,15 @@ def check_serving(spec: SpecBody, name: str) -> Iterator[Violation]:
                 )
 
 
+MIN_DERIVED_TTL = 20 * 60  # seconds: 4 refreshes at the 5-minute floor of render/materialize.py
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _seconds(duration: str) -> int:
+    """Seconds of a spec Duration (one unit, already validated: '7d', '30m')."""
+    return int(duration[:-1]) * _UNIT_SECONDS[duration[-1]]
+
+
 def check_features(spec: SpecBody) -> Iterator[Violation]:
     f = spec.features
     base = "/spec/features"
@@ -139,6 +148,16 @@ def check_features(spec: SpecBody) -> Iterator[Violation]:
                     f"view '{view.name}' refers to undeclared source '{view.source}'",
                     f"declared sources: {', '.join(sources)}",
                 )
+            if view.online and view.materialization.schedule is None and _seconds(view.ttl) < MIN_DERIVED_TTL:
+                # The derived schedule refreshes 4 times per ttl, at most every 5 minutes
+                # (render/materialize.py): below 20m the values would expire between runs.
+                yield Violation(
+                    f"{base}/views/{i}/ttl",
+                    "M223",
+                    f"online view '{view.name}' has a ttl of {view.ttl}, too short for the derived materialization "
+                    "schedule (every 5 minutes at most)",
+                    "use a ttl of 20m or more, or set materialization.schedule yourself",
+                )
             yield from _dupes(
                 ((fld.name, f"{base}/views/{i}/fields/{k}/name") for k, fld in enumerate(view.fields)),
                 "field",
@@ -160,6 +179,79 @@ def check_features(spec: SpecBody) -> Iterator[Violation]:
                     f"drift feature '{feat}' is not a field of any feature view",
                     hint,
                 )
+
+
+# What each pipeline step runs, and so needs.
+STEP_NEEDS = {
+    "materialize": ("features", "an online feature view in spec.features"),
+    "train": ("training", "spec.training"),
+    "tune": ("tuning", "spec.tuning"),
+    "evaluate": ("registry", "spec.registry with gates"),
+    "promote": ("registry", "spec.registry"),
+}
+STEP_ORDER = ("materialize", "tune", "train", "evaluate", "promote")
+JINJA_MARKERS = ("{{", "{%", "{#")
+
+
+def check_pipeline(spec: SpecBody) -> Iterator[Violation]:
+    p = spec.pipeline
+    if p is None:
+        return
+    base = "/spec/pipeline"
+    yield from _dupes(((step, f"{base}/steps/{i}") for i, step in enumerate(p.steps)), "pipeline step")
+    for i, step in enumerate(p.steps):
+        section, what = STEP_NEEDS[step]
+        present = getattr(spec, section) is not None
+        if step == "materialize":
+            present = spec.features is not None and any(v.online for v in spec.features.views)
+        if step == "evaluate":
+            present = spec.registry is not None and bool(spec.registry.gates)
+        if not present:
+            yield Violation(
+                f"{base}/steps/{i}", "M216", f"pipeline step '{step}' needs {what}", f"add {what}, or remove the step"
+            )
+    positions = {step: i for i, step in enumerate(p.steps)}
+    for before, after in (("train", "evaluate"), ("evaluate", "promote"), ("train", "promote")):
+        if before in positions and after in positions and positions[before] > positions[after]:
+            yield Violation(
+                f"{base}/steps/{positions[after]}",
+                "M225",
+                f"pipeline step '{after}' runs before '{before}'",
+                f"order the steps {', '.join(s for s in STEP_ORDER if s in positions)}",
+            )
+    if "promote" in positions and "evaluate" not in positions:
+        yield Violation(
+            f"{base}/steps/{positions['promote']}",
+            "M225",
+            "pipeline step 'promote' without 'evaluate' would promote a version no gate has checked",
+            "add 'evaluate' before 'promote'",
+        )
+    if spec.training is not None and spec.training.schedule is not None:
+        yield Violation(
+            "/spec/training/schedule",
+            "M225",
+            "training.schedule and pipeline both schedule retraining",
+            "remove training.schedule: the pipeline's schedule runs the training",
+        )
+
+
+def check_airflow_templating(data: Any, ptr: str = "") -> Iterator[Violation]:
+    """Airflow renders every templated operator field with Jinja at run time (the pod
+    template, command, arguments, env): a spec string holding a Jinja marker would be
+    evaluated there, not passed on. Only for specs with a pipeline."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from check_airflow_templating(v, f"{ptr}/{escape(str(k))}")
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield from check_airflow_templating(v, f"{ptr}/{i}")
+    elif isinstance(data, str) and any(m in data for m in JINJA_MARKERS):
+        yield Violation(
+            ptr,
+            "M226",
+            f"'{data}' holds a Jinja marker, which Airflow would evaluate in the pipeline's tasks",
+            "remove '{{', '{%' and '{#' from values of a model with a pipeline",
+        )
 
 
 def _step_divides(low: float, high: float, step: float) -> bool:
@@ -474,6 +566,7 @@ def check_spec(spec: Spec, environments: Iterable[str]) -> list[Violation]:
         *check_serving(body, spec.metadata.name),
         *check_features(body),
         *check_tuning(body),
+        *check_pipeline(body),
         *check_registry(body),
         *check_secrets(body),
         *check_sections(body),

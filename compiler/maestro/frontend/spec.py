@@ -326,6 +326,19 @@ class FeatureField(Model):
     ]
 
 
+class Materialization(Model):
+    """Scheduled incremental materialization of an online view (`feast materialize-incremental`)."""
+
+    schedule: Annotated[
+        Cron | None,
+        Field(
+            description="When to copy new rows into the online store (cron, cluster time zone). Default: derived "
+            "from the view's `ttl`, about four runs per ttl (at least every 5 minutes, at most daily), at a "
+            "minute that differs per view."
+        ),
+    ] = None
+
+
 class View(Model):
     """A Feast feature view."""
 
@@ -335,6 +348,13 @@ class View(Model):
     ttl: Annotated[Duration, Field(description="How long feature values stay valid.")] = "1d"
     online: Annotated[bool, Field(description="Materialize to the online store for serving.")] = True
     fields: Annotated[list[FeatureField], Field(description="Feature columns.", min_length=1)]
+    materialization: Annotated[
+        Materialization,
+        Field(
+            description="How an online view is kept fresh: a CronJob per online view runs Feast's incremental "
+            "materialization; ignored for offline views."
+        ),
+    ] = Materialization()
 
 
 class Features(Model):
@@ -384,6 +404,32 @@ class Training(Model):
         None
     )
     timeout_minutes: Annotated[int, Field(description="Deadline for one training run.", ge=1, le=10080)] = 720
+    spot: Annotated[
+        bool | None,
+        Field(
+            description="Run the training pods on spot/preemptible nodes (cheaper, may be evicted at any time). "
+            "Default: the environment's `spot.training` in the platform config. Needs `checkpointPath` or "
+            "`restartPolicy: OnFailure`, so that an evicted run resumes or starts over."
+        ),
+    ] = None
+    checkpoint_path: Annotated[
+        str | None,
+        Field(
+            description="Where the training code saves checkpoints and resumes from (MAESTRO_CHECKPOINT_PATH), "
+            "e.g. an object-store prefix.",
+            min_length=1,
+            max_length=1024,
+            examples=["s3://ml-checkpoints/fraud-detector"],
+        ),
+    ] = None
+    restart_policy: Annotated[
+        Literal["Never", "OnFailure"] | None,
+        Field(
+            description="`OnFailure`: a failed or evicted training pod is started again (the run is safe to "
+            "repeat); `Never`: a failure fails the run. Default: the renderer's (Never for batch Jobs, OnFailure "
+            "for Kubeflow jobs)."
+        ),
+    ] = None
 
 
 # ------------------------------------------------------------------- tuning
@@ -434,6 +480,14 @@ class Tuning(Model):
     trials: Annotated[int, Field(description="Number of trials.", ge=1, le=100000)] = 20
     parallelism: Annotated[int, Field(description="Trials run at once (indexed Job workers).", ge=1, le=256)] = 1
     sampler: Annotated[Literal["tpe", "random", "cmaes", "grid"], Field(description="Optuna sampler.")] = "tpe"
+    spot: Annotated[
+        bool | None,
+        Field(
+            description="Run the trials on spot/preemptible nodes. An evicted trial is marked failed by the "
+            "study's heartbeat and the study goes on. Default: the environment's `spot.tuning` in the platform "
+            "config."
+        ),
+    ] = None
     pruner: Annotated[Literal["none", "median", "hyperband"], Field(description="Optuna pruner.")] = "median"
     budget: Annotated[Budget, Field(description="Compute budget.")] = Budget()
     trial_minutes: Annotated[
@@ -441,6 +495,37 @@ class Tuning(Model):
         Field(description="Expected minutes per trial, for cost estimates (default from platform config).", ge=1),
     ] = None
     search_space: Annotated[dict[ParamName, Param], Field(description="Hyperparameters by name.", min_length=1)]
+
+
+# ------------------------------------------------------------------- pipeline
+
+
+PipelineStep = Literal["materialize", "train", "tune", "evaluate", "promote"]
+
+
+class Pipeline(Model):
+    """A retraining pipeline, run by Airflow: an Airflow DAG per environment whose tasks run the
+    same pods the rendered Jobs do. It replaces the training CronJob."""
+
+    schedule: Annotated[Cron, Field(description="When the pipeline runs (cron, cluster time zone).")]
+    steps: Annotated[
+        list[PipelineStep],
+        Field(
+            description="Steps in the order they run, each after the previous succeeded: `materialize` (every "
+            "online feature view, in parallel), `train`, `tune`, `evaluate` (the gates on the version the run "
+            "registered, aliased `candidate`), `promote` (move `registry.serve` to that version in this "
+            "environment's registry; serving pinned by a lock still needs `maestro registry lock` in a reviewed "
+            "change: the pipeline opens nothing by itself).",
+            min_length=1,
+            examples=[["materialize", "train", "evaluate", "promote"]],
+        ),
+    ]
+    candidate: Annotated[
+        Alias,
+        Field(description="Alias the training code sets on the version it registers (MAESTRO_CANDIDATE_ALIAS)."),
+    ] = "candidate"
+    retries: Annotated[int, Field(description="Retries of a failed task.", ge=0, le=5)] = 1
+    retry_delay_minutes: Annotated[int, Field(description="Minutes between retries.", ge=1, le=1440)] = 10
 
 
 # ------------------------------------------------------------------- serving
@@ -534,9 +619,39 @@ class Drift(Model):
 
 
 class Tracing(Model):
-    """OpenTelemetry tracing."""
+    """OpenTelemetry tracing: traces go to the environment's collector (Jaeger behind it)."""
 
     sample_ratio: Annotated[float, Field(description="Parent-based trace sampling ratio (0..1).", ge=0, le=1)] = 0.1
+    auto_instrument: Annotated[
+        bool,
+        Field(
+            description="Let the OpenTelemetry Operator inject Python auto-instrumentation into the model's serving, "
+            "training and tuning pods (an `Instrumentation` per model); false: only the OTEL_* environment, for "
+            "code that sets up the SDK itself."
+        ),
+    ] = True
+
+
+class Logs(Model):
+    """Structured logs (Loki) and an alert on the model's error-log rate."""
+
+    level: Annotated[
+        Literal["debug", "info", "warning", "error"],
+        Field(description="Lowest level the model's processes log (LOG_LEVEL on every pod)."),
+    ] = "info"
+    error_rate: Annotated[
+        float,
+        Field(
+            description="Alert when the model's pods together log more error lines per second than this, "
+            "averaged over `window`.",
+            gt=0,
+        ),
+    ] = 1.0
+    window: Annotated[Duration, Field(description="Range the error rate is averaged over (LogQL range).")] = "5m"
+    for_: Annotated[
+        Duration, Field(alias="for", description="How long the rate stays above the threshold before it alerts.")
+    ] = "10m"
+    severity: Annotated[Literal["page", "ticket"], Field(description="Severity label of the alert.")] = "ticket"
 
 
 class Monitoring(Model):
@@ -546,6 +661,10 @@ class Monitoring(Model):
     drift: Annotated[Drift | None, Field(description="Drift detection.")] = None
     dashboard: Annotated[bool, Field(description="Render a Grafana dashboard.")] = True
     tracing: Annotated[Tracing | None, Field(description="OpenTelemetry tracing.")] = None
+    logs: Annotated[
+        Logs | None,
+        Field(description="Log level and a Loki alert on the error-log rate (rules for the Loki ruler)."),
+    ] = None
 
 
 # ------------------------------------------------------------------- secrets, network
@@ -588,6 +707,7 @@ class SpecBody(Model):
     features: Annotated[Features | None, Field(description="Feast feature repository.")] = None
     training: Annotated[Training | None, Field(description="Training jobs.")] = None
     tuning: Annotated[Tuning | None, Field(description="Optuna hyperparameter search.")] = None
+    pipeline: Annotated[Pipeline | None, Field(description="Retraining pipeline (an Airflow DAG).")] = None
     serving: Annotated[Serving | None, Field(description="Online inference.")] = None
     monitoring: Annotated[Monitoring | None, Field(description="Observability.")] = None
     secrets: Annotated[list[Secret], Field(description="Vault secret references.")] = []

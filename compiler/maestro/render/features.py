@@ -49,16 +49,15 @@ import); jinja2 is imported on first use, not when the CLI starts.
 
 from __future__ import annotations
 
-import ast
 import copy
 import functools
-import keyword
 import re
+import shlex
 from collections.abc import Iterator
 from typing import Any
 
 from maestro.frontend.semantics import Violation
-from maestro.frontend.spec import Resources, Source, Spec
+from maestro.frontend.spec import Resources, Source, Spec, View
 from maestro.render import (
     ARTIFACT_DIR,
     SYNC_WAVE,
@@ -71,6 +70,12 @@ from maestro.render import (
     text_template,
 )
 from maestro.render.argocd import HOOK
+from maestro.render.materialize import (
+    REFRESHES_PER_TTL,
+    materialize_name,
+    materialize_schedule,
+    online_views,
+)
 from maestro.render.pod import (
     NO_SIDECAR,
     TMP_MOUNT,
@@ -79,10 +84,23 @@ from maestro.render.pod import (
     pod_security_context,
     resource_requirements,
 )
+from maestro.render.pycode import (
+    Code,
+    GeneratedCodeError,
+    check_calls,
+    finalizer,
+    identifier_filter,
+    literal_filter,
+)
+from maestro.render.queries import parse_duration
 from maestro.resolve.config import Platform
 from maestro.serialize import dump
 
 COMPONENT = "features"
+MATERIALIZE_COMPONENT = "materialization"
+HISTORY_LIMIT = 3
+STARTING_DEADLINE = 300  # a run missed by more than 5 minutes (controller down) waits for the next one
+MIN_DEADLINE = 600
 REPO_CONFIG = "feature_store.yaml"
 # Feast imports every .py of the repo as a top-level module (repo folder appended to
 # sys.path), so this name must not be one the Feast image can import from elsewhere.
@@ -139,10 +157,6 @@ _QUERY = re.compile(r"\s*(select|with)\s", re.IGNORECASE)
 _DURATION = re.compile(r"([1-9][0-9]*)([smhdw])")
 
 
-class GeneratedCodeError(RuntimeError):
-    """The generated definitions are not what this module means to write (a Maestro bug)."""
-
-
 # ------------------------------------------------------------------ API
 
 
@@ -151,7 +165,7 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
         return []
     configmap = obj("v1", "ConfigMap", repo_configmap_name(spec), data=repo_files(spec, ctx))
     configmap["metadata"]["annotations"] = {ARTIFACT_DIR: ARTIFACT_FOLDER}
-    return [configmap, _apply_job(spec, ctx)]
+    return [configmap, _apply_job(spec, ctx), *_materialize_cronjobs(spec, ctx)]
 
 
 def check(spec: Spec, platform: Platform, env: str) -> Iterator[Violation]:
@@ -318,38 +332,11 @@ def _source_kwargs(source: Source) -> list[tuple[str, str]]:
 # ------------------------------------------------------------------ template and filters
 
 
-class _Code(str):
-    """Text a filter has made safe for its place in the module."""
-
-
-def _py(value: object) -> _Code:
-    """A Python literal for a str, int or bool, or a list or str-keyed dict of them."""
-    return _Code(_literal(value))
-
-
-def _literal(value: object) -> str:
-    # Exact types: a subclass could override __repr__. No floats or None: nothing needs them.
-    if type(value) in (bool, int, str):
-        return repr(value)
-    if isinstance(value, str):
-        return repr(str(value))
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_literal(v) for v in value) + "]"
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return "{" + ", ".join(f"{_literal(k)}: {_literal(value[k])}" for k in sorted(value)) + "}"
-    raise GeneratedCodeError(f"{type(value).__name__} value {value!r} has no literal form in the Feast definitions")
-
-
-def _ident(value: object) -> _Code:
-    if not (
-        isinstance(value, str)
-        and value.isidentifier()
-        and value.isascii()
-        and not keyword.iskeyword(value)
-        and value not in CALLABLE
-    ):
-        raise GeneratedCodeError(f"{value!r} is not a safe variable name for the Feast definitions")
-    return _Code(value)
+WHAT = "the Feast definitions"
+_Code = Code
+_py = literal_filter(WHAT)
+_ident = identifier_filter(CALLABLE, WHAT)
+_finalize = finalizer(WHAT)
 
 
 def _from_table(table: dict[str, str], what: str) -> Any:
@@ -366,15 +353,6 @@ def _ttl(value: object) -> _Code:
     if m is None:
         raise GeneratedCodeError(f"{value!r} is not a duration such as 7d")
     return _Code(f"timedelta({TTL_UNITS[m[2]]}={int(m[1])})")
-
-
-def _finalize(value: object) -> object:
-    if isinstance(value, _Code):
-        return value
-    raise GeneratedCodeError(
-        f"template value {value!r} went into the Feast definitions unfiltered: pass it through "
-        "a filter (py, ident, ...)"
-    )
 
 
 @functools.cache
@@ -396,16 +374,7 @@ def _template() -> Any:
 
 def check_generated(text: str) -> None:
     """The module compiles, and calls nothing but the Feast constructors and timedelta."""
-    try:
-        tree = ast.parse(text, DEFINITIONS)
-        compile(tree, DEFINITIONS, "exec", dont_inherit=True)  # what parsing alone lets through
-    except (SyntaxError, ValueError) as exc:
-        raise GeneratedCodeError(f"the generated Feast definitions are not valid Python: {exc}\n{text}") from exc
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in CALLABLE):
-            raise GeneratedCodeError(
-                f"the generated Feast definitions call {ast.unparse(node.func)} (line {node.lineno})"
-            )
+    check_calls(text, DEFINITIONS, CALLABLE, f"the generated {WHAT.removeprefix('the ')}")
 
 
 # ------------------------------------------------------------------ the apply Job
@@ -413,43 +382,7 @@ def check_generated(text: str) -> None:
 
 def _apply_job(spec: Spec, ctx: Context) -> Resource:
     """`feast apply` in a writable copy of the repo, as the model's service account."""
-    image = ctx.platform.images.feast
-    files = sorted(REPO_FILES)
-    copy_repo = {
-        "name": "copy-repo",
-        "image": image,
-        # cp follows the ConfigMap volume's symlinks for files named on the command line.
-        "command": ["cp", *(f"{REPO_DIR}/{f}" for f in files), f"{WORK_DIR}/"],
-        "resources": resource_requirements(COPY_RESOURCES, ctx.platform),
-        "securityContext": container_security_context(),
-        "volumeMounts": [
-            {"name": "repo", "mountPath": REPO_DIR, "readOnly": True},
-            {"name": "work", "mountPath": WORK_DIR},
-        ],
-    }
-    apply = {
-        "name": "feast-apply",
-        "image": image,
-        "command": ["feast", "--chdir", WORK_DIR, "apply", "--no-progress"],
-        "workingDir": WORK_DIR,
-        # Libraries Feast loads (fsspec, dask) cache under $HOME; the root filesystem is read-only.
-        "env": [{"name": "HOME", "value": "/tmp"}],
-        "resources": resource_requirements(APPLY_RESOURCES, ctx.platform),
-        "securityContext": container_security_context(),
-        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}, copy.deepcopy(TMP_MOUNT)],
-    }
-    pod = {
-        "serviceAccountName": service_account_name(spec),
-        "restartPolicy": "Never",
-        "securityContext": pod_security_context(),
-        "initContainers": [copy_repo],
-        "containers": [apply],
-        "volumes": [
-            {"name": "repo", "configMap": {"name": repo_configmap_name(spec)}},
-            {"name": "work", "emptyDir": {}},
-            copy.deepcopy(TMP_VOLUME),
-        ],
-    }
+    pod = _feast_pod(spec, ctx, "feast-apply", ["feast", "--chdir", WORK_DIR, "apply", "--no-progress"])
     job = obj(
         "batch/v1",
         "Job",
@@ -464,3 +397,102 @@ def _apply_job(spec: Spec, ctx: Context) -> Resource:
     )
     job["metadata"]["annotations"] = {HOOK: HOOK_PHASE, HOOK_DELETE_POLICY: "BeforeHookCreation", SYNC_WAVE: HOOK_WAVE}
     return job
+
+
+def _feast_pod(spec: Spec, ctx: Context, container: str, command: list[str]) -> dict[str, Any]:
+    """A pod running `command` in a writable copy of the repo, as the model's service account."""
+    image = ctx.platform.images.feast
+    files = sorted(REPO_FILES)
+    copy_repo = {
+        "name": "copy-repo",
+        "image": image,
+        # cp follows the ConfigMap volume's symlinks for files named on the command line.
+        "command": ["cp", *(f"{REPO_DIR}/{f}" for f in files), f"{WORK_DIR}/"],
+        "resources": resource_requirements(COPY_RESOURCES, ctx.platform),
+        "securityContext": container_security_context(),
+        "volumeMounts": [
+            {"name": "repo", "mountPath": REPO_DIR, "readOnly": True},
+            {"name": "work", "mountPath": WORK_DIR},
+        ],
+    }
+    main = {
+        "name": container,
+        "image": image,
+        "command": command,
+        "workingDir": WORK_DIR,
+        # Libraries Feast loads (fsspec, dask) cache under $HOME; the root filesystem is read-only.
+        "env": [{"name": "HOME", "value": "/tmp"}],
+        "resources": resource_requirements(APPLY_RESOURCES, ctx.platform),
+        "securityContext": container_security_context(),
+        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}, copy.deepcopy(TMP_MOUNT)],
+    }
+    return {
+        "serviceAccountName": service_account_name(spec),
+        "restartPolicy": "Never",
+        "securityContext": pod_security_context(),
+        "initContainers": [copy_repo],
+        "containers": [main],
+        "volumes": [
+            {"name": "repo", "configMap": {"name": repo_configmap_name(spec)}},
+            {"name": "work", "emptyDir": {}},
+            copy.deepcopy(TMP_VOLUME),
+        ],
+    }
+
+
+# ------------------------------------------------------------------ materialization
+
+
+def materialize_script(spec: Spec, ctx: Context, view: View) -> str:
+    """The shell line the materialize container runs.
+
+    `feast materialize-incremental` reads END_TS with `datetime.fromisoformat` (feast/cli/cli.py),
+    so "now" needs a shell. Where the registry is a path rather than a URI (dev's
+    `data/registry.db`), it lives in the pod's own emptyDir and starts empty, so the pod
+    applies the repo first; with a shared registry (s3://, gs://, a database) the apply
+    hook has registered the view already.
+    """
+    steps = []
+    if "://" not in ctx.environment.endpoints.feast.registry:
+        steps.append(f"feast --chdir {WORK_DIR} apply --no-progress")
+    steps.append(
+        f"exec feast --chdir {WORK_DIR} materialize-incremental --views {shlex.quote(feast_name(view.name))} "
+        '"$(date -u +%Y-%m-%dT%H:%M:%S)"'
+    )
+    return " && ".join(steps)
+
+
+def _materialize_cronjobs(spec: Spec, ctx: Context) -> list[Resource]:
+    out = []
+    for view in online_views(spec):
+        pod = _feast_pod(spec, ctx, "materialize", ["/bin/sh", "-c", materialize_script(spec, ctx, view)])
+        labels = {**pod_labels(spec, ctx, MATERIALIZE_COMPONENT), **NO_SIDECAR}
+        job_spec = {
+            "backoffLimit": BACKOFF_LIMIT,
+            "activeDeadlineSeconds": materialize_deadline(view),
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        }
+        out.append(
+            obj(
+                "batch/v1",
+                "CronJob",
+                materialize_name(spec, view),
+                {
+                    "schedule": materialize_schedule(spec, view),
+                    # Two runs of one view at once would write the same rows twice; a run
+                    # still going when the next is due simply delays it.
+                    "concurrencyPolicy": "Forbid",
+                    "startingDeadlineSeconds": STARTING_DEADLINE,
+                    "successfulJobsHistoryLimit": HISTORY_LIMIT,
+                    "failedJobsHistoryLimit": HISTORY_LIMIT,
+                    "jobTemplate": {"metadata": {"labels": dict(labels)}, "spec": job_spec},
+                },
+            )
+        )
+    return out
+
+
+def materialize_deadline(view: View) -> int:
+    """A run may take until the next one is due (at least 10 minutes, at most a day)."""
+    period = parse_duration(view.ttl) // REFRESHES_PER_TTL
+    return max(MIN_DEADLINE, min(period, 86400))

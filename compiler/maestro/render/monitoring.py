@@ -63,23 +63,29 @@ from maestro.render import (
     ARTIFACT_DIR,
     Context,
     Resource,
+    logql,
     name_of,
     obj,
     pod_labels,
     service_account_name,
     standard_labels,
 )
+from maestro.render.materialize import materialize_name, materialize_schedule, online_views
 from maestro.render.pod import (
     NO_SIDECAR,
     TMP_MOUNT,
     TMP_VOLUME,
     container_security_context,
+    instrumentation_name,
+    instrumented,
     pod_security_context,
+    resource_attributes,
     resource_requirements,
 )
 from maestro.render.queries import (
     above,
     burn_rate_exceeded,
+    cronjob_stale,
     drift_score,
     error_budget_remaining,
     error_ratio,
@@ -96,6 +102,7 @@ from maestro.render.queries import (
 )
 from maestro.render.servers import callers_see, metrics_endpoint, servers, sidecars
 from maestro.resolve.config import Platform
+from maestro.serialize import dump
 
 COMPONENT = "monitoring"
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -103,6 +110,9 @@ NAME_LABEL, COMPONENT_LABEL = "app.kubernetes.io/name", "app.kubernetes.io/compo
 SIDECAR_STATS_PORT = 15090  # `http-envoy-prom`, the one port Istio's injected istio-proxy declares
 MERGED_METRICS_PATH = "/stats/prometheus"
 MESH_METRICS = "istio_.*|envoy_.*"
+OTEL_API = "opentelemetry.io/v1alpha1"
+PROPAGATORS = ("tracecontext", "baggage")  # W3C: what the OTel SDKs and Istio's tracing both speak
+LOKI_DIR = "loki"  # rendered/<env>/<model>/loki/<namespace>-<model>.yaml
 DASHBOARD_DIR = "grafana"  # rendered/<env>/<model>/grafana/<model>.json
 GRAFANA_SCHEMA_VERSION = 39
 UID_MAX = 40  # Grafana's limit on dashboard uids
@@ -129,7 +139,10 @@ class Recording(NamedTuple):
 
 def render(spec: Spec, ctx: Context) -> list[Resource]:
     if spec.spec.monitoring is None:
-        return []
+        # Online views are materialized whether or not the model asks for monitoring, and a
+        # view that silently stops refreshing breaks serving: their alerts always ship.
+        rule = _prometheus_rule(spec, ctx, {})
+        return [rule] if rule is not None else []
     out: list[Resource] = []
     if spec.spec.serving is not None:
         out.append(_scrape_monitor(spec, ctx))
@@ -143,6 +156,10 @@ def render(spec: Spec, ctx: Context) -> list[Resource]:
             out.append(dashboard)
     if spec.spec.monitoring.drift is not None:
         out.append(_drift_cronjob(spec, ctx))
+    if instrumented(spec, ctx):
+        out.append(_instrumentation(spec, ctx))
+    if spec.spec.monitoring.logs is not None:
+        out.append(_loki_rules(spec, ctx))
     return out
 
 
@@ -312,6 +329,50 @@ def _percent(value: float) -> str:
 
 
 def _alerts(spec: Spec, ctx: Context, recordings: dict[str, Recording]) -> list[dict[str, Any]]:
+    out = _model_alerts(spec, ctx, recordings) if spec.spec.monitoring is not None else []
+    return out + _materialization_alerts(spec, ctx)
+
+
+def _materialization_alerts(spec: Spec, ctx: Context) -> list[dict[str, Any]]:
+    """Per online view: its materialization CronJob's run failed, or no run succeeded within
+    the view's ttl (the online store then serves expired values, which Feast returns as
+    missing)."""
+    config = ctx.platform.monitoring
+    name, env, m = name_of(spec), ctx.env, config.metrics
+    out: list[dict[str, Any]] = []
+    for view in online_views(spec):
+        cronjob = materialize_name(spec, view)
+        labels = {"view": view.name}
+        out.append(
+            _alert(
+                spec,
+                ctx,
+                "MaestroMaterializationFailed",
+                job_failed(m, ctx.namespace, f"{cronjob}-[0-9]+"),
+                config.materialization_severity,
+                f"{name} ({env}) materialization of feature view {view.name} failed",
+                f"Job {{{{ $labels.job_name }}}} in namespace {ctx.namespace} failed to copy new rows of {view.name} "
+                f"into the online store. See `kubectl -n {ctx.namespace} logs job/{{{{ $labels.job_name }}}}`.",
+                labels=labels,
+            )
+        )
+        out.append(
+            _alert(
+                spec,
+                ctx,
+                "MaestroFeaturesStale",
+                cronjob_stale(m, ctx.namespace, cronjob, parse_duration(view.ttl)),
+                config.materialization_severity,
+                f"{name} ({env}) online features of {view.name} are stale",
+                f"No materialization of {view.name} succeeded for longer than its ttl ({view.ttl}): serving reads "
+                f"expired (missing) feature values. CronJob {cronjob}, schedule {materialize_schedule(spec, view)}.",
+                labels=labels,
+            )
+        )
+    return out
+
+
+def _model_alerts(spec: Spec, ctx: Context, recordings: dict[str, Recording]) -> list[dict[str, Any]]:
     monitoring = spec.spec.monitoring
     assert monitoring is not None
     config = ctx.platform.monitoring
@@ -597,6 +658,8 @@ def _dashboard(spec: Spec, ctx: Context, recordings: dict[str, Recording]) -> di
                 "endpoint answered the last scrape.",
             )
         )
+    if panels or monitoring.logs is not None or monitoring.tracing is not None:
+        panels += logql.panels(spec, ctx)
     if not panels:
         return None
     for i, panel in enumerate(panels):
@@ -647,6 +710,87 @@ def _dashboard_config_map(spec: Spec, ctx: Context, recordings: dict[str, Record
     cm = obj("v1", "ConfigMap", f"{name}-dashboard", data={f"{name}.json": dashboard_json(dashboard)})
     cm["metadata"]["labels"] = dict(ctx.platform.monitoring.dashboard_labels)
     cm["metadata"]["annotations"] = {ARTIFACT_DIR: DASHBOARD_DIR}
+    return cm
+
+
+# ------------------------------------------------------------------ traces
+
+
+def _instrumentation(spec: Spec, ctx: Context) -> Resource:
+    """The OpenTelemetry Operator's `Instrumentation` the model's pods are injected with
+    (render/decorate.py): Python auto-instrumentation exporting to the environment's collector
+    (Jaeger is the collector's backend, configured there, not per model), the spec's sampling
+    ratio, parent-based so that a trace sampled upstream stays whole.
+
+    `exporter.endpoint` is the collector's gRPC endpoint, which the other languages' agents
+    use; Python's auto-instrumentation exports OTLP over HTTP/protobuf, hence its own
+    OTEL_EXPORTER_OTLP_ENDPOINT (endpoints.otel_http; the operator's documented pattern).
+    """
+    monitoring = spec.spec.monitoring
+    assert monitoring is not None and monitoring.tracing is not None
+    endpoints = ctx.environment.endpoints
+    assert endpoints.otel is not None and endpoints.otel_http is not None
+    return obj(
+        OTEL_API,
+        "Instrumentation",
+        instrumentation_name(spec),
+        {
+            "exporter": {"endpoint": endpoints.otel},
+            "propagators": list(PROPAGATORS),
+            "sampler": {"type": "parentbased_traceidratio", "argument": number(monitoring.tracing.sample_ratio)},
+            "resource": {"resourceAttributes": resource_attributes(spec, ctx)},
+            "python": {
+                "env": [
+                    {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoints.otel_http},
+                    {"name": "OTEL_PYTHON_LOG_CORRELATION", "value": "true"},
+                ]
+            },
+        },
+    )
+
+
+# ------------------------------------------------------------------ logs
+
+
+def loki_rules_name(spec: Spec) -> str:
+    return f"{name_of(spec)}-loki-rules"
+
+
+def loki_rule_groups(spec: Spec, ctx: Context) -> dict[str, Any]:
+    """The rule file the Loki ruler loads: Prometheus' rule-group format, LogQL expressions."""
+    monitoring = spec.spec.monitoring
+    assert monitoring is not None and monitoring.logs is not None
+    logs = monitoring.logs
+    name = name_of(spec)
+    alert = _alert(
+        spec,
+        ctx,
+        "MaestroErrorLogs",
+        logql.error_rate_alert(spec, ctx, logs),
+        logs.severity,
+        f"{name} ({ctx.env}) logs more than {number(logs.error_rate)} errors per second",
+        f"The pods of {name} in namespace {ctx.namespace} logged more than {number(logs.error_rate)} error lines "
+        f"per second over {logs.window}, for {logs.for_}. Query in Grafana: {logql.error_lines(spec, ctx)}",
+        for_=logs.for_,
+    )
+    return {"groups": [{"name": f"maestro-{name}-logs", "rules": [alert]}]}
+
+
+def _loki_rules(spec: Spec, ctx: Context) -> Resource:
+    """A ConfigMap the Loki ruler's sidecar (grafana/loki chart, `sidecar.rules`) picks up by
+    label, in the model's namespace (the sidecar watches every namespace: searchNamespace ALL).
+
+    Chosen over the Loki Operator's `AlertingRule` CRD: the platform runs Loki from its Helm
+    chart, whose ruler loads rule files from this sidecar, the same convention as the Grafana
+    dashboard sidecar the dashboards already use; the CRD is only read by an operator-managed
+    LokiStack. The file name carries namespace and model, so that rule files of two models
+    never overwrite each other in the ruler's folder.
+    """
+    name = name_of(spec)
+    data = {f"{ctx.namespace}-{name}.yaml": dump(loki_rule_groups(spec, ctx))}
+    cm = obj("v1", "ConfigMap", loki_rules_name(spec), data=data)
+    cm["metadata"]["labels"] = dict(ctx.platform.logs.rule_labels)
+    cm["metadata"]["annotations"] = {ARTIFACT_DIR: LOKI_DIR}
     return cm
 
 

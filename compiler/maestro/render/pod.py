@@ -93,20 +93,63 @@ def mlflow_env(spec: Spec, ctx: Context) -> list[dict[str, str]]:
     ]
 
 
+def traced(spec: Spec) -> bool:
+    monitoring = spec.spec.monitoring
+    return monitoring is not None and monitoring.tracing is not None
+
+
+def instrumented(spec: Spec, ctx: Context) -> bool:
+    """Whether the model gets an OpenTelemetry Operator `Instrumentation` (render/monitoring.py)
+    and its pods the annotation that injects it (render/decorate.py)."""
+    monitoring = spec.spec.monitoring
+    tracing = monitoring.tracing if monitoring is not None else None
+    endpoints = ctx.environment.endpoints
+    return tracing is not None and tracing.auto_instrument and bool(endpoints.otel and endpoints.otel_http)
+
+
+def instrumentation_name(spec: Spec) -> str:
+    return name_of(spec)
+
+
+def resource_attributes(spec: Spec, ctx: Context) -> dict[str, str]:
+    return {"deployment.environment": ctx.env, "model": name_of(spec), "team": spec.metadata.team}
+
+
+def otlp_endpoint(spec: Spec, ctx: Context) -> str | None:
+    """Where the model's pods send spans: the Instrumentation's OTLP/HTTP endpoint when the
+    operator injects the SDK, else the one `tracing_env` sets; None without tracing."""
+    monitoring = spec.spec.monitoring
+    endpoints = ctx.environment.endpoints
+    if monitoring is None or monitoring.tracing is None or not endpoints.otel:
+        return None
+    return endpoints.otel_http if instrumented(spec, ctx) else endpoints.otel
+
+
 def tracing_env(spec: Spec, ctx: Context) -> list[dict[str, str]]:
     """OpenTelemetry SDK settings for the model's serving and training containers; none
-    without `monitoring.tracing` or without an OTLP endpoint in this environment."""
+    without `monitoring.tracing` or without an OTLP endpoint in this environment.
+
+    With auto-instrumentation the exporter and sampler come from the `Instrumentation`
+    only: the operator never overwrites a variable the container sets, and Python's
+    auto-instrumentation exports OTLP over HTTP (4318), so a gRPC endpoint (4317) left on
+    the container would win and lose every span. Service name and resource attributes
+    stay, so that spans and logs carry the model's names either way."""
     monitoring = spec.spec.monitoring
     tracing = monitoring.tracing if monitoring is not None else None
     endpoint = ctx.environment.endpoints.otel
     if tracing is None or not endpoint:
         return []
     # Names are DNS labels, so no value needs the W3C-baggage percent-encoding.
-    attributes = {"deployment.environment": ctx.env, "model": name_of(spec), "team": spec.metadata.team}
-    return [
-        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint},
+    attributes = resource_attributes(spec, ctx)
+    names = [
         {"name": "OTEL_SERVICE_NAME", "value": name_of(spec)},
         {"name": "OTEL_RESOURCE_ATTRIBUTES", "value": ",".join(f"{k}={v}" for k, v in sorted(attributes.items()))},
+    ]
+    if instrumented(spec, ctx):
+        return names
+    return [
+        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": endpoint},
+        *names,
         {"name": "OTEL_TRACES_SAMPLER", "value": "parentbased_traceidratio"},
         {"name": "OTEL_TRACES_SAMPLER_ARG", "value": number(tracing.sample_ratio)},
     ]

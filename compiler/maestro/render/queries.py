@@ -140,6 +140,12 @@ def with_label(expr: str, label: str, value: str) -> str:
     return f'label_replace({expr}, {_quote(label)}, {_quote(value)}, "", "")'
 
 
+def cronjob_stale(metrics: Metrics, namespace: str, cronjob: str, max_age_seconds: int) -> str:
+    """A CronJob whose last successful run is older than `max_age_seconds` (absent before its first success)."""
+    match = selector(metrics.cronjob_last_success, {"cronjob": cronjob, "namespace": namespace})
+    return f"time() - max({match}) > {max_age_seconds}"
+
+
 def drift_score(metrics: Metrics, model: str, env: str) -> str:
     """The latest drift statistic per feature, as the drift CronJob pushed it."""
     return f"max by (feature) ({selector(metrics.drift_score, {'model': model, 'env': env})})"

@@ -39,14 +39,13 @@ from maestro.frontend.spec import Spec
 from maestro.render import Context, Resource, name_of, obj, selector_labels, service_account_name
 from maestro.render.pod import GRPC as GRPC_PORT  # the ports the model server opens
 from maestro.render.pod import HTTP as HTTP_PORT
-from maestro.render.pod import tracing_env
+from maestro.render.pod import otlp_endpoint
 from maestro.render.servers import metrics_endpoint, servers, sidecars
 from maestro.resolve.config import EgressPeer
 
 COMPONENT = "security"
 NAME_LABEL = "app.kubernetes.io/name"
 COMPONENT_LABEL = "app.kubernetes.io/component"
-OTLP_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"  # set by Kubernetes on every namespace (1.22+)
 # Scraped from the sidecar, in plaintext: the agent's endpoint with the app's metrics merged in
 # (monitoring.py) and Envoy's stats port (the platform's mesh-wide scrape of Istio's metrics).
@@ -178,7 +177,8 @@ def _egress(spec: Spec, ctx: Context) -> Resource:
     rules = [_peer_rule(ctx.platform.network.dns)]
     if sidecars(ctx):
         rules.append(_peer_rule(ctx.platform.network.istiod))
-    urls = [ctx.environment.endpoints.mlflow, *[e["value"] for e in tracing_env(spec, ctx) if e["name"] == OTLP_ENV]]
+    otlp = otlp_endpoint(spec, ctx)  # with auto-instrumentation no container env names it
+    urls = [ctx.environment.endpoints.mlflow, *([otlp] if otlp else [])]
     urls += [server.uri for server in servers(spec, ctx)]
     namespaces: set[str] = set()
     ports: set[int] = set()

@@ -104,7 +104,14 @@ class Endpoints(Section):
         ),
     ] = None
     prometheus: Annotated[str, Field(description="Prometheus URL used by rollout analysis.")]
-    otel: Annotated[str | None, Field(description="OTLP endpoint for traces.")] = None
+    otel: Annotated[str | None, Field(description="OTLP endpoint for traces (gRPC, port 4317).")] = None
+    otel_http: Annotated[
+        str | None,
+        Field(
+            description="The collector's OTLP/HTTP endpoint (port 4318): Python auto-instrumentation exports "
+            "http/protobuf, so the Instrumentation points Python at this one."
+        ),
+    ] = None
     vault: VaultEndpoint
     feast: FeastStores
 
@@ -128,6 +135,44 @@ class Governance(Section):
             "(policy MPS017): what serves is decided in git, not by whoever last moved an alias."
         ),
     ] = False
+    min_log_level: Annotated[
+        Literal["debug", "info", "warning", "error"] | None,
+        Field(description="Lowest monitoring.logs.level allowed (policy MPS030)."),
+    ] = None
+    max_trace_sample_ratio: Annotated[
+        float | None, Field(ge=0, le=1, description="Highest monitoring.tracing.sampleRatio allowed (policy MPS031).")
+    ] = None
+
+
+class SpotDefaults(Section):
+    training: Annotated[bool, Field(description="Training pods run on spot nodes unless the spec says otherwise.")] = (
+        False
+    )
+    tuning: Annotated[bool, Field(description="Tuning trials run on spot nodes unless the spec says otherwise.")] = (
+        False
+    )
+
+
+class OffHours(Section):
+    """Non-production serving scaled down outside working hours (KEDA cron trigger)."""
+
+    enabled: Annotated[bool, Field(description="Scale this environment's serving down off-hours.")] = False
+    timezone: Annotated[str, Field(description="IANA time zone of the hours below.")] = "UTC"
+    start: Annotated[
+        str,
+        Field(
+            pattern=r"^([0-5]?[0-9]) ([01]?[0-9]|2[0-3]) \* \* [0-7,*-]+$",
+            description="Cron (minute hour * * days) when working hours begin, e.g. '0 7 * * 1-5'.",
+        ),
+    ] = "0 7 * * 1-5"
+    end: Annotated[
+        str,
+        Field(
+            pattern=r"^([0-5]?[0-9]) ([01]?[0-9]|2[0-3]) \* \* [0-7,*-]+$",
+            description="Cron when working hours end, e.g. '0 19 * * 1-5'.",
+        ),
+    ] = "0 19 * * 1-5"
+    replicas: Annotated[int, Field(ge=0, description="Replicas off-hours (0: scale to zero).")] = 0
 
 
 class Environment(Section):
@@ -146,6 +191,8 @@ class Environment(Section):
             "its namespace and sync come from this config alone)."
         ),
     ] = True
+    spot: Annotated[SpotDefaults, Field(description="Which pods run on spot nodes by default.")] = SpotDefaults()
+    off_hours: Annotated[OffHours, Field(description="Off-hours scale-down of serving.")] = OffHours()
 
 
 class ServingImages(Section):
@@ -312,6 +359,13 @@ class Metrics(Section):
     job_failed_matcher: Annotated[str, Field(description="Matcher that keeps the failed Jobs' series.")] = (
         'condition="true"'
     )
+    cronjob_last_success: Annotated[
+        str,
+        Field(
+            description="Gauge of a CronJob's last successful run (unix seconds), with labels namespace and "
+            "cronjob (kube-state-metrics)."
+        ),
+    ] = "kube_cronjob_status_last_successful_time"
     drift_score: Annotated[
         str,
         Field(
@@ -379,6 +433,10 @@ class Monitoring(Section):
         ),
     ] = "15m"
     drift_severity: Literal["page", "ticket"] = "ticket"
+    materialization_severity: Annotated[
+        Literal["page", "ticket"],
+        Field(description="Severity of the alerts on a failed or stale feature materialization."),
+    ] = "ticket"
     runbook_url: Annotated[
         str, Field(description="Runbook link of every alert; placeholders {alert} {model} {team} {env}.")
     ] = "https://runbooks.example.com/ml/{alert}"
@@ -473,6 +531,70 @@ class Network(Section):
             "pods are given (MLflow, OTel, the model's storage)."
         ),
     ] = []
+
+
+class Logs(Section):
+    """How the platform's log agents label streams in Loki, and how its ruler finds rule files."""
+
+    stream_selector: Annotated[
+        str,
+        Field(
+            description="Label matchers of a LogQL stream selector for one model's pods (without the braces); "
+            "placeholders {namespace} {model} {env}. The log agents (Alloy/Promtail) map pod labels to stream "
+            "labels, 'maestro.ml/model' -> 'maestro_ml_model'."
+        ),
+    ] = 'namespace="{namespace}", maestro_ml_model="{model}"'
+    error_filter: Annotated[
+        str,
+        Field(
+            description="LogQL pipeline that keeps the error lines of JSON logs (and drops lines that are not "
+            "JSON, which a metric query must not see with a parse error)."
+        ),
+    ] = '| json | __error__="" | level=~"(?i)(error|critical|fatal)"'
+    rule_labels: Annotated[
+        dict[str, str],
+        Field(
+            description="Labels the Loki ruler sidecar (grafana/loki chart, sidecar.rules.label/labelValue) selects "
+            "rule ConfigMaps by."
+        ),
+    ] = {"loki_rule": "1"}
+    loki_datasource: Annotated[str, Field(description="Grafana datasource uid of Loki (dashboard log panels).")] = (
+        "loki"
+    )
+    jaeger_datasource: Annotated[
+        str, Field(description="Grafana datasource uid of Jaeger (dashboard trace panels and log-to-trace links).")
+    ] = "jaeger"
+    trace_id_field: Annotated[
+        str,
+        Field(description="JSON field of a log line holding the trace id (OTel Python log correlation: otelTraceID)."),
+    ] = "otelTraceID"
+
+
+class Lineage(Section):
+    """OpenLineage: where runtime integrations send events, and the names they report under."""
+
+    url: Annotated[
+        str | None,
+        Field(description="OpenLineage HTTP endpoint base (e.g. Marquez); unset: pods get no OpenLineage transport."),
+    ] = None
+    endpoint: Annotated[str, Field(description="Path of the lineage API below `url`.")] = "api/v1/lineage"
+    namespace: Annotated[
+        str, Field(description="OpenLineage namespace of a model's jobs; placeholders {team} {env} {model}.")
+    ] = "{team}-{env}"
+
+
+class Spot(Section):
+    """How a pod lands on spot/preemptible nodes, and what it saves."""
+
+    node_selector: Annotated[dict[str, str], Field(description="Node labels a spot pod requires.")] = {}
+    node_affinity: Annotated[
+        dict[str, Any],
+        Field(description="`affinity.nodeAffinity` of spot pods (e.g. prefer or require the spot capacity type)."),
+    ] = {}
+    tolerations: Annotated[list[dict[str, Any]], Field(description="Tolerations of the spot nodes' taints.")] = []
+    discount: Annotated[
+        float, Field(ge=0, lt=1, description="Share of the on-demand price saved on spot nodes (cost estimates).")
+    ] = 0.6
 
 
 class Tuning(Section):
@@ -682,6 +804,9 @@ class Platform(BaseSettings):
     gitops: GitOps
     monitoring: Monitoring = Monitoring()
     serving: Serving = Serving()
+    logs: Logs = Logs()
+    spot: Spot = Spot()
+    lineage: Lineage = Lineage()
     istio_ingress_namespace: Annotated[
         str | None, Field(description="Namespace of the Istio ingress gateway, allowed to call every model.")
     ] = None
