@@ -120,44 +120,45 @@ def scaled_object(model: str, env: str) -> dict[str, Any]:
     return so
 
 
-def test_non_prod_serving_scales_down_off_hours(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A KEDA-scaled model serving 2 replicas in staging: 2 in working hours, 0 outside."""
-    spec, ctx = example("fraud-detector", "staging")
-    assert spec.spec.serving is not None
-    from maestro.render import offhours, serving
+@pytest.mark.parametrize("model", [m for m in MODELS if m != "demand-forecaster"])
+def test_non_prod_serving_scales_down_off_hours(model: str) -> None:
+    """staging: every server that runs replicas in working hours is owned by one KEDA
+    ScaledObject that holds its own minimum in working hours (cron) and `off_hours.replicas`
+    outside them, also a server of fixed size or one scaled on CPU alone (an HPA or
+    `spec.replicas` before): one owner, the cron trigger on the same ScaledObject."""
+    from maestro.render import servers
 
-    keda = spec.model_copy(
-        update={
-            "spec": spec.spec.model_copy(
-                update={
-                    "serving": spec.spec.serving.model_copy(
-                        update={"replicas": spec.spec.serving.replicas.model_copy(update={"min": 0})}
-                    )
-                }
-            )
-        }
-    )
-    [so] = [o for o in serving.render(keda, ctx) if o["kind"] == "ScaledObject"]
-    two = spec.spec.serving.replicas.model_copy(update={"min": 2})
-    spec2 = keda.model_copy(
-        update={
-            "spec": keda.spec.model_copy(update={"serving": spec.spec.serving.model_copy(update={"replicas": two})})
-        }
-    )
-    monkeypatch.setattr(offhours, "keda_scaled", lambda s: True)  # as once serving scales with KEDA (issue 13B)
-    [so] = offhours.apply([so], spec2, ctx)
-    cron = so["spec"]["triggers"][-1]
-    assert cron == {
-        "type": "cron",
-        "metadata": {
-            "timezone": "Europe/Berlin",
-            "start": "0 7 * * 1-5",
-            "end": "0 20 * * 1-5",
-            "desiredReplicas": "2",
-        },
-    }
-    assert so["spec"]["minReplicaCount"] == 0
-    assert Verifier(example_workspace().platform.kubernetes_version).verify(so) == []
+    spec, ctx = example(model, "staging")
+    off = ctx.environment.off_hours
+    assert off.enabled
+    out = objects(model, "staging")
+    assert not [o for o in out if o["kind"] == "HorizontalPodAutoscaler"]
+    verifier = Verifier(example_workspace().platform.kubernetes_version)
+    for server in servers.servers(spec, ctx):
+        assert server.min > off.replicas and server.off_hours, server.name
+        [so] = [o for o in out if o["kind"] == "ScaledObject" and o["metadata"]["name"] == server.name]
+        crons = [t for t in so["spec"]["triggers"] if t["type"] == "cron"]
+        assert crons == [
+            {
+                "type": "cron",
+                "metadata": {
+                    "timezone": "Europe/Berlin",
+                    "start": "0 7 * * 1-5",
+                    "end": "0 20 * * 1-5",
+                    "desiredReplicas": str(server.min),  # the variant's own bound, not the main model's
+                },
+            }
+        ]
+        assert so["spec"]["minReplicaCount"] == off.replicas == 0
+        assert so["spec"]["maxReplicaCount"] == server.max
+        assert verifier.verify(so) == []
+        ref = so["spec"]["scaleTargetRef"]
+        if ref["kind"] == "Deployment" and ref["name"].endswith("-predictor"):  # KServe's: hands it over
+            [isvc] = [o for o in out if o["kind"] == "InferenceService" and o["metadata"]["name"] == server.name]
+            assert isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "external"
+        else:
+            [target] = [o for o in out if o["kind"] == ref["kind"] and o["metadata"]["name"] == ref["name"]]
+            assert "replicas" not in target["spec"], ref
 
 
 def test_scale_to_zero_models_keep_scaling_to_zero_in_working_hours() -> None:
@@ -204,7 +205,7 @@ def test_report_adds_up_and_diff_uses_the_same_numbers() -> None:
 def test_cost_cli_formats(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--root", str(ROOT), "cost", "--env", "staging"]) == 0
     text = capsys.readouterr().out
-    assert "staging/fraud-detector [payments-risk]" in text and "off-hours available" in text
+    assert "staging/fraud-detector [payments-risk]" in text and "off-hours applied" in text
     assert main(["--root", str(ROOT), "cost", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["environments"] == ["dev", "prod", "staging"] and {t["team"] for t in data["teams"]} >= {"growth"}

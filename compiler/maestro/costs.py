@@ -194,7 +194,7 @@ def savings(spec: Spec, platform: Platform, env: str) -> list[Saving]:
                 "off-hours",
                 round(cost.serving * idle * fraction, 2),
                 applied,
-                note if applied else note + "; needs KEDA autoscaling of serving",
+                note if applied else note + "; serving runs no more replicas than that",
             )
         )
     return out

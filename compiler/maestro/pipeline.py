@@ -392,11 +392,10 @@ def render_model(
 
 
 def _decorate(resources: list[Resource], spec: Spec, ctx: Context) -> list[Resource]:
-    """What every rendered pod gets (logs, traces, lineage, spot), and off-hours scaling."""
-    from maestro.render import offhours
+    """What every rendered pod gets (logs, traces, lineage, spot)."""
     from maestro.render.decorate import decorate
 
-    return offhours.apply(decorate(resources, spec, ctx), spec, ctx)
+    return decorate(resources, spec, ctx)
 
 
 def _overlay_transforms(ws: Workspace, env: str, ctx: Context, patches: int | None = None) -> dict[str, Any]:
@@ -619,7 +618,7 @@ def trace_model(ws: Workspace, env: str, c: Checked) -> Trace:
             # Before stamping: stamp rebuilds labels and annotations, keeping the renderer's.
             unstamped = [recorder.capture(res, fallback)[1] for res in objects]
             made += zip(stamp(objects, tspec, tctx, module.COMPONENT), [fallback] * len(objects), unstamped)
-        # in place, under the recorder: what decoration sets is render/decorate.py's (or offhours.py's)
+        # in place, under the recorder: what decoration sets is render/decorate.py's
         _decorate([res for res, _, _ in made], tspec, tctx)
     recording = Recording(overlay=ws.inputs.overlays[env].data if env in ws.inputs.overlays else {})
     resources = []

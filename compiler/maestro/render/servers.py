@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from maestro.frontend.spec import Spec, Variant
 from maestro.render import Context, served
+from maestro.render.offhours import server_scales_down
 from maestro.render.pod import METRICS
 from maestro.render.queries import service_matcher
 
@@ -51,6 +52,7 @@ class Server:
     max: int
     variant: Variant | None = None
     version: tuple[tuple[str, str], ...] = ()  # annotations naming the locked version and run
+    off_hours: bool = False  # scaled down outside working hours (offhours.py): KEDA owns its replicas
 
     @property
     def version_annotations(self) -> dict[str, str]:
@@ -59,7 +61,7 @@ class Server:
     @property
     def autoscaled(self) -> bool:
         """An autoscaler owns its replicas (else they stay at `min`)."""
-        return self.max > self.min or self.min == 0
+        return self.max > self.min or self.min == 0 or self.off_hours
 
 
 def sidecars(ctx: Context) -> bool:
@@ -74,8 +76,19 @@ def servers(spec: Spec, ctx: Context) -> list[Server]:
     if serving is None:
         return []
     name, r = spec.metadata.name, serving.replicas
+    off = ctx.environment.off_hours
     uri, version = served(spec, ctx)
-    out = [Server(name, COMPONENT, uri, r.min, r.max, version=tuple(sorted(version.items())))]
+    out = [
+        Server(
+            name,
+            COMPONENT,
+            uri,
+            r.min,
+            r.max,
+            version=tuple(sorted(version.items())),
+            off_hours=server_scales_down(r.min, off),
+        )
+    ]
     for v in serving.ab_test.variants if serving.ab_test else []:
         # `weight` percent of the traffic: bounds to match, at least one pod unless the main
         # model scales to zero.
@@ -83,7 +96,8 @@ def servers(spec: Spec, ctx: Context) -> list[Server]:
         hi = max(lo, 1, math.ceil(r.max * v.weight / 100))
         uri, version = served(spec, ctx, v)
         component = f"{COMPONENT}-{v.name}"
-        out.append(Server(f"{name}-{v.name}", component, uri, lo, hi, v, tuple(sorted(version.items()))))
+        pinned = tuple(sorted(version.items()))
+        out.append(Server(f"{name}-{v.name}", component, uri, lo, hi, v, pinned, server_scales_down(lo, off)))
     return out
 
 

@@ -58,6 +58,7 @@ from typing import Any
 
 from maestro.frontend.spec import Spec
 from maestro.render import Context, Resource, obj, pod_labels, selector_labels, service_account_name
+from maestro.render.offhours import cron_trigger
 from maestro.render.pod import (
     GRPC,
     HTTP,
@@ -101,6 +102,7 @@ ROLLOUT_API = "argoproj.io/v1alpha1"
 KEDA_API = "keda.sh/v1alpha1"
 CANARY_HASH_ARG = "canary-hash"
 SCALE_DOWN_DELAY = 30  # seconds the old pods keep serving after a traffic-routed promotion
+DEFAULT_CPU = 80  # % of the CPU request, when the spec names no scaling target
 ZONE_KEY, HOSTNAME_KEY = "topology.kubernetes.io/zone", "kubernetes.io/hostname"
 REVISION_LABELS = ("pod-template-hash", "rollouts-pod-template-hash")  # set by Deployments / Argo Rollouts
 SCALE_DOWN = {"stabilizationWindowSeconds": 300, "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}]}
@@ -453,7 +455,7 @@ def _autoscaler(spec: Spec, ctx: Context, server: Server, target: dict[str, str]
     if not server.autoscaled:
         return []
     a = serving.autoscaling
-    if server.min == 0 or a.rps is not None or a.latency_p99_ms is not None:
+    if server.min == 0 or a.rps is not None or a.latency_p99_ms is not None or server.off_hours:
         return [_scaled_object(spec, ctx, server, target)]
     metrics: list[dict[str, Any]] = []
     for resource, utilization in (("cpu", a.cpu), ("memory", a.memory)):
@@ -471,7 +473,7 @@ def _autoscaler(spec: Spec, ctx: Context, server: Server, target: dict[str, str]
         metrics.append(
             {
                 "type": "Resource",
-                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+                "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": DEFAULT_CPU}},
             }
         )
     body = {
@@ -510,12 +512,19 @@ def _scaled_object(spec: Spec, ctx: Context, server: Server, target: dict[str, s
     for resource, utilization in (("cpu", a.cpu), ("memory", a.memory)):
         if utilization is not None:
             triggers.append({"type": resource, "metricType": "Utilization", "metadata": {"value": str(utilization)}})
+    if not triggers and server.max > server.min:  # what the HPA would have scaled on
+        triggers.append({"type": "cpu", "metricType": "Utilization", "metadata": {"value": str(DEFAULT_CPU)}})
+    low = server.min
+    if server.off_hours:  # the environment's off-hours: working hours hold `min`, the rest `off.replicas`
+        off = ctx.environment.off_hours
+        low = off.replicas
+        triggers.append(cron_trigger(server.min, off))
     body: dict[str, Any] = {
         "scaleTargetRef": {"apiVersion": target["apiVersion"], "kind": target["kind"], "name": target["name"]},
-        "minReplicaCount": server.min,
+        "minReplicaCount": low,
         "maxReplicaCount": server.max,
     }
-    if server.min == 0:
+    if low == 0:
         body["cooldownPeriod"] = 300  # idle seconds before scaling to zero
     body["advanced"] = {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": copy.deepcopy(SCALE_DOWN)}}}
     body["triggers"] = triggers
