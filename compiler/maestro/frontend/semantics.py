@@ -344,6 +344,14 @@ PLATFORM_ENV = frozenset(
         "MLFLOW_TRACKING_URI",
         "MLFLOW_EXPERIMENT_NAME",
         "DEFINITION",  # a one-shot run's launcher compares it with the running run (render/launch.py)
+        "LOG_FORMAT",  # render/decorate.py: logs in the shape the Loki rules parse
+        "LOG_LEVEL",
+        # render/decorate.py's OpenLineage settings; OPENLINEAGE__TRANSPORT__AUTH__* stays a secret's to set
+        "OPENLINEAGE__TRANSPORT__TYPE",
+        "OPENLINEAGE__TRANSPORT__URL",
+        "OPENLINEAGE__TRANSPORT__ENDPOINT",
+        "OPENLINEAGE_NAMESPACE",
+        "OPENLINEAGE_JOB_NAME",
     }
 )
 PLATFORM_ENV_PREFIXES = ("OTEL_", "MAESTRO_", "MLSERVER_")
