@@ -190,3 +190,26 @@ def test_a_launched_run_is_checked_against_its_schema(repo: Path, capsys: pytest
     assert rc == 1
     assert "prod/image-classifier/configmap-image-classifier-train-job.yaml" in out
     assert "TrainJob/image-classifier-train: spec.trainer.priorityClassName: unknown field 'priorityClassName'" in out
+
+
+# ------------------------------------------------------------------ launched by a pipeline (issue 17)
+
+
+def test_a_pipeline_launches_a_kubeflow_run(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A pipeline model training a TrainJob: the DAG's train task creates the run and waits for
+    its `Complete` condition, the run names the DAG as its launcher (no link finding) and
+    gets the candidate alias itself; the training CronJob is gone."""
+    path = repo / "specs" / "fraud-detector" / "maestro.yaml"
+    text = path.read_text().replace('    schedule: "0 3 * * 0"\n', "", 1)
+    path.write_text(
+        text.replace("  tuning:\n", '  pipeline:\n    schedule: "0 3 * * 0"\n    steps: [train]\n  tuning:\n', 1)
+    )
+    assert main(["--root", str(repo), "render", "--env", "prod"]) == 0, capsys.readouterr().out
+    folder = repo / "rendered" / "prod" / "fraud-detector"
+    assert not (folder / "cronjob-fraud-detector-train.yaml").exists()
+    dag = (folder / "airflow" / "fraud-detector.py").read_text()
+    assert "--for=condition=Complete" in dag and "MAESTRO_CANDIDATE_ALIAS" not in dag
+    _, run = embedded(repo, "prod", "fraud-detector", "fraud-detector-train-job")
+    assert run["kind"] == "TrainJob"
+    assert run["metadata"]["generateName"] == "fraud-detector-train-"  # one run per DAG run
+    assert {"name": "MAESTRO_CANDIDATE_ALIAS", "value": "candidate"} in run["spec"]["trainer"]["env"]

@@ -627,6 +627,21 @@ def test_a_run_launched_by_a_hook_or_cronjob_is_fine_and_by_nothing_is_not() -> 
     assert "Job/ghost" in found.message
 
 
+def test_a_run_launched_by_a_pipelines_dag_is_fine() -> None:
+    """An Airflow DAG's task creates the run (render/airflow.py): the ConfigMap carrying the DAG
+    must be rendered; any other ConfigMap launches nothing."""
+    objects = _hooked(world())
+    dag = _obj("v1", "ConfigMap", "m-airflow-dag", None)
+    dag["metadata"]["annotations"] = {"maestro.ml/artifact-dir": "airflow"}
+    objects["m/configmap-m-airflow-dag.yaml"] = dag
+    run_job = _obj("batch/v1", "Job", "m-run", {"template": {"spec": {"containers": []}}})
+    run_job["metadata"]["annotations"] = {"maestro.ml/launched-by": "ConfigMap/m-airflow-dag"}
+    objects["m/job-m-run.yaml"] = run_job
+    assert run(objects) == []
+    dag["metadata"]["annotations"] = {}
+    _one(run(objects), "M837", "m/job-m-run.yaml", "/metadata/annotations")
+
+
 def test_provided_namespace_patterns_count() -> None:
     objects = _hooked(world())
     objects.pop("platform/namespace-team-prod.yaml")

@@ -13,8 +13,8 @@ manifest, `job.yaml`, into that ConfigMap:
   that label would get it pruned);
 - launched by a hook Job (one-shot): labelled `maestro.ml/definition: <hash>`, the hash also
   under the ConfigMap's `definition` key, which the launcher compares with the live run's;
-- launched by a CronJob (scheduled): `metadata.generateName: <name>-` instead of a name, so
-  that every tick creates a new run.
+- launched by a CronJob or a pipeline's task (scheduled): `metadata.generateName: <name>-`
+  instead of a name, so that every tick creates a new run.
 
 The hash is the first 12 hex digits of the SHA-256 of the manifest's apiVersion, kind and
 spec as canonical JSON: the same run, the same hash, on every machine; a change of metadata
@@ -72,7 +72,7 @@ def launched_manifest(run: Resource) -> tuple[Resource, str | None]:
         meta["labels"] = labels
     else:
         meta.pop("labels", None)
-    if launched_by.startswith("CronJob/"):
+    if not launched_by.startswith("Job/"):  # a CronJob, or a pipeline's task: a new run each time
         meta["generateName"] = f"{meta.pop('name')}-"
         return manifest, None
     digest = definition(manifest)

@@ -50,8 +50,9 @@ elsewhere, and who owns it):
                        KServe scales; and an InferenceService whose autoscaler class is
                        external has an autoscaler (else it runs one replica)
     M837 one-shot jobs every Job and Kubeflow job is an Argo CD sync hook, a CronJob's, or
-                       launched by a hook or CronJob: a plain synced Job is created again when
-                       its TTL deletes it, and a change to its immutable template fails the sync
+                       launched by a hook, a CronJob or a pipeline's DAG (the ConfigMap
+                       carrying it): a plain synced Job is created again when its TTL
+                       deletes it, and a change to its immutable template fails the sync
     M838 routes        every VirtualService destination host is a Service (a mesh host too)
                        and every subset is defined by a DestinationRule of that host
     M839 admission     NetworkPolicies admit Prometheus (`monitoring.namespace`) to the
@@ -92,6 +93,8 @@ CODES.update(
 
 HOOK = "argocd.argoproj.io/hook"
 LAUNCHED_BY = "maestro.ml/launched-by"
+# A ConfigMap carrying an Airflow DAG (render/airflow.py): its tasks launch runs too.
+PIPELINE_ARTIFACT = ("maestro.ml/artifact-dir", "airflow")
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 AUTOSCALER_CLASS = "serving.kserve.io/autoscalerClass"
 INJECT = "sidecar.istio.io/inject"
@@ -1373,10 +1376,19 @@ def check_one_shot(ix: Index) -> Iterator[Finding]:
         launcher = annotations.get(LAUNCHED_BY)
         if launcher is not None:
             kind, _, name = launcher.partition("/")
-            by = ix.get("batch", kind, _ns(res), name)
-            if by is not None and (kind == "CronJob" or HOOK in _annotations(by.obj)):
-                continue
-            message = f"{res.get('kind')} '{_name(res)}' is launched by {launcher}, which is neither a rendered hook Job nor a CronJob"
+            if kind == "ConfigMap":
+                dag = ix.get("", kind, _ns(res), name)
+                key, folder = PIPELINE_ARTIFACT
+                if dag is not None and _annotations(dag.obj).get(key) == folder:
+                    continue
+            else:
+                by = ix.get("batch", kind, _ns(res), name)
+                if by is not None and (kind == "CronJob" or HOOK in _annotations(by.obj)):
+                    continue
+            message = (
+                f"{res.get('kind')} '{_name(res)}' is launched by {launcher}, which is neither a rendered hook Job, "
+                "a CronJob nor a pipeline's DAG"
+            )
         else:
             message = (
                 f"{res.get('kind')} '{_name(res)}' is a plain synced object: once its TTL deletes it Argo CD creates "

@@ -13,10 +13,12 @@ would:
 - `materialize`: one task per online view, in parallel, from the view's materialization
   CronJob (which keeps running on its own schedule for freshness);
 - `train`: the training CronJob's Job: for a batch run the training pod itself; for a
-  Kubeflow kind the launcher, which here also waits for the run (`kubectl wait`) so that
-  the next step sees its result, and whose Role gains get/list/watch for that. The
-  CronJob itself is dropped: the pipeline replaces it (render/training.py renders it from
-  `pipeline.schedule`, see `scheduled`);
+  Kubeflow kind the launcher, which here also waits for the run (`kubectl wait` on the
+  kind's success condition: `Complete` for a Trainer v2 TrainJob, `Succeeded` for the
+  Training Operator's kinds) so that the next step sees its result, and whose Role gains
+  get/list/watch for that. The CronJob itself is dropped: the pipeline replaces it
+  (render/training.py renders it from `pipeline.schedule`, see `scheduled`), and the
+  launched run names the DAG's ConfigMap as its launcher (render/launch.py);
 - `tune`: the tuning Job's indexed pods (completions and parallelism kept);
 - `evaluate` / `promote`: the registry sync Job's pod (maestro image, registry state
   ConfigMap) running `maestro registry check --state ... --alias <candidate>` (the gates on
@@ -42,6 +44,7 @@ from typing import Any
 
 from maestro.frontend.spec import Spec
 from maestro.render import ARTIFACT_DIR, Context, Resource, name_of, obj, text_template
+from maestro.render.decorate import add_env, pod_templates
 from maestro.render.launch import LAUNCHED_BY
 from maestro.render.pycode import GeneratedCodeError, check_calls, finalizer, identifier_filter, literal_filter
 
@@ -123,6 +126,10 @@ def _task(
     return task
 
 
+def _launched_by(res: Resource) -> str | None:
+    return ((res.get("metadata") or {}).get("annotations") or {}).get(LAUNCHED_BY)
+
+
 # The condition a finished run reports: Kubeflow Trainer v2's TrainJob sets `Complete`
 # (trainer.kubeflow.org/v1alpha1 TrainJobComplete), Training Operator v1 jobs `Succeeded`.
 DONE_CONDITION = {"TrainJob": "Complete"}
@@ -162,13 +169,10 @@ def tasks(spec: Spec, ctx: Context, resources: list[Resource]) -> list[list[dict
             ]
             task = _task("train", f"{name}-train", ns, job)
             if _component(job["template"]) == "training-launcher":
+                [run] = [r for r in resources if _launched_by(r) == f"CronJob/{name}-train"]
                 main = task["pod"]["spec"]["containers"][0]
-                [run_kind] = [
-                    r["kind"]
-                    for r in resources
-                    if (r["metadata"].get("annotations") or {}).get(LAUNCHED_BY) == f"CronJob/{name}-train"
-                ]
-                main["command"] = _wait_for_run(spec, main["command"], run_kind)
+                main["command"] = _wait_for_run(spec, main["command"], str(run["kind"]))
+                task["launches"] = True
             steps.append([task])
         elif step == "tune":
             [(res, job)] = by_component["tuning"]
@@ -184,11 +188,17 @@ def tasks(spec: Spec, ctx: Context, resources: list[Resource]) -> list[list[dict
             steps.append([_task(step, f"{name}-{step}", ns, job, command)])
     for step_tasks in steps:
         for task in step_tasks:
-            candidate = {"name": "MAESTRO_CANDIDATE_ALIAS", "value": pipeline.candidate}
-            for container in task["pod"]["spec"]["containers"]:
-                if task["task_id"] == "train":
-                    container["env"] = [*(container.get("env") or []), candidate]
+            if task["task_id"] == "train" and not task.get("launches"):
+                # a launched run gets it in its own pods (`apply`), not in the launcher's
+                for container in task["pod"]["spec"]["containers"]:
+                    container["env"] = [*(container.get("env") or []), candidate_env(spec)]
     return steps
+
+
+def candidate_env(spec: Spec) -> dict[str, str]:
+    pipeline = spec.spec.pipeline
+    assert pipeline is not None
+    return {"name": "MAESTRO_CANDIDATE_ALIAS", "value": pipeline.candidate}
 
 
 # ------------------------------------------------------------------ the DAG text
@@ -245,6 +255,13 @@ def apply(resources: list[Resource], spec: Spec, ctx: Context) -> tuple[list[Res
     for res in resources:
         if "train" in pipeline.steps and (res["kind"], res["metadata"]["name"]) == ("CronJob", f"{name}-train"):
             continue
+        if "train" in pipeline.steps and _launched_by(res) == f"CronJob/{name}-train":
+            # launched by the DAG's train task now: the link stage finds the DAG, embed gives the
+            # run a generateName (one run per DAG run)
+            res = copy.deepcopy(res)
+            res["metadata"]["annotations"][LAUNCHED_BY] = f"ConfigMap/{config_map_name(spec)}"
+            for pod in pod_templates(res):
+                add_env(pod, [candidate_env(spec)])  # a TrainJob's goes to spec.trainer.env (decorate)
         if res["kind"] == "Role" and res["metadata"]["name"] == f"{name}-train-launcher":
             res = copy.deepcopy(res)
             for rule in res.get("rules", []):
