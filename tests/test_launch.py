@@ -213,3 +213,21 @@ def test_a_pipeline_launches_a_kubeflow_run(repo: Path, capsys: pytest.CaptureFi
     assert run["kind"] == "TrainJob"
     assert run["metadata"]["generateName"] == "fraud-detector-train-"  # one run per DAG run
     assert {"name": "MAESTRO_CANDIDATE_ALIAS", "value": "candidate"} in run["spec"]["trainer"]["env"]
+
+
+def test_a_pipeline_that_tunes_owns_the_study(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With a `tune` step the DAG runs the study; the Sync-hook launcher (and the study's
+    manifest ConfigMap) would start it once more on every change, so they are not rendered."""
+    path = repo / "specs" / "fraud-detector" / "maestro.yaml"
+    text = path.read_text().replace('    schedule: "0 3 * * 0"\n', "", 1)
+    pipeline = '  pipeline:\n    schedule: "0 3 * * 0"\n    steps: [tune, train]\n  tuning:\n'
+    path.write_text(text.replace("  tuning:\n", pipeline, 1))
+    assert main(["--root", str(repo), "render", "--env", "prod"]) == 0, capsys.readouterr().out
+    folder = repo / "rendered" / "prod" / "fraud-detector"
+    names = {f.name for f in folder.iterdir()}
+    assert "job-fraud-detector-tuning-launcher.yaml" not in names
+    assert "configmap-fraud-detector-tuning-job.yaml" not in names
+    assert "role-fraud-detector-tuning-launcher.yaml" not in names
+    assert "configmap-fraud-detector-tuning-study.yaml" in names  # the DAG's tune task reads it
+    dag = (folder / "airflow" / "fraud-detector.py").read_text()
+    assert "task_id='tune'" in dag and "'app.kubernetes.io/component': 'tuning'" in dag

@@ -19,7 +19,9 @@ would:
   get/list/watch for that. The CronJob itself is dropped: the pipeline replaces it
   (render/training.py renders it from `pipeline.schedule`, see `scheduled`), and the
   launched run names the DAG's ConfigMap as its launcher (render/launch.py);
-- `tune`: the tuning Job's indexed pods (completions and parallelism kept);
+- `tune`: the tuning Job's indexed pods (completions and parallelism kept); the Job, its
+  ConfigMap and its Sync-hook launcher (render/launch.py) are dropped from the tree, or every
+  changed study would also run once from the hook;
 - `evaluate` / `promote`: the registry sync Job's pod (maestro image, registry state
   ConfigMap) running `maestro registry check --state ... --alias <candidate>` (the gates on
   the version the run registered) and `maestro registry sync --state ... --promote
@@ -43,7 +45,7 @@ import shlex
 from typing import Any
 
 from maestro.frontend.spec import Spec
-from maestro.render import ARTIFACT_DIR, Context, Resource, name_of, obj, text_template
+from maestro.render import ARTIFACT_DIR, Context, Resource, launch, name_of, obj, text_template
 from maestro.render.decorate import add_env, pod_templates
 from maestro.render.launch import LAUNCHED_BY
 from maestro.render.pycode import GeneratedCodeError, check_calls, finalizer, identifier_filter, literal_filter
@@ -251,9 +253,18 @@ def apply(resources: list[Resource], spec: Spec, ctx: Context) -> tuple[list[Res
         raise GeneratedCodeError(f"{WHAT} of {name} has a step without tasks")  # semantics refuses such specs
     cm = obj("v1", "ConfigMap", config_map_name(spec), data={dag_file(spec): dag_text(spec, ctx, steps)})
     cm["metadata"]["annotations"] = {ARTIFACT_DIR: ARTIFACT_FOLDER}
+    dropped = {("CronJob", f"{name}-train")} if "train" in pipeline.steps else set()
+    if "tune" in pipeline.steps:
+        # The DAG runs the study: its Sync-hook launcher would start it a second time.
+        for res in resources:
+            job = _job_spec(res)
+            if job is not None and _component(job["template"]) == "tuning" and res["kind"] == "Job":
+                run, launcher = str(res["metadata"]["name"]), launch.launcher_name(str(res["metadata"]["name"]))
+                dropped |= {("Job", run), ("ConfigMap", launch.config_map_name(run)), ("Job", launcher)}
+                dropped |= {(kind, launcher) for kind in ("ServiceAccount", "Role", "RoleBinding")}
     out = []
     for res in resources:
-        if "train" in pipeline.steps and (res["kind"], res["metadata"]["name"]) == ("CronJob", f"{name}-train"):
+        if (res["kind"], res["metadata"]["name"]) in dropped:
             continue
         if "train" in pipeline.steps and _launched_by(res) == f"CronJob/{name}-train":
             # launched by the DAG's train task now: the link stage finds the DAG, embed gives the
