@@ -518,3 +518,46 @@ def test_render_is_pure_and_deterministic() -> None:
     assert serving.render(spec, ctx) == first
     assert spec.model_dump() == before
     copy.deepcopy(first)
+
+
+def _shm(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, Any] | None:
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = [m for m in container["volumeMounts"] if m["mountPath"] == "/dev/shm"]
+    if not mounts:
+        return None
+    [mount] = mounts
+    return volumes[mount["name"]]
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("model", MODELS)
+def test_gpu_and_pytorch_servers_get_a_memory_backed_dev_shm(model: str, env: str) -> None:
+    """The container runtime's /dev/shm is 64 MiB: NCCL, Triton's Python backend and PyTorch
+    DataLoader workers fail on it (training pods got one already; serving pods did not)."""
+    spec, ctx = effective(model, env)
+    if spec.spec.serving is None:
+        pytest.skip(f"{model} does not serve in {env}")
+    res = spec.spec.serving.resources
+    wanted = spec.spec.framework in ("pytorch", "huggingface") or res.gpu > 0
+    pods = _pods(objects(spec, ctx))
+    assert pods
+    for key, (pod, container) in pods.items():
+        shm = _shm(pod, container)
+        if not wanted:
+            assert shm is None, key
+            continue
+        assert shm == {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": res.memory}}, key
+
+
+def test_a_gpu_server_on_the_deployment_runtime_gets_dev_shm_too() -> None:
+    """churn-predictor (sklearn, no shm on CPU) serves through the mlserver Deployment: given a
+    GPU, its pod template gets the volume and the mount, and still passes the schemas."""
+    spec, ctx = effective("churn-predictor", "prod")
+    assert spec.spec.serving is not None
+    gpu = with_serving(spec, resources=spec.spec.serving.resources.model_copy(update={"gpu": 1}))
+    pods = _pods(objects(gpu, ctx))
+    assert pods and all(_shm(pod, c) is not None for pod, c in pods.values())
+    assert all(_shm(pod, c) is None for pod, c in _pods(objects(spec, ctx)).values())
+    verifier = Verifier(example_workspace().platform.kubernetes_version)
+    for key, o in objects(gpu, ctx).items():
+        assert verifier.verify(o, source=key) == [], key

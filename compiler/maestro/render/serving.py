@@ -67,8 +67,11 @@ from maestro.render.pod import (
     TMP_VOLUME,
     container_security_context,
     gpu_scheduling,
+    needs_shm,
     pod_security_context,
     resource_requirements,
+    shm_mount,
+    shm_volume,
     tracing_env,
 )
 from maestro.render.queries import (
@@ -233,10 +236,10 @@ def _inference_service(spec: Spec, ctx: Context, server: Server, rollout: bool) 
             # declared for a scrape without the sidecar's merged endpoint (monitoring.py).
             "ports": _kserve_ports(spec, ctx),
             "securityContext": container_security_context(),
-            "volumeMounts": [dict(TMP_MOUNT)],
+            "volumeMounts": _mounts(spec),
             **_probes(ctx),
         },
-        "volumes": [dict(TMP_VOLUME)],
+        "volumes": _volumes(spec),
         **gpu_scheduling(serving.resources, ctx.platform),
         **_spread(spec, server),
     }
@@ -250,6 +253,27 @@ def _inference_service(spec: Spec, ctx: Context, server: Server, rollout: bool) 
         **server.version_annotations,
     }
     return isvc
+
+
+def _volumes(spec: Spec) -> list[dict[str, Any]]:
+    """/tmp, and a memory-backed /dev/shm where the server needs more than the container
+    runtime's 64 MiB: GPU servers (NCCL, Triton's Python backend) and PyTorch-based ones
+    (DataLoader workers pass batches through it), as the training pods get (pod.needs_shm)."""
+    serving = spec.spec.serving
+    assert serving is not None
+    volumes = [dict(TMP_VOLUME)]
+    if needs_shm(spec.spec.framework, serving.resources):
+        volumes.append(shm_volume(serving.resources))
+    return volumes
+
+
+def _mounts(spec: Spec) -> list[dict[str, Any]]:
+    serving = spec.spec.serving
+    assert serving is not None
+    mounts = [dict(TMP_MOUNT)]
+    if needs_shm(spec.spec.framework, serving.resources):
+        mounts.append(shm_mount())
+    return mounts
 
 
 def _kserve_ports(spec: Spec, ctx: Context) -> list[dict[str, Any]]:
@@ -283,7 +307,7 @@ def _pod_template(spec: Spec, ctx: Context, server: Server) -> dict[str, Any]:
         ],
         "resources": resource_requirements(serving.resources, ctx.platform),
         "securityContext": container_security_context(),
-        "volumeMounts": [dict(TMP_MOUNT)],
+        "volumeMounts": _mounts(spec),
         **_probes(ctx),
     }
     return {
@@ -292,7 +316,7 @@ def _pod_template(spec: Spec, ctx: Context, server: Server) -> dict[str, Any]:
             "serviceAccountName": service_account_name(spec),
             "securityContext": pod_security_context(),
             "containers": [container],
-            "volumes": [dict(TMP_VOLUME)],
+            "volumes": _volumes(spec),
             **gpu_scheduling(serving.resources, ctx.platform),
             **_spread(spec, server),
         },
