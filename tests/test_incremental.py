@@ -191,3 +191,43 @@ def test_a_render_from_the_cache_loads_no_policies_and_a_broken_policy_still_fai
     assert main(["--root", str(repo), "render", "--out", str(out), "--jobs", "1"]) == 2
     assert len(loads) == 1
     assert read_tree(out, [""]) == first  # nothing written
+
+
+SLOW_THEN_DENY = """package main
+
+import rego.v1
+
+# Unbounded on churn-predictor's objects at image tag 0.9.4 (2e9 steps: past any time bound)
+deny contains "never reached" if {
+	contains(json.marshal(input), "churn-train:0.9.4")
+	some i in numbers.range(1, 50000)
+	some j in numbers.range(1, 50000)
+	i * j < 0
+}
+
+deny contains "fraud-detector may not serve" if {
+	input.kind == "InferenceService"
+	input.metadata.name == "fraud-detector"
+}
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_nothing_checked_by_a_failed_policy_set_is_cached(
+    repo: Path, jobs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A policy set that exceeds its bound is skipped for the rest of the run (M408, reported
+    once). What that run computed after the failure was never checked by the policies: cached,
+    it would pass the next render unchecked (fail open) once the bound is no longer hit."""
+    (repo / "policies" / "k8s" / "zz_slow.rego").write_text(SLOW_THEN_DENY)
+    config = repo / "config" / "platform.yaml"
+    config.write_text(config.read_text() + "\npolicies:\n  timeout_seconds: 1\n")
+    out = repo.parent / "out"
+    assert main(["--root", str(repo), "render", "--env", "dev", "--out", str(out), "--jobs", jobs]) == 1
+    assert "M408" in capsys.readouterr().out
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    spec.write_text(spec.read_text().replace("churn-train:0.9.4", "churn-train:0.9.5"))
+    assert main(["--root", str(repo), "render", "--env", "dev", "--out", str(out), "--jobs", jobs]) == 1
+    shown = capsys.readouterr().out
+    assert "M408" not in shown
+    assert "fraud-detector may not serve" in shown

@@ -484,6 +484,9 @@ class ModelEnv:
     ref: ModelRef
     callers: tuple[str, ...]  # namespaces the spec's network.allowFrom admits
     count: int = 0  # the objects written (launched runs embedded), also when `objects` is not read back
+    # a policy set had failed (a bound, a crash) when this was made: its later checks were
+    # skipped, so this was not checked and is never cached (the next render checks it)
+    unchecked: bool = False
 
 
 def render_model_env(
@@ -521,7 +524,10 @@ def render_model_env(
     written = embed(objects)
     folder(tree, prefix, written, source)
     ref, callers = _ref_and_callers(ws, env, spec, source)
-    return ModelEnv(env, spec.metadata.name, dict(tree.files), tree.diagnostics, objects, ref, callers, len(written))
+    unchecked = gov is not None and gov.failed
+    return ModelEnv(
+        env, spec.metadata.name, dict(tree.files), tree.diagnostics, objects, ref, callers, len(written), unchecked
+    )
 
 
 @dataclass
@@ -730,6 +736,13 @@ def _render_parts(
 
 # ------------------------------------------------------------------ incremental: the same, from the cache
 
+
+def _policies_failed(gov: Governance | None) -> bool:
+    """Whether a policy set failed in this process (`Governance.failed`): what was computed
+    since was not checked by it, and is not kept in the cache."""
+    return gov is not None and gov.failed
+
+
 # What, besides Maestro's own code, can change a rendered byte: the YAML emitter, the schemas,
 # the Rego engine, Optuna's distribution JSON, the models that parse specs and config.
 _OUTPUT_DEPENDENCIES = (
@@ -881,7 +894,7 @@ def check_specs_incremental(
                 tuple(c.effective),
             )
             inc.checked[key] = c
-            if cache is not None:
+            if cache is not None and not _policies_failed(gov):
                 cache.put(key, rec)
         return rec
 
@@ -980,7 +993,7 @@ def _render_incremental(
                 part: ModelEnv | None = None
                 if key in todo:
                     part = next(rendered)
-                    if cache is not None:
+                    if cache is not None and not part.unchecked:
                         cache.put(key, replace(part, objects=[]))
                         cache.put(Digest(key, "objects").hexdigest(), part.objects)
                 elif key in cached:
@@ -1003,7 +1016,7 @@ def _render_incremental(
             if not isinstance(layer, EnvLayer):
                 full = [_with_objects(inc, p, k, verifier) for p, k in zip(parts, keys, strict=True)]
                 layer = render_env_layer(ws, env, full, verifier, gov, checked_for)
-                if cache is not None and not read:
+                if cache is not None and not read and not _policies_failed(gov):
                     cache.put(layer_key.hexdigest(), layer)
             _add(result, layer.files, layer.diagnostics, layer.objects)
     finally:

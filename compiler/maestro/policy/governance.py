@@ -152,6 +152,11 @@ class Governance:
             if policies is not None:
                 policies.close()
 
+    @property
+    def failed(self) -> bool:
+        """Whether a policy set failed in this process (its later checks are skipped)."""
+        return any(p is not None and p.failed for p in (self.spec_policies, self.k8s_policies))
+
     def check_spec(
         self, spec: Spec, env: str, platform: Platform, sync: str, located: Located, lock: EnvLock | None = None
     ) -> list[Diagnostic]:

@@ -309,6 +309,12 @@ class IsolatedPolicySet:
             raise answer[1]
         return answer[1]
 
+    @property
+    def failed(self) -> bool:
+        """Whether this set failed (a bound exceeded, a crash) in this process: its later checks
+        are skipped until `run_tests` or a new load."""
+        return self._failed is not None
+
     def _request(self, verb: str, args: tuple[Any, ...], doing: str) -> Any:
         if self._failed is not None:
             f = self._failed
