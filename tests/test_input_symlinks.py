@@ -102,10 +102,10 @@ def test_a_policy_file_or_folder_linked_out_is_refused_unread(
 
 
 def test_links_that_stay_inside_the_repository_work(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    shared = repo / "overlays" / "shared"
-    shared.mkdir()
-    shutil.move(repo / "overlays" / "dev" / "overlay.yaml", shared / "dev.yaml")
-    (repo / "overlays" / "dev" / "overlay.yaml").symlink_to("../shared/dev.yaml")
+    common = repo / "overlays" / "common"
+    common.mkdir()
+    shutil.move(repo / "overlays" / "dev" / "overlay.yaml", common / "dev.yaml")
+    (repo / "overlays" / "dev" / "overlay.yaml").symlink_to("../common/dev.yaml")
     rc, text = run(capsys, repo, "validate", "--env", "dev")
     assert rc == 0, text
 
