@@ -529,14 +529,15 @@ def _shm(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, Any] | Non
     return volumes[mount["name"]]
 
 
-@pytest.mark.parametrize("env", ENVS)
-@pytest.mark.parametrize("model", MODELS)
+SERVED = [(m, e) for m in MODELS for e in ENVS if effective(m, e)[0].spec.serving is not None]
+
+
+@pytest.mark.parametrize(("model", "env"), SERVED)
 def test_gpu_and_pytorch_servers_get_a_memory_backed_dev_shm(model: str, env: str) -> None:
     """The container runtime's /dev/shm is 64 MiB: NCCL, Triton's Python backend and PyTorch
     DataLoader workers fail on it (training pods got one already; serving pods did not)."""
     spec, ctx = effective(model, env)
-    if spec.spec.serving is None:
-        pytest.skip(f"{model} does not serve in {env}")
+    assert spec.spec.serving is not None
     res = spec.spec.serving.resources
     wanted = spec.spec.framework in ("pytorch", "huggingface") or res.gpu > 0
     pods = _pods(objects(spec, ctx))
