@@ -28,6 +28,8 @@ from mlflow_server import SHARED_DIR_KEY, stop_shared_server
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD_SCHEMAS = ROOT / "compiler" / "maestro" / "data" / "crd-schemas"  # shipped in the package
+# the shipped example models (specs/<model>/maestro.yaml), in name order
+MODELS = sorted(p.parent.name for p in (ROOT / "specs").glob("*/maestro.yaml"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

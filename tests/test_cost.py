@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, example, example_workspace
+from conftest import MODELS, ROOT, example, example_workspace
 from maestro.cli import main
 from maestro.cost_report import build
 from maestro.costs import monthly_cost, off_hours_fraction, on_demand_cost, savings
@@ -23,15 +23,6 @@ from maestro.output.verify import Verifier
 from maestro.pipeline import render_model
 from maestro.render import spot
 from maestro.render.decorate import pod_templates
-
-MODELS = [
-    "churn-predictor",
-    "demand-forecaster",
-    "fraud-detector",
-    "image-classifier",
-    "recsys-ranker",
-    "sentiment-bert",
-]
 
 
 def objects(model: str, env: str) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import MODELS, ROOT
 from maestro.cli import build_parser
 from maestro.commands import diff as diff_command
 from maestro.diff.argocd import scan_metadata
@@ -43,14 +43,6 @@ from maestro.diff.snapshot import materialize, snapshot_commit
 from maestro.errors import UsageError
 
 GOLDEN = Path(__file__).parent / "diff_golden"
-MODELS = [
-    "churn-predictor",
-    "demand-forecaster",
-    "fraud-detector",
-    "image-classifier",
-    "recsys-ranker",
-    "sentiment-bert",
-]
 ENVS = ["dev", "staging", "prod"]
 GIT_ENV = {
     **os.environ,

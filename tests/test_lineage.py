@@ -17,19 +17,11 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, example, example_workspace
+from conftest import MODELS, ROOT, example, example_workspace
 from maestro import lineage
 from maestro.pipeline import render_model
 from maestro.render.decorate import pod_templates
 
-MODELS = [
-    "churn-predictor",
-    "demand-forecaster",
-    "fraud-detector",
-    "image-classifier",
-    "recsys-ranker",
-    "sentiment-bert",
-]
 OL_SCHEMAS = ROOT / "tests" / "data" / "openlineage"
 EVENT_TIME = "2026-12-01T00:00:00+00:00"
 

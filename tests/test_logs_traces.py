@@ -19,21 +19,13 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import ROOT, example, example_workspace, require_path, require_tool
+from conftest import MODELS, ROOT, example, example_workspace, require_path, require_tool
 from maestro.frontend.spec import Spec
 from maestro.output.verify import Verifier
 from maestro.pipeline import render_model
 from maestro.render import logql, monitoring
 from maestro.render.decorate import CONTAINER_NAMES, INJECT_PYTHON, pod_templates
 
-MODELS = [
-    "churn-predictor",
-    "demand-forecaster",
-    "fraud-detector",
-    "image-classifier",
-    "recsys-ranker",
-    "sentiment-bert",
-]
 LOGQL_TOOL = ROOT / "tests" / "tools" / "logql"
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, example, example_specs, example_workspace
+from conftest import MODELS, ROOT, example, example_specs, example_workspace
 from maestro.cli import build_parser
 from maestro.commands.registry import check_command, run, sync_command
 from maestro.frontend.spec import Gate, Spec
@@ -46,7 +46,6 @@ from maestro.serialize import dump
 from mlflow_server import free_port, mlflow_server, require_mlflow, worker_id  # noqa: F401 - the fixture
 
 ENVS = ["dev", "staging", "prod"]
-MODELS = sorted(p.parent.name for p in (ROOT / "specs").glob("*/maestro.yaml"))
 
 
 def _workspace() -> Any:

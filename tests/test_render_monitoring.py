@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import example, example_workspace, require_tool
+from conftest import MODELS, example, example_workspace, require_tool
 from maestro.frontend.spec import Spec
 from maestro.output.emit import Tree, folder
 from maestro.output.verify import Verifier
@@ -26,14 +26,6 @@ from maestro.render import Context, monitoring, pod, security, servers, serving,
 from maestro.render.queries import format_duration, number, parse_duration
 from maestro.serialize import dump
 
-MODELS = [
-    "churn-predictor",
-    "demand-forecaster",
-    "fraud-detector",
-    "image-classifier",
-    "recsys-ranker",
-    "sentiment-bert",
-]
 ENVS = ["dev", "staging", "prod"]
 
 

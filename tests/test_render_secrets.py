@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from conftest import ROOT, example, example_workspace
+from conftest import MODELS, ROOT, example, example_workspace
 from maestro import pipeline
 from maestro.cli import main
 from maestro.frontend.loader import loads
@@ -28,14 +28,6 @@ from maestro.render import Context, secrets
 from maestro.render.secrets import UnsafeSecretReference, policy_hcl, render, secret_env
 from maestro.serialize import dump
 
-MODELS = [
-    "churn-predictor",
-    "demand-forecaster",
-    "fraud-detector",
-    "image-classifier",
-    "recsys-ranker",
-    "sentiment-bert",
-]
 ENVS = ["dev", "staging", "prod"]
 # model -> {secret name: vaultPath}, as the example specs have them
 SPEC_SECRETS = {

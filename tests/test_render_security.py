@@ -10,21 +10,13 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import ROOT, example, example_workspace
+from conftest import MODELS, ROOT, example, example_workspace
 from maestro.frontend.spec import Spec
 from maestro.output.verify import Verifier
 from maestro.render import Context, training
 from maestro.render.security import reader_rbac, render
 from maestro.resolve.config import EgressPeer, Mesh, Network
 
-MODELS = [
-    "churn-predictor",
-    "demand-forecaster",
-    "fraud-detector",
-    "image-classifier",
-    "recsys-ranker",
-    "sentiment-bert",
-]
 ENVS = ["dev", "staging", "prod"]
 SERVED = ["NetworkPolicy", "PeerAuthentication", "AuthorizationPolicy"]
 

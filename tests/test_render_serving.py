@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT, example, example_workspace, require_tool
+from conftest import MODELS, example, example_workspace, require_tool
 from maestro.frontend.spec import Spec
 from maestro.output.emit import dump
 from maestro.output.verify import Verifier
 from maestro.render import mesh, servers, serving
 from maestro.render.queries import parse_duration
 
-MODELS = sorted(p.parent.name for p in (ROOT / "specs").glob("*/maestro.yaml"))
 ENVS = ["dev", "staging", "prod"]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import example, example_workspace
+from conftest import MODELS, example, example_workspace
 from maestro.frontend.spec import Spec
 from maestro.output.embed import embed
 from maestro.output.verify import Verifier
@@ -19,14 +19,6 @@ from maestro.render.training import render
 from maestro.resolve.config import Training, TrainingOperator
 from maestro.serialize import dump
 
-MODELS = [
-    "churn-predictor",
-    "demand-forecaster",
-    "fraud-detector",
-    "image-classifier",
-    "recsys-ranker",
-    "sentiment-bert",
-]
 ENVS = ["dev", "staging", "prod"]
 HOOK = "argocd.argoproj.io/hook"
 HOOK_DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"

@@ -13,13 +13,11 @@ from typing import Any
 
 import pytest
 
-from conftest import ROOT
+from conftest import MODELS, ROOT
 from maestro import pipeline
 from maestro.cli import main
 from maestro.output.emit import read_objects, read_tree
 from maestro.pipeline import shard_of
-
-MODELS = sorted(p.parent.name for p in (ROOT / "specs").glob("*/maestro.yaml"))
 
 
 @pytest.fixture
