@@ -134,16 +134,15 @@ class Governance:
                 )
             )
             return cls(None, None), diags
-        for scope in sets:
-            folder = base / scope
-            if scope in missing:
-                continue
-            try:
-                sets[scope] = IsolatedPolicySet.load(
-                    folder, display=_rel(root, folder), limits=limits, within=None if policy_dir else root
-                )
-            except PolicyError as exc:
-                diags.append(policy_error_diagnostic(exc))
+        scopes = [scope for scope in sets if scope not in missing]
+        loaded = IsolatedPolicySet.load_all(
+            [(base / scope, _rel(root, base / scope)) for scope in scopes], limits, None if policy_dir else root
+        )
+        for scope, got in zip(scopes, loaded, strict=True):
+            if isinstance(got, PolicyError):
+                diags.append(policy_error_diagnostic(got))
+            else:
+                sets[scope] = got
         return cls(sets["spec"], sets["k8s"]), diags
 
     def close(self) -> None:
