@@ -231,3 +231,120 @@ def test_nothing_checked_by_a_failed_policy_set_is_cached(
     shown = capsys.readouterr().out
     assert "M408" not in shown
     assert "fraud-detector may not serve" in shown
+
+
+# ------------------------------------------------------------------ the manifest: a no-op from stats alone
+
+
+def manifest_of(repo: Path, out: Path) -> Path:
+    from maestro.output.manifest import manifest_path
+
+    return manifest_path(repo, out.resolve())
+
+
+@pytest.fixture
+def fronts(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Which of the front half (specs checked or read from the cache) and the compare ran."""
+    from maestro.output import emit
+
+    seen: list[str] = []
+    check, compare = pipeline.check_specs_incremental, emit.compare
+    monkeypatch.setattr(pipeline, "check_specs_incremental", lambda *a, **k: seen.append("front") or check(*a, **k))
+    monkeypatch.setattr(emit, "compare", lambda *a, **k: seen.append("compare") or compare(*a, **k))
+    yield seen
+
+
+def test_a_no_op_render_reads_no_spec_record_and_no_output_file(
+    repo: Path, fronts: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = repo.parent / "out"
+    first = render(repo, out, "--jobs", "1")
+    assert manifest_of(repo, out).is_file()
+    fronts.clear()
+    printed = capsys.readouterr().out
+    assert render(repo, out, "--jobs", "1") == first
+    assert fronts == []  # decided from the stats of the tree and the keys of the inputs alone
+    again = capsys.readouterr().out
+    assert again.split(":")[0] == printed.split(":")[0]  # the same models, environments and objects
+    assert "0 file(s) changed (0 added, 0 changed, 0 removed)" in again
+    assert main(["--root", str(repo), "render", "--out", str(out), "--check"]) == 0
+    assert "is current (6 model(s)" in capsys.readouterr().out
+    assert fronts == []
+    # --no-cache neither reads nor trusts it
+    assert main(["--root", str(repo), "render", "--out", str(out), "--no-cache", "--jobs", "1"]) == 0
+    assert fronts == ["front", "compare"]
+    assert first == full(repo)
+
+
+@pytest.mark.parametrize("damage", ["edited", "removed", "extra"])
+def test_a_hand_change_after_a_no_op_is_seen_by_check_and_repaired_by_render(
+    repo: Path, damage: str, fronts: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = repo.parent / "out"
+    first = render(repo, out, "--jobs", "1")
+    fronts.clear()
+    assert render(repo, out, "--jobs", "1") == first
+    assert fronts == []  # from the manifest
+    folder = out / "prod" / "churn-predictor"
+    victim = folder / "kustomization.yaml"
+    if damage == "edited":  # in place, same size and inode, right after a render: only the mtime differs
+        data = victim.read_bytes()
+        with open(victim, "r+b") as f:
+            f.write(data.replace(b"resources", b"resourcez", 1))
+        label = "changed"
+    elif damage == "removed":
+        victim.unlink()
+        label = "added"  # the render adds it back
+    else:
+        victim = folder / "notes.yaml"
+        victim.write_text("kind: Note\n")
+        label = "removed"  # a file the render does not make is removed
+    capsys.readouterr()
+    assert main(["--root", str(repo), "render", "--out", str(out), "--check"]) == 1
+    rel = victim.relative_to(out).as_posix()
+    listed = [line for line in capsys.readouterr().out.splitlines() if line.startswith(label + ": ")]
+    assert len(listed) == 1 and listed[0].endswith("/" + rel)
+    after = render(repo, out, "--jobs", "1")
+    assert "1 file(s) changed" in capsys.readouterr().out
+    assert after == first == full(repo)
+
+
+def test_a_render_killed_while_writing_leaves_no_manifest(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from maestro.output import emit, manifest
+
+    out = repo.parent / "out"
+    render(repo, out, "--jobs", "1")
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    spec.write_text(spec.read_text().replace("replicas: {min: 2, max: 6}", "replicas: {min: 2, max: 7}", 1))
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(emit, "_exchange", killed)  # killed before the swap
+    assert main(["--root", str(repo), "render", "--out", str(out), "--jobs", "1"]) == 130
+    assert not manifest_of(repo, out).exists()
+    monkeypatch.undo()
+    monkeypatch.setattr(manifest, "write_entry", killed)  # killed after the swap, before the record
+    assert main(["--root", str(repo), "render", "--out", str(out), "--jobs", "1"]) == 130
+    assert not manifest_of(repo, out).exists()
+    monkeypatch.undo()
+    assert render(repo, out, "--jobs", "1") == full(repo)
+
+
+def test_stats_recorded_are_never_of_the_clock_tick_the_file_was_written_in(tmp_path: Path) -> None:
+    """A file written again in the tick of its mtime keeps its mtime: the manifest must not
+    vouch for a file scanned in that tick (git's racy-clean problem)."""
+    import time
+
+    from maestro.output.manifest import scan
+
+    (tmp_path / "a").mkdir()
+    for i in range(50):
+        (tmp_path / "a" / f"f{i}.yaml").write_text("x" * i)
+    stats = scan(tmp_path, [""])
+    done = time.time_ns()
+    assert stats is not None and len(stats) == 50
+    assert all(done - mtime >= 20_000_000 for _size, mtime, _ino in stats.values())
+    (tmp_path / "a" / "link").symlink_to("f1.yaml")
+    assert scan(tmp_path, [""]) is None  # the compare decides what a link means
+    assert scan(tmp_path, ["b"], settle=False) == {}

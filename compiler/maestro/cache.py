@@ -87,39 +87,16 @@ class Cache:
 
     def get(self, key: str) -> Any:
         """The value stored under `key`, or None (a miss, also for a damaged entry)."""
-        try:
-            raw = self._path(key).read_bytes()
-        except OSError:
+        value = read_entry(self._path(key))
+        if value is None:
             self.misses += 1
-            return None
-        head = len(_MAGIC) + 32
-        body = raw[head:]
-        if raw[: len(_MAGIC)] != _MAGIC or hashlib.sha256(body).digest() != raw[len(_MAGIC) : head]:
-            self.misses += 1
-            return None
-        try:
-            value = pickle.loads(body)
-        except Exception:  # a value pickled by another version of a class: a miss
-            self.misses += 1
-            return None
-        self.hits += 1
+        else:
+            self.hits += 1
         return value
 
     def put(self, key: str, value: Any) -> None:
         """Store `value` under `key`; a full or read-only disk only loses the entry."""
-        body = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        path = self._path(key)
-        tmp = path.parent / f".tmp-{os.getpid()}-{path.name[:16]}"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(_MAGIC + hashlib.sha256(body).digest() + body)
-            os.replace(tmp, path)
-        except OSError:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
+        write_entry(self._path(key), value)
 
     def sweep(self) -> None:
         """Remove temporary files left by killed processes (older than an hour)."""
@@ -130,3 +107,37 @@ class Cache:
                     tmp.unlink()
             except OSError:
                 pass
+
+
+def read_entry(path: Path) -> Any:
+    """The value of the entry file `path`, or None when it is missing, damaged (torn write,
+    disk error: its checksum fails) or was pickled by another version of a class."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    head = len(_MAGIC) + 32
+    body = raw[head:]
+    if raw[: len(_MAGIC)] != _MAGIC or hashlib.sha256(body).digest() != raw[len(_MAGIC) : head]:
+        return None
+    try:
+        return pickle.loads(body)
+    except Exception:  # a value pickled by another version of a class: a miss
+        return None
+
+
+def write_entry(path: Path, value: Any) -> None:
+    """Write the entry file `path` atomically (a temporary file, then `os.replace`); a full or
+    read-only disk only loses the entry."""
+    body = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp = path.parent / f".tmp-{os.getpid()}-{path.name[:16]}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(_MAGIC + hashlib.sha256(body).digest() + body)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass

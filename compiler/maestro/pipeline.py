@@ -858,16 +858,17 @@ def check_specs_incremental(
     cache: Cache | None,
     model: str | None = None,
     shard: tuple[int, int] | None = None,
+    keys: RunKeys | None = None,
 ) -> Incremental:
     """`check_specs`, reading each spec's outcome from `cache` when the bytes of its folder and
     of every other input are those it was computed from (None: no cache, everything checked).
 
     With `shard` (I, N): the specs of shard I (`shard_of` their folder); shard 1 reads every
     spec, since the environment layers it renders derive from all of them, but reports only
-    its own specs' findings (and duplicate names, which it alone sees whole)."""
-    from maestro.cache import Digest
-
-    inc = Incremental(ws, envs, gov, inputs_key(ws, envs, policy_dir if gov is not None else None), cache)
+    its own specs' findings (and duplicate names, which it alone sees whole). `keys`: the
+    keys `run_keys` computed for the same arguments (not computed twice)."""
+    inputs = keys.inputs if keys is not None else inputs_key(ws, envs, policy_dir if gov is not None else None)
+    inc = Incremental(ws, envs, gov, inputs, cache)
     if shard is not None:
         index, count = shard
         inc.own = frozenset(p.parent.name for p, _ in paths if shard_of(p.parent.name, count) == index)
@@ -876,7 +877,8 @@ def check_specs_incremental(
             paths = [(p, shown) for p, shown in paths if p.parent.name in inc.own]
 
     def record(path: Path, shown: str) -> SpecRecord:
-        key = Digest(inc.inputs, "spec", shown, path.as_posix()).add_tree(path.parent, "folder").hexdigest()
+        key = keys.specs.get(path) if keys is not None else None
+        key = key or spec_key(inc.inputs, path, shown)
         rec = cache.get(key) if cache is not None else None
         if not isinstance(rec, SpecRecord) or rec.path != path:
             c = check_file(path, shown, ws.inputs, envs, ws.root)
@@ -916,6 +918,37 @@ def check_specs_incremental(
     if inc.layers:
         inc.diagnostics += _duplicates([(r.name, r.display, r.where) for r in inc.records if r.name and r.where])
     return inc
+
+
+def spec_key(inputs: str, path: Path, shown: str) -> str:
+    """The key of a spec's front-half outcome: the inputs, how it is named, and every file of its folder."""
+    from maestro.cache import Digest
+
+    return Digest(inputs, "spec", shown, path.as_posix()).add_tree(path.parent, "folder").hexdigest()
+
+
+@dataclass(frozen=True)
+class RunKeys:
+    """The keys of a render: `inputs_key` and every spec's `spec_key`; `digest` is the key of
+    the whole render (what `output/manifest.py` records), read from no cache entry."""
+
+    inputs: str
+    specs: dict[Path, str]
+
+    def digest(self, *selection: str) -> str:
+        from maestro.cache import Digest
+
+        d = Digest("render", self.inputs, "selection", *selection, "specs")
+        for path, key in self.specs.items():
+            d.add(path.as_posix(), key)
+        return d.hexdigest()
+
+
+def run_keys(ws: Workspace, paths: Sequence[tuple[Path, str]], envs: list[str], policy_dir: Path | None) -> RunKeys:
+    """The keys of rendering every spec of `paths` into `envs` with the policies of `policy_dir`
+    (None: governance off); `check_specs_incremental(keys=)` reuses them."""
+    inputs = inputs_key(ws, envs, policy_dir)
+    return RunKeys(inputs, {path: spec_key(inputs, path, shown) for path, shown in paths})
 
 
 def shard_of(folder: str, count: int) -> int:

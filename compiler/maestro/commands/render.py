@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
 
     from maestro.diagnostics import Diagnostic
     from maestro.output.emit import Spool
-    from maestro.pipeline import Incremental, Rendered
+    from maestro.output.manifest import Manifest, Stats
+    from maestro.pipeline import Incremental, Rendered, RunKeys
 
 
 def command(args: argparse.Namespace) -> int:
@@ -53,14 +56,14 @@ def command(args: argparse.Namespace) -> int:
         print(f"maestro: waiting for another maestro render of {display(target)} to finish", file=sys.stderr)
 
     if getattr(args, "stream", None) is not None:  # --stdout reads no output folder
-        return _command(args, root)
+        return _command(args, root, None)
     # Before the inputs are read: a render that read older inputs must not write after one
     # that read newer ones (output/lock.py). --check waits for a writer to finish.
     with output_lock(target, shared=bool(args.check), on_wait=waiting):
-        return _command(args, root)
+        return _command(args, root, target)
 
 
-def _command(args: argparse.Namespace, root: Path) -> int:
+def _command(args: argparse.Namespace, root: Path, target: Path | None) -> int:
     started = time.monotonic()
     from maestro.cache import Cache
     from maestro.diagnostics import has_errors
@@ -82,8 +85,33 @@ def _command(args: argparse.Namespace, root: Path) -> int:
     if shard is not None and (args.model is not None or getattr(args, "stream", None) is not None):
         raise UsageError("render --shard renders a slice of every model: it does not combine with --model or --stdout")
     paths = [(p, display(p)) for p in spec_paths(root, [])]
+    manifest = None
+    if cache is not None and shard is None and target is not None:
+        # A render of the same inputs into a folder as the last render left it has nothing to do.
+        from maestro.output import manifest as manifests
+        from maestro.pipeline import run_keys
+
+        keys = run_keys(ws, paths, selected, policy_folder(root, args))
+        manifest = _Recorder(
+            manifests.manifest_path(root, target), target, keys.digest(*_selection(args, target)), keys
+        )
+        last = manifests.read(manifest.path)
+        if (
+            last is not None
+            and last.key == manifest.key
+            and manifest.scan(_scopes(args, selected), settle=False) == last.files
+        ):
+            return _unchanged(args, root, out_root, len(selected), last, started)
     front = check_specs_incremental(
-        ws, paths, selected, gov, policy_folder(root, args), cache, model=args.model, shard=shard
+        ws,
+        paths,
+        selected,
+        gov,
+        policy_folder(root, args),
+        cache,
+        model=args.model,
+        shard=shard,
+        keys=manifest.keys if manifest is not None else None,
     )
     diags += front.diagnostics
     if has_errors(diags):
@@ -94,7 +122,7 @@ def _command(args: argparse.Namespace, root: Path) -> int:
     elsewhere = _reader(out_root) if shard is not None and args.check else None
     # A whole tree's files wait on disk, not in memory, until they are compared and written.
     with Spool() if args.model is None else contextlib.nullcontext() as spool:
-        return _emit(args, root, out_root, selected, front, diags, elsewhere, spool, started)
+        return _emit(args, root, out_root, selected, front, diags, elsewhere, spool, started, manifest)
 
 
 def _emit(
@@ -107,6 +135,7 @@ def _emit(
     elsewhere: Any,
     spool: Spool | None,
     started: float,
+    recorder: _Recorder | None = None,
 ) -> int:
     """Render what `front` selected, then write it, check it or print it."""
     from maestro.output.emit import compare, remove_leftovers, write_tree
@@ -128,16 +157,19 @@ def _emit(
         scopes = shard_scopes(out_root, selected, bool(args.env), result.models, shard, front.layers)
         files = result.tree.files
     elif args.model is not None:
-        scopes = [f"{env}/{args.model}" for env in selected]
+        scopes = _scopes(args, selected)
         files = {k: v for k, v in result.tree.files.items() if any(k.startswith(s + "/") for s in scopes)}
     else:
-        scopes = selected if args.env else [""]
+        scopes = _scopes(args, selected)
         files = result.tree.files
     print_diagnostics(diags, "text")  # warnings, if any
     if getattr(args, "stream", None) is not None:  # --stdout
         args.stream.write(_model_documents(files, f"{args.env}/{args.model}"))
         return OK
-    shown = out_root.relative_to(root).as_posix() if out_root.is_relative_to(root) else display(out_root)
+    shown = _shown(root, out_root)
+    # The manifest's stats of a tree found current are taken before it is compared (an edit
+    # made meanwhile is then seen by the next render), of a tree written in its staging folder.
+    before = recorder.scan(scopes) if recorder is not None else None
     if args.check:
         changes = compare(out_root, scopes, files)
         for label, paths_ in (("added", changes.added), ("changed", changes.changed), ("removed", changes.removed)):
@@ -146,14 +178,86 @@ def _emit(
         if changes:
             print(f"{shown} is out of date: run maestro render", file=sys.stderr)
             return FINDINGS
+        if recorder is not None:
+            recorder.record(before, len(result.models), result.objects, diags)
         print(f"{shown} is current ({len(result.models)} model(s), {result.objects} objects)")
         return OK
     changes = compare(out_root, scopes, files)
     if changes:
-        write_tree(out_root, scopes, files)
+        if recorder is not None:
+            recorder.forget()  # a render killed from here on leaves no manifest
+        written = write_tree(out_root, scopes, files)
+        if recorder is not None:
+            recorder.record(written, len(result.models), result.objects, diags)
     else:
         remove_leftovers(out_root)  # what a killed render left, even when there is nothing to change
+        if recorder is not None:
+            recorder.record(before, len(result.models), result.objects, diags)
     print(summary(len(result.models), len(selected), result.objects, shown, changes, time.monotonic() - started))
+    return OK
+
+
+def _scopes(args: argparse.Namespace, selected: list[str]) -> list[str]:
+    """What a render without --shard owns in the output folder (shard_scopes: with it)."""
+    if args.model is not None:
+        return [f"{env}/{args.model}" for env in selected]
+    return selected if args.env else [""]
+
+
+def _shown(root: Path, out_root: Path) -> str:
+    return out_root.relative_to(root).as_posix() if out_root.is_relative_to(root) else display(out_root)
+
+
+def _selection(args: argparse.Namespace, target: Path) -> list[str]:
+    """What, besides the inputs, the outcome of a render depends on: the output folder, what
+    of it the render owns, and the working directory (files are named relative to it)."""
+    return [f"out={target}", f"env={args.env or ''}", f"model={args.model or ''}", f"cwd={os.getcwd()}"]
+
+
+@dataclass
+class _Recorder:
+    """The manifest of this render's output folder (output/manifest.py): the key of its inputs
+    and selection; records what the render left, unless it held a symbolic link."""
+
+    path: Path
+    target: Path
+    key: str
+    keys: RunKeys
+
+    def scan(self, scopes: list[str], *, settle: bool = True) -> Stats | None:
+        from maestro.output.manifest import scan
+
+        return scan(self.target, scopes, settle=settle)
+
+    def forget(self) -> None:
+        from maestro.output.manifest import forget
+
+        forget(self.path)
+
+    def record(self, stats: Stats | None, models: int, objects: int, diags: list[Diagnostic]) -> None:
+        from maestro.output.manifest import Manifest, write
+
+        if stats is not None:
+            write(self.path, Manifest(self.key, stats, models, objects, list(diags)))
+
+
+def _unchanged(args: argparse.Namespace, root: Path, out_root: Path, envs: int, last: Manifest, started: float) -> int:
+    """A render whose inputs and output folder are those the manifest `last` recorded: what
+    that render printed, without reading a spec, a cache entry or an output file."""
+    from maestro.output.emit import Changes, remove_leftovers
+
+    diags = list(last.diagnostics)
+    if exit_code(diags, args.strict):
+        print_diagnostics(diags, "text")
+        print("nothing written: fix the errors above", file=sys.stderr)
+        return FINDINGS
+    print_diagnostics(diags, "text")  # warnings, if any
+    shown = _shown(root, out_root)
+    if args.check:
+        print(f"{shown} is current ({last.models} model(s), {last.objects} objects)")
+        return OK
+    remove_leftovers(out_root)  # what a killed render left, even when there is nothing to change
+    print(summary(last.models, envs, last.objects, shown, Changes([], [], []), time.monotonic() - started))
     return OK
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from maestro.diagnostics import CODES, Diagnostic, error
 from maestro.errors import EnvironmentProblem, environment_problem
 from maestro.output.lock import output_lock
+from maestro.output.manifest import Stats, scan
 from maestro.render import ARTIFACT_DIR
 from maestro.serialize import dump
 
@@ -242,8 +243,9 @@ def output_target(root: Path) -> Path:
     return root
 
 
-def write_tree(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> None:
+def write_tree(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> Stats | None:
     """Make `root` hold exactly `files` within `scopes` (and leave the rest), atomically.
+    Returns the stats of the files within `scopes` as swapped in (`output/manifest.scan`).
 
     Holds the output lock (re-entrant: the render command already holds it from before it
     read its inputs), removes what killed renders left (nobody else can own it while the lock
@@ -252,7 +254,7 @@ def write_tree(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> Non
     root = output_target(root)
     try:
         with output_lock(root):
-            _write_locked(root, scopes, files)
+            return _write_locked(root, scopes, files)
     except OSError as exc:
         problem = environment_problem(exc, f"writing {root}")
         if problem is None:
@@ -300,7 +302,7 @@ def _refuse_links(root: Path, staging: Path, rel: str) -> None:
             )
 
 
-def _write_locked(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> None:
+def _write_locked(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> Stats | None:
     if os.path.ismount(root):
         raise EnvironmentProblem(
             f"{root} is a mount point: maestro replaces the output folder atomically by renaming, which a mount "
@@ -324,16 +326,19 @@ def _write_locked(root: Path, scopes: list[str], files: Mapping[str, bytes]) -> 
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         os.chmod(staging, 0o755)
+        # A rename keeps every file's size, mtime and inode: these are the stats after the swap.
+        stats = scan(staging, scopes)
         if not root.exists():
             os.rename(staging, root)
-            return
+            return stats
         if _exchange(staging, root):
             shutil.rmtree(staging)  # now holds the old tree
-            return
+            return stats
         old = root.with_name(f".{root.name}.old-{os.getpid()}")
         os.rename(root, old)
         os.rename(staging, root)
         shutil.rmtree(old)
+        return stats
     finally:
         if staging.is_symlink() or staging.exists():
             try:

@@ -1,0 +1,142 @@
+"""What the last render left in an output folder, so that a render of the same inputs can
+tell from file-system metadata alone that there is nothing to do (a no-op render).
+
+A full compare reads every file of the tree (~100,000 files at N=1,000 models, seconds). A
+render that wrote an output folder, or found it current, records beside the cache
+(`.maestro/manifests/`, one file per output folder) a `Manifest`: the key of everything the
+render was computed from (every spec folder's bytes, the inputs of `pipeline.inputs_key`,
+the selection) and the stat of every file in the scopes it owns (size, mtime in ns, inode).
+A later render with the same key whose scan (`os.scandir` and `lstat`, no reads) gives the
+same stats has nothing to write, and its findings and counts are the recorded ones.
+
+Anything else falls back to the full path: a file edited by hand changes its mtime (and its
+inode when an editor saves by renaming), a removed or added file changes the listing, a
+changed input changes the key. Not seen: an edit that restores the file's mtime on purpose
+(`touch -r`) with the same size and inode, as for git's index and make.
+
+Truthful however a render ends: the manifest is removed before a render writes the tree and
+written (atomically, checksummed like a cache entry) only after the new tree is in place;
+the stats of a tree the render wrote are taken in its staging folder before the swap (a
+rename keeps them), so an edit made after the swap is seen; the stats of a tree found
+current are taken before it is compared, so an edit made during the compare is seen. Read
+and written under the output lock (output/lock.py), like the tree itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from maestro.cache import read_entry, write_entry
+from maestro.diagnostics import Diagnostic
+
+MANIFEST_DIR = Path(".maestro") / "manifests"
+
+Stats = dict[str, tuple[int, int, int]]  # relative path -> (size, mtime_ns, inode)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    key: str  # everything the render was computed from, and its selection
+    files: Stats  # every file within the scopes, as the render left them
+    models: int
+    objects: int
+    diagnostics: list[Diagnostic]  # what the render printed (warnings)
+
+
+def manifest_path(repo: Path, target: Path) -> Path:
+    """Where the manifest of output folder `target` (resolved) is kept in repository `repo`."""
+    return repo / MANIFEST_DIR / hashlib.sha256(os.fsencode(target)).hexdigest()[:32]
+
+
+def read(path: Path) -> Manifest | None:
+    value = read_entry(path)
+    return value if isinstance(value, Manifest) else None
+
+
+def write(path: Path, manifest: Manifest) -> None:
+    """Record `manifest` atomically; a disk that refuses only loses it (the next render compares)."""
+    write_entry(path, manifest)
+
+
+def forget(path: Path) -> None:
+    """Remove the manifest before the tree changes: a render killed after that leaves none."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def scan(root: Path, scopes: list[str], *, settle: bool = True) -> Stats | None:
+    """The stats of every file under `root` within `scopes` (a scope "" is the whole root,
+    else a path below it), without reading any. None when something there is neither a
+    regular file nor a folder (a symbolic link: the compare decides what it means).
+
+    With `settle` (stats to record): none is taken in the clock tick of its file's mtime.
+    File times come from a clock that ticks every few ms (ext4: the kernel's coarse clock),
+    so a file written in the tick it was scanned in could be written again, to the same
+    size, with the same mtime: a manifest must not vouch for it (git's "racy clean" entries,
+    Documentation/technical/racy-git.txt). Such files are scanned again once their tick is past."""
+    started = time.time_ns()
+    out: Stats = {}
+    for scope in scopes:
+        top = os.path.join(root, scope) if scope else os.fspath(root)
+        try:
+            st = os.lstat(top)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            out[scope] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        elif not stat.S_ISDIR(st.st_mode) or not _scan_dir(top, f"{scope}/" if scope else "", out):
+            return None
+    return _settled(root, out, started) if settle else out
+
+
+_TICK_NS = 20_000_000  # twice the coarsest kernel clock tick (HZ=100): file systems with ns times
+_SECOND_NS = 1_000_000_000
+
+
+def _grain(mtime_ns: int) -> int:
+    """How long after `mtime_ns` a write may still get the same mtime: a file system that keeps
+    whole seconds only (a time with no fraction, most likely) takes two seconds (FAT: 2 s)."""
+    return 2 * _SECOND_NS if mtime_ns % _SECOND_NS == 0 else _TICK_NS
+
+
+def _settled(root: Path, stats: Stats, started: int) -> Stats | None:
+    for _ in range(3):
+        racy = [rel for rel, (_, mtime, _) in stats.items() if mtime + _grain(mtime) > started]
+        if not racy:
+            return stats
+        wait = max(stats[rel][1] + _grain(stats[rel][1]) for rel in racy) - time.time_ns()
+        if wait > 2 * _SECOND_NS + _TICK_NS:  # a time in the future (clock skew): vouch for nothing
+            return None
+        if wait > 0:
+            time.sleep(wait / _SECOND_NS)
+        started = time.time_ns()
+        for rel in racy:
+            try:
+                st = os.lstat(os.path.join(root, rel))
+            except FileNotFoundError:
+                return None
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            stats[rel] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return None  # still being written: nothing to vouch for
+
+
+def _scan_dir(path: str, prefix: str, out: Stats) -> bool:
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if not _scan_dir(entry.path, f"{prefix}{entry.name}/", out):
+                    return False
+            elif entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                out[prefix + entry.name] = (st.st_size, st.st_mtime_ns, st.st_ino)
+            else:
+                return False
+    return True
