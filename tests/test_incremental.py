@@ -348,3 +348,60 @@ def test_stats_recorded_are_never_of_the_clock_tick_the_file_was_written_in(tmp_
     (tmp_path / "a" / "link").symlink_to("f1.yaml")
     assert scan(tmp_path, [""]) is None  # the compare decides what a link means
     assert scan(tmp_path, ["b"], settle=False) == {}
+
+
+# ------------------------------------------------------------------ a one-spec change: read and write what changed
+
+
+@pytest.fixture
+def compared(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[set[str]]]:
+    """The files each compare read (those it did not know to be current)."""
+    from maestro.output import emit
+
+    seen: list[set[str]] = []
+    original = emit.compare
+
+    def spying(root: Path, scopes: list[str], files: Any, current: Any = None, same: Any = ()) -> Any:
+        here = set(emit.tree_paths(root, scopes) if current is None else current)
+        seen.append({k for k in files if k in here and k not in same})
+        return original(root, scopes, files, current, same)
+
+    monkeypatch.setattr(emit, "compare", spying)
+    yield seen
+
+
+def test_a_one_spec_change_reads_and_writes_only_what_it_changed(repo: Path, compared: list[set[str]]) -> None:
+    out = repo.parent / "out"
+    before = render(repo, out, "--jobs", "1")
+    inodes = {rel: (out / rel).stat().st_ino for rel in before}
+    # a hand edit of another model's file, in the same run: it is not trusted
+    other = out / "dev" / "fraud-detector" / "kustomization.yaml"
+    other.write_bytes(other.read_bytes().replace(b"resources", b"resourcez", 1))
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    spec.write_text(spec.read_text().replace("replicas: {min: 2, max: 6}", "replicas: {min: 2, max: 7}", 1))
+    compared.clear()
+    after = render(repo, out, "--jobs", "1")
+    assert after == full(repo)
+    read = compared[0]
+    layers = ("/platform/", "/argocd/")
+    assert {r for r in read if "/churn-predictor/" not in r and not any(s in r for s in layers)} == {
+        "dev/fraud-detector/kustomization.yaml"
+    }
+    changed = {rel for rel in after if after[rel] != before.get(rel)}
+    assert changed and all(
+        rel.split("/")[1] in ("churn-predictor", "platform", "argocd")
+        for rel in changed - {"dev/fraud-detector/kustomization.yaml"}
+    )
+    for rel in after:  # unchanged files are the old tree's, linked; changed ones are new
+        kept = (out / rel).stat().st_ino == inodes.get(rel)
+        assert kept == (rel in before and rel not in changed and rel != "dev/fraud-detector/kustomization.yaml"), rel
+
+
+def test_a_removed_model_leaves_no_folder_behind(repo: Path) -> None:
+    out = repo.parent / "out"
+    render(repo, out, "--jobs", "1")
+    assert (out / "prod" / "churn-predictor").is_dir()
+    shutil.rmtree(repo / "specs" / "churn-predictor")
+    after = render(repo, out, "--jobs", "1")
+    assert after == full(repo)
+    assert not any((out / env / "churn-predictor").exists() for env in ("dev", "staging", "prod"))

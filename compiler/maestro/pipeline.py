@@ -311,6 +311,9 @@ class Rendered:
     tree: Tree = field(default_factory=lambda: _tree())
     objects: int = 0
     models: set[str] = field(default_factory=set)
+    # file -> the cache key of the part that made it (a model-environment or a layer): the same
+    # key makes the same bytes (render_incremental only; output/manifest.py records them)
+    origins: dict[str, str] = field(default_factory=dict)
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -1040,6 +1043,7 @@ def _render_incremental(
                 if inc.mine(rec):
                     _add(result, part.files, part.diagnostics, part.count)
                     result.models.add(part.model)
+                    result.origins.update(dict.fromkeys(part.files, key))
                 parts.append(replace(part, files={}))
                 keys.append(key)
             if not layers:
@@ -1052,6 +1056,7 @@ def _render_incremental(
                 if cache is not None and not read and not _policies_failed(gov):
                     cache.put(layer_key.hexdigest(), layer)
             _add(result, layer.files, layer.diagnostics, layer.objects)
+            result.origins.update(dict.fromkeys(layer.files, layer_key.hexdigest()))
     finally:
         rendered.close()  # ends the pool when an error leaves parts unread
     return result

@@ -95,7 +95,7 @@ def _command(args: argparse.Namespace, root: Path, target: Path | None) -> int:
         manifest = _Recorder(
             manifests.manifest_path(root, target), target, keys.digest(*_selection(args, target)), keys
         )
-        last = manifests.read(manifest.path)
+        last = manifest.last = manifests.read(manifest.path)
         if (
             last is not None
             and last.key == manifest.key
@@ -170,8 +170,9 @@ def _emit(
     # The manifest's stats of a tree found current are taken before it is compared (an edit
     # made meanwhile is then seen by the next render), of a tree written in its staging folder.
     before = recorder.scan(scopes) if recorder is not None else None
+    same = recorder.same(before, result.origins) if recorder is not None else set()
     if args.check:
-        changes = compare(out_root, scopes, files)
+        changes = compare(out_root, scopes, files, before, same)
         for label, paths_ in (("added", changes.added), ("changed", changes.changed), ("removed", changes.removed)):
             for rel in paths_:
                 print(f"{label}: {shown}/{rel}")
@@ -179,20 +180,20 @@ def _emit(
             print(f"{shown} is out of date: run maestro render", file=sys.stderr)
             return FINDINGS
         if recorder is not None:
-            recorder.record(before, len(result.models), result.objects, diags)
+            recorder.record(before, result, files, diags)
         print(f"{shown} is current ({len(result.models)} model(s), {result.objects} objects)")
         return OK
-    changes = compare(out_root, scopes, files)
+    changes = compare(out_root, scopes, files, before, same)
     if changes:
         if recorder is not None:
             recorder.forget()  # a render killed from here on leaves no manifest
-        written = write_tree(out_root, scopes, files)
+        written = write_tree(out_root, scopes, files, changes, before)
         if recorder is not None:
-            recorder.record(written, len(result.models), result.objects, diags)
+            recorder.record(written, result, files, diags)
     else:
         remove_leftovers(out_root)  # what a killed render left, even when there is nothing to change
         if recorder is not None:
-            recorder.record(before, len(result.models), result.objects, diags)
+            recorder.record(before, result, files, diags)
     print(summary(len(result.models), len(selected), result.objects, shown, changes, time.monotonic() - started))
     return OK
 
@@ -223,6 +224,7 @@ class _Recorder:
     target: Path
     key: str
     keys: RunKeys
+    last: Manifest | None = None  # what the last render of the folder recorded, whatever its key
 
     def scan(self, scopes: list[str], *, settle: bool = True) -> Stats | None:
         from maestro.output.manifest import scan
@@ -234,11 +236,26 @@ class _Recorder:
 
         forget(self.path)
 
-    def record(self, stats: Stats | None, models: int, objects: int, diags: list[Diagnostic]) -> None:
+    def same(self, now: Stats | None, origins: dict[str, str]) -> set[str]:
+        """The files that hold the bytes this render makes, known without reading them: made
+        by a part of the same key as when the last render recorded them, and not touched since."""
+        last = self.last
+        if now is None or last is None:
+            return set()
+        return {
+            rel
+            for rel, key in origins.items()
+            if last.origins.get(rel) == key and rel in now and now[rel] == last.files.get(rel)
+        }
+
+    def record(
+        self, stats: Stats | None, result: Rendered, files: Mapping[str, bytes], diags: list[Diagnostic]
+    ) -> None:
         from maestro.output.manifest import Manifest, write
 
         if stats is not None:
-            write(self.path, Manifest(self.key, stats, models, objects, list(diags)))
+            origins = {rel: result.origins[rel] for rel in files if rel in result.origins}
+            write(self.path, Manifest(self.key, stats, len(result.models), result.objects, list(diags), origins))
 
 
 def _unchanged(args: argparse.Namespace, root: Path, out_root: Path, envs: int, last: Manifest, started: float) -> int:

@@ -28,7 +28,7 @@ import hashlib
 import os
 import stat
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from maestro.cache import read_entry, write_entry
@@ -46,6 +46,12 @@ class Manifest:
     models: int
     objects: int
     diagnostics: list[Diagnostic]  # what the render printed (warnings)
+    # file -> the key of the part that made it (pipeline.Rendered.origins): a file whose stats
+    # and part key are unchanged holds the bytes the part makes, without being read
+    origins: dict[str, str]
+
+
+_FIELDS = {f.name for f in fields(Manifest)}
 
 
 def manifest_path(repo: Path, target: Path) -> Path:
@@ -55,7 +61,8 @@ def manifest_path(repo: Path, target: Path) -> Path:
 
 def read(path: Path) -> Manifest | None:
     value = read_entry(path)
-    return value if isinstance(value, Manifest) else None
+    # one pickled by an older Maestro may lack a field: none
+    return value if isinstance(value, Manifest) and set(vars(value)) == _FIELDS else None
 
 
 def write(path: Path, manifest: Manifest) -> None:
@@ -104,6 +111,21 @@ def _grain(mtime_ns: int) -> int:
     """How long after `mtime_ns` a write may still get the same mtime: a file system that keeps
     whole seconds only (a time with no fraction, most likely) takes two seconds (FAT: 2 s)."""
     return 2 * _SECOND_NS if mtime_ns % _SECOND_NS == 0 else _TICK_NS
+
+
+def restat(root: Path, rels: list[str]) -> Stats | None:
+    """The settled stats of the files `rels` under `root` (None as for `scan`)."""
+    started = time.time_ns()
+    out: Stats = {}
+    for rel in rels:
+        try:
+            st = os.lstat(os.path.join(root, rel))
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        out[rel] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return _settled(root, out, started)
 
 
 def _settled(root: Path, stats: Stats, started: int) -> Stats | None:
