@@ -9,6 +9,7 @@ staging folder is left behind. The file systems are real: a small tmpfs mounted 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -75,9 +76,17 @@ def test_a_full_disk_is_an_environment_error_and_the_old_tree_stays(
         assert run(capsys, "--root", str(repo), "render", "--env", "dev", "--out", str(out))[0] == 0
         before = read_tree(out, [""])
         edit(repo)
+        # The second render writes only the files the edit changes (it hard-links the rest of the
+        # old tree into its staging folder): fill the disk so that not even those fit.
+        filler = disk / "filler"
+        with open(filler, "wb") as f, contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
         rc, _, err = run(capsys, "--root", str(repo), "render", "--env", "dev", "--out", str(out))
         assert_plain_environment_error(rc, err, "No space left on device (ENOSPC)", "free some space", "nothing was")
         assert read_tree(out, [""]) == before
+        filler.unlink()
         assert sorted(p.name for p in disk.iterdir()) == [".rendered.lock", "rendered"]  # no staging left
 
 

@@ -1047,7 +1047,8 @@ def _monitor_namespaces(placed: Placed) -> tuple[str, ...] | None:
 
 def _monitor_pods(ix: Index, placed: Placed) -> list[Pods]:
     spaces, sel = _monitor_namespaces(placed), _spec(placed.obj).get("selector") or {}
-    candidates = ix.pods if spaces is None else [p for ns in spaces for p in ix.pods_in.get(ns, [])]
+    wanted = _match_labels(sel)
+    candidates = ix.pods if spaces is None else [p for ns in spaces for p in _candidates(ix, ns, wanted)]
     return [p for p in candidates if matches(sel, p.labels)]
 
 
