@@ -118,9 +118,8 @@ def resource_attributes(spec: Spec, ctx: Context) -> dict[str, str]:
 def otlp_endpoint(spec: Spec, ctx: Context) -> str | None:
     """Where the model's pods send spans: the Instrumentation's OTLP/HTTP endpoint when the
     operator injects the SDK, else the one `tracing_env` sets; None without tracing."""
-    monitoring = spec.spec.monitoring
     endpoints = ctx.environment.endpoints
-    if monitoring is None or monitoring.tracing is None or not endpoints.otel:
+    if not traced(spec) or not endpoints.otel:
         return None
     return endpoints.otel_http if instrumented(spec, ctx) else endpoints.otel
 
