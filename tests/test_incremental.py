@@ -177,13 +177,13 @@ def test_a_render_from_the_cache_loads_no_policies_and_a_broken_policy_still_fai
     out = repo.parent / "out"
     first = render(repo, out, "--jobs", "1")
     loads: list[object] = []
-    original = Governance.load.__func__  # type: ignore[attr-defined]
+    original = Governance.start.__func__  # type: ignore[attr-defined]
 
     def counting(cls: Any, *args: Any, **kwargs: Any) -> Any:
         loads.append(args)
         return original(cls, *args, **kwargs)
 
-    monkeypatch.setattr(Governance, "load", classmethod(counting))
+    monkeypatch.setattr(Governance, "start", classmethod(counting))
     assert render(repo, out, "--jobs", "1") == first
     assert loads == []  # everything came from the cache
     policy = sorted((repo / "policies" / "k8s").glob("*.rego"))[0]

@@ -79,21 +79,27 @@ def exit_code(diags: list[Diagnostic], strict: bool) -> int:
     return OK
 
 
-def load_governance(root: Path, args: argparse.Namespace, ws: Workspace, *, lazy: bool = False) -> Governance:
+def load_governance(
+    root: Path, args: argparse.Namespace, ws: Workspace, *, lazy: bool = False, early: bool = False
+) -> Governance:
     """The policies, loaded once; a broken or missing policy set is exit 2. With `lazy`,
-    loaded on first use (`_LazyGovernance`)."""
+    loaded on first use (`_LazyGovernance`). With `early`, the policy workers start loading
+    now and are awaited on first use: the caller imports and parses meanwhile."""
     from maestro.policy.governance import Governance
 
     policy_dir = Path(args.policy) if getattr(args, "policy", None) else None
     if policy_dir is not None and not policy_dir.is_dir():
         raise UsageError(f"--policy {args.policy}: no such folder")
 
-    def load() -> Governance:
-        gov, problems = Governance.load(root, policy_dir, ws.platform.policies)
+    def load(finish: Callable[[], tuple[Governance, list[Diagnostic]]] | None = None) -> Governance:
+        gov, problems = (finish or Governance.start(root, policy_dir, ws.platform.policies))()
         if problems:
             raise Unusable(problems, getattr(args, "format", "text"))
         return gov
 
+    if early:
+        finish = Governance.start(root, policy_dir, ws.platform.policies)
+        return cast("Governance", _LazyGovernance(lambda: load(finish)))
     return cast("Governance", _LazyGovernance(load)) if lazy else load()
 
 

@@ -9,13 +9,14 @@ from maestro.output.reporters import print_diagnostics
 
 
 def command(args: argparse.Namespace) -> int:
-    from maestro.diagnostics import has_errors
-    from maestro.pipeline import check_overlays, check_specs, verifier_for
-
     root = repo_root(args)
     ws, diags = load_workspace(root, args.format)
     selected = ws.selected(args.env)
-    gov = load_governance(root, args, ws)
+    gov = load_governance(root, args, ws, early=True)  # the policies load while the pipeline imports
+
+    from maestro.diagnostics import has_errors
+    from maestro.pipeline import check_overlays, check_specs, verifier_for
+
     front = check_specs(ws, [(p, display(p)) for p in spec_paths(root, args.specs)], selected, gov)
     diags += front.diagnostics
     # Validate sees what render sees: the overlays' transforms on the specs' objects.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -112,18 +113,25 @@ class Governance:
         Fails closed: a broken policy is an error, never a pass, and so is a missing
         policies/spec or policies/k8s unless config says the repository runs without
         governance (`policies.required: false`)."""
+        return cls.start(root, policy_dir, settings)()
+
+    @classmethod
+    def start(
+        cls, root: Path, policy_dir: Path | None = None, settings: Policies | None = None
+    ) -> Callable[[], tuple[Governance, list[Diagnostic]]]:
+        """`load` in two halves: the workers start loading now, and the returned function
+        waits for them. The caller does its own work in between (a cold `validate` imports
+        and parses while the policies parse)."""
         settings = settings or Policies()
         limits = Limits(timeout_seconds=settings.timeout_seconds, memory_mb=settings.memory_mb)
         base = policy_dir or root / POLICIES_DIR
-        sets: dict[str, IsolatedPolicySet | None] = {"spec": None, "k8s": None}
-        diags: list[Diagnostic] = []
-        missing = [scope for scope in sets if not (base / scope).is_dir()]
+        missing = [scope for scope in ("spec", "k8s") if not (base / scope).is_dir()]
         if missing and settings.required:
             shown = _rel(root, base) if base.is_dir() else _rel(root, base) + "/"
             what = (
                 f"{shown} does not exist" if not base.is_dir() else f"{shown} has no {' and no '.join(missing)}/ folder"
             )
-            diags.append(
+            diags = [
                 error(
                     "M404",
                     f"{what}: the platform's governance policies (spec/ for specs, k8s/ for rendered objects) must "
@@ -132,18 +140,24 @@ class Governance:
                     hint="restore them, or set policies.required: false in config/platform.yaml if this repository "
                     "runs without governance",
                 )
-            )
-            return cls(None, None), diags
-        scopes = [scope for scope in sets if scope not in missing]
-        loaded = IsolatedPolicySet.load_all(
+            ]
+            return lambda: (cls(None, None), diags)
+        scopes = [scope for scope in ("spec", "k8s") if scope not in missing]
+        finish = IsolatedPolicySet.start_all(
             [(base / scope, _rel(root, base / scope)) for scope in scopes], limits, None if policy_dir else root
         )
-        for scope, got in zip(scopes, loaded, strict=True):
-            if isinstance(got, PolicyError):
-                diags.append(policy_error_diagnostic(got))
-            else:
-                sets[scope] = got
-        return cls(sets["spec"], sets["k8s"]), diags
+
+        def done() -> tuple[Governance, list[Diagnostic]]:
+            sets: dict[str, IsolatedPolicySet | None] = {"spec": None, "k8s": None}
+            diags: list[Diagnostic] = []
+            for scope, got in zip(scopes, finish(), strict=True):
+                if isinstance(got, PolicyError):
+                    diags.append(policy_error_diagnostic(got))
+                else:
+                    sets[scope] = got
+            return cls(sets["spec"], sets["k8s"]), diags
+
+        return done
 
     def close(self) -> None:
         """End the policy workers (they also end with this process)."""

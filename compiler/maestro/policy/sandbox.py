@@ -44,7 +44,7 @@ import select
 import signal
 import struct
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,17 +255,28 @@ class IsolatedPolicySet:
         """`load` of several sets (folder, display) at once: every worker is started before any
         answer is awaited, so the sets parse and analyze their policies side by side (one
         set's load is most of a cold `maestro validate`)."""
+        return cls.start_all(folders, limits, within)()
+
+    @classmethod
+    def start_all(
+        cls, folders: list[tuple[Path, str]], limits: Limits, within: Path | None = None
+    ) -> Callable[[], list[IsolatedPolicySet | PolicyError]]:
+        """`load_all` in two halves: the workers start now; the returned function awaits them."""
         sets = [cls(Path(folder), shown, limits, within, start=False) for folder, shown in folders]
         for one in sets:
             one._spawn()
-        out: list[IsolatedPolicySet | PolicyError] = []
-        for one in sets:
-            try:
-                one._meta = one._loaded()
-                out.append(one)
-            except PolicyError as exc:
-                out.append(exc)
-        return out
+
+        def finish() -> list[IsolatedPolicySet | PolicyError]:
+            out: list[IsolatedPolicySet | PolicyError] = []
+            for one in sets:
+                try:
+                    one._meta = one._loaded()
+                    out.append(one)
+                except PolicyError as exc:
+                    out.append(exc)
+            return out
+
+        return finish
 
     # -- the worker process
 
