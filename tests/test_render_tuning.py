@@ -34,8 +34,9 @@ from optuna.trial import TrialState
 from conftest import ROOT, example, example_workspace
 from maestro.costs import tuning_estimate
 from maestro.frontend.spec import CategoricalParam, FloatParam, IntParam, Secret, Spec
+from maestro.names import ARTIFACT_DIR
 from maestro.output.verify import Verifier
-from maestro.render import ARTIFACT_DIR, Context, pod_labels
+from maestro.render import Context, pod_labels
 from maestro.render.tuning import (
     FORMAT,
     MAX_DEADLINE,

@@ -15,6 +15,9 @@ DNS1123_LABEL_PATTERN = DNS1123_LABEL.pattern
 ARGOCD_FOLDER = "argocd"  # the environment's AppProjects and Applications
 PLATFORM_FOLDER = "platform"  # what the environment's models need from the cluster
 RESERVED_MODEL_NAMES = (ARGOCD_FOLDER, PLATFORM_FOLDER)
+# ConfigMap annotation: emit also writes the ConfigMap's data as files in this sub-folder
+# (Vault HCL, the Feast repo, Grafana JSON: readable in review beside the objects that ship them).
+ARTIFACT_DIR = "maestro.ml/artifact-dir"
 
 # suffix -> the limit of the object that carries it. Knative (KServe serverless) names a
 # revision `<isvc>-predictor-00001` and requires a 63-char label; a CronJob name must

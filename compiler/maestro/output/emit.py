@@ -23,9 +23,9 @@ from typing import Any
 
 from maestro.diagnostics import CODES, Diagnostic, error
 from maestro.errors import EnvironmentProblem, environment_problem
+from maestro.names import ARTIFACT_DIR
 from maestro.output.lock import output_lock
 from maestro.output.manifest import Stats, restat, scan
-from maestro.render import ARTIFACT_DIR
 from maestro.serialize import dump
 
 CODES.update(

@@ -114,9 +114,6 @@ def service_account_name(spec: Spec) -> str:
 
 
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
-# ConfigMap annotation: emit also writes the ConfigMap's data as files in this sub-folder
-# (Vault HCL, the Feast repo, Grafana JSON: readable in review beside the objects that ship them).
-ARTIFACT_DIR = "maestro.ml/artifact-dir"
 
 
 def text_template(name: str, filters: dict[str, Callable[..., Any]], finalize: Callable[[object], object]) -> Any:

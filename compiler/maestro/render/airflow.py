@@ -45,7 +45,8 @@ import shlex
 from typing import Any
 
 from maestro.frontend.spec import Spec
-from maestro.render import ARTIFACT_DIR, Context, Resource, launch, name_of, obj, text_template
+from maestro.names import ARTIFACT_DIR
+from maestro.render import Context, Resource, launch, name_of, obj, text_template
 from maestro.render.decorate import add_env, pod_templates
 from maestro.render.launch import LAUNCHED_BY
 from maestro.render.pycode import GeneratedCodeError, check_calls, finalizer, identifier_filter, literal_filter

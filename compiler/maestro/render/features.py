@@ -58,8 +58,8 @@ from typing import Any
 
 from maestro.frontend.semantics import Violation
 from maestro.frontend.spec import Resources, Source, Spec, View
+from maestro.names import ARTIFACT_DIR
 from maestro.render import (
-    ARTIFACT_DIR,
     SYNC_WAVE,
     Context,
     Resource,

@@ -59,8 +59,8 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from maestro.frontend.spec import Resources, Spec
+from maestro.names import ARTIFACT_DIR
 from maestro.render import (
-    ARTIFACT_DIR,
     Context,
     Resource,
     logql,

@@ -69,8 +69,8 @@ from typing import Any, NamedTuple
 from maestro.frontend.semantics import Violation
 from maestro.frontend.spec import ENV_NAME, VAULT_PATH, Spec
 from maestro.frontend.spec import Secret as SpecSecret
-from maestro.names import DNS1123_LABEL
-from maestro.render import ARTIFACT_DIR, Context, Resource, name_of, obj, service_account_name, text_template
+from maestro.names import ARTIFACT_DIR, DNS1123_LABEL
+from maestro.render import Context, Resource, name_of, obj, service_account_name, text_template
 from maestro.resolve.config import Platform, VaultEndpoint, fill
 
 COMPONENT = "secrets"

@@ -111,7 +111,8 @@ from maestro.costs import TuningEstimate, quantity, tuning_estimate
 from maestro.frontend.loader import escape
 from maestro.frontend.semantics import Violation
 from maestro.frontend.spec import Budget, CategoricalParam, FloatParam, IntParam, Resources, Spec, Tuning
-from maestro.render import ARTIFACT_DIR, Context, Resource, launch, name_of, obj, pod_labels, service_account_name
+from maestro.names import ARTIFACT_DIR
+from maestro.render import Context, Resource, launch, name_of, obj, pod_labels, service_account_name
 from maestro.render.pod import (
     NO_SIDECAR,
     TMP_MOUNT,
