@@ -218,15 +218,17 @@ def test_render_shows_progress_on_a_terminal_and_ends_with_a_summary(tmp_path: P
         "import sys, maestro.commands.render as r; r.PROGRESS_AFTER = 0.0; "
         "from maestro.cli import main; sys.exit(main(sys.argv[1:]))"
     )
-    done = subprocess.run(
+    proc = subprocess.Popen(
         # --no-cache: a render served from .maestro/cache/ has nothing to show progress for
         [sys.executable, "-c", child, "--root", str(ROOT), "render", "--out", str(tmp_path / "out"), "--no-cache"],
         stdout=subprocess.PIPE,
         stderr=slave,
         text=True,
-        timeout=600,
         env={**os.environ, "TERM": "xterm", "COLUMNS": "100"},
     )
+    # Read the terminal while the child runs: once the last slave descriptor closes, Linux may
+    # drop what the master has not read yet (reading only after the child exited saw nothing
+    # under load). The read ends with EIO when the child's descriptor closes.
     os.close(slave)
     shown = b""
     while True:
@@ -238,6 +240,8 @@ def test_render_shows_progress_on_a_terminal_and_ends_with_a_summary(tmp_path: P
             break
         shown += chunk
     os.close(master)
+    stdout, _ = proc.communicate(timeout=600)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout)
     assert done.returncode == 0, shown.decode(errors="replace")
     lines = done.stdout.splitlines()
     assert len(lines) == 1
