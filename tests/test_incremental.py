@@ -6,6 +6,7 @@ change and a platform config change; a damaged or foreign cache entry is a miss.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,30 @@ def test_environment_override_is_seen(repo: Path, monkeypatch: pytest.MonkeyPatc
     assert after == full(repo)
 
 
-def test_parallel_render_is_the_serial_render(repo: Path) -> None:
+def test_parallel_render_is_the_serial_render(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without a cache the front half's pool leaves its parts in a scratch folder: removed after.
+    scratch = repo.parent / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     assert render(repo, repo.parent / "par", "--no-cache", "--jobs", "2") == full(repo)
+    assert not any(p.name.startswith("maestro-render-") for p in scratch.iterdir())
+
+
+def test_the_front_half_pool_fills_the_cache(
+    repo: Path, calls: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --jobs 2 a cold render checks and renders every spec in the pool's processes (none
+    in this one, so it never holds every checked spec), and caches what a serial render makes."""
+    out = repo.parent / "out"
+    checked: list[Path] = []
+    check = pipeline.check_file
+    monkeypatch.setattr(pipeline, "check_file", lambda path, *a, **k: checked.append(path) or check(path, *a, **k))
+    parallel = render(repo, out, "--jobs", "2")
+    assert calls == [] and checked == []  # the pool's processes appended to their own copies
+    shutil.rmtree(repo / ".maestro" / "manifests")  # the next render reads the cache, not the manifest
+    assert render(repo, out, "--jobs", "1") == parallel
+    assert calls == []  # every part came from the cache
+    assert parallel == full(repo)
 
 
 def test_damaged_and_foreign_entries_are_misses(repo: Path) -> None:

@@ -716,7 +716,7 @@ def _render_parts(
     global _WORK
     import multiprocessing
 
-    if jobs <= 1 or len(tasks) < 2 * jobs or "fork" not in multiprocessing.get_all_start_methods():
+    if not _pool_pays(jobs, len(tasks)):
         for env, c in tasks:
             part = render_model_env(ws, env, c, verifier, gov, envs)
             if progress is not None:
@@ -842,6 +842,9 @@ class Incremental:
     own: frozenset[str] | None = None
     layers: bool = True
     layers_skipped: bool = False  # another shard's spec has errors: no layer can be derived
+    # Without a cache, the parts the front half's pool rendered wait here (a temporary cache
+    # on disk, not memory) until their environment's turn; removed by `render_incremental`.
+    scratch: Any = None
 
     def mine(self, rec: SpecRecord) -> bool:
         return self.own is None or rec.path.parent.name in self.own
@@ -862,6 +865,8 @@ def check_specs_incremental(
     model: str | None = None,
     shard: tuple[int, int] | None = None,
     keys: RunKeys | None = None,
+    jobs: int = 1,
+    progress: Callable[[], None] | None = None,
 ) -> Incremental:
     """`check_specs`, reading each spec's outcome from `cache` when the bytes of its folder and
     of every other input are those it was computed from (None: no cache, everything checked).
@@ -869,7 +874,12 @@ def check_specs_incremental(
     With `shard` (I, N): the specs of shard I (`shard_of` their folder); shard 1 reads every
     spec, since the environment layers it renders derive from all of them, but reports only
     its own specs' findings (and duplicate names, which it alone sees whole). `keys`: the
-    keys `run_keys` computed for the same arguments (not computed twice)."""
+    keys `run_keys` computed for the same arguments (not computed twice).
+
+    With `jobs` > 1 and enough specs to check, a pool of forked processes checks them and, in
+    the same task, renders each valid spec's model-environments (`render_model_env`), which
+    land in the cache (or, without one, a temporary one) for `render_incremental`: a spec is
+    parsed and resolved once, in one process, and the parent never holds every checked spec."""
     inputs = keys.inputs if keys is not None else inputs_key(ws, envs, policy_dir if gov is not None else None)
     inc = Incremental(ws, envs, gov, inputs, cache)
     if shard is not None:
@@ -879,28 +889,25 @@ def check_specs_incremental(
         if not inc.layers:
             paths = [(p, shown) for p, shown in paths if p.parent.name in inc.own]
 
-    def record(path: Path, shown: str) -> SpecRecord:
+    def key_of(path: Path, shown: str) -> str:
         key = keys.specs.get(path) if keys is not None else None
-        key = key or spec_key(inc.inputs, path, shown)
+        return key or spec_key(inc.inputs, path, shown)
+
+    def cached(key: str, path: Path) -> SpecRecord | None:
         rec = cache.get(key) if cache is not None else None
-        if not isinstance(rec, SpecRecord) or rec.path != path:
+        return rec if isinstance(rec, SpecRecord) and rec.path == path else None
+
+    def record(path: Path, shown: str) -> SpecRecord:
+        key = key_of(path, shown)
+        rec = cached(key, path)
+        if rec is None:
             c = check_file(path, shown, ws.inputs, envs, ws.root)
-            diags = list(c.diagnostics)
-            if gov is not None and not has_errors(c.diagnostics):
-                diags += _about(govern(c, ws, envs, gov), c.spec.metadata.name if c.spec else "")
-            named = c.spec is not None and c.located is not None
-            rec = SpecRecord(
-                path,
-                shown,
-                key,
-                c.spec.metadata.name if c.spec is not None else None,
-                c.located.where("/metadata/name") if named and c.located is not None else None,
-                diags,
-                tuple(c.effective),
-            )
+            rec = _record(c, path, shown, key, ws, envs, gov)
             inc.checked[key] = c
             if cache is not None and not _policies_failed(gov):
                 cache.put(key, rec)
+        if progress is not None:
+            progress()
         return rec
 
     # One model (the Argo CD plugin renders one per Application): its spec is in the folder
@@ -908,7 +915,13 @@ def check_specs_incremental(
     direct = [(p, shown) for p, shown in paths if model is not None and p.parent.name == model]
     inc.records = [record(p, shown) for p, shown in direct]
     if not any(r.model == model for r in inc.records):
-        inc.records = [record(p, shown) for p, shown in paths]
+        todo = [(p, shown, key_of(p, shown)) for p, shown in paths]
+        found = {key: cached(key, p) for p, _shown, key in todo}
+        misses = [(p, shown, key) for p, shown, key in todo if found[key] is None]
+        if model is None and _pool_pays(jobs, len(misses)):
+            for rec in _check_in_pool(inc, misses, jobs, progress):
+                found[rec.key] = rec
+        inc.records = [found[key] or record(p, shown) for p, shown, key in todo]
     if model is not None:
         every = inc.records
         inc.records = [r for r in every if r.model == model]
@@ -921,6 +934,87 @@ def check_specs_incremental(
     if inc.layers:
         inc.diagnostics += _duplicates([(r.name, r.display, r.where) for r in inc.records if r.name and r.where])
     return inc
+
+
+def _record(
+    c: Checked, path: Path, shown: str, key: str, ws: Workspace, envs: list[str], gov: Governance | None
+) -> SpecRecord:
+    """The front half's outcome for a checked spec: its checks' and its governance's findings."""
+    diags = list(c.diagnostics)
+    if gov is not None and not has_errors(c.diagnostics):
+        diags += _about(govern(c, ws, envs, gov), c.spec.metadata.name if c.spec else "")
+    named = c.spec is not None and c.located is not None
+    return SpecRecord(
+        path,
+        shown,
+        key,
+        c.spec.metadata.name if c.spec is not None else None,
+        c.located.where("/metadata/name") if named and c.located is not None else None,
+        diags,
+        tuple(c.effective),
+    )
+
+
+def part_key(record_key: str, env: str) -> str:
+    """The key of a model-environment: its spec's record key and the environment."""
+    from maestro.cache import Digest
+
+    return Digest(record_key, "env", env).hexdigest()
+
+
+def _pool_pays(jobs: int, tasks: int) -> bool:
+    """Whether forking `jobs` processes pays for `tasks` tasks (a fork costs ~10 ms)."""
+    import multiprocessing
+
+    return jobs > 1 and tasks >= 2 * jobs and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _front_work(i: int) -> tuple[SpecRecord, list[tuple[str, ModelEnv]], bool]:
+    """In a pool process: check spec `i` of the front pool's tasks and render its parts."""
+    ws, misses, envs, gov, mine, verifier = _WORK
+    path, shown, key = misses[i]
+    c = check_file(path, shown, ws.inputs, envs, ws.root)
+    rec = _record(c, path, shown, key, ws, envs, gov)
+    parts: list[tuple[str, ModelEnv]] = []
+    if rec.name is not None and not has_errors(rec.diagnostics) and mine(rec):
+        parts = [(part_key(key, env), render_model_env(ws, env, c, verifier, gov, envs)) for env in rec.envs]
+    return rec, parts, _policies_failed(gov)
+
+
+def _check_in_pool(
+    inc: Incremental, misses: list[tuple[Path, str, str]], jobs: int, progress: Callable[[], None] | None
+) -> Iterable[SpecRecord]:
+    """The records of `misses` (path, display, key), checked by `jobs` forked processes, in
+    order; their parts go into the cache (the scratch one without a cache) as they arrive."""
+    global _WORK
+    import multiprocessing
+    import tempfile
+
+    from maestro.cache import Cache, Digest
+
+    gov = inc.gov
+    if gov is not None:
+        gov.k8s_policies  # noqa: B018 (a lazily loaded set loads once, here, not in every process)
+    if inc.cache is None:
+        inc.scratch = tempfile.TemporaryDirectory(prefix="maestro-render-")
+        inc.cache = Cache(Path(inc.scratch.name))
+    store = inc.cache
+    _WORK = (inc.ws, misses, inc.envs, gov, inc.mine, verifier_for(inc.ws))
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            chunk = max(1, min(4, len(misses) // (4 * jobs)))
+            for rec, parts, failed in pool.imap(_front_work, range(len(misses)), chunksize=chunk):
+                if not failed:  # made with a failed policy set: not checked, never kept
+                    store.put(rec.key, rec)
+                for key, part in parts:
+                    if not part.unchecked:
+                        store.put(key, replace(part, objects=[]))
+                        store.put(Digest(key, "objects").hexdigest(), part.objects)
+                if progress is not None:
+                    progress()
+                yield rec
+    finally:
+        _WORK = ()
 
 
 def spec_key(inputs: str, path: Path, shown: str) -> str:
@@ -982,7 +1076,12 @@ def render_incremental(
     environment layers. Those need every model's objects: from the cache, else from
     `elsewhere(env, model)` (render --check reads the other shards' folders as committed: if
     one is stale its own shard fails), else rendered here."""
-    return _render_incremental(inc, verifier, jobs, progress, elsewhere, files)
+    try:
+        return _render_incremental(inc, verifier, jobs, progress, elsewhere, files)
+    finally:
+        if inc.scratch is not None:
+            inc.scratch.cleanup()
+            inc.scratch, inc.cache = None, None
 
 
 def _render_incremental(
@@ -1002,7 +1101,7 @@ def _render_incremental(
     by_name = {r.name: r for r in ordered}
     plan: list[tuple[str, SpecRecord, str]] = []  # (env, record, model-env key)
     for env in envs:
-        plan += [(env, r, Digest(r.key, "env", env).hexdigest()) for r in ordered if env in r.envs]
+        plan += [(env, r, part_key(r.key, env)) for r in ordered if env in r.envs]
     # What is neither in the cache nor (for another shard's model) read from its folder is
     # rendered, in plan order, by one pool for every environment.
     cached = {key for _e, _r, key in plan if cache is not None and cache.has(key)}

@@ -102,17 +102,25 @@ def _command(args: argparse.Namespace, root: Path, target: Path | None) -> int:
             and manifest.scan(_scopes(args, selected), settle=False) == last.files
         ):
             return _unchanged(args, root, out_root, len(selected), last, started)
-    front = check_specs_incremental(
-        ws,
-        paths,
-        selected,
-        gov,
-        policy_folder(root, args),
-        cache,
-        model=args.model,
-        shard=shard,
-        keys=manifest.keys if manifest is not None else None,
-    )
+    # On a terminal, a bar over the specs: the front half's pool also renders them.
+    progress = _Progress(len(paths), started) if sys.stderr.isatty() and args.model is None else None
+    try:
+        front = check_specs_incremental(
+            ws,
+            paths,
+            selected,
+            gov,
+            policy_folder(root, args),
+            cache,
+            model=args.model,
+            shard=shard,
+            keys=manifest.keys if manifest is not None else None,
+            jobs=getattr(args, "jobs", None) or cpu_count(),
+            progress=progress.advance if progress is not None else None,
+        )
+    finally:
+        if progress is not None:
+            progress.stop()
     diags += front.diagnostics
     if has_errors(diags):
         print_diagnostics(diags, "text")
