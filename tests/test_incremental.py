@@ -139,6 +139,12 @@ def test_the_front_half_pool_fills_the_cache(
     assert render(repo, out, "--jobs", "1") == parallel
     assert calls == []  # every part came from the cache
     assert parallel == full(repo)
+    # A one-spec change with --jobs 2: its parts here, the environments' layers side by side.
+    spec = repo / "specs" / "sentiment-bert" / "maestro.yaml"
+    spec.write_text(spec.read_text().replace("  description: ", "  description: edited ", 1))
+    edited = render(repo, out, "--jobs", "2")
+    assert edited != parallel
+    assert edited == full(repo)
 
 
 def test_damaged_and_foreign_entries_are_misses(repo: Path) -> None:

@@ -1119,6 +1119,10 @@ def _render_incremental(
         return render_model_env(ws, env, inc.checked_for(rec), verifier, gov, envs)
 
     result = Rendered() if files is None else Rendered(tree=_tree(files))
+    # With a pool and a cache, the environments' layers that must be computed are computed
+    # side by side once every part is in: each reads its parts' objects back from the cache.
+    side_by_side = layers and cache is not None and jobs > 1
+    pending: list[tuple[str, list[ModelEnv], list[str], bool, str]] = []  # (env, parts, keys, read, layer key)
     try:
         for env in envs:
             parts: list[ModelEnv] = []
@@ -1131,6 +1135,8 @@ def _render_incremental(
                     if cache is not None and not part.unchecked:
                         cache.put(key, replace(part, objects=[]))
                         cache.put(Digest(key, "objects").hexdigest(), part.objects)
+                        if side_by_side:
+                            part = replace(part, objects=[])  # read back by the layer's process
                 elif key in cached:
                     got = cache.get(key) if cache is not None else None
                     part = got if isinstance(got, ModelEnv) else render_here(env, rec)  # damaged: a miss
@@ -1147,18 +1153,73 @@ def _render_incremental(
                 keys.append(key)
             if not layers:
                 continue
-            layer_key = Digest(inc.inputs, "layer", env, *(f"{p.model}={k}" for p, k in zip(parts, keys, strict=True)))
-            layer = cache.get(layer_key.hexdigest()) if cache is not None else None
+            layer_key = Digest(
+                inc.inputs, "layer", env, *(f"{p.model}={k}" for p, k in zip(parts, keys, strict=True))
+            ).hexdigest()
+            layer = cache.get(layer_key) if cache is not None else None
             if not isinstance(layer, EnvLayer):
-                full = [_with_objects(inc, p, k, verifier) for p, k in zip(parts, keys, strict=True)]
-                layer = render_env_layer(ws, env, full, verifier, gov, checked_for)
-                if cache is not None and not read and not _policies_failed(gov):
-                    cache.put(layer_key.hexdigest(), layer)
+                if side_by_side:
+                    pending.append((env, parts, keys, read, layer_key))
+                    continue
+                layer, failed = _env_layer(inc, env, parts, keys, verifier, checked_for)
+                if cache is not None and not read and not failed:
+                    cache.put(layer_key, layer)
             _add(result, layer.files, layer.diagnostics, layer.objects)
-            result.origins.update(dict.fromkeys(layer.files, layer_key.hexdigest()))
+            result.origins.update(dict.fromkeys(layer.files, layer_key))
     finally:
         rendered.close()  # ends the pool when an error leaves parts unread
+    for (_env, _parts, _keys, read, layer_key), (layer, failed) in zip(
+        pending, _layers_in_pool(inc, pending, verifier, checked_for, jobs), strict=True
+    ):
+        if cache is not None and not read and not failed:
+            cache.put(layer_key, layer)
+        _add(result, layer.files, layer.diagnostics, layer.objects)
+        result.origins.update(dict.fromkeys(layer.files, layer_key))
     return result
+
+
+def _env_layer(
+    inc: Incremental,
+    env: str,
+    parts: list[ModelEnv],
+    keys: list[str],
+    verifier: Verifier,
+    checked_for: Callable[[str], Checked | None],
+) -> tuple[EnvLayer, bool]:
+    """The layer of `env` from its parts (objects read back from the cache where not held),
+    and whether a policy set had failed when it was made (then it is not cached)."""
+    full = [_with_objects(inc, p, k, verifier) for p, k in zip(parts, keys, strict=True)]
+    layer = render_env_layer(inc.ws, env, full, verifier, inc.gov, checked_for)
+    return layer, _policies_failed(inc.gov)
+
+
+def _layer_work(i: int) -> tuple[EnvLayer, bool]:
+    inc, pending, verifier, checked_for = _WORK
+    env, parts, keys, _read, _key = pending[i]
+    return _env_layer(inc, env, parts, keys, verifier, checked_for)
+
+
+def _layers_in_pool(
+    inc: Incremental,
+    pending: list[tuple[str, list[ModelEnv], list[str], bool, str]],
+    verifier: Verifier,
+    checked_for: Callable[[str], Checked | None],
+    jobs: int,
+) -> list[tuple[EnvLayer, bool]]:
+    """`_env_layer` of every pending environment, over up to `jobs` forked processes."""
+    global _WORK
+    import multiprocessing
+
+    if len(pending) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [_env_layer(inc, env, parts, keys, verifier, checked_for) for env, parts, keys, _r, _k in pending]
+    if inc.gov is not None:
+        inc.gov.k8s_policies  # noqa: B018 (a lazily loaded set loads once, here, not in every process)
+    _WORK = (inc, pending, verifier, checked_for)
+    try:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(pending))) as pool:
+            return pool.map(_layer_work, range(len(pending)), chunksize=1)
+    finally:
+        _WORK = ()
 
 
 def _part_from(ws: Workspace, env: str, c: Checked, objects: list[Resource]) -> ModelEnv:
