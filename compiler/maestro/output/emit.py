@@ -376,12 +376,17 @@ def _write_locked(
                     (staging / rel).unlink()
                     _prune(staging, rel)
                 writes = changes.added + changes.changed
+        made: set[str] = set()  # folders made in the staging folder (a fresh one holds no link)
         for rel in writes:
             path = staging / rel
-            _refuse_links(root, staging, rel)
-            if linked and (path.is_symlink() or path.exists()):
-                _remove(path)  # a link to the old tree's file (or a folder a file replaces)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            folder = rel.rpartition("/")[0]
+            if linked:
+                _refuse_links(root, staging, rel)
+                if path.is_symlink() or path.exists():
+                    _remove(path)  # a link to the old tree's file (or a folder a file replaces)
+            if folder not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(folder)
             path.write_bytes(files[rel])
         os.chmod(staging, 0o755)
         # A rename keeps every file's size, mtime and inode: these are the stats after the swap.
