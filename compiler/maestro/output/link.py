@@ -460,12 +460,14 @@ def _pod_templates(placed: Placed) -> list[Pods]:
                 )
             for key, value in node.items():
                 # A template that is not a pod's (a TrainJob's replicated job holds a Job
-                # template, whose spec holds the pod template) is walked into.
-                if key != "template" or not pod_template:
+                # template, whose spec holds the pod template) is walked into. Leaves hold
+                # no template: not visited (most of an object's nodes).
+                if isinstance(value, (dict, list)) and (key != "template" or not pod_template):
                     walk(value, f"{pointer}/{_escape(key)}")
         elif isinstance(node, list):
             for i, value in enumerate(node):
-                walk(value, f"{pointer}/{i}")
+                if isinstance(value, (dict, list)):
+                    walk(value, f"{pointer}/{i}")
 
     walk(placed.obj.get("spec"), "/spec")
     return out
