@@ -746,53 +746,19 @@ def _policies_failed(gov: Governance | None) -> bool:
     return gov is not None and gov.failed
 
 
-# What, besides Maestro's own code, can change a rendered byte: the YAML emitter, the schemas,
-# the Rego engine, Optuna's distribution JSON, the models that parse specs and config.
-_OUTPUT_DEPENDENCIES = (
-    "PyYAML",
-    "kubernetes-validate",
-    "gordon-to-regorus",
-    "optuna",
-    "pydantic",
-    "pydantic-settings",
-    "ruamel.yaml",
-    "jsonschema",
-    "jsonschema-rs",
-    "Jinja2",  # templates of generated files (issue 17's Airflow DAGs)
-)
-
-
-@functools.cache
-def _code_key() -> str:
-    """Maestro's code and data (every file of the package, not only its version: a checkout
-    between releases changes output too), the dependencies that shape output, and Python."""
-    import importlib.metadata
-    import sys
-
-    import maestro
-    from maestro.cache import Digest
-
-    d = Digest("maestro", maestro.__version__, sys.version).add_tree(Path(maestro.__file__).parent, "package")
-    for dist in _OUTPUT_DEPENDENCIES:
-        try:
-            d.add(dist, importlib.metadata.version(dist))
-        except importlib.metadata.PackageNotFoundError:
-            d.add(dist, "absent")
-    return d.hexdigest()
-
-
 def inputs_key(ws: Workspace, envs: list[str], policy_dir: Path | None) -> str:
-    """The inputs every spec is rendered against: the code (`_code_key`), the selected
+    """The inputs every spec is rendered against: the code (`keys.code_key`), the selected
     environments, config/ (and the MAESTRO_* variables that override it), their overlay
     folders (patch files included), the policies (None: governance off), the extra CRD
     schemas, and the date waivers expire against."""
+
     import os
 
     from maestro.cache import Digest
-    from maestro.policy.governance import today
-    from maestro.resolve.config import CONFIG_DIR
+    from maestro.keys import code_key, today
+    from maestro.layout import CONFIG_DIR
 
-    d = Digest(_code_key(), "envs", *envs, "today", today().isoformat())
+    d = Digest(code_key(), "envs", *envs, "today", today().isoformat())
     d.add_tree(ws.root / CONFIG_DIR, "config")
     for name in sorted(k for k in os.environ if k.startswith("MAESTRO_")):
         d.add("environ", name, os.environ[name])

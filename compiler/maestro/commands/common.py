@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # imported where used: the verbs that need them pay for them
 
 
 def repo_root(args: argparse.Namespace) -> Path:
-    from maestro.resolve.config import CONFIG_DIR, CONFIG_FILE, find_root
+    from maestro.layout import CONFIG_DIR, CONFIG_FILE, find_root
 
     if args.root:
         root = Path(args.root).resolve()
@@ -71,7 +71,7 @@ def load_workspace(root: Path, fmt: str = "text") -> tuple[Workspace, list[Diagn
 
 
 def spec_paths(root: Path, specs: Sequence[str]) -> list[Path]:
-    from maestro.resolve.workspace import SPEC_FILE, discover
+    from maestro.layout import SPEC_FILE, discover
 
     if not specs:
         return discover(root)
@@ -135,7 +135,7 @@ class _LazyGovernance:
 
 def policy_folder(root: Path, args: argparse.Namespace) -> Path:
     """The folder `load_governance` reads policies from (its spec/ and k8s/)."""
-    from maestro.policy.governance import POLICIES_DIR
+    from maestro.layout import POLICIES_DIR
 
     return Path(args.policy) if getattr(args, "policy", None) else root / POLICIES_DIR
 

@@ -18,7 +18,6 @@ marked waived; an expired waiver, or one longer than the platform allows, is an 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +27,8 @@ from maestro.costs import tuning_estimate
 from maestro.diagnostics import CODES, Diagnostic, Severity, error
 from maestro.frontend.loader import Located
 from maestro.frontend.spec import Spec
+from maestro.keys import today
+from maestro.layout import POLICIES_DIR
 from maestro.mlflow.lockfile import EnvLock
 from maestro.policy.policyset import InputDocument, finding_to_diagnostic, policy_error_diagnostic
 from maestro.policy.rego import PolicyError
@@ -41,19 +42,12 @@ CODES.update(
     }
 )
 
-POLICIES_DIR = "policies"
 # Rules that guard the governance itself (config present, waivers valid) or secrets: a
 # waiver never silences them (policies/README.md lists them as not waivable).
 NOT_WAIVABLE = frozenset({"MPS000", "MPS016", "MPK000", "MPK009", "MPK010"})
 SPEC_NAMESPACE = "maestro.spec"
 K8S_NAMESPACE = "main"
 BOUNDED = ("limit", "crash")  # sandbox errors: their message already names the input
-
-
-def today() -> dt.date:
-    """The date waivers are judged on; MAESTRO_TODAY (YYYY-MM-DD) pins it for reproducible runs."""
-    pinned = os.environ.get("MAESTRO_TODAY")
-    return dt.date.fromisoformat(pinned) if pinned else dt.date.today()
 
 
 def config_data(platform: Platform, env: str, team: str) -> dict[str, Any]:

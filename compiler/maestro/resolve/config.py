@@ -19,11 +19,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from maestro.diagnostics import Diagnostic, error
 from maestro.frontend.loader import Located, load
 from maestro.frontend.spec import Owner
+from maestro.layout import CONFIG_DIR, CONFIG_FILE
 from maestro.names import DNS1123_LABEL
 from maestro.resolve.merge import deep_merge, merge_located
 
-CONFIG_DIR = "config"
-CONFIG_FILE = "platform.yaml"
 ENV_PREFIX = "MAESTRO_"
 IN_CLUSTER_URL = re.compile(r"https?://[^/\s]+")  # what a pod can reach: not a file or sqlite store
 
@@ -1079,11 +1078,3 @@ def _rel(root: Path, path: Path) -> str:
         return str(path.relative_to(root))
     except ValueError:
         return str(path)
-
-
-def find_root(start: Path) -> Path | None:
-    """The nearest ancestor folder holding config/platform.yaml."""
-    for folder in (start, *start.parents):
-        if (folder / CONFIG_DIR / CONFIG_FILE).is_file():
-            return folder
-    return None

@@ -16,9 +16,9 @@ from pydantic import Field
 from maestro.diagnostics import Diagnostic, error
 from maestro.frontend.loader import Located, load
 from maestro.frontend.spec import Model
+from maestro.layout import OVERLAYS_DIR
 from maestro.names import DNS1123_LABEL
 
-OVERLAYS_DIR = "overlays"
 OVERLAY_FILE = "overlay.yaml"
 
 

@@ -12,11 +12,11 @@ from typing import Any
 from maestro.diagnostics import Diagnostic, error
 from maestro.errors import UnknownEnvironment
 from maestro.frontend.loader import Located
+from maestro.layout import SPEC_FILE as SPEC_FILE  # re-exported: where the commands look for them
+from maestro.layout import SPECS_DIR as SPECS_DIR
+from maestro.layout import discover as discover
 from maestro.resolve.config import Platform, load_config_source
 from maestro.resolve.overlay import OVERLAY_FILE, OVERLAYS_DIR, Overlay, load_overlay
-
-SPECS_DIR = "specs"
-SPEC_FILE = "maestro.yaml"
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,6 @@ class Inputs:
     platforms: dict[str, Located] = field(default_factory=dict)  # env -> platform config document
     overlays: dict[str, Located] = field(default_factory=dict)  # env -> valid overlay document
     settings: dict[str, Any] = field(default_factory=dict)  # env -> Platform (checks that need the config)
-
-
-def discover(root: Path) -> list[Path]:
-    """Every specs/*/maestro.yaml, sorted (determinism does not depend on the file system)."""
-    return sorted((root / SPECS_DIR).glob(f"*/{SPEC_FILE}"))
 
 
 @dataclass
