@@ -115,6 +115,17 @@ def test_environment_override_is_seen(repo: Path, monkeypatch: pytest.MonkeyPatc
     assert after == full(repo)
 
 
+def test_a_lower_case_environment_override_is_seen(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pydantic-settings reads MAESTRO_* case-insensitively: the keys must too (they hashed
+    upper-case names only, and a render from the cache kept the old targetRevision)."""
+    out = repo.parent / "out"
+    before = render(repo, out)
+    monkeypatch.setenv("maestro_gitops__target_revision", "release-9")
+    after = render(repo, out)
+    assert after != before
+    assert after == full(repo)
+
+
 def test_parallel_render_is_the_serial_render(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Without a cache the front half's pool keeps its parts in an unlinked temporary file.
     scratch = repo.parent / "tmp"

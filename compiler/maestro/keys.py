@@ -52,3 +52,9 @@ def today() -> dt.date:
     """The date waivers are judged on; MAESTRO_TODAY (YYYY-MM-DD) pins it for reproducible runs."""
     pinned = os.environ.get("MAESTRO_TODAY")
     return dt.date.fromisoformat(pinned) if pinned else dt.date.today()
+
+
+def environ() -> list[tuple[str, str]]:
+    """The variables that can override config: MAESTRO_*, in any case (resolve/config.py reads
+    them with pydantic-settings, case_sensitive=False: `maestro_gitops__target_revision` counts)."""
+    return sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("MAESTRO_"))

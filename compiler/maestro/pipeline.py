@@ -752,16 +752,14 @@ def inputs_key(ws: Workspace, envs: list[str], policy_dir: Path | None) -> str:
     folders (patch files included), the policies (None: governance off), the extra CRD
     schemas, and the date waivers expire against."""
 
-    import os
-
     from maestro.cache import Digest
-    from maestro.keys import code_key, today
+    from maestro.keys import code_key, environ, today
     from maestro.layout import CONFIG_DIR
 
     d = Digest(code_key(), "envs", *envs, "today", today().isoformat())
     d.add_tree(ws.root / CONFIG_DIR, "config")
-    for name in sorted(k for k in os.environ if k.startswith("MAESTRO_")):
-        d.add("environ", name, os.environ[name])
+    for name, value in environ():
+        d.add("environ", name, value)
     for env in envs:
         d.add_tree(ws.root / "overlays" / env, f"overlay {env}")
     if policy_dir is None:
