@@ -445,3 +445,178 @@ def test_a_removed_model_leaves_no_folder_behind(repo: Path) -> None:
     after = render(repo, out, "--jobs", "1")
     assert after == full(repo)
     assert not any((out / env / "churn-predictor").exists() for env in ("dev", "staging", "prod"))
+
+
+# ------------------------------------------------------------------ the quick key: a no-op before the workspace
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
+    """The repositories whose workspace `maestro render` loaded (config and overlays parsed)."""
+    from maestro.commands import render as render_command
+
+    seen: list[Path] = []
+    original = render_command.load_workspace
+
+    def counting(root: Path, *args: Any) -> Any:
+        seen.append(root)
+        return original(root, *args)
+
+    monkeypatch.setattr(render_command, "load_workspace", counting)
+    yield seen
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+def _policy_comment(repo: Path) -> None:
+    policy = sorted((repo / "policies" / "k8s").glob("*.rego"))[0]
+    policy.write_text(policy.read_text() + "\n# reviewed\n")
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir()
+    return folder
+
+
+# What a changed input does to the next render: each must make it take the full path (extra
+# arguments returned are given to that render and the ones after).
+QUICK_CHANGES: dict[str, Any] = {
+    "config file": lambda repo, mp: _edit(
+        repo / "config" / "platform.yaml",
+        "budget: {monthly: 40000, cpu_hours: 500",
+        "budget: {monthly: 41000, cpu_hours: 500",
+    ),
+    "overlay file": lambda repo, mp: _edit(
+        repo / "overlays" / "prod" / "overlay.yaml",
+        "commonAnnotations:\n",
+        "commonAnnotations:\n  example.com/cost-center: ml\n",
+    ),
+    "policy file": lambda repo, mp: _policy_comment(repo),
+    "spec file": lambda repo, mp: _edit(
+        repo / "specs" / "churn-predictor" / "maestro.yaml", "replicas: {min: 2, max: 6}", "replicas: {min: 2, max: 7}"
+    ),
+    "file beside a spec": lambda repo, mp: (repo / "specs" / "churn-predictor" / "NOTES.md").write_text("notes\n"),
+    "spec removed": lambda repo, mp: shutil.rmtree(repo / "specs" / "churn-predictor"),
+    "MAESTRO_ variable": lambda repo, mp: mp.setenv("MAESTRO_GITOPS__TARGET_REVISION", "release-9"),
+    "MAESTRO_TODAY": lambda repo, mp: mp.setenv("MAESTRO_TODAY", "2031-01-01"),
+    "the date": lambda repo, mp: mp.setattr("maestro.keys.today", lambda: __import__("datetime").date(2031, 1, 1)),
+    # outside the repository, as before: the specs are named by the same (absolute) paths
+    "working directory": lambda repo, mp: mp.chdir(_made(repo.parent / "elsewhere")),
+    "working directory in specs/": lambda repo, mp: mp.chdir(repo / "specs"),  # names them relative to it
+    "--env": lambda repo, mp: ["--env", "prod"],
+}
+
+
+@pytest.mark.parametrize("change", list(QUICK_CHANGES))
+def test_every_input_of_the_quick_key_when_changed_takes_the_full_path(
+    repo: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    out = repo.parent / "out"
+    first = render(repo, out, "--jobs", "1")
+    assert render(repo, out, "--jobs", "1") == first
+    assert len(loads) == 1  # the second render was decided by the quick key
+    extra = QUICK_CHANGES[change](repo, monkeypatch)
+    extra = extra if isinstance(extra, list) else []
+    after = render(repo, out, "--jobs", "1", *extra)
+    assert len(loads) == 2  # the full path
+    assert render(repo, out, "--jobs", "1", *extra) == after
+    assert len(loads) == 2  # the quick key of the changed inputs was recorded
+    assert after == full(repo)
+
+
+def test_a_no_op_decided_by_the_quick_key_imports_no_pydantic(repo: Path, loads: list[Path]) -> None:
+    """The no-op render in a fresh process (`python -X importtime -m maestro`, the CLI's path):
+    neither pydantic nor a YAML parser nor the pipeline is imported. The same command after a
+    spec change imports them (the check can see them)."""
+    import subprocess
+    import sys
+
+    out = repo.parent / "out"
+    first = render(repo, out, "--jobs", "1")
+
+    def imported() -> tuple[str, set[str]]:
+        cmd = [sys.executable, "-X", "importtime", "-m", "maestro", "--root", str(repo), "render", "--out", str(out)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        lines = [line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+        return done.stdout, set(lines)
+
+    heavy = {"pydantic", "pydantic_core", "pydantic_settings", "ruamel.yaml", "maestro.pipeline", "maestro.resolve"}
+    printed, modules = imported()
+    assert "0 file(s) changed" in printed
+    assert "maestro.keys" in modules  # what it decided with
+    assert not heavy & modules
+    assert read_tree(out, [""]) == first
+    _edit(
+        repo / "specs" / "churn-predictor" / "maestro.yaml", "replicas: {min: 2, max: 6}", "replicas: {min: 2, max: 7}"
+    )
+    printed, modules = imported()
+    assert " 0 file(s) changed" not in printed and "file(s) changed" in printed
+    assert heavy <= modules
+
+
+def test_a_quick_key_miss_whose_run_key_matches_records_the_quick_key(
+    repo: Path, loads: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The quick key hashes every overlay; a render of one environment has the same run key
+    after another environment's overlay changed: nothing to do, and the next is quick."""
+    out = repo.parent / "out"
+    first = render(repo, out, "--jobs", "1", "--env", "prod")
+    _edit(
+        repo / "overlays" / "dev" / "overlay.yaml", "commonAnnotations:\n", "commonAnnotations:\n  example.com/x: y\n"
+    )
+    capsys.readouterr()
+    assert render(repo, out, "--jobs", "1", "--env", "prod") == first
+    assert "0 file(s) changed" in capsys.readouterr().out
+    assert len(loads) == 2  # the full path, which found the run key unchanged
+    assert render(repo, out, "--jobs", "1", "--env", "prod") == first
+    assert len(loads) == 2
+
+
+def test_the_extra_crd_schemas_are_in_the_quick_key(repo: Path, loads: list[Path]) -> None:
+    config = repo / "config" / "platform.yaml"
+    _edit(config, "# crd_schema_dir: crd-schemas", "crd_schema_dir: crd-schemas")
+    (repo / "crd-schemas").mkdir()
+    out = repo.parent / "out"
+    first = render(repo, out, "--jobs", "1")
+    assert render(repo, out, "--jobs", "1") == first
+    assert len(loads) == 1
+    (repo / "crd-schemas" / "README.md").write_text("schemas of our own operators\n")
+    assert render(repo, out, "--jobs", "1") == first
+    assert len(loads) == 2
+    shutil.rmtree(repo / "crd-schemas")  # config names a folder that is not there: a usage error, as without a cache
+    assert main(["--root", str(repo), "render", "--out", str(out)]) == 2
+    assert main(["--root", str(repo), "render", "--out", str(repo.parent / "full"), "--no-cache"]) == 2
+
+
+def test_an_edit_while_a_render_runs_is_seen_by_the_next(
+    repo: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quick key recorded is of the bytes before the render read them: a spec edited
+    after it was read (here: while the tree is compared) makes the next render miss."""
+    from maestro.output import emit
+
+    out = repo.parent / "out"
+    render(repo, out, "--jobs", "1")
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    _edit(spec, "replicas: {min: 2, max: 6}", "replicas: {min: 2, max: 7}")
+    compare = emit.compare
+
+    def edited_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if "max: 7" in spec.read_text():
+            _edit(spec, "replicas: {min: 2, max: 7}", "replicas: {min: 2, max: 8}")
+        return compare(*args, **kwargs)
+
+    monkeypatch.setattr(emit, "compare", edited_meanwhile)
+    render(repo, out, "--jobs", "1")  # renders max: 7, its spec now says max: 8
+    monkeypatch.setattr(emit, "compare", compare)
+    assert len(loads) == 2
+    after = render(repo, out, "--jobs", "1")
+    assert len(loads) == 3  # not the no-op the recorded key would have vouched for
+    assert render(repo, out, "--jobs", "1") == after
+    assert len(loads) == 3
+    assert after == full(repo)
+    assert b"maxReplicas: 8" in b"".join(v for k, v in after.items() if "churn-predictor" in k)

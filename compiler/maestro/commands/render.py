@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +65,11 @@ def command(args: argparse.Namespace) -> int:
 
 def _command(args: argparse.Namespace, root: Path, target: Path | None) -> int:
     started = time.monotonic()
+    out_root = Path(args.out) if args.out else root / "rendered"
+    early = _early(args, root, target)
+    last = early.unchanged(args) if early is not None else None
+    if last is not None:
+        return _unchanged(args, root, out_root, len(last.environments), last, started)
     from maestro.cache import Cache
     from maestro.diagnostics import has_errors
     from maestro.output.emit import Spool
@@ -78,22 +83,30 @@ def _command(args: argparse.Namespace, root: Path, target: Path | None) -> int:
             f"crd_schema_dir '{crd}' (config/platform.yaml) is not a folder; it names extra CRD "
             "schemas on top of the ones Maestro ships: create it, or remove the key"
         )
-    out_root = Path(args.out) if args.out else root / "rendered"
     gov = load_governance(root, args, ws, lazy=True)  # a render from the cache needs no policies
     cache = None if getattr(args, "no_cache", False) else Cache(root)
     shard = getattr(args, "shard", None)
     if shard is not None and (args.model is not None or getattr(args, "stream", None) is not None):
         raise UsageError("render --shard renders a slice of every model: it does not combine with --model or --stdout")
-    paths = [(p, display(p)) for p in spec_paths(root, [])]
+    paths = early.paths if early is not None else [(p, display(p)) for p in spec_paths(root, [])]
     manifest = None
     if cache is not None and shard is None and target is not None:
         # A render of the same inputs into a folder as the last render left it has nothing to do.
+        from maestro.keys import with_crd
         from maestro.output import manifest as manifests
         from maestro.pipeline import run_keys
 
+        # The quick key with the CRD schemas is hashed before they are read, like the rest.
+        quick = with_crd(early.quick, root, crd) if early is not None and early.quick else ""
         keys = run_keys(ws, paths, selected, policy_folder(root, args))
         manifest = _Recorder(
-            manifests.manifest_path(root, target), target, keys.digest(*_selection(args, target)), keys
+            manifests.manifest_path(root, target),
+            target,
+            keys.digest(*_selection(args, target)),
+            keys,
+            quick=quick,
+            crd=crd,
+            environments=selected,
         )
         last = manifest.last = manifests.read(manifest.path)
         if (
@@ -101,6 +114,10 @@ def _command(args: argparse.Namespace, root: Path, target: Path | None) -> int:
             and last.key == manifest.key
             and manifest.scan(_scopes(args, selected), settle=False) == last.files
         ):
+            if quick and (last.quick, last.crd, last.environments) != (quick, crd, selected):
+                # The run key vouches for the tree: the quick key of these inputs may too (the
+                # quick key hashes more, e.g. the overlays of environments not selected).
+                manifests.write(manifest.path, replace(last, quick=quick, crd=crd, environments=selected))
             return _unchanged(args, root, out_root, len(selected), last, started)
     # On a terminal, a bar over the specs: the front half's pool also renders them.
     progress = _Progress(len(paths), started) if sys.stderr.isatty() and args.model is None else None
@@ -217,6 +234,49 @@ def _shown(root: Path, out_root: Path) -> str:
     return out_root.relative_to(root).as_posix() if out_root.is_relative_to(root) else display(out_root)
 
 
+@dataclass
+class _Early:
+    """What a render reads before anything else: the spec folders, the quick key of its
+    inputs (keys.quick_key, without the CRD schemas) and the manifest the last render left."""
+
+    root: Path
+    target: Path
+    paths: list[tuple[Path, str]]
+    quick: str  # "" when the inputs could not be hashed here (the full path says why)
+    last: Manifest | None
+
+    def unchanged(self, args: argparse.Namespace) -> Manifest | None:
+        """The manifest of the last render of the folder when that render had these inputs
+        and left the folder as it is now: decided without loading the workspace (no YAML
+        parsed, no pydantic imported). Its CRD schema folder and environments are those of
+        this render: config's bytes and the MAESTRO_* variables, which name them, are the same."""
+        from maestro.keys import with_crd
+        from maestro.output.manifest import scan
+
+        last = self.last
+        if last is None or not self.quick or with_crd(self.quick, self.root, last.crd) != last.quick:
+            return None
+        return last if scan(self.target, _scopes(args, last.environments), settle=False) == last.files else None
+
+
+def _early(args: argparse.Namespace, root: Path, target: Path | None) -> _Early | None:
+    """`_Early` for a render that keeps a manifest (not --no-cache, --shard or --stdout)."""
+    if target is None or getattr(args, "no_cache", False) or getattr(args, "shard", None) is not None:
+        return None
+    from maestro.keys import quick_key
+    from maestro.output.manifest import manifest_path, read
+
+    paths = [(p, display(p)) for p in spec_paths(root, [])]
+    policies = policy_folder(root, args)
+    quick = ""
+    # A --policy folder that is not there, or a MAESTRO_TODAY that is not a date: the full
+    # path reports them (load_governance, keys.today).
+    if not getattr(args, "policy", None) or policies.is_dir():
+        with contextlib.suppress(ValueError):
+            quick = quick_key(root, policies, paths, _selection(args, target))
+    return _Early(root, target, paths, quick, read(manifest_path(root, target)))
+
+
 def _selection(args: argparse.Namespace, target: Path) -> list[str]:
     """What, besides the inputs, the outcome of a render depends on: the output folder, what
     of it the render owns, and the working directory (files are named relative to it)."""
@@ -232,6 +292,9 @@ class _Recorder:
     target: Path
     key: str
     keys: RunKeys
+    quick: str = ""  # keys.quick_key with the CRD schemas; "" when not computed
+    crd: str | None = None
+    environments: list[str] = field(default_factory=list)
     last: Manifest | None = None  # what the last render of the folder recorded, whatever its key
 
     def scan(self, scopes: list[str], *, settle: bool = True) -> Stats | None:
@@ -263,7 +326,20 @@ class _Recorder:
 
         if stats is not None:
             origins = {rel: result.origins[rel] for rel in files if rel in result.origins}
-            write(self.path, Manifest(self.key, stats, len(result.models), result.objects, list(diags), origins))
+            write(
+                self.path,
+                Manifest(
+                    self.key,
+                    stats,
+                    len(result.models),
+                    result.objects,
+                    list(diags),
+                    origins,
+                    self.quick,
+                    self.crd,
+                    self.environments,
+                ),
+            )
 
 
 def _unchanged(args: argparse.Namespace, root: Path, out_root: Path, envs: int, last: Manifest, started: float) -> int:

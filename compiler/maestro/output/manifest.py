@@ -9,6 +9,12 @@ the selection) and the stat of every file in the scopes it owns (size, mtime in 
 A later render with the same key whose scan (`os.scandir` and `lstat`, no reads) gives the
 same stats has nothing to write, and its findings and counts are the recorded ones.
 
+The manifest also records the quick key (`maestro.keys.quick_key`): the same inputs hashed
+from their bytes, with no parsing, before the render loads anything. A render whose quick key
+and scan match decides it is a no-op without loading the workspace (no YAML parsed, pydantic
+not imported); one whose quick key differs takes the path above, which may still find the run
+key unchanged (an overlay of an environment not selected changed): it records the new quick key.
+
 Anything else falls back to the full path: a file edited by hand changes its mtime (and its
 inode when an editor saves by renaming), a removed or added file changes the listing, a
 changed input changes the key. Not seen: an edit that restores the file's mtime on purpose
@@ -49,6 +55,11 @@ class Manifest:
     # file -> the key of the part that made it (pipeline.Rendered.origins): a file whose stats
     # and part key are unchanged holds the bytes the part makes, without being read
     origins: dict[str, str]
+    # The same inputs hashed from their bytes alone, before the workspace is loaded
+    # (keys.quick_key, with the extra CRD schemas of `crd`); "" when not computed (never matches)
+    quick: str
+    crd: str | None  # config's crd_schema_dir as the render read it
+    environments: list[str]  # those the render covered (its scopes, its summary line)
 
 
 _FIELDS = {f.name for f in fields(Manifest)}
