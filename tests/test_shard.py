@@ -125,6 +125,26 @@ def test_check_composes_over_the_shards(repo: Path, calls: list[str], capsys: py
     assert results == {1: 1, 2: 0, 3: 0}
 
 
+def test_shard_1_renders_the_other_shards_models_in_its_pool(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a pool, shard 1 renders every model for the environment layers, side by side,
+    instead of reading the other shards' folders (or rendering those it cannot read) one by
+    one in its own process: at N=1,000 that took 1.97x a full render."""
+    from maestro.output import emit
+
+    out = repo.parent / "out"
+    assert render(repo, out) == 0
+    reads: list[tuple[object, ...]] = []
+    monkeypatch.setattr(emit, "read_objects", lambda *a: reads.append(a))
+    for index in (1, 2, 3):
+        argv = ["--root", str(repo), "render", "--out", str(out), "--jobs", "2", "--check", "--no-cache"]
+        assert main([*argv, "--shard", f"{index}/3"]) == 0
+    assert reads == []
+    # ... and its layers are still checked: a stale platform folder fails shard 1 alone.
+    shutil.rmtree(out / "dev" / "platform")
+    results = {i: main([*argv, "--shard", f"{i}/3"]) for i in (1, 2, 3)}
+    assert results == {1: 1, 2: 0, 3: 0}
+
+
 @pytest.mark.parametrize("value", ["0/2", "3/2", "1/0", "x", "1/", "-1/2"])
 def test_a_bad_shard_is_a_usage_error(repo: Path, value: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert render(repo, repo.parent / "out", "--shard", value) == 2

@@ -962,12 +962,14 @@ def _pool_pays(jobs: int, tasks: int) -> bool:
 
 def _front_work(i: int) -> tuple[SpecRecord, list[tuple[str, ModelEnv]], bool]:
     """In a pool process: check spec `i` of the front pool's tasks and render its parts."""
-    ws, misses, envs, gov, mine, verifier = _WORK
+    ws, misses, envs, gov, verifier = _WORK
     path, shown, key = misses[i]
     c = check_file(path, shown, ws.inputs, envs, ws.root)
     rec = _record(c, path, shown, key, ws, envs, gov)
     parts: list[tuple[str, ModelEnv]] = []
-    if rec.name is not None and not has_errors(rec.diagnostics) and mine(rec):
+    # Every checked spec's parts, another shard's too: shard 1's environment layers need
+    # them, and rendering them here, side by side, beats reading or rendering them serially.
+    if rec.name is not None and not has_errors(rec.diagnostics):
         parts = [(part_key(key, env), render_model_env(ws, env, c, verifier, gov, envs)) for env in rec.envs]
     return rec, parts, _policies_failed(gov)
 
@@ -988,7 +990,7 @@ def _check_in_pool(
     if inc.cache is None:
         inc.scratch = inc.cache = Scratch()
     store = inc.cache
-    _WORK = (inc.ws, misses, inc.envs, gov, inc.mine, verifier_for(inc.ws))
+    _WORK = (inc.ws, misses, inc.envs, gov, verifier_for(inc.ws))
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             chunk = max(1, min(4, len(misses) // (4 * jobs)))
