@@ -106,21 +106,13 @@ def test_overlay_change_is_seen(repo: Path) -> None:
     assert any(b"example.com/cost-center" in v for k, v in after.items() if k.startswith("prod/"))
 
 
-def test_environment_override_is_seen(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+# pydantic-settings reads MAESTRO_* case-insensitively: the keys must too (they hashed
+# upper-case names only, and a render from the cache kept the old targetRevision).
+@pytest.mark.parametrize("name", ["MAESTRO_GITOPS__TARGET_REVISION", "maestro_gitops__target_revision"])
+def test_environment_override_is_seen(repo: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     out = repo.parent / "out"
     before = render(repo, out)
-    monkeypatch.setenv("MAESTRO_GITOPS__TARGET_REVISION", "release-9")
-    after = render(repo, out)
-    assert after != before
-    assert after == full(repo)
-
-
-def test_a_lower_case_environment_override_is_seen(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """pydantic-settings reads MAESTRO_* case-insensitively: the keys must too (they hashed
-    upper-case names only, and a render from the cache kept the old targetRevision)."""
-    out = repo.parent / "out"
-    before = render(repo, out)
-    monkeypatch.setenv("maestro_gitops__target_revision", "release-9")
+    monkeypatch.setenv(name, "release-9")
     after = render(repo, out)
     assert after != before
     assert after == full(repo)
