@@ -888,31 +888,32 @@ def check_specs_incremental(
         rec = cache.get(key) if cache is not None else None
         return rec if isinstance(rec, SpecRecord) and rec.path == path else None
 
-    def record(path: Path, shown: str) -> SpecRecord:
-        key = key_of(path, shown)
-        rec = cached(key, path)
-        if rec is None:
-            c = check_file(path, shown, ws.inputs, envs, ws.root)
-            rec = _record(c, path, shown, key, ws, envs, gov)
-            inc.checked[key] = c
-            if cache is not None and not _policies_failed(gov):
-                cache.put(key, rec)
+    def checked(path: Path, shown: str, key: str) -> SpecRecord:
+        """Check a spec that is not in the cache, here."""
+        c = check_file(path, shown, ws.inputs, envs, ws.root)
+        rec = _record(c, path, shown, key, ws, envs, gov)
+        inc.checked[key] = c
+        if cache is not None and not _policies_failed(gov):
+            cache.put(key, rec)
         if progress is not None:
             progress()
         return rec
 
-    # One model (the Argo CD plugin renders one per Application): its spec is in the folder
-    # named after it (M217), so the others are not read unless it is not there.
-    direct = [(p, shown) for p, shown in paths if model is not None and p.parent.name == model]
-    inc.records = [record(p, shown) for p, shown in direct]
-    if not any(r.model == model for r in inc.records):
-        todo = [(p, shown, key_of(p, shown)) for p, shown in paths]
+    def records(selected: Sequence[tuple[Path, str]], pool: bool) -> list[SpecRecord]:
+        """Each spec's record, from the cache or checked (with `pool`, in the pool if it pays)."""
+        todo = [(p, shown, key_of(p, shown)) for p, shown in selected]
         found = {key: cached(key, p) for p, _shown, key in todo}
         misses = [(p, shown, key) for p, shown, key in todo if found[key] is None]
-        if model is None and _pool_pays(jobs, len(misses)):
+        if pool and _pool_pays(jobs, len(misses)):
             for rec in _check_in_pool(inc, misses, jobs, progress):
                 found[rec.key] = rec
-        inc.records = [found[key] or record(p, shown) for p, shown, key in todo]
+        return [found[key] or checked(p, shown, key) for p, shown, key in todo]
+
+    # One model (the Argo CD plugin renders one per Application): its spec is in the folder
+    # named after it (M217), so the others are not read unless it is not there.
+    inc.records = records([(p, shown) for p, shown in paths if model is not None and p.parent.name == model], False)
+    if not any(r.model == model for r in inc.records):
+        inc.records = records(paths, model is None)
     if model is not None:
         every = inc.records
         inc.records = [r for r in every if r.model == model]

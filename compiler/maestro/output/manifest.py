@@ -127,6 +127,12 @@ def _grain(mtime_ns: int) -> int:
 def restat(root: Path, rels: list[str]) -> Stats | None:
     """The settled stats of the files `rels` under `root` (None as for `scan`)."""
     started = time.time_ns()
+    out = _stat_files(root, rels)
+    return None if out is None else _settled(root, out, started)
+
+
+def _stat_files(root: Path, rels: list[str]) -> Stats | None:
+    """The stats of the regular files `rels` under `root`; None if one is gone or not a file."""
     out: Stats = {}
     for rel in rels:
         try:
@@ -136,7 +142,7 @@ def restat(root: Path, rels: list[str]) -> Stats | None:
         if not stat.S_ISREG(st.st_mode):
             return None
         out[rel] = (st.st_size, st.st_mtime_ns, st.st_ino)
-    return _settled(root, out, started)
+    return out
 
 
 def _settled(root: Path, stats: Stats, started: int) -> Stats | None:
@@ -150,14 +156,10 @@ def _settled(root: Path, stats: Stats, started: int) -> Stats | None:
         if wait > 0:
             time.sleep(wait / _SECOND_NS)
         started = time.time_ns()
-        for rel in racy:
-            try:
-                st = os.lstat(os.path.join(root, rel))
-            except FileNotFoundError:
-                return None
-            if not stat.S_ISREG(st.st_mode):
-                return None
-            stats[rel] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        again = _stat_files(root, racy)
+        if again is None:
+            return None
+        stats.update(again)
     return None  # still being written: nothing to vouch for
 
 
