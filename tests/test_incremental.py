@@ -584,6 +584,52 @@ def test_the_extra_crd_schemas_are_in_the_quick_key(repo: Path, loads: list[Path
     assert main(["--root", str(repo), "render", "--out", str(repo.parent / "full"), "--no-cache"]) == 2
 
 
+def test_render_model_keys_its_own_spec_folder_alone(repo: Path, loads: list[Path]) -> None:
+    """`render --model M` reads only specs/M/ (the Argo CD plugin's and a developer's loop), so
+    its keys hash only that folder: another model's edit leaves it a no-op decided by the quick
+    key; an edit of its own folder takes the full path and gives the `--no-cache` tree."""
+    out = repo.parent / "out"
+    one = ["--model", "churn-predictor", "--env", "dev"]
+    render(repo, out, "--jobs", "1")
+    first = render(repo, out, "--jobs", "1", *one)
+    assert len(loads) == 2
+    _edit(repo / "specs" / "fraud-detector" / "maestro.yaml", "fraud", "fraud ")  # any byte of another folder
+    assert render(repo, out, "--jobs", "1", *one) == first
+    assert len(loads) == 2  # quick: its key holds no other folder
+    _edit(repo / "specs" / "churn-predictor" / "maestro.yaml", "dev: {tuning: {trials: 4}", "dev: {tuning: {trials: 5}")
+    after = render(repo, out, "--jobs", "1", *one)
+    assert len(loads) == 3
+    scope = "dev/churn-predictor/"
+    assert (
+        {k: v for k, v in after.items() if k.startswith(scope)}
+        == {k: v for k, v in full(repo).items() if k.startswith(scope)}
+        != {k: v for k, v in first.items() if k.startswith(scope)}
+    )
+
+
+def test_a_render_that_misses_starts_the_policies_before_it_checks(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy workers load while the render parses and checks the specs (as `validate`'s
+    do), not when the first check needs them; a render from the cache starts none (above)."""
+    from maestro.policy.governance import Governance
+
+    events: list[str] = []
+    original_start = Governance.start.__func__  # type: ignore[attr-defined]
+    original_check = pipeline.check_file
+
+    def start(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        events.append("start")
+        return original_start(cls, *args, **kwargs)
+
+    def check(*args: Any, **kwargs: Any) -> Any:
+        events.append("check")
+        return original_check(*args, **kwargs)
+
+    monkeypatch.setattr(Governance, "start", classmethod(start))
+    monkeypatch.setattr(pipeline, "check_file", check)
+    render(repo, repo.parent / "out", "--jobs", "1")
+    assert events[0] == "start" and events.count("start") == 1 and "check" in events
+
+
 def test_an_edit_while_a_render_runs_is_seen_by_the_next(
     repo: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -83,22 +83,27 @@ def _command(args: argparse.Namespace, root: Path, target: Path | None) -> int:
             f"crd_schema_dir '{crd}' (config/platform.yaml) is not a folder; it names extra CRD "
             "schemas on top of the ones Maestro ships: create it, or remove the key"
         )
-    gov = load_governance(root, args, ws, lazy=True)  # a render from the cache needs no policies
     cache = None if getattr(args, "no_cache", False) else Cache(root)
     shard = getattr(args, "shard", None)
     if shard is not None and (args.model is not None or getattr(args, "stream", None) is not None):
         raise UsageError("render --shard renders a slice of every model: it does not combine with --model or --stdout")
     paths = early.paths if early is not None else [(p, display(p)) for p in spec_paths(root, [])]
+    from maestro.pipeline import run_keys
+
+    keys = run_keys(ws, _read_by(paths, args.model), selected, policy_folder(root, args))
+    # A render from the cache needs no policies (loading them is most of a no-op render): they
+    # load on first use. A spec not in the cache is checked against them: then they start
+    # loading now, while this process parses and checks.
+    missed = cache is None or not all(cache.has(key) for key in keys.specs.values())
+    gov = load_governance(root, args, ws, lazy=True, early=missed)
     manifest = None
     if cache is not None and shard is None and target is not None:
         # A render of the same inputs into a folder as the last render left it has nothing to do.
         from maestro.keys import with_crd
         from maestro.output import manifest as manifests
-        from maestro.pipeline import run_keys
 
         # The quick key with the CRD schemas is hashed before they are read, like the rest.
         quick = with_crd(early.quick, root, crd) if early is not None and early.quick else ""
-        keys = run_keys(ws, paths, selected, policy_folder(root, args))
         manifest = _Recorder(
             manifests.manifest_path(root, target),
             target,
@@ -132,7 +137,7 @@ def _command(args: argparse.Namespace, root: Path, target: Path | None) -> int:
             cache,
             model=args.model,
             shard=shard,
-            keys=manifest.keys if manifest is not None else None,
+            keys=keys,
             jobs=getattr(args, "jobs", None) or cpu_count(),
             progress=progress.advance if progress is not None else None,
         )
@@ -274,8 +279,18 @@ def _early(args: argparse.Namespace, root: Path, target: Path | None) -> _Early 
     # path reports them (load_governance, keys.today).
     if not getattr(args, "policy", None) or policies.is_dir():
         with contextlib.suppress(ValueError):
-            quick = quick_key(root, policies, paths, _selection(args, target))
+            quick = quick_key(root, policies, _read_by(paths, args.model), _selection(args, target))
     return _Early(root, target, paths, quick, read(manifest_path(root, target)))
+
+
+def _read_by(paths: list[tuple[Path, str]], model: str | None) -> list[tuple[Path, str]]:
+    """The spec files (path, name shown) whose bytes a render's outcome depends on. With
+    --model M, the spec of specs/M/ alone when there is one: `check_specs_incremental` reads
+    no other (at N=1,000, hashing every spec folder twice was a third of `render --model`).
+    A render that must read the others, to find M in another folder, fails on M217 (a spec
+    lives in the folder named after it) and so records no key."""
+    own = [(p, shown) for p, shown in paths if p.parent.name == model] if model is not None else []
+    return own or paths
 
 
 def _selection(args: argparse.Namespace, target: Path) -> list[str]:
