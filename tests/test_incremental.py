@@ -429,6 +429,44 @@ def test_a_one_spec_change_reads_and_writes_only_what_it_changed(repo: Path, com
         assert kept == (rel in before and rel not in changed and rel != "dev/fraud-detector/kustomization.yaml"), rel
 
 
+def test_a_whole_render_after_a_one_model_render_reads_only_what_changed(
+    repo: Path, compared: list[set[str]], fronts: list[str]
+) -> None:
+    """Each selection (--env, --model) keeps its own manifest: a render of one model does not
+    replace what the whole render recorded of every other file (before, the next whole
+    render read all of them again). Files another selection rewrote are read, the rest not."""
+    out = repo.parent / "out"
+    render(repo, out, "--jobs", "1")
+    _edit(
+        repo / "specs" / "churn-predictor" / "maestro.yaml", "replicas: {min: 2, max: 6}", "replicas: {min: 2, max: 7}"
+    )
+    one = render(repo, out, "--jobs", "1", "--model", "churn-predictor", "--env", "prod")
+    compared.clear()
+    after = render(repo, out, "--jobs", "1")
+    assert after == full(repo) and after != one
+    layers = ("/platform/", "/argocd/")
+    read = compared[0]
+    assert read and all("/churn-predictor/" in r or any(s in r for s in layers) for r in read)
+    # The one-model manifest vouches for its files while nobody else rewrote them...
+    fronts.clear()
+    assert render(repo, out, "--jobs", "1", "--model", "churn-predictor", "--env", "prod") == after
+    assert fronts == []
+    # ...and not after: the spec changes, the whole render rewrites the model's files, the
+    # spec changes back (the one-model render's inputs are those it recorded again).
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    v1 = spec.read_text()
+    _edit(spec, "replicas: {min: 2, max: 7}", "replicas: {min: 2, max: 8}")
+    render(repo, out, "--jobs", "1")
+    spec.write_text(v1)
+    fronts.clear()
+    again = render(repo, out, "--jobs", "1", "--model", "churn-predictor", "--env", "prod")
+    assert fronts == ["front", "compare"]  # the stats it recorded are not those on disk
+    scope = "prod/churn-predictor/"
+    assert {k: v for k, v in again.items() if k.startswith(scope)} == {
+        k: v for k, v in after.items() if k.startswith(scope)
+    }
+
+
 def test_a_removed_model_leaves_no_folder_behind(repo: Path) -> None:
     out = repo.parent / "out"
     render(repo, out, "--jobs", "1")

@@ -105,7 +105,7 @@ def _command(args: argparse.Namespace, root: Path, target: Path | None) -> int:
         # The quick key with the CRD schemas is hashed before they are read, like the rest.
         quick = with_crd(early.quick, root, crd) if early is not None and early.quick else ""
         manifest = _Recorder(
-            manifests.manifest_path(root, target),
+            manifests.manifest_path(root, target, _slot(args)),
             target,
             keys.digest(*_selection(args, target)),
             keys,
@@ -280,7 +280,7 @@ def _early(args: argparse.Namespace, root: Path, target: Path | None) -> _Early 
     if not getattr(args, "policy", None) or policies.is_dir():
         with contextlib.suppress(ValueError):
             quick = quick_key(root, policies, _read_by(paths, args.model), _selection(args, target))
-    return _Early(root, target, paths, quick, read(manifest_path(root, target)))
+    return _Early(root, target, paths, quick, read(manifest_path(root, target, _slot(args))))
 
 
 def _read_by(paths: list[tuple[Path, str]], model: str | None) -> list[tuple[Path, str]]:
@@ -291,6 +291,11 @@ def _read_by(paths: list[tuple[Path, str]], model: str | None) -> list[tuple[Pat
     lives in the folder named after it) and so records no key."""
     own = [(p, shown) for p, shown in paths if p.parent.name == model] if model is not None else []
     return own or paths
+
+
+def _slot(args: argparse.Namespace) -> str:
+    """Which of the output folder's manifests a render reads and records: its --env and --model."""
+    return f"env={args.env or ''} model={args.model or ''}" if args.env or args.model else ""
 
 
 def _selection(args: argparse.Namespace, target: Path) -> list[str]:

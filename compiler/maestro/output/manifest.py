@@ -3,8 +3,8 @@ tell from file-system metadata alone that there is nothing to do (a no-op render
 
 A full compare reads every file of the tree (~100,000 files at N=1,000 models, seconds). A
 render that wrote an output folder, or found it current, records beside the cache
-(`.maestro/manifests/`, one file per output folder) a `Manifest`: the key of everything the
-render was computed from (every spec folder's bytes, the inputs of `pipeline.inputs_key`,
+(`.maestro/manifests/`, one file per output folder and selection: `manifest_path`) a
+`Manifest`: the key of everything the render was computed from (every spec folder's bytes, the inputs of `pipeline.inputs_key`,
 the selection) and the stat of every file in the scopes it owns (size, mtime in ns, inode).
 A later render with the same key whose scan (`os.scandir` and `lstat`, no reads) gives the
 same stats has nothing to write, and its findings and counts are the recorded ones.
@@ -65,9 +65,17 @@ class Manifest:
 _FIELDS = {f.name for f in fields(Manifest)}
 
 
-def manifest_path(repo: Path, target: Path) -> Path:
-    """Where the manifest of output folder `target` (resolved) is kept in repository `repo`."""
-    return repo / MANIFEST_DIR / hashlib.sha256(os.fsencode(target)).hexdigest()[:32]
+def manifest_path(repo: Path, target: Path, selection: str = "") -> Path:
+    """Where the manifest of output folder `target` (resolved) is kept in repository `repo`,
+    for renders of `selection` (what of the folder they own: --env, --model).
+
+    One per selection: a render of one model records the stats of that model's files only,
+    and must not replace what a render of the whole folder recorded of every other file (the
+    next whole render would read all of them again: 3.4 s at N=1,000). Another selection's
+    render may change files of this one's: every decision a manifest makes requires the
+    stats it recorded to be those on disk, so such files are read again, nothing else."""
+    name = os.fsencode(target) + b"\0" + selection.encode("utf-8")
+    return repo / MANIFEST_DIR / hashlib.sha256(name).hexdigest()[:32]
 
 
 def read(path: Path) -> Manifest | None:
