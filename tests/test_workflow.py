@@ -492,6 +492,20 @@ def test_render_stdout_writes_nothing(scratch_repo):
     assert not (scratch_repo / "rendered").exists()
 
 
+def test_render_stdout_is_the_committed_folder_in_kustomization_order(scratch_repo):
+    """What the plugin gives Argo CD is, byte for byte, the objects of rendered/<env>/<model>/
+    (the tree `render --check` keeps current), one document per file, in kustomization order."""
+    done = _run([_tool("maestro"), "render", "--stdout", "--env", "prod", "--model", "fraud-detector"], scratch_repo)
+    assert done.returncode == 0, done.stderr
+    folder = ROOT / "rendered" / "prod" / "fraud-detector"
+    listed = YAML(typ="safe").load((folder / "kustomization.yaml").read_text(encoding="utf-8"))["resources"]
+    assert len(listed) > 5
+    assert done.stdout == "".join("---\n" + (folder / name).read_text(encoding="utf-8") for name in listed)
+    assert [d["kind"] for d in _load_all(done.stdout)] == [
+        YAML(typ="safe").load((folder / name).read_text(encoding="utf-8"))["kind"] for name in listed
+    ]
+
+
 def test_render_stdout_keeps_diagnostics_off_stdout(scratch_repo):
     """A spec that does not compile: non-zero exit, diagnostics on stderr, and no objects
     at all (Argo CD must fail the sync, not prune what an empty stream leaves out)."""
