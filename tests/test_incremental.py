@@ -558,6 +558,50 @@ def test_every_input_of_the_quick_key_when_changed_takes_the_full_path(
     assert after == full(repo)
 
 
+def _stdout(repo: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    rc = main(["--root", str(repo), "render", "--stdout", "--env", "dev", "--model", "churn-predictor", *extra])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize("change", list(QUICK_CHANGES))
+def test_render_stdout_from_the_quick_key_is_what_the_full_path_prints(
+    repo: Path, loads: list[Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], change: str
+) -> None:
+    """The Argo CD plugin's call (`render --stdout`) whose inputs are unchanged prints what it
+    printed, decided from the quick key before the workspace loads; each input, changed,
+    takes the full path, and what that prints is what a render without the cache prints."""
+    first = _stdout(repo, capsys)
+    assert first[0] == 0 and first[1].startswith("---\n") and len(loads) == 1
+    assert _stdout(repo, capsys) == first
+    assert len(loads) == 1  # decided by the quick key
+    extra = QUICK_CHANGES[change](repo, monkeypatch)
+    extra = extra if isinstance(extra, list) else []
+    after = _stdout(repo, capsys, *extra)
+    assert len(loads) == 2  # the full path
+    if change == "spec removed":
+        assert after[0] == 2 and after[1] == ""
+        return
+    assert _stdout(repo, capsys, *extra) == after
+    assert len(loads) == 2  # then quick again
+    assert after[:2] == _stdout(repo, capsys, *extra, "--no-cache")[:2]
+
+
+def test_render_stdout_from_the_quick_key_keeps_strict_and_warnings(
+    repo: Path, loads: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A warning printed by the full path is printed again from the cache, and --strict (not
+    in the key) still fails on it."""
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    _edit(spec, "parallelism: ", "parallelism: 99 #")  # more workers than trials: M209, a warning
+    rc, out, err = _stdout(repo, capsys)
+    assert rc == 0 and out and "M209" in err
+    assert _stdout(repo, capsys) == (rc, out, err) and len(loads) == 1
+    rc, out, err = _stdout(repo, capsys, "--strict")
+    assert (rc, out) == (1, "") and "M209" in err and len(loads) == 1
+
+
 def test_a_no_op_decided_by_the_quick_key_imports_no_pydantic(repo: Path, loads: list[Path]) -> None:
     """The no-op render in a fresh process (`python -X importtime -m maestro`, the CLI's path):
     neither pydantic nor a YAML parser nor the pipeline is imported. The same command after a

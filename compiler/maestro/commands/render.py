@@ -195,7 +195,11 @@ def _emit(
         files = result.tree.files
     print_diagnostics(diags, "text")  # warnings, if any
     if getattr(args, "stream", None) is not None:  # --stdout
-        args.stream.write(_model_documents(files, f"{args.env}/{args.model}"))
+        text = _model_documents(files, f"{args.env}/{args.model}")
+        # Only a render with no errors gets here (a failed policy set is one, M408).
+        if getattr(args, "stream_key", ""):
+            _keep_printed(root, args.stream_key, front.ws.platform.crd_schema_dir, text, diags)
+        args.stream.write(text)
         return OK
     shown = _shown(root, out_root)
     # The manifest's stats of a tree found current are taken before it is compared (an edit
@@ -436,9 +440,69 @@ def _render_stdout(args: argparse.Namespace) -> int:
         raise UsageError("render --stdout needs --env E and --model M (it prints one model's objects)")
     if args.out or args.check:
         raise UsageError("render --stdout writes no files: it does not combine with --out or --check")
-    inner = argparse.Namespace(**{**vars(args), "stdout": False, "stream": sys.stdout})
+    key = "" if getattr(args, "no_cache", False) else _stream_key(args, repo_root(args))
+    printed = _printed(repo_root(args), key) if key else None
+    if printed is not None:  # what the same inputs printed, decided before anything is parsed
+        text, diags = printed
+        with contextlib.redirect_stdout(sys.stderr):
+            print_diagnostics(diags, "text")  # warnings, if any
+            if exit_code(diags, args.strict):  # --strict is not in the key
+                print("nothing written: fix the errors above", file=sys.stderr)
+                return FINDINGS
+        sys.stdout.write(text)
+        return OK
+    inner = argparse.Namespace(**{**vars(args), "stdout": False, "stream": sys.stdout, "stream_key": key})
     with contextlib.redirect_stdout(sys.stderr):
         return command(inner)
+
+
+@dataclass(frozen=True)
+class _Printed:
+    """What `render --stdout` printed, kept in the cache under its quick key."""
+
+    crd: str | None  # config's crd_schema_dir, as that render read it
+    key: str  # the quick key with those CRD schemas (keys.with_crd)
+    text: str
+    diagnostics: list[Diagnostic]
+
+
+def _stream_key(args: argparse.Namespace, root: Path) -> str:
+    """The quick key (keys.quick_key) of `render --stdout --env E --model M`: the bytes of
+    everything but the extra CRD schemas, with the spec folder of M alone (`_read_by`), and
+    the working directory (stderr names files relative to it). "" when M has no folder of
+    its own (the render then fails on M217) or an input cannot be hashed here."""
+    from maestro.keys import quick_key
+    from maestro.layout import SPEC_FILE, SPECS_DIR
+
+    spec = root / SPECS_DIR / args.model / SPEC_FILE
+    policies = policy_folder(root, args)
+    if not spec.is_file() or (getattr(args, "policy", None) and not policies.is_dir()):
+        return ""
+    selection = ["stdout", f"env={args.env}", f"model={args.model}", f"cwd={os.getcwd()}"]
+    try:
+        return quick_key(root, policies, [(spec, display(spec))], selection)
+    except ValueError:  # MAESTRO_TODAY is not a date: the full path reports it
+        return ""
+
+
+def _printed(root: Path, key: str) -> tuple[str, list[Diagnostic]] | None:
+    """What a `render --stdout` of the inputs of quick key `key` printed, if it is kept: an
+    Argo CD repo-server calls the plugin for every Application on every refresh, and this
+    way a call whose inputs did not change imports no pydantic and parses no YAML."""
+    from maestro.cache import Cache, Digest
+    from maestro.keys import with_crd
+
+    got = Cache(root).get(Digest("stdout", key).hexdigest())
+    if isinstance(got, _Printed) and with_crd(key, root, got.crd) == got.key:
+        return got.text, got.diagnostics
+    return None
+
+
+def _keep_printed(root: Path, key: str, crd: str | None, text: str, diags: list[Diagnostic]) -> None:
+    from maestro.cache import Cache, Digest
+    from maestro.keys import with_crd
+
+    Cache(root).put(Digest("stdout", key).hexdigest(), _Printed(crd, with_crd(key, root, crd), text, list(diags)))
 
 
 def _model_documents(files: Mapping[str, bytes], prefix: str) -> str:
