@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 
 from conftest import ROOT, example_workspace
 from maestro.render.argocd import ModelRef
-from maestro.render.platform import DOWNLOAD, render_env
+from maestro.render.platform import DOWNLOAD, Uses, render_env, uses_of
 from maestro.resolve.config import Platform
 from mlflow_server import mlflow_server, require_mlflow  # noqa: F401 - the fixture
 
@@ -88,7 +88,7 @@ def test_namespaces_are_labelled_for_sidecar_injection() -> None:
 def test_mesh_mode_decides_the_namespace_label(mesh: dict[str, Any], expected: dict[str, str]) -> None:
     from maestro.resolve.config import Mesh
 
-    out = render_env("prod", platform("prod", mesh=Mesh(**mesh)), MODELS, [])
+    out = render_env("prod", platform("prod", mesh=Mesh(**mesh)), MODELS, uses_of([]))
     ns = next(r for r in out if r["kind"] == "Namespace")
     mesh_labels = {k: v for k, v in ns["metadata"]["labels"].items() if k.startswith(("istio", "istio.io"))}
     assert mesh_labels == expected
@@ -96,14 +96,14 @@ def test_mesh_mode_decides_the_namespace_label(mesh: dict[str, Any], expected: d
 
 def test_a_namespace_shared_by_teams_gets_no_team_label() -> None:
     shared = [ref("a", "payments-risk", "ml-prod"), ref("b", "vision", "ml-prod")]
-    [ns] = [r for r in render_env("prod", platform("prod"), shared, []) if r["kind"] == "Namespace"]
+    [ns] = [r for r in render_env("prod", platform("prod"), shared, uses_of([])) if r["kind"] == "Namespace"]
     assert "maestro.ml/team" not in ns["metadata"]["labels"]
 
 
 def test_provided_namespaces_are_not_rendered() -> None:
     from maestro.resolve.config import Provided
 
-    out = render_env("prod", platform("prod", provided=Provided(namespaces=["vision-*"])), MODELS, [])
+    out = render_env("prod", platform("prod", provided=Provided(namespaces=["vision-*"])), MODELS, uses_of([]))
     assert {(r["kind"], r["metadata"].get("namespace", r["metadata"]["name"])) for r in out} == {
         ("Namespace", "payments-risk-prod"),
         ("ResourceQuota", "payments-risk-prod"),
@@ -150,9 +150,9 @@ def test_priority_classes_provided_or_undefined_are_not_rendered() -> None:
         {"spec": {"predictor": {"priorityClassName": "nobody-defines-this"}}},
     ]
     kinds = lambda out: [r["metadata"]["name"] for r in out if r["kind"] == "PriorityClass"]  # noqa: E731
-    assert kinds(render_env("prod", platform("prod"), MODELS, pods)) == ["prod-critical"]
+    assert kinds(render_env("prod", platform("prod"), MODELS, uses_of(pods))) == ["prod-critical"]
     provided = platform("prod", provided=Provided(priority_classes=["prod-critical"]))
-    assert kinds(render_env("prod", provided, MODELS, pods)) == []
+    assert kinds(render_env("prod", provided, MODELS, uses_of(pods))) == []
 
 
 def test_storage_container_claims_the_models_scheme() -> None:
@@ -179,10 +179,12 @@ def test_no_storage_container_when_provided_or_unused() -> None:
 
     isvc = [{"spec": {"predictor": {"model": {"storageUri": "models:/m@champion"}}}}]
     has = lambda out: any(r["kind"] == "ClusterStorageContainer" for r in out)  # noqa: E731
-    assert has(render_env("prod", platform("prod"), MODELS, isvc))
-    assert not has(render_env("prod", platform("prod"), MODELS, []))
+    assert has(render_env("prod", platform("prod"), MODELS, uses_of(isvc)))
+    assert not has(render_env("prod", platform("prod"), MODELS, uses_of([])))
     assert not has(
-        render_env("prod", platform("prod", provided=Provided(storage_uri_prefixes=["models:/"])), MODELS, isvc)
+        render_env(
+            "prod", platform("prod", provided=Provided(storage_uri_prefixes=["models:/"])), MODELS, uses_of(isvc)
+        )
     )
 
 
@@ -225,7 +227,7 @@ def test_kube_state_metrics_config_for_the_kubeflow_runs_rendered() -> None:
     Kubeflow kinds the environment runs (launched runs included)."""
     run = {"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "metadata": {"name": "m-train"}}
     tf = {"apiVersion": "kubeflow.org/v1", "kind": "TFJob", "metadata": {"name": "n-train"}}
-    layer = render_env("prod", platform("prod"), MODELS, [run, tf, {**run}])
+    layer = render_env("prod", platform("prod"), MODELS, uses_of([run, tf, {**run}]))
     [cm] = [r for r in layer if r["kind"] == "ConfigMap"]
     assert (cm["metadata"]["name"], cm["metadata"]["namespace"]) == ("maestro-ksm-training-state", "monitoring")
     config = YAML(typ="safe").load(cm["data"]["custom-resource-state.yaml"])
@@ -245,7 +247,7 @@ def test_kube_state_metrics_config_for_the_kubeflow_runs_rendered() -> None:
 
 def test_no_kube_state_metrics_config_without_kubeflow_runs() -> None:
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "m-train"}}
-    assert all(r["kind"] != "ConfigMap" for r in render_env("prod", platform("prod"), MODELS, [job]))
+    assert all(r["kind"] != "ConfigMap" for r in render_env("prod", platform("prod"), MODELS, uses_of([job])))
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
@@ -260,3 +262,19 @@ def test_the_platform_layer_passes_the_schemas_and_the_policies(env: str, capsys
         assert verifier.verify(obj) == [], key
     files = [str(f) for f in sorted((RENDERED / env / "platform").glob("*.yaml")) if f.name != "kustomization.yaml"]
     assert main(["--root", str(ROOT), "policy", "check", *files, "--env", env]) == 0, capsys.readouterr().out
+
+
+def test_the_layer_from_each_models_uses_is_the_layer_from_all_their_objects() -> None:
+    """The pipeline keeps each model's `uses_of` with its objects and joins them: the layer is
+    the one every object, walked together, gives."""
+    models = [
+        [{"spec": {"template": {"spec": {"priorityClassName": "prod-critical"}}}}],
+        [{"spec": {"predictor": {"model": {"storageUri": "models:/fraud/3"}}}}],
+        [{"apiVersion": "trainer.kubeflow.org/v1alpha1", "kind": "TrainJob", "metadata": {"name": "m-train"}}],
+        [],
+    ]
+    together = render_env("prod", platform("prod"), MODELS, uses_of(o for objects in models for o in objects))
+    joined = render_env("prod", platform("prod"), MODELS, Uses.join(uses_of(objects) for objects in models))
+    assert joined == together
+    assert {r["kind"] for r in joined} >= {"PriorityClass", "ConfigMap"}
+    assert Uses.join([]) == uses_of([]) == Uses()

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from maestro.policy.governance import Governance
     from maestro.render import Context, Resource
     from maestro.render.argocd import ModelRef
+    from maestro.render.platform import Uses
 
 # ------------------------------------------------------------------ the front half: load, validate, resolve
 
@@ -490,6 +491,7 @@ class ModelEnv:
     # a policy set had failed (a bound, a crash) when this was made: its later checks were
     # skipped, so this was not checked and is never cached (the next render checks it)
     unchecked: bool = False
+    uses: Uses | None = None  # what the platform layer reads of `objects` (platform.uses_of)
 
 
 def render_model_env(
@@ -501,6 +503,7 @@ def render_model_env(
     from maestro.output.emit import Tree, folder
     from maestro.output.secret_values import inline_secret_findings
     from maestro.policy.governance import apply_waivers
+    from maestro.render.platform import uses_of
 
     spec = c.effective[env]
     source = _source(ws, c)
@@ -529,7 +532,16 @@ def render_model_env(
     ref, callers = _ref_and_callers(ws, env, spec, source)
     unchecked = gov is not None and gov.failed
     return ModelEnv(
-        env, spec.metadata.name, dict(tree.files), tree.diagnostics, objects, ref, callers, len(written), unchecked
+        env,
+        spec.metadata.name,
+        dict(tree.files),
+        tree.diagnostics,
+        objects,
+        ref,
+        callers,
+        len(written),
+        unchecked,
+        uses_of(objects),
     )
 
 
@@ -560,11 +572,11 @@ def render_env_layer(
     from maestro.render import argocd, platform
 
     refs = [p.ref for p in parts]
-    env_objects = [res for p in parts for res in p.objects]
     tree = Tree()
     count = 0
     # The platform layer is derived from the models' objects, so it comes after them.
-    layer = platform.render_env(env, ws.platforms[env], refs, env_objects)
+    used = platform.Uses.join(p.uses if p.uses is not None else platform.uses_of(p.objects) for p in parts)
+    layer = platform.render_env(env, ws.platforms[env], refs, used)
     apps = argocd.render_env(env, ws.platforms[env], ws.overlays.get(env), refs, layer)
     for name, objects in ((PLATFORM_FOLDER, layer), (ARGOCD_FOLDER, apps)):
         prefix = f"{env}/{name}"
@@ -1217,8 +1229,10 @@ def _layers_in_pool(
 def _part_from(ws: Workspace, env: str, c: Checked, objects: list[Resource]) -> ModelEnv:
     """What the environment layer reads of a model, made from its objects as written."""
     spec = c.effective[env]
+    from maestro.render.platform import uses_of
+
     ref, callers = _ref_and_callers(ws, env, spec, _source(ws, c))
-    return ModelEnv(env, spec.metadata.name, {}, [], objects, ref, callers, len(objects))
+    return ModelEnv(env, spec.metadata.name, {}, [], objects, ref, callers, len(objects), uses=uses_of(objects))
 
 
 def _ref_and_callers(ws: Workspace, env: str, spec: Spec, source: str) -> tuple[ModelRef, tuple[str, ...]]:
