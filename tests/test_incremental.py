@@ -178,6 +178,76 @@ def test_cache_survives_a_killed_writer(repo: Path) -> None:
     assert cache.get(key) == [1, 2]
 
 
+def _age(path: Path, days: float) -> None:
+    import os
+    import time
+
+    then = time.time() - days * 86400
+    os.utime(path, (then, then))
+
+
+def test_cache_prune_removes_what_no_render_used_for_a_week(repo: Path) -> None:
+    """An entry read is marked used; `prune` removes entries unused for UNUSED_DAYS days and
+    the temporary files of killed writers older than an hour, at most once a day."""
+    from maestro.cache import UNUSED_DAYS
+
+    cache = Cache(repo)
+    keys = {name: Digest(name).hexdigest() for name in ("old", "old but read", "old but kept", "new")}
+    for name, key in keys.items():
+        cache.put(key, name)
+    path = {name: repo / CACHE_DIR / key[:2] / key[2:] for name, key in keys.items()}
+    for name in ("old", "old but read", "old but kept"):
+        _age(path[name], UNUSED_DAYS + 1)
+    killed = path["old"].parent / ".tmp-12345-0123456789abcdef"
+    killed.write_bytes(b"partial")
+    _age(killed, 0.1)  # 2.4 hours
+    writing = path["new"].parent / ".tmp-12346-0123456789abcdef"
+    writing.write_bytes(b"partial")  # a writer still at work
+    assert cache.get(keys["old but read"]) == "old but read"
+    cache.keep(keys["old but kept"])
+    assert cache.prune() == 2
+    assert not path["old"].exists() and not killed.exists()
+    assert all(path[n].exists() for n in ("old but read", "old but kept", "new")) and writing.exists()
+    _age(path["new"], UNUSED_DAYS + 1)
+    assert cache.prune() == 0  # pruned less than a day ago
+    assert path["new"].exists()
+    assert cache.prune(every=0) == 1 and not path["new"].exists()
+
+
+def test_a_whole_render_prunes_only_what_the_current_inputs_do_not_need(
+    repo: Path, calls: list[tuple[str, str]]
+) -> None:
+    """After a week without renders, the next whole render reads every entry the current
+    inputs need (marking them used) before it prunes: what it did not read goes; the render
+    after it still finds everything else in the cache."""
+    from maestro.cache import UNUSED_DAYS
+
+    out = repo.parent / "out"
+    render(repo, out, "--jobs", "1")
+    cache = Cache(repo)
+    dead = Digest("an entry of inputs long gone").hexdigest()
+    cache.put(dead, "gone")
+    for entry in (repo / CACHE_DIR).glob("*/*"):
+        _age(entry, UNUSED_DAYS + 1)
+    (repo / CACHE_DIR / ".pruned").unlink(missing_ok=True)
+    # A hand edit of the output: the render takes the full path with every result in the
+    # cache (specs, models, layers), so it reads no model's objects, which must stay too.
+    victim = out / "dev" / "churn-predictor" / "kustomization.yaml"
+    victim.write_text(victim.read_text() + "# edited by hand\n")
+    calls.clear()
+    render(repo, out, "--jobs", "1")
+    assert calls == []
+    assert cache.get(dead) is None  # pruned
+    assert (repo / CACHE_DIR / ".pruned").exists()
+    # A spec changes: every layer is made again, from every model's objects, which are read
+    # from the cache: only the changed model is rendered again.
+    _edit(repo / "specs" / "fraud-detector" / "maestro.yaml", "fraud", "fraud ")
+    calls.clear()
+    after = render(repo, out, "--jobs", "1")
+    assert {model for _env, model in calls} == {"fraud-detector"}
+    assert after == full(repo)
+
+
 def test_cache_is_ignored_by_git() -> None:
     assert ".maestro/" in (ROOT / ".gitignore").read_text().splitlines()
 

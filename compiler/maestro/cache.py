@@ -8,7 +8,11 @@ which: `Digest` hashes them); the value is stored under that key and never chang
   each to its own temporary file, and `os.replace` makes one of them the entry atomically;
 - a killed process leaves at most a temporary file (`.tmp-*`, never read, removed when old);
 - a damaged entry (a torn write after a crash, a disk error) fails its checksum and is a
-  miss, never an error.
+  miss, never an error;
+- it does not grow without bound: an entry read is marked used (its mtime, at most once a
+  day), and `prune` removes what no render used for `UNUSED_DAYS` days. A render of the
+  whole tree prunes, at most once a day, after it has read every entry the current inputs
+  need; an entry removed under a concurrent render is a miss there, which recomputes it.
 
 Values are pickled: the cache holds what this user's own renders wrote into their own
 checkout, with the same trust as the checkout itself.
@@ -16,6 +20,7 @@ checkout, with the same trust as the checkout itself.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -27,6 +32,9 @@ from typing import Any
 CACHE_DIR = Path(".maestro") / "cache"
 _MAGIC = b"maestro-cache-1\n"
 _STALE_TMP_SECONDS = 3600
+_DAY = 86400
+UNUSED_DAYS = 7  # another branch's entries survive a week of work elsewhere
+_PRUNED = ".pruned"  # its mtime: when the cache was last pruned
 
 
 class Digest:
@@ -86,34 +94,60 @@ class Cache:
         return self._path(key).is_file()
 
     def get(self, key: str) -> Any:
-        """The value stored under `key`, or None (a miss, also for a damaged entry)."""
-        value = read_entry(self._path(key))
+        """The value stored under `key`, or None (a miss, also for a damaged entry); marks it used."""
+        value = read_entry(self._path(key), used=True)
         if value is None:
             self.misses += 1
         else:
             self.hits += 1
         return value
 
+    def keep(self, key: str) -> None:
+        """Mark the entry of `key` used without reading it (one read with the entry it goes with)."""
+        _mark_used(self._path(key))
+
     def put(self, key: str, value: Any) -> None:
         """Store `value` under `key`; a full or read-only disk only loses the entry."""
         write_entry(self._path(key), value)
 
-    def sweep(self) -> None:
-        """Remove temporary files left by killed processes (older than an hour)."""
-        cutoff = time.time() - _STALE_TMP_SECONDS
-        for tmp in self.dir.glob("*/.tmp-*"):
-            try:
-                if tmp.stat().st_mtime < cutoff:
-                    tmp.unlink()
-            except OSError:
-                pass
+    def prune(self, days: float = UNUSED_DAYS, every: float = _DAY) -> int:
+        """Remove the entries no render used for `days` days, and the temporary files killed
+        processes left (older than an hour); at most once every `every` seconds. The number
+        of files removed."""
+        now = time.time()
+        stamp = self.dir / _PRUNED
+        try:
+            if now - stamp.stat().st_mtime < every:
+                return 0
+        except OSError:
+            pass
+        removed = 0
+        unused, stale_tmp = now - days * _DAY, now - _STALE_TMP_SECONDS
+        with contextlib.suppress(OSError):
+            for sub in os.scandir(self.dir):
+                if not sub.is_dir(follow_symlinks=False):
+                    continue
+                for entry in os.scandir(sub.path):
+                    with contextlib.suppress(OSError):
+                        st = entry.stat(follow_symlinks=False)
+                        tmp = entry.name.startswith(".tmp-")
+                        if st.st_mtime < (stale_tmp if tmp else unused):
+                            os.unlink(entry.path)
+                            removed += 1
+            stamp.touch()
+        return removed
 
 
-def read_entry(path: Path) -> Any:
+def read_entry(path: Path, used: bool = False) -> Any:
     """The value of the entry file `path`, or None when it is missing, damaged (torn write,
-    disk error: its checksum fails) or was pickled by another version of a class."""
+    disk error: its checksum fails) or was pickled by another version of a class. With
+    `used`, an entry last marked used more than a day ago is marked again (`Cache.prune`)."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            if used and time.time() - os.fstat(f.fileno()).st_mtime > _DAY:
+                with contextlib.suppress(OSError):  # a read-only checkout: never pruned by us either
+                    os.utime(f.fileno())
+            raw = f.read()
     except OSError:
         return None
     head = len(_MAGIC) + 32
@@ -124,6 +158,12 @@ def read_entry(path: Path) -> Any:
         return pickle.loads(body)
     except Exception:  # a value pickled by another version of a class: a miss
         return None
+
+
+def _mark_used(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if time.time() - path.stat().st_mtime > _DAY:
+            os.utime(path)
 
 
 def write_entry(path: Path, value: Any) -> None:

@@ -824,6 +824,9 @@ class Scratch:
 
         self._spool[key] = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
+    def keep(self, key: str) -> None:
+        """Nothing to mark: the store ends with the render (`Cache.keep` marks an entry used)."""
+
     def close(self) -> None:
         self._spool.close()
 
@@ -1144,6 +1147,8 @@ def _render_incremental(
                 elif key in cached:
                     got = cache.get(key) if cache is not None else None
                     part = got if isinstance(got, ModelEnv) else render_here(env, rec)  # damaged: a miss
+                    if cache is not None and part.count:  # its objects are read only when a layer is made
+                        cache.keep(Digest(key, "objects").hexdigest())
                 else:
                     objects = elsewhere(env, rec.name or "") if elsewhere is not None else None
                     part = _part_from(ws, env, inc.checked_for(rec), objects) if objects is not None else None

@@ -153,7 +153,11 @@ def _command(args: argparse.Namespace, root: Path, target: Path | None) -> int:
     elsewhere = _reader(out_root) if shard is not None and args.check else None
     # A whole tree's files wait on disk, not in memory, until they are compared and written.
     with Spool() if args.model is None else contextlib.nullcontext() as spool:
-        return _emit(args, root, out_root, selected, front, diags, elsewhere, spool, started, manifest)
+        rc = _emit(args, root, out_root, selected, front, diags, elsewhere, spool, started, manifest)
+    whole = args.env is None and args.model is None and shard is None and getattr(args, "stream", None) is None
+    if cache is not None and whole and rc == OK:
+        cache.prune()  # this render read every entry the current inputs need: they are kept
+    return rc
 
 
 def _emit(
