@@ -537,6 +537,48 @@ def test_a_whole_render_after_a_one_model_render_reads_only_what_changed(
     }
 
 
+def _is_files(value: Any) -> bool:
+    """Whether a cache entry holds a model-environment's files (name -> bytes)."""
+    return isinstance(value, dict) and bool(value) and all(isinstance(v, bytes) for v in value.values())
+
+
+def test_a_one_spec_change_reads_no_other_models_files(
+    repo: Path, calls: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model-environment's files are kept apart from what every render reads of it: after a
+    one-spec change the others' files are named (the manifest vouches for them) but never read
+    from the cache. Gone or damaged, they are rendered again when they must be written."""
+    from maestro.cache import read_entry
+
+    out = repo.parent / "out"
+    render(repo, out, "--jobs", "1")
+    read: list[Any] = []
+    original = Cache.get
+
+    def spying(self: Cache, key: str) -> Any:
+        value = original(self, key)
+        read.append(value)
+        return value
+
+    monkeypatch.setattr(Cache, "get", spying)
+    _edit(
+        repo / "specs" / "churn-predictor" / "maestro.yaml", "replicas: {min: 2, max: 6}", "replicas: {min: 2, max: 7}"
+    )
+    after = render(repo, out, "--jobs", "1")
+    parts = [v for v in read if isinstance(v, pipeline.ModelEnv)]
+    assert len(parts) == 15 and all(p.files == {} and p.names for p in parts)  # 5 models x 3 envs
+    assert not [v for v in read if _is_files(v)]
+    assert after == full(repo)
+    # The files of every model gone from the cache, and the tree too: they are rendered again.
+    for entry in (repo / CACHE_DIR).glob("*/*"):
+        if _is_files(read_entry(entry)):
+            entry.unlink()
+    shutil.rmtree(out)
+    calls.clear()
+    assert render(repo, out, "--jobs", "1") == after
+    assert len(calls) == 18
+
+
 def test_a_removed_model_leaves_no_folder_behind(repo: Path) -> None:
     out = repo.parent / "out"
     render(repo, out, "--jobs", "1")

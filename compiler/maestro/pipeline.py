@@ -492,6 +492,8 @@ class ModelEnv:
     # skipped, so this was not checked and is never cached (the next render checks it)
     unchecked: bool = False
     uses: Uses | None = None  # what the platform layer reads of `objects` (platform.uses_of)
+    # As kept in the cache (`_put_part`): the names of `files`, whose bytes are kept apart
+    names: tuple[str, ...] = ()
 
 
 def render_model_env(
@@ -998,7 +1000,6 @@ def _check_in_pool(
     global _WORK
     import multiprocessing
 
-    from maestro.cache import Digest
 
     gov = inc.gov
     if gov is not None:
@@ -1015,13 +1016,23 @@ def _check_in_pool(
                     store.put(rec.key, rec)
                 for key, part in parts:
                     if not part.unchecked:
-                        store.put(key, replace(part, objects=[]))
-                        store.put(Digest(key, "objects").hexdigest(), part.objects)
+                        _put_part(store, key, part)
                 if progress is not None:
                     progress()
                 yield rec
     finally:
         _WORK = ()
+
+
+def _put_part(store: Cache | Scratch, key: str, part: ModelEnv) -> None:
+    """Keep a model-environment in three entries: what every render reads of it, its objects
+    (read when a layer is made) and its files' bytes (read when they are written or compared:
+    after a one-spec change, almost never)."""
+    from maestro.cache import Digest
+
+    store.put(key, replace(part, objects=[], files={}, names=tuple(part.files)))
+    store.put(Digest(key, "objects").hexdigest(), part.objects)
+    store.put(Digest(key, "files").hexdigest(), part.files)
 
 
 def spec_key(inputs: str, path: Path, shown: str) -> str:
@@ -1140,15 +1151,14 @@ def _render_incremental(
                 if key in todo:
                     part = next(rendered)
                     if cache is not None and not part.unchecked:
-                        cache.put(key, replace(part, objects=[]))
-                        cache.put(Digest(key, "objects").hexdigest(), part.objects)
+                        _put_part(cache, key, part)
                         if side_by_side:
                             part = replace(part, objects=[])  # read back by the layer's process
                 elif key in cached:
                     got = cache.get(key) if cache is not None else None
                     part = got if isinstance(got, ModelEnv) else render_here(env, rec)  # damaged: a miss
-                    if cache is not None and part.count:  # its objects are read only when a layer is made
-                        cache.keep(Digest(key, "objects").hexdigest())
+                    if part.names:
+                        part = _with_files(inc, part, key, rec, verifier, result.tree.files)
                 else:
                     objects = elsewhere(env, rec.name or "") if elsewhere is not None else None
                     part = _part_from(ws, env, inc.checked_for(rec), objects) if objects is not None else None
@@ -1157,8 +1167,8 @@ def _render_incremental(
                 if inc.mine(rec):
                     _add(result, part.files, part.diagnostics, part.count)
                     result.models.add(part.model)
-                    result.origins.update(dict.fromkeys(part.files, key))
-                parts.append(replace(part, files={}))
+                    result.origins.update(dict.fromkeys(part.names or part.files, key))
+                parts.append(replace(part, files={}, names=()))
                 keys.append(key)
             if not layers:
                 continue
@@ -1229,6 +1239,34 @@ def _layers_in_pool(
             return pool.map(_layer_work, range(len(pending)), chunksize=1)
     finally:
         _WORK = ()
+
+
+def _with_files(
+    inc: Incremental, part: ModelEnv, key: str, rec: SpecRecord, verifier: Verifier, tree: MutableMapping[str, bytes]
+) -> ModelEnv:
+    """A part read from the cache, with its files: deferred in `tree` when it is a spool (and
+    the cache outlives the render: not the scratch one), which reads them only if they must
+    be compared or written; else read now. An entry gone or damaged is rendered again."""
+    from maestro.cache import Digest
+    from maestro.output.emit import Spool
+
+    cache = inc.cache
+    assert cache is not None
+    for kept in ("objects", "files"):  # read only when a layer is made, or a file written
+        cache.keep(Digest(key, kept).hexdigest())
+
+    def load() -> dict[str, bytes]:
+        files = cache.get(Digest(key, "files").hexdigest())
+        if isinstance(files, dict) and list(files) == list(part.names):
+            return files
+        return render_model_env(inc.ws, part.env, inc.checked_for(rec), verifier, inc.gov, inc.envs).files
+
+    if not inc.mine(rec):  # another shard's: its layers read the part, not its files
+        return replace(part, names=())
+    if isinstance(tree, Spool) and inc.scratch is None:
+        tree.defer(part.names, load)
+        return part  # `names` name its files
+    return replace(part, files=load(), names=())
 
 
 def _part_from(ws: Workspace, env: str, c: Checked, objects: list[Resource]) -> ModelEnv:

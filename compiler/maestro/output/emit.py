@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Collection, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +98,8 @@ class Spool(MutableMapping[str, bytes]):
 
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile(prefix="maestro-spool-")
-        self._at: dict[str, tuple[int, int]] = {}  # rel -> (offset, length)
+        # rel -> (offset, length), or the loader of a deferred group of files (`defer`)
+        self._at: dict[str, tuple[int, int] | Callable[[], Mapping[str, bytes]]] = {}
         self._end = 0
 
     def __setitem__(self, rel: str, data: bytes) -> None:
@@ -108,8 +109,22 @@ class Spool(MutableMapping[str, bytes]):
         self._at[rel] = (self._end, len(data))
         self._end += len(data)
 
+    def defer(self, rels: Iterable[str], load: Callable[[], Mapping[str, bytes]]) -> None:
+        """Hold files `rels` whose bytes `load` gives (all of them, once) when one is first read:
+        a render from the cache names every file of the tree, and after a one-spec change
+        reads almost none (the manifest vouches for them; output/manifest.py)."""
+        for rel in rels:
+            self._at[rel] = load
+
     def __getitem__(self, rel: str) -> bytes:
-        offset, length = self._at[rel]
+        at = self._at[rel]
+        if callable(at):
+            for name, data in at().items():
+                if self._at.get(name) is at:
+                    self[name] = data
+            at = self._at[rel]
+            assert not callable(at), f"{rel} is not among the files its loader gives"
+        offset, length = at
         return os.pread(self._file.fileno(), length, offset)
 
     def __delitem__(self, rel: str) -> None:
