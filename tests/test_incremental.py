@@ -579,6 +579,59 @@ def test_a_one_spec_change_reads_no_other_models_files(
     assert len(calls) == 18
 
 
+def test_one_environment_or_model_after_a_whole_render_renders_nothing_again(
+    repo: Path, calls: list[tuple[str, str]]
+) -> None:
+    """A model-environment's key holds its environment's inputs, not the selection's: after a
+    whole render, `--env E` and `--model M --env E` (the Argo CD plugin's selection) render no
+    model again (their specs are checked for the selection), and write what a render without
+    the cache writes."""
+    out = repo.parent / "out"
+    whole = render(repo, out, "--jobs", "1")
+    calls.clear()
+    assert render(repo, out, "--jobs", "1", "--env", "prod") == whole
+    assert render(repo, out, "--jobs", "1", "--model", "fraud-detector", "--env", "dev") == whole
+    assert calls == []
+    # An overlay of another environment changes: prod's models are its own still.
+    _edit(repo / "overlays" / "dev" / "overlay.yaml", "commonAnnotations:\n", "commonAnnotations:\n  a.example/x: y\n")
+    assert render(repo, out, "--jobs", "1", "--env", "prod") == whole
+    assert calls == []
+    after = render(repo, out, "--jobs", "1", "--env", "dev")
+    assert {env for env, _ in calls} == {"dev"} and len(calls) == 6
+    assert after == full(repo) != whole
+
+
+WAIVER = """  waivers:
+    - rule: MPS002
+      reason: replica budget under review
+      until: "{until}"
+"""
+
+
+def test_a_spec_with_waivers_is_rendered_again_for_a_selection_that_allows_other_waivers(
+    repo: Path, calls: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How long a waiver may run is the strictest selected environment's limit (prod 30 days,
+    dev 180): a spec that writes waivers has model-environments per that limit; one that
+    writes none shares them across selections."""
+    import datetime as dt
+
+    monkeypatch.setenv("MAESTRO_TODAY", "2030-01-01")
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    until = (dt.date(2030, 1, 1) + dt.timedelta(days=20)).isoformat()  # allowed everywhere
+    _edit(spec, "\nspec:\n", "\n" + WAIVER.format(until=until) + "spec:\n")
+    out = repo.parent / "out"
+    render(repo, out, "--jobs", "1")  # the limit: prod's 30 days
+    calls.clear()
+    dev = render(repo, out, "--jobs", "1", "--env", "dev")  # the limit: dev's 180 days
+    assert calls == [("dev", "churn-predictor")]
+    nocache = render(repo, repo.parent / "nocache", "--no-cache", "--jobs", "1", "--env", "dev")
+    assert {k: v for k, v in dev.items() if k.startswith("dev/")} == nocache
+    calls.clear()
+    render(repo, out, "--jobs", "1", "--env", "prod")  # prod's 30 days again: as the whole render
+    assert calls == []
+
+
 def test_a_removed_model_leaves_no_folder_behind(repo: Path) -> None:
     out = repo.parent / "out"
     render(repo, out, "--jobs", "1")

@@ -797,6 +797,8 @@ class SpecRecord:
     where: dict[str, Any] | None  # position of metadata.name, for duplicate names
     diagnostics: list[Diagnostic]  # its checks' and its governance's
     envs: tuple[str, ...]  # the environments it has an effective spec in
+    folder: str = ""  # folder_key: its folder's bytes and how it is named, whatever the selection
+    waivers: bool = False  # whether the spec writes waivers (then its parts depend on the selection)
 
     @property
     def model(self) -> str:
@@ -842,6 +844,10 @@ class Incremental:
     gov: Governance | None
     inputs: str  # inputs_key
     cache: Cache | Scratch | None
+    # inputs_key of each selected environment alone, and the longest waiver the selection
+    # allows: what a model-environment is made from besides its spec (`part_key`)
+    env_keys: dict[str, str] = field(default_factory=dict)
+    longest: int = 0
     records: list[SpecRecord] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     checked: dict[str, Checked] = field(default_factory=dict)  # by record key
@@ -888,8 +894,13 @@ def check_specs_incremental(
     the same task, renders each valid spec's model-environments (`render_model_env`), which
     land in the cache (or, without one, a temporary one) for `render_incremental`: a spec is
     parsed and resolved once, in one process, and the parent never holds every checked spec."""
-    inputs = keys.inputs if keys is not None else inputs_key(ws, envs, policy_dir if gov is not None else None)
+    from maestro.policy.governance import waiver_days
+
+    policies = policy_dir if gov is not None else None
+    inputs = keys.inputs if keys is not None else inputs_key(ws, envs, policies)
     inc = Incremental(ws, envs, gov, inputs, cache)
+    inc.env_keys = {env: inputs_key(ws, [env], policies) for env in envs}
+    inc.longest = waiver_days(ws.platform, envs)
     if shard is not None:
         index, count = shard
         inc.own = frozenset(p.parent.name for p, _ in paths if shard_of(p.parent.name, count) == index)
@@ -897,18 +908,21 @@ def check_specs_incremental(
         if not inc.layers:
             paths = [(p, shown) for p, shown in paths if p.parent.name in inc.own]
 
-    def key_of(path: Path, shown: str) -> str:
-        key = keys.specs.get(path) if keys is not None else None
-        return key or spec_key(inc.inputs, path, shown)
+    def key_of(path: Path, shown: str) -> tuple[str, str]:
+        """The spec's record key and folder key."""
+        if keys is not None and path in keys.specs:
+            return keys.specs[path], keys.folders[path]
+        folder = folder_key(path, shown)
+        return spec_key(inc.inputs, folder), folder
 
     def cached(key: str, path: Path) -> SpecRecord | None:
         rec = cache.get(key) if cache is not None else None
         return rec if isinstance(rec, SpecRecord) and rec.path == path else None
 
-    def checked(path: Path, shown: str, key: str) -> SpecRecord:
+    def checked(path: Path, shown: str, key: str, folder: str) -> SpecRecord:
         """Check a spec that is not in the cache, here."""
         c = check_file(path, shown, ws.inputs, envs, ws.root)
-        rec = _record(c, path, shown, key, ws, envs, gov)
+        rec = _record(c, path, shown, key, folder, ws, envs, gov)
         inc.checked[key] = c
         if cache is not None and not _policies_failed(gov):
             cache.put(key, rec)
@@ -918,13 +932,13 @@ def check_specs_incremental(
 
     def records(selected: Sequence[tuple[Path, str]], pool: bool) -> list[SpecRecord]:
         """Each spec's record, from the cache or checked (with `pool`, in the pool if it pays)."""
-        todo = [(p, shown, key_of(p, shown)) for p, shown in selected]
-        found = {key: cached(key, p) for p, _shown, key in todo}
-        misses = [(p, shown, key) for p, shown, key in todo if found[key] is None]
+        todo = [(p, shown, *key_of(p, shown)) for p, shown in selected]
+        found = {key: cached(key, p) for p, _shown, key, _folder in todo}
+        misses = [(p, shown, key, folder) for p, shown, key, folder in todo if found[key] is None]
         if pool and _pool_pays(jobs, len(misses)):
             for rec in _check_in_pool(inc, misses, jobs, progress):
                 found[rec.key] = rec
-        return [found[key] or checked(p, shown, key) for p, shown, key in todo]
+        return [found[key] or checked(p, shown, key, folder) for p, shown, key, folder in todo]
 
     # One model (the Argo CD plugin renders one per Application): its spec is in the folder
     # named after it (M217), so the others are not read unless it is not there.
@@ -946,7 +960,7 @@ def check_specs_incremental(
 
 
 def _record(
-    c: Checked, path: Path, shown: str, key: str, ws: Workspace, envs: list[str], gov: Governance | None
+    c: Checked, path: Path, shown: str, key: str, folder: str, ws: Workspace, envs: list[str], gov: Governance | None
 ) -> SpecRecord:
     """The front half's outcome for a checked spec: its checks' and its governance's findings."""
     diags = list(c.diagnostics)
@@ -961,14 +975,20 @@ def _record(
         c.located.where("/metadata/name") if named and c.located is not None else None,
         diags,
         tuple(c.effective),
+        folder,
+        bool(c.spec is not None and c.spec.metadata.waivers),
     )
 
 
-def part_key(record_key: str, env: str) -> str:
-    """The key of a model-environment: its spec's record key and the environment."""
+def part_key(env_keys: Mapping[str, str], longest: int, rec: SpecRecord, env: str) -> str:
+    """The key of a model-environment: the environment's inputs (its own overlay, not the
+    other selected environments'), the spec's folder, and the longest waiver the selection
+    allows when the spec writes waivers (`apply_waivers`: the one way the selection reaches a
+    model-environment). So `render --env E` or `--model M` after a whole render reuses it."""
     from maestro.cache import Digest
 
-    return Digest(record_key, "env", env).hexdigest()
+    longest_waiver = ("longest waiver", str(longest)) if rec.waivers else ()
+    return Digest(env_keys[env], "part", rec.folder, "env", env, *longest_waiver).hexdigest()
 
 
 def _pool_pays(jobs: int, tasks: int) -> bool:
@@ -980,26 +1000,28 @@ def _pool_pays(jobs: int, tasks: int) -> bool:
 
 def _front_work(i: int) -> tuple[SpecRecord, list[tuple[str, ModelEnv]], bool]:
     """In a pool process: check spec `i` of the front pool's tasks and render its parts."""
-    ws, misses, envs, gov, verifier = _WORK
-    path, shown, key = misses[i]
+    ws, misses, envs, gov, verifier, env_keys, longest = _WORK
+    path, shown, key, folder = misses[i]
     c = check_file(path, shown, ws.inputs, envs, ws.root)
-    rec = _record(c, path, shown, key, ws, envs, gov)
+    rec = _record(c, path, shown, key, folder, ws, envs, gov)
     parts: list[tuple[str, ModelEnv]] = []
     # Every checked spec's parts, another shard's too: shard 1's environment layers need
     # them, and rendering them here, side by side, beats reading or rendering them serially.
     if rec.name is not None and not has_errors(rec.diagnostics):
-        parts = [(part_key(key, env), render_model_env(ws, env, c, verifier, gov, envs)) for env in rec.envs]
+        parts = [
+            (part_key(env_keys, longest, rec, env), render_model_env(ws, env, c, verifier, gov, envs))
+            for env in rec.envs
+        ]
     return rec, parts, _policies_failed(gov)
 
 
 def _check_in_pool(
-    inc: Incremental, misses: list[tuple[Path, str, str]], jobs: int, progress: Callable[[], None] | None
+    inc: Incremental, misses: list[tuple[Path, str, str, str]], jobs: int, progress: Callable[[], None] | None
 ) -> Iterable[SpecRecord]:
-    """The records of `misses` (path, display, key), checked by `jobs` forked processes, in
+    """The records of `misses` (path, display, key, folder key), checked by `jobs` forked processes, in
     order; their parts go into the cache (the scratch one without a cache) as they arrive."""
     global _WORK
     import multiprocessing
-
 
     gov = inc.gov
     if gov is not None:
@@ -1007,7 +1029,7 @@ def _check_in_pool(
     if inc.cache is None:
         inc.scratch = inc.cache = Scratch()
     store = inc.cache
-    _WORK = (inc.ws, misses, inc.envs, gov, verifier_for(inc.ws))
+    _WORK = (inc.ws, misses, inc.envs, gov, verifier_for(inc.ws), inc.env_keys, inc.longest)
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             chunk = max(1, min(4, len(misses) // (4 * jobs)))
@@ -1035,11 +1057,18 @@ def _put_part(store: Cache | Scratch, key: str, part: ModelEnv) -> None:
     store.put(Digest(key, "files").hexdigest(), part.files)
 
 
-def spec_key(inputs: str, path: Path, shown: str) -> str:
-    """The key of a spec's front-half outcome: the inputs, how it is named, and every file of its folder."""
+def folder_key(path: Path, shown: str) -> str:
+    """The digest of a spec as the pipeline reads it: how it is named and every file of its folder."""
     from maestro.cache import Digest
 
-    return Digest(inputs, "spec", shown, path.as_posix()).add_tree(path.parent, "folder").hexdigest()
+    return Digest("spec", shown, path.as_posix()).add_tree(path.parent, "folder").hexdigest()
+
+
+def spec_key(inputs: str, folder: str) -> str:
+    """The key of a spec's front-half outcome: the inputs of the selection and its `folder_key`."""
+    from maestro.cache import Digest
+
+    return Digest(inputs, "spec", folder).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -1049,6 +1078,7 @@ class RunKeys:
 
     inputs: str
     specs: dict[Path, str]
+    folders: dict[Path, str]  # folder_key of each
 
     def digest(self, *selection: str) -> str:
         from maestro.cache import Digest
@@ -1063,7 +1093,8 @@ def run_keys(ws: Workspace, paths: Sequence[tuple[Path, str]], envs: list[str], 
     """The keys of rendering every spec of `paths` into `envs` with the policies of `policy_dir`
     (None: governance off); `check_specs_incremental(keys=)` reuses them."""
     inputs = inputs_key(ws, envs, policy_dir)
-    return RunKeys(inputs, {path: spec_key(inputs, path, shown) for path, shown in paths})
+    folders = {path: folder_key(path, shown) for path, shown in paths}
+    return RunKeys(inputs, {path: spec_key(inputs, folder) for path, folder in folders.items()}, folders)
 
 
 def shard_of(folder: str, count: int) -> int:
@@ -1119,7 +1150,7 @@ def _render_incremental(
     by_name = {r.name: r for r in ordered}
     plan: list[tuple[str, SpecRecord, str]] = []  # (env, record, model-env key)
     for env in envs:
-        plan += [(env, r, part_key(r.key, env)) for r in ordered if env in r.envs]
+        plan += [(env, r, part_key(inc.env_keys, inc.longest, r, env)) for r in ordered if env in r.envs]
     # What is neither in the cache nor (for another shard's model) read from its folder is
     # rendered, in plan order, by one pool for every environment.
     cached = {key for _e, _r, key in plan if cache is not None and cache.has(key)}
@@ -1173,7 +1204,7 @@ def _render_incremental(
             if not layers:
                 continue
             layer_key = Digest(
-                inc.inputs, "layer", env, *(f"{p.model}={k}" for p, k in zip(parts, keys, strict=True))
+                inc.env_keys[env], "layer", env, *(f"{p.model}={k}" for p, k in zip(parts, keys, strict=True))
             ).hexdigest()
             layer = cache.get(layer_key) if cache is not None else None
             if not isinstance(layer, EnvLayer):

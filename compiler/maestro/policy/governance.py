@@ -210,6 +210,11 @@ class Governance:
         return out
 
 
+def waiver_days(platform: Platform, envs: list[str]) -> int:
+    """The longest a waiver may run in a render of `envs`: the strictest environment's limit."""
+    return min(platform.environments[e].governance.max_waiver_days for e in envs) if envs else 90
+
+
 def apply_waivers(
     diags: list[Diagnostic], spec: Spec, located: Located, platform: Platform, envs: list[str]
 ) -> list[Diagnostic]:
@@ -217,7 +222,7 @@ def apply_waivers(
     on = today()
     problems: list[Diagnostic] = []
     active: dict[str, Any] = {}
-    longest = min(platform.environments[e].governance.max_waiver_days for e in envs) if envs else 90
+    longest = waiver_days(platform, envs)
     for i, w in enumerate(spec.metadata.waivers):
         where = located.where(f"/metadata/waivers/{i}/until")
         try:
