@@ -13,7 +13,8 @@ with their teams, so every renderer, overlay transform and shipped policy runs) 
 - `kubectl kustomize` on every rendered folder, as Argo CD does for hand-written overlays:
   run on a sample of folders and scaled to all of them (every folder at N=1,000 takes ~10 min);
 - no-op render (warm cache), one-spec-change render, `render --model M --env E`, the Argo CD
-  plugin's `render --stdout --env E --model M` with a warm cache and without one;
+  plugin's `render --stdout --env E --model M` with a warm cache (first call, and the same call
+  again, as a repo-server refresh makes it) and without one;
 - peak RSS of the full render (the largest process: the parent or a worker);
 - `render --check --shard I/4` without a cache, each shard (a CI matrix of 4 jobs);
 - cold `maestro validate` of one spec and `maestro --help`, median of 5 fresh interpreters,
@@ -135,6 +136,7 @@ def bench(n: int, quick: bool) -> dict[str, Any]:
         model = spec.parent.name
         single = run([*MAESTRO, *root, "render", "--model", model, "--env", "prod"])
         cmp_warm = run([*MAESTRO, *root, "render", "--stdout", "--env", "prod", "--model", model])
+        cmp_again = run([*MAESTRO, *root, "render", "--stdout", "--env", "prod", "--model", model])
         cmp_cold = run([*MAESTRO, *root, "render", "--stdout", "--env", "prod", "--model", model, "--no-cache"])
         # A CI matrix of SHARDS jobs, each `render --check --shard I/N` on a fresh runner (no cache):
         # shard 1 also checks the environment layers, from the other shards' committed folders.
@@ -196,6 +198,7 @@ def bench(n: int, quick: bool) -> dict[str, Any]:
         None,
     )
     line("Argo CD plugin: render --stdout, warm cache", f"{cmp_warm.seconds:.2f} s", "per Application", None)
+    line("  the same call again (a refresh of the Application)", f"{cmp_again.seconds:.2f} s", "per Application", None)
     line("Argo CD plugin: render --stdout, no cache", f"{cmp_cold.seconds:.2f} s", "per Application", None)
     print(f"  ({load()})")
     return {"full": full.seconds}
