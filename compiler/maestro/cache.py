@@ -142,12 +142,10 @@ def read_entry(path: Path, used: bool = False) -> Any:
     """The value of the entry file `path`, or None when it is missing, damaged (torn write,
     disk error: its checksum fails) or was pickled by another version of a class. With
     `used`, an entry last marked used more than a day ago is marked again (`Cache.prune`)."""
+    if used:
+        _mark_used(path)
     try:
-        with open(path, "rb") as f:
-            if used and time.time() - os.fstat(f.fileno()).st_mtime > _DAY:
-                with contextlib.suppress(OSError):  # a read-only checkout: never pruned by us either
-                    os.utime(f.fileno())
-            raw = f.read()
+        raw = path.read_bytes()
     except OSError:
         return None
     head = len(_MAGIC) + 32
@@ -161,6 +159,8 @@ def read_entry(path: Path, used: bool = False) -> Any:
 
 
 def _mark_used(path: Path) -> None:
+    """Set the entry's mtime to now unless that was done within a day (`Cache.prune`); a
+    missing entry, or a read-only checkout (never pruned by us either), is left alone."""
     with contextlib.suppress(OSError):
         if time.time() - path.stat().st_mtime > _DAY:
             os.utime(path)

@@ -487,11 +487,11 @@ class ModelEnv:
     objects: list[Resource]  # as the environment-wide stages see them (launched runs not embedded)
     ref: ModelRef
     callers: tuple[str, ...]  # namespaces the spec's network.allowFrom admits
+    uses: Uses  # what the platform layer reads of `objects` (platform.uses_of)
     count: int = 0  # the objects written (launched runs embedded), also when `objects` is not read back
     # a policy set had failed (a bound, a crash) when this was made: its later checks were
     # skipped, so this was not checked and is never cached (the next render checks it)
     unchecked: bool = False
-    uses: Uses | None = None  # what the platform layer reads of `objects` (platform.uses_of)
     # As kept in the cache (`_put_part`): the names of `files`, whose bytes are kept apart
     names: tuple[str, ...] = ()
 
@@ -541,9 +541,9 @@ def render_model_env(
         objects,
         ref,
         callers,
+        uses_of(objects),
         len(written),
         unchecked,
-        uses_of(objects),
     )
 
 
@@ -577,8 +577,7 @@ def render_env_layer(
     tree = Tree()
     count = 0
     # The platform layer is derived from the models' objects, so it comes after them.
-    used = platform.Uses.join(p.uses if p.uses is not None else platform.uses_of(p.objects) for p in parts)
-    layer = platform.render_env(env, ws.platforms[env], refs, used)
+    layer = platform.render_env(env, ws.platforms[env], refs, platform.Uses.join(p.uses for p in parts))
     apps = argocd.render_env(env, ws.platforms[env], ws.overlays.get(env), refs, layer)
     for name, objects in ((PLATFORM_FOLDER, layer), (ARGOCD_FOLDER, apps)):
         prefix = f"{env}/{name}"
@@ -1302,11 +1301,11 @@ def _with_files(
 
 def _part_from(ws: Workspace, env: str, c: Checked, objects: list[Resource]) -> ModelEnv:
     """What the environment layer reads of a model, made from its objects as written."""
-    spec = c.effective[env]
     from maestro.render.platform import uses_of
 
+    spec = c.effective[env]
     ref, callers = _ref_and_callers(ws, env, spec, _source(ws, c))
-    return ModelEnv(env, spec.metadata.name, {}, [], objects, ref, callers, len(objects), uses=uses_of(objects))
+    return ModelEnv(env, spec.metadata.name, {}, [], objects, ref, callers, uses_of(objects), len(objects))
 
 
 def _ref_and_callers(ws: Workspace, env: str, spec: Spec, source: str) -> tuple[ModelRef, tuple[str, ...]]:

@@ -277,18 +277,26 @@ def _early(args: argparse.Namespace, root: Path, target: Path | None) -> _Early 
     """`_Early` for a render that keeps a manifest (not --no-cache, --shard or --stdout)."""
     if target is None or getattr(args, "no_cache", False) or getattr(args, "shard", None) is not None:
         return None
-    from maestro.keys import quick_key
     from maestro.output.manifest import manifest_path, read
 
     paths = [(p, display(p)) for p in spec_paths(root, [])]
-    policies = policy_folder(root, args)
-    quick = ""
-    # A --policy folder that is not there, or a MAESTRO_TODAY that is not a date: the full
-    # path reports them (load_governance, keys.today).
-    if not getattr(args, "policy", None) or policies.is_dir():
-        with contextlib.suppress(ValueError):
-            quick = quick_key(root, policies, _read_by(paths, args.model), _selection(args, target))
+    quick = _quick(args, root, _read_by(paths, args.model), _selection(args, target))
     return _Early(root, target, paths, quick, read(manifest_path(root, target, _slot(args))))
+
+
+def _quick(args: argparse.Namespace, root: Path, specs: list[tuple[Path, str]], selection: list[str]) -> str:
+    """keys.quick_key of these inputs, or "" when one cannot be hashed here: a --policy folder
+    that is not there, a MAESTRO_TODAY that is not a date (the full path reports them:
+    load_governance, keys.today)."""
+    from maestro.keys import quick_key
+
+    policies = policy_folder(root, args)
+    if getattr(args, "policy", None) and not policies.is_dir():
+        return ""
+    try:
+        return quick_key(root, policies, specs, selection)
+    except ValueError:
+        return ""
 
 
 def _read_by(paths: list[tuple[Path, str]], model: str | None) -> list[tuple[Path, str]]:
@@ -306,10 +314,16 @@ def _slot(args: argparse.Namespace) -> str:
     return f"env={args.env or ''} model={args.model or ''}" if args.env or args.model else ""
 
 
-def _selection(args: argparse.Namespace, target: Path) -> list[str]:
-    """What, besides the inputs, the outcome of a render depends on: the output folder, what
-    of it the render owns, and the working directory (files are named relative to it)."""
-    return [f"out={target}", f"env={args.env or ''}", f"model={args.model or ''}", f"cwd={os.getcwd()}"]
+def _selection(args: argparse.Namespace, target: Path | None) -> list[str]:
+    """What, besides the inputs, the outcome of a render depends on: the output folder (None:
+    stdout), what of it the render owns, and the working directory (files are named relative
+    to it)."""
+    return [
+        f"out={target}" if target is not None else "stdout",
+        f"env={args.env or ''}",
+        f"model={args.model or ''}",
+        f"cwd={os.getcwd()}",
+    ]
 
 
 @dataclass
@@ -444,8 +458,9 @@ def _render_stdout(args: argparse.Namespace) -> int:
         raise UsageError("render --stdout needs --env E and --model M (it prints one model's objects)")
     if args.out or args.check:
         raise UsageError("render --stdout writes no files: it does not combine with --out or --check")
-    key = "" if getattr(args, "no_cache", False) else _stream_key(args, repo_root(args))
-    printed = _printed(repo_root(args), key) if key else None
+    root = repo_root(args)
+    key = "" if getattr(args, "no_cache", False) else _stream_key(args, root)
+    printed = _printed(root, key) if key else None
     if printed is not None:  # what the same inputs printed, decided before anything is parsed
         text, diags = printed
         with contextlib.redirect_stdout(sys.stderr):
@@ -471,42 +486,41 @@ class _Printed:
 
 
 def _stream_key(args: argparse.Namespace, root: Path) -> str:
-    """The quick key (keys.quick_key) of `render --stdout --env E --model M`: the bytes of
-    everything but the extra CRD schemas, with the spec folder of M alone (`_read_by`), and
-    the working directory (stderr names files relative to it). "" when M has no folder of
-    its own (the render then fails on M217) or an input cannot be hashed here."""
-    from maestro.keys import quick_key
+    """The quick key (`_quick`) of `render --stdout --env E --model M`: the bytes of everything
+    but the extra CRD schemas, with the spec folder of M alone (`_read_by`; found without
+    listing every spec folder). "" when M has no folder of its own (the render then fails on
+    M217) or an input cannot be hashed here."""
     from maestro.layout import SPEC_FILE, SPECS_DIR
 
     spec = root / SPECS_DIR / args.model / SPEC_FILE
-    policies = policy_folder(root, args)
-    if not spec.is_file() or (getattr(args, "policy", None) and not policies.is_dir()):
-        return ""
-    selection = ["stdout", f"env={args.env}", f"model={args.model}", f"cwd={os.getcwd()}"]
-    try:
-        return quick_key(root, policies, [(spec, display(spec))], selection)
-    except ValueError:  # MAESTRO_TODAY is not a date: the full path reports it
-        return ""
+    return _quick(args, root, [(spec, display(spec))], _selection(args, None)) if spec.is_file() else ""
 
 
 def _printed(root: Path, key: str) -> tuple[str, list[Diagnostic]] | None:
     """What a `render --stdout` of the inputs of quick key `key` printed, if it is kept: an
     Argo CD repo-server calls the plugin for every Application on every refresh, and this
     way a call whose inputs did not change imports no pydantic and parses no YAML."""
-    from maestro.cache import Cache, Digest
+    from maestro.cache import Cache
     from maestro.keys import with_crd
 
-    got = Cache(root).get(Digest("stdout", key).hexdigest())
+    got = Cache(root).get(_printed_key(key))
     if isinstance(got, _Printed) and with_crd(key, root, got.crd) == got.key:
         return got.text, got.diagnostics
     return None
 
 
 def _keep_printed(root: Path, key: str, crd: str | None, text: str, diags: list[Diagnostic]) -> None:
-    from maestro.cache import Cache, Digest
+    from maestro.cache import Cache
     from maestro.keys import with_crd
 
-    Cache(root).put(Digest("stdout", key).hexdigest(), _Printed(crd, with_crd(key, root, crd), text, list(diags)))
+    Cache(root).put(_printed_key(key), _Printed(crd, with_crd(key, root, crd), text, list(diags)))
+
+
+def _printed_key(quick: str) -> str:
+    """The cache entry of what `render --stdout` printed for inputs of quick key `quick`."""
+    from maestro.cache import Digest
+
+    return Digest("stdout", quick).hexdigest()
 
 
 def _model_documents(files: Mapping[str, bytes], prefix: str) -> str:

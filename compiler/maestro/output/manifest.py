@@ -4,10 +4,11 @@ tell from file-system metadata alone that there is nothing to do (a no-op render
 A full compare reads every file of the tree (~100,000 files at N=1,000 models, seconds). A
 render that wrote an output folder, or found it current, records beside the cache
 (`.maestro/manifests/`, one file per output folder and selection: `manifest_path`) a
-`Manifest`: the key of everything the render was computed from (every spec folder's bytes, the inputs of `pipeline.inputs_key`,
-the selection) and the stat of every file in the scopes it owns (size, mtime in ns, inode).
-A later render with the same key whose scan (`os.scandir` and `lstat`, no reads) gives the
-same stats has nothing to write, and its findings and counts are the recorded ones.
+`Manifest`: the key of everything the render was computed from (every spec folder's bytes,
+the inputs of `pipeline.inputs_key`, the selection) and the stat of every file in the scopes
+it owns (size, mtime in ns, inode). A later render with the same key whose scan
+(`os.scandir` and `lstat`, no reads) gives the same stats has nothing to write, and its
+findings and counts are the recorded ones.
 
 The manifest also records the quick key (`maestro.keys.quick_key`): the same inputs hashed
 from their bytes, with no parsing, before the render loads anything. A render whose quick key
