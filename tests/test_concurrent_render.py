@@ -174,6 +174,37 @@ def test_a_render_killed_mid_write_leaves_a_staging_folder_the_next_one_removes(
     assert read_tree(root / "rendered", ["dev"]) == clean_render(root, tmp_path / "clean")
 
 
+def test_a_render_killed_while_it_updates_the_spare_tree_leaves_the_old_tree_and_no_trusted_spare(
+    tmp_path: Path,
+) -> None:
+    """The second write goes through the spare tree the first one left (emit._Spare): killed
+    after its first file, it leaves the old tree as it was and a spare without its state,
+    which the next render does not trust: it builds the tree from a full copy again."""
+    root = make_repo(tmp_path / "repo")
+    spec = root / "specs" / MODELS[0] / "maestro.yaml"
+    assert render(root) == 0
+    edit(spec, random.Random(3))
+    assert render(root) == 0  # the first write over a tree: its old tree becomes the spare
+    state = root / ".rendered.spare" / "state"
+    assert state.is_file() and (root / ".rendered.spare" / ".gitignore").read_text().endswith("*\n")
+    before = read_tree(root / "rendered", [""])
+    edit(spec, random.Random(4))
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = fork_render(root, (1, ready_w, go_r))
+    assert select.select([ready_r], [], [], 180)[0]
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    for fd in (ready_r, go_r, go_w):
+        os.close(fd)
+    assert read_tree(root / "rendered", [""]) == before  # the old tree, untouched
+    assert not list(root.glob(".rendered.staging-*"))  # it wrote in the spare
+    assert not state.exists()  # which is not trusted any more
+    assert render(root) == 0
+    assert state.is_file()
+    assert read_tree(root / "rendered", ["dev"]) == clean_render(root, tmp_path / "clean")
+
+
 def test_a_render_that_changes_nothing_still_removes_what_a_killed_one_left(tmp_path: Path) -> None:
     """A render killed mid-write, then the inputs back as they were: the next render has
     nothing to write, and must still remove the killed render's staging folder (it only

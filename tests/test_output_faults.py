@@ -124,8 +124,13 @@ def test_rendered_as_a_symlink_inside_the_repository_is_written_through(
     assert (repo / "rendered").is_symlink() and os.readlink(repo / "rendered") == "gitops"
     assert (repo / "gitops" / "dev" / MODEL / "kustomization.yaml").is_file()
     assert run(capsys, "--root", str(repo), "render", "--env", "dev", "--check")[0] == 0
-    # beside the lock only the render cache (.maestro/): no staging or old tree left behind
-    assert sorted(p.name for p in repo.iterdir() if p.name.startswith(".")) == [".gitops.lock", ".maestro"]
+    # beside the lock only the render cache (.maestro/) and the spare tree of the folder the
+    # link names (emit._Spare): no staging or old tree left behind
+    assert sorted(p.name for p in repo.iterdir() if p.name.startswith(".")) == [
+        ".gitops.lock",
+        ".gitops.spare",
+        ".maestro",
+    ]
 
 
 def test_rendered_as_a_symlink_out_of_the_repository_is_refused(

@@ -6,16 +6,20 @@ The committed `rendered/` is the golden output; `pytest --update-goldens` regene
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from conftest import ROOT, require_tool
@@ -174,6 +178,74 @@ def test_killed_render_leaves_old_or_new_tree(repo: Path, capsys: pytest.Capture
     assert run(capsys, "--root", str(repo), "render", "--out", str(out_dir))[0] == 0
     assert read_tree(out_dir, [""]) == old
     assert not list(repo.glob(".out.staging-*"))  # a later render cleans what a killed one left
+
+
+# Paths where a file in one tree is a folder in another ("d" and "d/b.yaml"): the spare must
+# turn one into the other. "dev/" is the scope of a --env render.
+_PATHS = ("a.yaml", "d", "d/b.yaml", "d/e/c.yaml", "dev/m/k.yaml", "dev/m", "dev/n.yaml", "prod/m/k.yaml", "x/y")
+
+
+def _tree_of(chosen: dict[str, bytes]) -> dict[str, bytes]:
+    """A tree: no file where another file's folder is."""
+    return {p: b for p, b in chosen.items() if not any(q.startswith(p + "/") for q in chosen)}
+
+
+_trees = st.dictionaries(st.sampled_from(_PATHS), st.sampled_from([b"1", b"2", b"33"]), max_size=7).map(_tree_of)
+_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("render"), _trees, st.sampled_from(["", "dev"])),
+        # by hand, between renders: bytes written into the file (its inode, shared with the
+        # spare), a new file renamed over it, a removal, a new file (outside the scope too)
+        st.tuples(st.sampled_from(["in place", "renamed over", "removed", "added"]), st.sampled_from(_PATHS)),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_steps)
+def test_a_write_through_the_spare_tree_leaves_what_a_full_copy_does(steps: list[tuple]) -> None:
+    """write_tree, as a render calls it (the changes against a scan of the scope), on trees
+    where files become folders and back, with the output edited by hand in between: the
+    root holds the new files within the scope and what it held outside, whatever the spare
+    (emit._Spare) holds; the spare is then used, not rebuilt."""
+    from maestro.output.emit import compare, write_tree
+    from maestro.output.manifest import scan
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "out"
+        for step in steps:
+            now = read_tree(root, [""]) if root.is_dir() else {}
+            if step[0] == "render":
+                _, tree, scope = step
+                files = {p: b for p, b in tree.items() if p.startswith(scope)}
+                kept = {p: b for p, b in now.items() if not p.startswith(scope)}
+                if any(q.startswith(p + "/") or p.startswith(q + "/") for p in files for q in kept):
+                    continue  # a scope's file where a folder outside it is: not a tree a render makes
+                before = scan(root, [scope], settle=False)
+                changes = compare(root, [scope], files, before)
+                spare = Path(tmp) / ".out.spare" / "tree"
+                inode = spare.stat().st_ino if spare.is_dir() else None
+                write_tree(root, [scope], files, changes, before)
+                assert read_tree(root, [""]) == kept | files
+                if inode is not None and changes:
+                    assert (root.stat().st_ino) == inode  # the spare was swapped in, not rebuilt
+                continue
+            how, rel = step
+            path = root / rel
+            if how == "added":
+                if not root.is_dir() or any(q.startswith(rel + "/") or rel.startswith(q + "/") for q in now):
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"by hand")
+            elif rel in now and how == "in place":
+                with open(path, "r+b") as f:
+                    f.write(b"9")
+            elif rel in now and how == "renamed over":
+                (root / "tmp").write_bytes(b"by hand")
+                os.replace(root / "tmp", path)
+            elif rel in now:
+                path.unlink()
 
 
 # ------------------------------------------------------------------ cluster semantics of the committed tree
