@@ -81,6 +81,38 @@ def test_one_spec_change_renders_that_spec_only(repo: Path, calls: list[tuple[st
     assert after == full(repo)
 
 
+def test_a_one_spec_change_dumps_and_checks_only_that_models_argo_cd_applications(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment layers keep what they made of each object (pipeline._layer_object):
+    after a one-spec change only the changed model's Application is dumped and checked again
+    in each environment (the layers run in forked processes: they count in a file)."""
+    from maestro import serialize
+
+    out = repo.parent / "out"
+    render(repo, out, "--jobs", "1")
+    dumped = repo.parent / "dumped"
+    original = serialize.dump
+
+    def counting(doc: Any) -> str:
+        if isinstance(doc, dict) and doc.get("kind") == "Application":
+            with open(dumped, "a") as f:
+                f.write(f"{doc['metadata']['name']}\n")
+        return original(doc)
+
+    monkeypatch.setattr(serialize, "dump", counting)
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    text = spec.read_text()
+    spec.write_text(text.replace('owners: ["@acme/growth-analytics"]', 'owners: ["@acme/growth-ml"]', 1))
+    dumped.write_text("")
+    after = render(repo, out, "--jobs", "1")
+    # the owners are in its Application (spec.info), in each environment
+    assert sorted(dumped.read_text().split()) == [f"churn-predictor-{env}" for env in ("dev", "prod", "staging")]
+    assert b"@acme/growth-ml" in after["dev/argocd/application-churn-predictor-dev.yaml"]
+    monkeypatch.setattr(serialize, "dump", original)
+    assert after == full(repo)
+
+
 def test_platform_config_change_is_seen(repo: Path) -> None:
     out = repo.parent / "out"
     before = render(repo, out)

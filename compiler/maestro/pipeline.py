@@ -564,13 +564,16 @@ def render_env_layer(
     verifier: Verifier,
     gov: Governance | None,
     checked_for: Callable[[str], Checked | None],
+    memo: Memo | None = None,
 ) -> EnvLayer:
     """The platform layer and Argo CD objects of one environment from its models (in name
-    order), checked like the models' objects, then every reference between the objects linked."""
+    order), checked like the models' objects, then every reference between the objects linked.
+
+    `memo`: each object's file and findings as an earlier layer of the same environment
+    inputs made them, by the object's bytes (`_layer_object`); filled with this layer's."""
     from maestro.names import ARGOCD_FOLDER, PLATFORM_FOLDER
     from maestro.output import link
     from maestro.output.emit import Tree, folder
-    from maestro.output.secret_values import inline_secret_findings
     from maestro.render import argocd, platform
 
     refs = [p.ref for p in parts]
@@ -581,14 +584,16 @@ def render_env_layer(
     apps = argocd.render_env(env, ws.platforms[env], ws.overlays.get(env), refs, layer)
     for name, objects in ((PLATFORM_FOLDER, layer), (ARGOCD_FOLDER, apps)):
         prefix = f"{env}/{name}"
-        tree.diagnostics.extend(inline_secret_findings(objects, prefix=prefix))
-        for res in objects:
-            where = f"{prefix}/{_fname(res)}"
-            tree.diagnostics.extend(verifier.verify(res, source=where))
+        made = [_layer_object(res, prefix, verifier, memo) for res in objects]
+        # in the order of a check of the whole folder: the secret scan's findings sorted first
+        tree.diagnostics.extend(sorted((d for _, found, _ in made for d in found), key=_secret_order))
+        for res, (_, _, checked) in zip(objects, made, strict=True):
+            tree.diagnostics.extend(checked)
             if gov is not None and name == PLATFORM_FOLDER:  # Maestro's own Argo CD objects are not policed
+                where = f"{prefix}/{_fname(res)}"
                 tree.diagnostics.extend(gov.check_object(res, env, "", ws.platforms[env], f"rendered/{where}"))
         if objects:
-            folder(tree, prefix, objects)
+            folder(tree, prefix, objects, dumped=[text for text, _, _ in made])
         count += len(objects)
     placed = [
         link.Placed(res, f"{RENDERED}/{p.env}/{p.model}/{_where(res)}", p.model) for p in parts for res in p.objects
@@ -597,6 +602,53 @@ def render_env_layer(
     unresolved = link.link(link_input(ws, env, refs, {p.model: p.callers for p in parts}, placed))
     tree.diagnostics.extend(link_diagnostics(unresolved, ws, env, checked_for))
     return EnvLayer(dict(tree.files), tree.diagnostics, count)
+
+
+Made = tuple[str, list[Diagnostic], list[Diagnostic]]  # file text, secret-scan and schema findings
+
+
+@dataclass
+class Memo:
+    """What an environment layer made of each of its objects (`_layer_object`), by a hash of
+    the object's folder and pickled bytes: `old` as an earlier layer of the same environment
+    inputs left it, `used` what this layer read or made (what it leaves for the next one)."""
+
+    old: dict[bytes, Made] = field(default_factory=dict)
+    used: dict[bytes, Made] = field(default_factory=dict)
+
+
+def _layer_object(res: Resource, prefix: str, verifier: Verifier, memo: Memo | None) -> Made:
+    """The file text and findings of one object of an environment layer, from `memo` when an
+    earlier layer made the same object. A one-spec change leaves all but one of an
+    environment's 1,000 Argo CD Applications as they were: dumping and checking them again
+    was a quarter of the layer. Equal pickles are equal objects (of the same types: a literal
+    block string is not a plain one), so a hit is what dumping and checking would give."""
+    import hashlib
+    import io
+    import pickle
+
+    from maestro.output.secret_values import inline_secret_findings
+    from maestro.serialize import dump
+
+    if memo is None:
+        where = f"{prefix}/{_fname(res)}"
+        return dump(res), inline_secret_findings([res], prefix=prefix), verifier.verify(res, source=where)
+    # Without the pickler's memo (`fast`), equal trees pickle to equal bytes: with it, a string
+    # object met twice is written once, so the bytes depend on how the object was built.
+    out = io.BytesIO(prefix.encode() + b"\0")
+    out.seek(0, io.SEEK_END)
+    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True
+    pickler.dump(res)
+    key = hashlib.sha256(out.getvalue()).digest()
+    got = memo.used.get(key) or memo.old.get(key) or _layer_object(res, prefix, verifier, None)
+    memo.used[key] = got
+    return got
+
+
+def _secret_order(d: Diagnostic) -> tuple[str, str, str]:
+    """The order `inline_secret_findings` gives a folder's findings."""
+    return (d.file, d.pointer, d.message)
 
 
 @dataclass
@@ -1237,8 +1289,17 @@ def _env_layer(
 ) -> tuple[EnvLayer, bool]:
     """The layer of `env` from its parts (objects read back from the cache where not held),
     and whether a policy set had failed when it was made (then it is not cached)."""
+    from maestro.cache import Cache, Digest
+
     full = [_with_objects(inc, p, k, verifier) for p, k in zip(parts, keys, strict=True)]
-    layer = render_env_layer(inc.ws, env, full, verifier, inc.gov, checked_for)
+    # What the last layer of these environment inputs made of each object (not with --no-cache).
+    cache = inc.cache if isinstance(inc.cache, Cache) and env in inc.env_keys else None
+    kept = Digest(inc.env_keys[env], "layer objects", env).hexdigest() if cache is not None else ""
+    old = cache.get(kept) if cache is not None else None
+    memo = Memo(old if isinstance(old, dict) else {})
+    layer = render_env_layer(inc.ws, env, full, verifier, inc.gov, checked_for, memo)
+    if cache is not None:
+        cache.put(kept, memo.used)
     return layer, _policies_failed(inc.gov)
 
 

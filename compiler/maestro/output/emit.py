@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,14 +80,21 @@ class Tree:
         self.files[rel] = text.encode("utf-8")
 
 
-def folder(tree: Tree, prefix: str, resources: list[dict[str, Any]], source: str = "") -> None:
-    """A kustomize-buildable folder: one file per object plus kustomization.yaml; text
-    artifacts carried by annotated ConfigMaps are mirrored as plain files beside them."""
+def folder(
+    tree: Tree,
+    prefix: str,
+    resources: list[dict[str, Any]],
+    source: str = "",
+    dumped: Sequence[str] | None = None,
+) -> None:
+    """A kustomize-buildable folder: one file per object (`dump`ed, or its text in `dumped`)
+    plus kustomization.yaml; text artifacts carried by annotated ConfigMaps are mirrored as
+    plain files beside them."""
     names = []
-    for res in resources:
+    for i, res in enumerate(resources):
         name = file_name(res)
         names.append(name)
-        tree.add(f"{prefix}/{name}", dump(res), source)
+        tree.add(f"{prefix}/{name}", dump(res) if dumped is None else dumped[i], source)
         art = (res.get("metadata", {}).get("annotations") or {}).get(ARTIFACT_DIR)
         if res.get("kind") == "ConfigMap" and art:
             for key, text in sorted((res.get("data") or {}).items()):
