@@ -116,3 +116,7 @@ def test_a_fifo_in_place_of_a_spec_is_refused_without_waiting(repo: Path, capsys
     rc, diags = diagnostics(capsys, repo, "--env", "dev")
     assert rc == 1
     assert [(d["code"], d["message"]) for d in diags] == [("M010", "cannot read: not a regular file")]
+    # the same again, and a render: their keys hash the spec folders before anything else
+    assert diagnostics(capsys, repo, "--env", "dev") == (rc, diags)
+    rc, text = run(capsys, repo, "render", "--env", "dev", "--out", str(repo.parent / "out"))
+    assert rc == 1 and "M010 cannot read: not a regular file" in text

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import os
 import pickle
+import stat
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -55,19 +56,29 @@ class Digest:
         return self
 
     def add_tree(self, root: Path, label: str = "") -> Digest:
-        """Every regular file under `root` (path and bytes), in sorted order; a missing root
-        hashes as absent (different from an empty folder)."""
+        """Every file under `root` (path and bytes), in sorted order; a missing root hashes as
+        absent (different from an empty folder). A file that is not a regular one, where a
+        link leads too (a FIFO, a device: reading one may wait forever or never end), hashes
+        as its type: the command that reads it reports it."""
         self.add("tree", label)
         if not root.exists():
             return self.add("absent")
-        if root.is_file():
-            return self.add("file", root.read_bytes())
+        if not root.is_dir():
+            return self.add("file", _content(root))
         for path in sorted(_files(root)):
-            self.add(path.relative_to(root).as_posix(), path.read_bytes())
+            self.add(path.relative_to(root).as_posix(), _content(path))
         return self
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()
+
+
+def _content(path: Path) -> bytes:
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:  # a dangling link, a loop: its reader says so
+        return f"unreadable: {exc.errno}".encode()
+    return path.read_bytes() if stat.S_ISREG(mode) else f"not a regular file: {stat.S_IFMT(mode):o}".encode()
 
 
 def _files(root: Path) -> Iterable[Path]:
