@@ -799,6 +799,87 @@ def test_render_stdout_from_the_quick_key_keeps_strict_and_warnings(
     assert (rc, out) == (1, "") and "M209" in err and len(loads) == 1
 
 
+@pytest.fixture
+def validations(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
+    """The repositories whose workspace `maestro validate` loaded (config and overlays parsed)."""
+    from maestro.commands import validate as validate_command
+
+    seen: list[Path] = []
+    original = validate_command.load_workspace
+
+    def counting(root: Path, *args: Any) -> Any:
+        seen.append(root)
+        return original(root, *args)
+
+    monkeypatch.setattr(validate_command, "load_workspace", counting)
+    yield seen
+
+
+def _validate(repo: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    rc = main(["--root", str(repo), "validate", str(spec), *extra])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.parametrize("change", list(QUICK_CHANGES))
+def test_validate_from_the_quick_key_is_what_the_full_path_prints(
+    repo: Path,
+    validations: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    change: str,
+) -> None:
+    """`validate` of inputs it validated before prints what it printed, decided from the quick
+    key before the workspace loads; each input, changed, takes the full path, and what that
+    prints is what a validate without the cache prints."""
+    first = _validate(repo, capsys)
+    assert first[0] == 0 and "1 spec(s) valid" in first[1] and len(validations) == 1
+    assert _validate(repo, capsys) == first
+    assert len(validations) == 1  # decided by the quick key
+    extra = QUICK_CHANGES[change](repo, monkeypatch)
+    extra = extra if isinstance(extra, list) else []
+    after = _validate(repo, capsys, *extra)
+    assert len(validations) == 2  # the full path
+    assert _validate(repo, capsys, *extra) == after
+    assert len(validations) == 2  # then quick again
+    assert after == _validate(repo, capsys, *extra, "--no-cache")
+    assert len(validations) == 3  # --no-cache reads no kept outcome
+
+
+def test_validate_from_the_quick_key_keeps_findings_formats_and_strict(
+    repo: Path, validations: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Findings are kept, not their text: each --format prints them from the cache as the full
+    path does; --strict (not in the key) still fails on a kept warning, errors still fail."""
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    _edit(spec, "parallelism: ", "parallelism: 99 #")  # more workers than trials: M209, a warning
+    rc, out, err = _validate(repo, capsys)
+    assert rc == 0 and "M209" in out
+    assert _validate(repo, capsys) == (rc, out, err) and len(validations) == 1
+    strict = _validate(repo, capsys, "--strict")
+    assert strict[0] == 1 and "M209" in strict[1] and len(validations) == 1
+    for fmt in ("json", "github", "sarif"):
+        assert _validate(repo, capsys, "--format", fmt) == _validate(repo, capsys, "--format", fmt, "--no-cache")
+    _edit(spec, "framework: sklearn", "framework: sklearnn")  # an error
+    broken = _validate(repo, capsys)
+    assert broken[0] == 1 and _validate(repo, capsys) == broken
+
+
+def test_validate_keeps_no_outcome_of_a_failed_policy_set(
+    repo: Path, validations: list[Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A policy set that failed (a time bound, a crash) may pass on the next run: the next
+    validate checks again."""
+    from maestro.policy.governance import Governance
+
+    monkeypatch.setattr(Governance, "failed", property(lambda self: True))
+    _validate(repo, capsys)
+    _validate(repo, capsys)
+    assert len(validations) == 2
+
+
 def test_a_no_op_decided_by_the_quick_key_imports_no_pydantic(repo: Path, loads: list[Path]) -> None:
     """The no-op render in a fresh process (`python -X importtime -m maestro`, the CLI's path):
     neither pydantic nor a YAML parser nor the pipeline is imported. The same command after a

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("--policy", metavar="DIR", help="policy folder with spec/ and k8s/ (default: policies/)")
     p.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+    p.add_argument(
+        "--no-cache", action="store_true", help="check everything again; neither read nor write .maestro/cache/"
+    )
     _leaf(p, "validate")
 
     p = sub.add_parser("render", help="compile specs/ into rendered/ (or --out DIR)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -138,6 +139,50 @@ def policy_folder(root: Path, args: argparse.Namespace) -> Path:
     from maestro.layout import POLICIES_DIR
 
     return Path(args.policy) if getattr(args, "policy", None) else root / POLICIES_DIR
+
+
+def quick_key_of(args: argparse.Namespace, root: Path, specs: list[tuple[Path, str]], selection: list[str]) -> str:
+    """keys.quick_key of these inputs, or "" when one cannot be hashed here: a --policy folder
+    that is not there, a MAESTRO_TODAY that is not a date (the full path reports them:
+    load_governance, keys.today)."""
+    from maestro.keys import quick_key
+
+    policies = policy_folder(root, args)
+    if getattr(args, "policy", None) and not policies.is_dir():
+        return ""
+    try:
+        return quick_key(root, policies, specs, selection)
+    except ValueError:
+        return ""
+
+
+@dataclass(frozen=True)
+class _Recalled:
+    """What a command printed for the inputs of a quick key, kept in the cache."""
+
+    crd: str | None  # config's crd_schema_dir, as the command read it
+    key: str  # the quick key with those CRD schemas (keys.with_crd)
+    value: Any
+
+
+def recall(root: Path, kind: str, quick: str) -> Any:
+    """What a command of `kind` printed for the inputs of quick key `quick` (`remember`), or
+    None: decided from the inputs' bytes, before a YAML parser or pydantic is imported."""
+    from maestro.cache import Cache, Digest
+    from maestro.keys import with_crd
+
+    got = Cache(root).get(Digest(kind, quick).hexdigest())
+    if isinstance(got, _Recalled) and with_crd(quick, root, got.crd) == got.key:
+        return got.value
+    return None
+
+
+def remember(root: Path, kind: str, quick: str, crd: str | None, value: Any) -> None:
+    """Keep `value` for `recall`; `crd`: the extra CRD schema folder the command read."""
+    from maestro.cache import Cache, Digest
+    from maestro.keys import with_crd
+
+    Cache(root).put(Digest(kind, quick).hexdigest(), _Recalled(crd, with_crd(quick, root, crd), value))
 
 
 def cpu_count() -> int:

@@ -18,6 +18,9 @@ from maestro.commands.common import (
     load_governance,
     load_workspace,
     policy_folder,
+    quick_key_of,
+    recall,
+    remember,
     repo_root,
     spec_paths,
 )
@@ -202,7 +205,7 @@ def _emit(
         text = _model_documents(files, f"{args.env}/{args.model}")
         # Only a render with no errors gets here (a failed policy set is one, M408).
         if getattr(args, "stream_key", ""):
-            _keep_printed(root, args.stream_key, front.ws.platform.crd_schema_dir, text, diags)
+            remember(root, "stdout", args.stream_key, front.ws.platform.crd_schema_dir, (text, list(diags)))
         args.stream.write(text)
         return OK
     shown = _shown(root, out_root)
@@ -280,23 +283,8 @@ def _early(args: argparse.Namespace, root: Path, target: Path | None) -> _Early 
     from maestro.output.manifest import manifest_path, read
 
     paths = [(p, display(p)) for p in spec_paths(root, [])]
-    quick = _quick(args, root, _read_by(paths, args.model), _selection(args, target))
+    quick = quick_key_of(args, root, _read_by(paths, args.model), _selection(args, target))
     return _Early(root, target, paths, quick, read(manifest_path(root, target, _slot(args))))
-
-
-def _quick(args: argparse.Namespace, root: Path, specs: list[tuple[Path, str]], selection: list[str]) -> str:
-    """keys.quick_key of these inputs, or "" when one cannot be hashed here: a --policy folder
-    that is not there, a MAESTRO_TODAY that is not a date (the full path reports them:
-    load_governance, keys.today)."""
-    from maestro.keys import quick_key
-
-    policies = policy_folder(root, args)
-    if getattr(args, "policy", None) and not policies.is_dir():
-        return ""
-    try:
-        return quick_key(root, policies, specs, selection)
-    except ValueError:
-        return ""
 
 
 def _read_by(paths: list[tuple[Path, str]], model: str | None) -> list[tuple[Path, str]]:
@@ -460,8 +448,10 @@ def _render_stdout(args: argparse.Namespace) -> int:
         raise UsageError("render --stdout writes no files: it does not combine with --out or --check")
     root = repo_root(args)
     key = "" if getattr(args, "no_cache", False) else _stream_key(args, root)
-    printed = _printed(root, key) if key else None
-    if printed is not None:  # what the same inputs printed, decided before anything is parsed
+    # What the same inputs printed, decided before anything is parsed: an Argo CD repo-server
+    # calls the plugin for every Application on every refresh (no pydantic, no YAML parsed).
+    printed = recall(root, "stdout", key) if key else None
+    if printed is not None:
         text, diags = printed
         with contextlib.redirect_stdout(sys.stderr):
             print_diagnostics(diags, "text")  # warnings, if any
@@ -475,52 +465,15 @@ def _render_stdout(args: argparse.Namespace) -> int:
         return command(inner)
 
 
-@dataclass(frozen=True)
-class _Printed:
-    """What `render --stdout` printed, kept in the cache under its quick key."""
-
-    crd: str | None  # config's crd_schema_dir, as that render read it
-    key: str  # the quick key with those CRD schemas (keys.with_crd)
-    text: str
-    diagnostics: list[Diagnostic]
-
-
 def _stream_key(args: argparse.Namespace, root: Path) -> str:
-    """The quick key (`_quick`) of `render --stdout --env E --model M`: the bytes of everything
+    """The quick key (`quick_key_of`) of `render --stdout --env E --model M`: the bytes of everything
     but the extra CRD schemas, with the spec folder of M alone (`_read_by`; found without
     listing every spec folder). "" when M has no folder of its own (the render then fails on
     M217) or an input cannot be hashed here."""
     from maestro.layout import SPEC_FILE, SPECS_DIR
 
     spec = root / SPECS_DIR / args.model / SPEC_FILE
-    return _quick(args, root, [(spec, display(spec))], _selection(args, None)) if spec.is_file() else ""
-
-
-def _printed(root: Path, key: str) -> tuple[str, list[Diagnostic]] | None:
-    """What a `render --stdout` of the inputs of quick key `key` printed, if it is kept: an
-    Argo CD repo-server calls the plugin for every Application on every refresh, and this
-    way a call whose inputs did not change imports no pydantic and parses no YAML."""
-    from maestro.cache import Cache
-    from maestro.keys import with_crd
-
-    got = Cache(root).get(_printed_key(key))
-    if isinstance(got, _Printed) and with_crd(key, root, got.crd) == got.key:
-        return got.text, got.diagnostics
-    return None
-
-
-def _keep_printed(root: Path, key: str, crd: str | None, text: str, diags: list[Diagnostic]) -> None:
-    from maestro.cache import Cache
-    from maestro.keys import with_crd
-
-    Cache(root).put(_printed_key(key), _Printed(crd, with_crd(key, root, crd), text, list(diags)))
-
-
-def _printed_key(quick: str) -> str:
-    """The cache entry of what `render --stdout` printed for inputs of quick key `quick`."""
-    from maestro.cache import Digest
-
-    return Digest("stdout", quick).hexdigest()
+    return quick_key_of(args, root, [(spec, display(spec))], _selection(args, None)) if spec.is_file() else ""
 
 
 def _model_documents(files: Mapping[str, bytes], prefix: str) -> str:

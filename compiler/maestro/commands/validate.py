@@ -3,25 +3,53 @@
 from __future__ import annotations
 
 import argparse
+import os
 
-from maestro.commands.common import display, exit_code, load_governance, load_workspace, repo_root, spec_paths
+from maestro.commands.common import (
+    display,
+    exit_code,
+    load_governance,
+    load_workspace,
+    quick_key_of,
+    recall,
+    remember,
+    repo_root,
+    spec_paths,
+)
 from maestro.output.reporters import print_diagnostics
 
 
 def command(args: argparse.Namespace) -> int:
     root = repo_root(args)
+    paths = [(p, display(p)) for p in spec_paths(root, args.specs)]
+    # The findings of the same inputs, kept by an earlier validate: the same command again (a
+    # pre-commit hook after a manual run, an editor on save) imports no pydantic, parses nothing.
+    selection = ["validate", f"env={args.env or ''}", f"cwd={os.getcwd()}"]
+    key = "" if args.no_cache else quick_key_of(args, root, paths, selection)
+    kept = recall(root, "validate", key) if key else None
+    if kept is not None:
+        diags, count, selected = kept
+        return _report(args, diags, count, selected)
     ws, diags = load_workspace(root, args.format)
     selected = ws.selected(args.env)
     gov = load_governance(root, args, ws, early=True)  # the policies load while the pipeline imports
 
-    from maestro.diagnostics import has_errors
     from maestro.pipeline import check_overlays, check_specs, verifier_for
 
-    front = check_specs(ws, [(p, display(p)) for p in spec_paths(root, args.specs)], selected, gov)
+    front = check_specs(ws, paths, selected, gov)
     diags += front.diagnostics
     # Validate sees what render sees: the overlays' transforms on the specs' objects.
     diags += check_overlays(ws, front.checked, selected, verifier_for(ws))
+    # A policy set that failed (a bound, a crash) may pass next time: not kept.
+    if key and not gov.failed:
+        remember(root, "validate", key, ws.platform.crd_schema_dir, (diags, len(front.checked), selected))
+    return _report(args, diags, len(front.checked), selected)
+
+
+def _report(args: argparse.Namespace, diags: list, count: int, selected: list[str]) -> int:
+    from maestro.diagnostics import has_errors
+
     print_diagnostics(diags, args.format)
     if args.format == "text" and not has_errors(diags) and not (args.strict and diags):
-        print(f"{len(front.checked)} spec(s) valid in {', '.join(selected)}")
+        print(f"{count} spec(s) valid in {', '.join(selected)}")
     return exit_code(diags, args.strict)
