@@ -90,6 +90,24 @@ def test_a_full_disk_is_an_environment_error_and_the_old_tree_stays(
         assert sorted(p.name for p in disk.iterdir()) == [".rendered.lock", "rendered"]  # no staging left
 
 
+def test_a_disk_with_no_room_for_the_spare_tree_still_renders(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The spare tree (emit._Spare: a hard-link copy of the first tree, its folders new inodes)
+    is only a saving: on a disk with inodes for the tree and not its copy, the render writes
+    the tree, exits 0 and leaves no partial spare behind."""
+    probe = tmp_path / "probe"
+    assert run(capsys, "--root", str(repo), "render", "--out", str(probe))[0] == 0
+    inodes = 1 + sum(1 for _ in probe.rglob("*"))  # the folders and files, and the output folder
+    # and the mount's own folder, the lock file, two to spare: not the copy's folders
+    with tmpfs(tmp_path / "disk", f"8m,nr_inodes={inodes + 4}") as disk:
+        out = disk / "rendered"
+        rc, _, err = run(capsys, "--root", str(repo), "render", "--out", str(out))
+        assert rc == 0, err
+        assert read_tree(out, [""]) == read_tree(probe, [""])
+        assert sorted(p.name for p in disk.iterdir()) == [".rendered.lock", "rendered"]
+
+
 def test_a_read_only_file_system_is_an_environment_error(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -437,8 +437,7 @@ def _write_locked(
             if scopes == [""] and stats is not None and spare.files(os.lstat(root).st_dev) is None:
                 # The first tree: its spare is a copy in hard links (1 s at N=1,000, once).
                 copy = root.with_name(f".{root.name}.staging-{os.getpid()}-spare")
-                _link_tree(os.fspath(root), os.fspath(copy))
-                spare.adopt(copy, {rel: st[2] for rel, st in stats.items()})
+                spare.adopt(copy, {rel: st[2] for rel, st in stats.items()}, made_from=root)
             return stats
         if _exchange(staging, root):
             if full is not None:
@@ -509,15 +508,24 @@ class _Spare:
         st = os.lstat(self.tree)
         write_entry(self.state, _SpareState(st.st_dev, st.st_ino, files))
 
-    def adopt(self, tree: Path, files: dict[str, int]) -> None:
-        """Make `tree` (beside the output folder, holding `files`) the spare."""
-        self.forget()
-        if self.home.is_symlink() or self.home.exists():
-            _remove(self.home)
-        self.home.mkdir()
-        (self.home / ".gitignore").write_text("# maestro's spare copy of the output folder: not for git\n*\n")
-        os.rename(tree, self.tree)
-        self.keep(files)
+    def adopt(self, tree: Path, files: dict[str, int], made_from: Path | None = None) -> None:
+        """Make `tree` (beside the output folder, holding `files`; with `made_from`, first made
+        as a hard-link copy of that tree) the spare. Called once the new tree is in place: a
+        spare is only a saving, so a disk that refuses one leaves none, and the render stands."""
+        try:
+            self.forget()
+            if made_from is not None:
+                _link_tree(os.fspath(made_from), os.fspath(tree))
+            if self.home.is_symlink() or self.home.exists():
+                _remove(self.home)
+            self.home.mkdir()
+            (self.home / ".gitignore").write_text("# maestro's spare copy of the output folder: not for git\n*\n")
+            os.rename(tree, self.tree)
+            self.keep(files)
+        except OSError:
+            for left in (tree, self.home):
+                if left.is_symlink() or left.exists():
+                    shutil.rmtree(left, ignore_errors=True)
 
 
 def _swap_spare(
