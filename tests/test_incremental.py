@@ -113,6 +113,39 @@ def test_a_one_spec_change_dumps_and_checks_only_that_models_argo_cd_application
     assert after == full(repo)
 
 
+def test_a_write_goes_through_the_spare_tree_unless_the_tree_was_replaced(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a one-spec change the write updates the spare tree the last write left (no copy
+    of the tree); after a render without the cache (every file new) the spare shares too
+    few files with the tree, and the write copies the tree afresh. Either way the tree is
+    the full render's."""
+    from maestro.output import emit
+
+    copies: list[str] = []
+    link_tree = emit._link_tree
+    out = repo.parent / "out"
+
+    def copying(src: str, dst: str) -> None:
+        if Path(dst).name.startswith(f".{out.name}."):  # the whole tree, not a folder of it (recursion)
+            copies.append(dst)
+        link_tree(src, dst)
+
+    monkeypatch.setattr(emit, "_link_tree", copying)
+    render(repo, out, "--jobs", "1")
+    assert len(copies) == 1  # the first tree's spare
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    _edit(spec, "replicas: {min: 2, max: 6}", "replicas: {min: 2, max: 7}")
+    assert render(repo, out, "--jobs", "1") == full(repo)
+    assert len(copies) == 1
+    _edit(spec, "replicas: {min: 2, max: 7}", "replicas: {min: 2, max: 8}")
+    render(repo, out, "--no-cache", "--jobs", "1")  # writes every file anew
+    copies.clear()
+    _edit(spec, "replicas: {min: 2, max: 8}", "replicas: {min: 2, max: 9}")
+    assert render(repo, out, "--jobs", "1") == full(repo)
+    assert len(copies) == 1
+
+
 def test_platform_config_change_is_seen(repo: Path) -> None:
     out = repo.parent / "out"
     before = render(repo, out)
