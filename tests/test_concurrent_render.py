@@ -153,12 +153,8 @@ def test_two_renders_at_once_end_with_a_clean_render_of_the_final_inputs(tmp_pat
     print(f"\n{ITERATIONS} concurrent render pairs in {time.monotonic() - started:.1f} s", file=sys.stderr)
 
 
-def test_a_render_killed_mid_write_leaves_a_staging_folder_the_next_one_removes(tmp_path: Path) -> None:
-    root = make_repo(tmp_path / "repo")
-    spec = root / "specs" / MODELS[0] / "maestro.yaml"
-    assert render(root) == 0
-    before = read_tree(root / "rendered", [""])
-    edit(spec, random.Random(1))
+def kill_after_first_file(root: Path) -> None:
+    """Run a render in a child process and kill it once it has written its first file."""
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()
     pid = fork_render(root, (1, ready_w, go_r))
@@ -167,6 +163,15 @@ def test_a_render_killed_mid_write_leaves_a_staging_folder_the_next_one_removes(
     os.waitpid(pid, 0)
     for fd in (ready_r, go_r, go_w):
         os.close(fd)
+
+
+def test_a_render_killed_mid_write_leaves_a_staging_folder_the_next_one_removes(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    spec = root / "specs" / MODELS[0] / "maestro.yaml"
+    assert render(root) == 0
+    before = read_tree(root / "rendered", [""])
+    edit(spec, random.Random(1))
+    kill_after_first_file(root)
     assert read_tree(root / "rendered", [""]) == before  # the old tree, untouched
     assert list(root.glob(".rendered.staging-*"))  # what the killed render left
     assert render(root) == 0  # no wait: the lock died with its process
@@ -189,14 +194,7 @@ def test_a_render_killed_while_it_updates_the_spare_tree_leaves_the_old_tree_and
     assert state.is_file() and (root / ".rendered.spare" / ".gitignore").read_text().endswith("*\n")
     before = read_tree(root / "rendered", [""])
     edit(spec, random.Random(4))
-    ready_r, ready_w = os.pipe()
-    go_r, go_w = os.pipe()
-    pid = fork_render(root, (1, ready_w, go_r))
-    assert select.select([ready_r], [], [], 180)[0]
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    for fd in (ready_r, go_r, go_w):
-        os.close(fd)
+    kill_after_first_file(root)
     assert read_tree(root / "rendered", [""]) == before  # the old tree, untouched
     assert not list(root.glob(".rendered.staging-*"))  # it wrote in the spare
     assert not state.exists()  # which is not trusted any more
@@ -214,14 +212,7 @@ def test_a_render_that_changes_nothing_still_removes_what_a_killed_one_left(tmp_
     assert render(root) == 0
     text = spec.read_text()
     edit(spec, random.Random(2))
-    ready_r, ready_w = os.pipe()
-    go_r, go_w = os.pipe()
-    pid = fork_render(root, (1, ready_w, go_r))
-    assert select.select([ready_r], [], [], 180)[0]
-    os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    for fd in (ready_r, go_r, go_w):
-        os.close(fd)
+    kill_after_first_file(root)
     assert list(root.glob(".rendered.staging-*"))
     spec.write_text(text)
     assert render(root) == 0  # 0 files changed

@@ -710,20 +710,25 @@ def test_a_removed_model_leaves_no_folder_behind(repo: Path) -> None:
 # ------------------------------------------------------------------ the quick key: a no-op before the workspace
 
 
-@pytest.fixture
-def loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
-    """The repositories whose workspace `maestro render` loaded (config and overlays parsed)."""
-    from maestro.commands import render as render_command
-
+def _workspace_loads(monkeypatch: pytest.MonkeyPatch, command: Any) -> list[Path]:
+    """The repositories whose workspace the verb module `command` loads from now on."""
     seen: list[Path] = []
-    original = render_command.load_workspace
+    original = command.load_workspace
 
     def counting(root: Path, *args: Any) -> Any:
         seen.append(root)
         return original(root, *args)
 
-    monkeypatch.setattr(render_command, "load_workspace", counting)
-    yield seen
+    monkeypatch.setattr(command, "load_workspace", counting)
+    return seen
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The repositories whose workspace `maestro render` loaded (config and overlays parsed)."""
+    from maestro.commands import render as render_command
+
+    return _workspace_loads(monkeypatch, render_command)
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -833,19 +838,11 @@ def test_render_stdout_from_the_quick_key_keeps_strict_and_warnings(
 
 
 @pytest.fixture
-def validations(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
+def validations(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """The repositories whose workspace `maestro validate` loaded (config and overlays parsed)."""
     from maestro.commands import validate as validate_command
 
-    seen: list[Path] = []
-    original = validate_command.load_workspace
-
-    def counting(root: Path, *args: Any) -> Any:
-        seen.append(root)
-        return original(root, *args)
-
-    monkeypatch.setattr(validate_command, "load_workspace", counting)
-    yield seen
+    return _workspace_loads(monkeypatch, validate_command)
 
 
 def _validate(repo: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str, str]:
