@@ -146,6 +146,25 @@ def test_a_write_goes_through_the_spare_tree_unless_the_tree_was_replaced(
     assert len(copies) == 1
 
 
+def test_without_an_atomic_exchange_the_rename_pair_keeps_the_spare_tree(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the kernel has no RENAME_EXCHANGE, the swap is a pair of renames (emit._swap),
+    for a staged tree and for the spare tree alike: each write leaves the full render's tree,
+    a spare the next write uses, and no old tree behind."""
+    from maestro.output import emit
+
+    monkeypatch.setattr(emit, "_exchange", lambda a, b: False)
+    out = repo.parent / "out"
+    spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
+    render(repo, out, "--jobs", "1")
+    for was, now in (("max: 6}", "max: 7}"), ("max: 7}", "max: 8}")):
+        _edit(spec, f"replicas: {{min: 2, {was}", f"replicas: {{min: 2, {now}")
+        assert render(repo, out, "--jobs", "1") == full(repo)
+        assert (repo.parent / ".out.spare" / "state").is_file()
+        assert not list(repo.parent.glob(".out.old-*")) and not list(repo.parent.glob(".out.staging-*"))
+
+
 def test_platform_config_change_is_seen(repo: Path) -> None:
     out = repo.parent / "out"
     before = render(repo, out)

@@ -574,6 +574,7 @@ def render_env_layer(
     from maestro.names import ARGOCD_FOLDER, PLATFORM_FOLDER
     from maestro.output import link
     from maestro.output.emit import Tree, folder
+    from maestro.output.secret_values import finding_order
     from maestro.render import argocd, platform
 
     refs = [p.ref for p in parts]
@@ -586,7 +587,7 @@ def render_env_layer(
         prefix = f"{env}/{name}"
         made = [_layer_object(res, prefix, verifier, memo) for res in objects]
         # in the order of a check of the whole folder: the secret scan's findings sorted first
-        tree.diagnostics.extend(sorted((d for _, found, _ in made for d in found), key=_secret_order))
+        tree.diagnostics.extend(sorted((d for _, found, _ in made for d in found), key=finding_order))
         for res, (_, _, checked) in zip(objects, made, strict=True):
             tree.diagnostics.extend(checked)
             if gov is not None and name == PLATFORM_FOLDER:  # Maestro's own Argo CD objects are not policed
@@ -613,8 +614,8 @@ class Memo:
     the object's folder and pickled bytes: `old` as an earlier layer of the same environment
     inputs left it, `used` what this layer read or made (what it leaves for the next one)."""
 
-    old: dict[bytes, Made] = field(default_factory=dict)
-    used: dict[bytes, Made] = field(default_factory=dict)
+    old: dict[str, Made] = field(default_factory=dict)
+    used: dict[str, Made] = field(default_factory=dict)
 
 
 def _layer_object(res: Resource, prefix: str, verifier: Verifier, memo: Memo | None) -> Made:
@@ -623,32 +624,29 @@ def _layer_object(res: Resource, prefix: str, verifier: Verifier, memo: Memo | N
     environment's 1,000 Argo CD Applications as they were: dumping and checking them again
     was a quarter of the layer. Equal pickles are equal objects (of the same types: a literal
     block string is not a plain one), so a hit is what dumping and checking would give."""
-    import hashlib
     import io
     import pickle
 
+    from maestro.cache import Digest
     from maestro.output.secret_values import inline_secret_findings
     from maestro.serialize import dump
 
-    if memo is None:
+    def made() -> Made:
         where = f"{prefix}/{_fname(res)}"
         return dump(res), inline_secret_findings([res], prefix=prefix), verifier.verify(res, source=where)
+
+    if memo is None:
+        return made()
     # Without the pickler's memo (`fast`), equal trees pickle to equal bytes: with it, a string
     # object met twice is written once, so the bytes depend on how the object was built.
-    out = io.BytesIO(prefix.encode() + b"\0")
-    out.seek(0, io.SEEK_END)
+    out = io.BytesIO()
     pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.fast = True
     pickler.dump(res)
-    key = hashlib.sha256(out.getvalue()).digest()
-    got = memo.used.get(key) or memo.old.get(key) or _layer_object(res, prefix, verifier, None)
+    key = Digest(prefix, out.getvalue()).hexdigest()
+    got = memo.used.get(key) or memo.old.get(key) or made()
     memo.used[key] = got
     return got
-
-
-def _secret_order(d: Diagnostic) -> tuple[str, str, str]:
-    """The order `inline_secret_findings` gives a folder's findings."""
-    return (d.file, d.pointer, d.message)
 
 
 @dataclass
@@ -1292,14 +1290,14 @@ def _env_layer(
     from maestro.cache import Cache, Digest
 
     full = [_with_objects(inc, p, k, verifier) for p, k in zip(parts, keys, strict=True)]
-    # What the last layer of these environment inputs made of each object (not with --no-cache).
-    cache = inc.cache if isinstance(inc.cache, Cache) and env in inc.env_keys else None
-    kept = Digest(inc.env_keys[env], "layer objects", env).hexdigest() if cache is not None else ""
-    old = cache.get(kept) if cache is not None else None
+    if not isinstance(inc.cache, Cache):  # --no-cache: nothing to reuse, nothing kept
+        return render_env_layer(inc.ws, env, full, verifier, inc.gov, checked_for), _policies_failed(inc.gov)
+    # What the last layer of these environment inputs made of each object.
+    kept = Digest(inc.env_keys[env], "layer objects", env).hexdigest()
+    old = inc.cache.get(kept)
     memo = Memo(old if isinstance(old, dict) else {})
     layer = render_env_layer(inc.ws, env, full, verifier, inc.gov, checked_for, memo)
-    if cache is not None:
-        cache.put(kept, memo.used)
+    inc.cache.put(kept, memo.used)
     return layer, _policies_failed(inc.gov)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from maestro.commands.common import (
     display,
@@ -17,6 +18,9 @@ from maestro.commands.common import (
     spec_paths,
 )
 from maestro.output.reporters import print_diagnostics
+
+if TYPE_CHECKING:
+    from maestro.diagnostics import Diagnostic
 
 
 def command(args: argparse.Namespace) -> int:
@@ -46,7 +50,7 @@ def command(args: argparse.Namespace) -> int:
     return _report(args, diags, len(front.checked), selected)
 
 
-def _report(args: argparse.Namespace, diags: list, count: int, selected: list[str]) -> int:
+def _report(args: argparse.Namespace, diags: list[Diagnostic], count: int, selected: list[str]) -> int:
     from maestro.diagnostics import has_errors
 
     print_diagnostics(diags, args.format)

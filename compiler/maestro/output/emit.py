@@ -386,15 +386,14 @@ def _write_locked(
     root.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(root)
     spare = _Spare(root)
-    # Every file of the current tree, with its inode: what the spare must hold outside the changes.
-    full = None
+    full = None  # every file of the current tree, with its inode: what the spare must hold
     if changes is not None and before is not None and root.is_dir() and not root.is_symlink():
         full = before if scopes == [""] else scan(root, [""], settle=False)
-    known = spare.files(os.lstat(root).st_dev) if full is not None else None
-    if known is not None and full is not None and _stale(known, full):
-        known = None  # a tree replaced by other means (a render without the cache, a checkout)
-    if full is not None and known is not None and changes is not None and before is not None:
-        return _swap_spare(root, spare, known, full, files, changes, before)
+        known = spare.files(os.lstat(root).st_dev) if full is not None else None
+        # A spare sharing too few files (the tree replaced by a render without the cache, a
+        # checkout) is copied afresh below.
+        if full is not None and known is not None and not _stale(known, full):
+            return _swap_spare(root, spare, known, full, files, changes, before)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-{os.getpid()}-", dir=root.parent))
     try:
         writes: Iterable[str] = files
@@ -442,16 +441,11 @@ def _write_locked(
                 copy = root.with_name(f".{root.name}.staging-{os.getpid()}-spare")
                 spare.adopt(copy, {rel: st[2] for rel, st in stats.items()}, made_from=root)
             return stats
-        if _exchange(staging, root):
-            if full is not None:
-                spare.adopt(staging, {rel: st[2] for rel, st in full.items()})  # now holds the old tree
-            else:
-                shutil.rmtree(staging)
-            return stats
-        old = root.with_name(f".{root.name}.old-{os.getpid()}")
-        os.rename(root, old)
-        os.rename(staging, root)
-        shutil.rmtree(old)
+        old = _swap(staging, root)
+        if full is not None:
+            spare.adopt(old, {rel: st[2] for rel, st in full.items()})
+        else:
+            shutil.rmtree(old)
         return stats
     finally:
         if staging.is_symlink() or staging.exists():
@@ -502,10 +496,7 @@ class _Spare:
         return got.files
 
     def forget(self) -> None:
-        try:
-            self.state.unlink()
-        except FileNotFoundError:
-            pass
+        self.state.unlink(missing_ok=True)
 
     def keep(self, files: dict[str, int]) -> None:
         st = os.lstat(self.tree)
@@ -548,7 +539,7 @@ def _swap_spare(
     fresh, gone = set(writes), set(changes.removed)
     for rel in known:  # what the new tree lacks, first: a file may stand where a folder goes
         if rel in gone or (rel not in full and rel not in fresh):
-            _unlink(tree / rel)
+            _remove(tree / rel)
             _prune(tree, rel)
     for rel, st in full.items():
         if rel not in gone and rel not in fresh and known.get(rel) != st[2]:
@@ -558,13 +549,22 @@ def _swap_spare(
     # A rename keeps every file's size, mtime and inode: these are the stats after the swap.
     written = restat(tree, writes)
     stats = None if written is None else {k: v for k, v in before.items() if k not in gone and k not in fresh} | written
-    if not _exchange(tree, root):
-        old = root.with_name(f".{root.name}.old-{os.getpid()}")
-        os.rename(root, old)
-        os.rename(tree, root)
+    old = _swap(tree, root)
+    if old != tree:
         os.rename(old, tree)
     spare.keep({rel: st[2] for rel, st in full.items()})
     return stats
+
+
+def _swap(new: Path, root: Path) -> Path:
+    """Put the tree `new` in place of `root`; returns where the old tree is now (`new` itself
+    after an atomic exchange, else a leftover folder `_remove_leftovers` knows)."""
+    if _exchange(new, root):
+        return new
+    old = root.with_name(f".{root.name}.old-{os.getpid()}")
+    os.rename(root, old)
+    os.rename(new, root)
+    return old
 
 
 def _stale(known: dict[str, int], full: Stats) -> bool:
@@ -574,26 +574,12 @@ def _stale(known: dict[str, int], full: Stats) -> bool:
     return sum(1 for rel, st in full.items() if known.get(rel) != st[2]) > len(full) // 4
 
 
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-
-
 def _replace(path: Path, data: bytes = b"", link: Path | None = None) -> None:
     """Make the file `path` anew, holding `data` or as a hard link to `link`, never writing
     into the file there: in a spare, that file may be a hard link to the current tree's. A
     folder there holds no file (the spare's files are all known): one that a removal by hand
     left empty in an older tree."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError:
-        if not path.is_dir() or path.is_symlink():
-            raise
-        shutil.rmtree(path)
+    _remove(path)
     try:
         _make(path, data, link)
     except FileNotFoundError:  # its folder is new

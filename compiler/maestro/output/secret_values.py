@@ -54,7 +54,12 @@ def inline_secret_findings(resources: list[dict[str, Any]], prefix: str = "") ->
             place = f"a key of {_field(path[:-1])}" if is_key else _field(path)
             message = f"{subject}: {place} holds what looks like {what}"
             out.append(error("M710", message, file=file, pointer=_pointer(path), hint=_HINT))
-    return sorted(out, key=lambda d: (d.file, d.pointer, d.message))
+    return sorted(out, key=finding_order)
+
+
+def finding_order(d: Diagnostic) -> tuple[str, str, str]:
+    """The order of a folder's M710 findings (also when they are found one object at a time)."""
+    return (d.file, d.pointer, d.message)
 
 
 def _secret_strings(node: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str, bool]]:
