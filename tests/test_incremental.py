@@ -17,6 +17,7 @@ from conftest import ROOT
 from maestro import pipeline
 from maestro.cache import CACHE_DIR, Cache, Digest
 from maestro.cli import main
+from maestro.output import link
 from maestro.output.emit import read_tree
 
 
@@ -1067,3 +1068,56 @@ def test_an_edit_while_a_render_runs_is_seen_by_the_next(
     assert len(loads) == 3
     assert after == full(repo)
     assert b"maxReplicas: 8" in b"".join(v for k, v in after.items() if "churn-predictor" in k)
+
+
+def test_a_one_spec_change_links_again_only_the_namespaces_it_touches(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The link stage's findings are kept by namespace (pipeline._linked). Each example model
+    has a team namespace of its own: after a change of one spec no other model's objects are
+    read back, and a finding in another namespace is reported as without the cache."""
+    overlay = repo / "overlays" / "prod" / "overlay.yaml"
+    _edit(
+        overlay,
+        "patches:\n",
+        "patches:\n"
+        "  - target: {group: serving.kserve.io, kind: InferenceService, name: fraud-detector}\n"
+        "    patch: |-\n"
+        "      - op: add\n"
+        "        path: /spec/predictor/serviceAccountName\n"
+        "        value: ghost\n",
+    )
+    out = repo.parent / "out"
+
+    def findings(*extra: str) -> list[str]:
+        rc = main(["--root", str(repo), "render", "--out", str(out), "--jobs", "1", *extra])
+        printed = capsys.readouterr()
+        assert rc == 1
+        return [line for line in (printed.out + printed.err).splitlines() if " M83" in line]
+
+    first = findings()
+    assert len(first) == 1 and "ServiceAccount 'ghost'" in first[0] and first[0].startswith("overlays/prod/")
+    read_back: list[tuple[str, str]] = []
+    original = pipeline._with_objects
+
+    def counting(inc: Any, part: Any, *args: Any) -> Any:
+        if not part.objects:
+            read_back.append((part.env, part.model))
+        return original(inc, part, *args)
+
+    monkeypatch.setattr(pipeline, "_with_objects", counting)
+    linked: list[str] = []
+    original_link = link.link
+
+    def linking(inp: Any, checks: Any = None, only: Any = None) -> Any:
+        linked.extend(only or ["(all)"])
+        return original_link(inp, checks, only)
+
+    monkeypatch.setattr(link, "link", linking)
+    _edit(
+        repo / "specs" / "churn-predictor" / "maestro.yaml", "replicas: {min: 2, max: 6}", "replicas: {min: 2, max: 7}"
+    )
+    assert findings() == first
+    assert sorted(linked) == ["growth-dev", "growth-prod", "growth-staging"]
+    assert read_back == []  # churn-predictor's own objects were just rendered
+    assert findings("--no-cache") == first

@@ -7,6 +7,7 @@ import copy
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -169,12 +170,28 @@ def _hooked(objects: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def run(objects: dict[str, dict[str, Any]], **kw: Any) -> list[link.Finding]:
+    """The findings of every check (the DISABLED ones too) on `objects` (folder "m": model m),
+    the same when each namespace is linked from the namespaces its findings need."""
     placed = tuple(
-        Placed(obj, f"rendered/prod/{path}", None if path.startswith("platform/") else "m")
+        Placed(obj, f"rendered/prod/{path}", None if path.startswith("platform/") else path.split("/")[0])
         for path, obj in objects.items()
     )
     inp = LinkInput("prod", placed, callers={"m": Callers(("callers",), "istio-ingress")}, **kw)
-    return link.link(inp, checks=list(link.CHECKS))  # every check, the DISABLED ones too
+    found = link.link(inp, checks=list(link.CHECKS))
+    assert by_namespace(inp) == found
+    return found
+
+
+def by_namespace(inp: LinkInput) -> list[link.Finding]:
+    """What the pipeline does after a change: the findings on each namespace's objects, linked
+    from the objects of the namespaces `link.needed` says they depend on, and no others."""
+    edges = [edge for p in inp.objects for edge in link.reads(p.obj)]
+    out: list[link.Finding] = []
+    for ns in sorted({link._ns(p.obj) for p in inp.objects}):
+        need = link.needed([ns], edges)
+        some = tuple(p for p in inp.objects if need is None or link._ns(p.obj) in need)
+        out += link.link(replace(inp, objects=some), checks=list(link.CHECKS), only=[ns])
+    return link.ordered(out)
 
 
 def test_the_world_links_clean() -> None:
@@ -880,3 +897,71 @@ def test_the_selector_indexes_find_what_a_scan_finds(monkeypatch: pytest.MonkeyP
     scanned = [link.link(i, checks=list(link.CHECKS)) for i in inputs] + [run(w) for w in _selector_worlds()]
     assert indexed == scanned
     assert any(indexed)  # the worlds that select nothing have findings
+    assert [by_namespace(i) for i in inputs] == indexed[: len(inputs)]
+
+
+def _two_teams() -> dict[str, dict[str, Any]]:
+    """The world's model in two namespaces (folders m and b), and objects that look across: a
+    VirtualService in team-prod routing to team-b's Service; a RoleBinding in team-prod naming
+    a ServiceAccount of namespace ops; in namespace obs, a PodMonitor watching team-b on a port
+    team-b's policy does not open to it and on a port team-b's pods lack, and a ServiceMonitor
+    watching every namespace for team-prod's Service, on a port its policy does not open."""
+    objects = _hooked(world())
+    for path, obj in list(objects.items()):
+        if path.startswith("m/"):
+            other = copy.deepcopy(obj)
+            other["metadata"]["namespace"] = "team-b"
+            objects[f"b/{path[2:]}"] = other
+    for ns in ("team-b", "obs", "ops"):
+        objects[f"platform/namespace-{ns}.yaml"] = _obj("v1", "Namespace", ns, ns=None)
+    objects["m/service-m.yaml"]["metadata"]["labels"] = {"team": "prod"}
+    vs = objects["m/virtualservice-m.yaml"]["spec"]
+    vs["http"].append({"name": "b", "route": [{"destination": {"host": "m.team-b.svc.cluster.local"}}]})
+    vs["http"].append({"name": "ghost", "route": [{"destination": {"host": "ghost.team-b"}}]})
+    objects["m/rolebinding-b.yaml"] = _obj(
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        "b",
+        roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        subjects=[{"kind": "ServiceAccount", "name": "ops", "namespace": "ops"}],
+    )
+    objects["ops/serviceaccount-ops.yaml"] = _obj("v1", "ServiceAccount", "ops", ns="ops")
+    objects["obs/podmonitor-b.yaml"] = _obj(
+        "monitoring.coreos.com/v1",
+        "PodMonitor",
+        "b",
+        {
+            "namespaceSelector": {"matchNames": ["team-b"]},
+            "selector": {"matchLabels": dict(POD_LABELS)},
+            "podMetricsEndpoints": [{"port": "http"}, {"port": "nope"}],
+        },
+        ns="obs",
+    )
+    objects["obs/servicemonitor-all.yaml"] = _obj(
+        "monitoring.coreos.com/v1",
+        "ServiceMonitor",
+        "all",
+        {
+            "namespaceSelector": {"any": True},
+            "selector": {"matchLabels": {"team": "prod"}},
+            "endpoints": [{"port": "http"}],
+        },
+        ns="obs",
+    )
+    return objects
+
+
+def test_a_namespace_links_from_the_namespaces_it_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each cross-namespace reference is an edge of `link.reads`: linked from its own objects
+    and the edges' namespaces, each namespace has the findings a link of everything gives
+    (`run` checks it); without the edges the references break or the findings go missing."""
+    found = run(_two_teams())
+    assert {(f.code, f.path.split("/")[2], f.pointer) for f in found} == {
+        ("M838", "m", "/spec/http/2/route/0/destination/host"),  # ghost.team-b
+        ("M832", "obs", "/spec/podMetricsEndpoints/1"),  # no port "nope" on team-b's pods
+        ("M839", "b", "/spec/template/spec"),  # team-b's policy does not admit Prometheus on 8080
+        ("M839", "m", "/spec/template/spec"),  # nor team-prod's (the ServiceMonitor of any namespace)
+    }
+    monkeypatch.setattr(link, "reads", lambda res: iter(()))
+    with pytest.raises(AssertionError):
+        run(_two_teams())

@@ -494,6 +494,10 @@ class ModelEnv:
     unchecked: bool = False
     # As kept in the cache (`_put_part`): the names of `files`, whose bytes are kept apart
     names: tuple[str, ...] = ()
+    # What the link stage needs to know without `objects` (`_spaces`): the namespaces the model
+    # is in (its objects', its own), and the namespaces its objects make others read (link.reads)
+    spaces: tuple[str, ...] = ()
+    reads: tuple[tuple[str, str], ...] = ()
 
 
 def render_model_env(
@@ -544,7 +548,17 @@ def render_model_env(
         uses_of(objects),
         len(written),
         unchecked,
+        (),
+        *_spaces(objects, ref),
     )
+
+
+def _spaces(objects: list[Resource], ref: ModelRef) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """`ModelEnv.spaces` and `.reads` of a model's objects."""
+    from maestro.output import link
+
+    spaces = {ref.namespace, *(link._ns(res) for res in objects)}
+    return tuple(sorted(spaces)), tuple(sorted({edge for res in objects for edge in link.reads(res)}))
 
 
 @dataclass
@@ -565,14 +579,16 @@ def render_env_layer(
     gov: Governance | None,
     checked_for: Callable[[str], Checked | None],
     memo: Memo | None = None,
+    links: Links | None = None,
 ) -> EnvLayer:
     """The platform layer and Argo CD objects of one environment from its models (in name
     order), checked like the models' objects, then every reference between the objects linked.
 
     `memo`: each object's file and findings as an earlier layer of the same environment
-    inputs made them, by the object's bytes (`_layer_object`); filled with this layer's."""
+    inputs made them, by the object's bytes (`_layer_object`); filled with this layer's.
+    `links`: the same for the link stage's findings, by namespace (`_linked`); the parts'
+    objects are then read through it, only for the namespaces linked again."""
     from maestro.names import ARGOCD_FOLDER, PLATFORM_FOLDER
-    from maestro.output import link
     from maestro.output.emit import Tree, folder
     from maestro.output.secret_values import finding_order
     from maestro.render import argocd, platform
@@ -596,13 +612,77 @@ def render_env_layer(
         if objects:
             folder(tree, prefix, objects, dumped=[text for text, _, _ in made])
         count += len(objects)
-    placed = [
-        link.Placed(res, f"{RENDERED}/{p.env}/{p.model}/{_where(res)}", p.model) for p in parts for res in p.objects
-    ]
-    placed += [link.Placed(res, f"{RENDERED}/{env}/{PLATFORM_FOLDER}/{_fname(res)}") for res in layer]
-    unresolved = link.link(link_input(ws, env, refs, {p.model: p.callers for p in parts}, placed))
+    unresolved = _linked(ws, env, parts, layer, links)
     tree.diagnostics.extend(link_diagnostics(unresolved, ws, env, checked_for))
     return EnvLayer(dict(tree.files), tree.diagnostics, count)
+
+
+@dataclass
+class Links:
+    """What the link stage found on the objects of each namespace of an environment, with the
+    key of everything those findings depend on (`_linked`): `old` as an earlier layer of the
+    same environment inputs left it, `used` this layer's. `keys`: each model's part key;
+    `load`: a part's objects, read only when a namespace it is in is linked again."""
+
+    keys: Mapping[str, str]
+    load: Callable[[ModelEnv], list[Resource]]
+    old: dict[str, tuple[str, list[link.Finding]]] = field(default_factory=dict)
+    used: dict[str, tuple[str, list[link.Finding]]] = field(default_factory=dict)
+
+
+def _linked(
+    ws: Workspace, env: str, parts: Sequence[ModelEnv], layer: list[Resource], links: Links | None
+) -> list[link.Finding]:
+    """The link stage's findings on one environment's objects. With `links`, a namespace whose
+    findings depend on nothing that changed (its objects, the cluster-scoped ones, the
+    namespaces it reads: `link.needed`) keeps its findings, and the others are linked again
+    from the objects of what they need: a one-spec change links one team's namespace, not
+    every object of the environment (0.76 s of each layer at N=1,000)."""
+    from maestro.cache import Digest
+    from maestro.names import PLATFORM_FOLDER
+    from maestro.output import link
+
+    def placed(p: ModelEnv, objects: list[Resource]) -> list[link.Placed]:
+        return [link.Placed(res, f"{RENDERED}/{p.env}/{p.model}/{_where(res)}", p.model) for res in objects]
+
+    platform = [link.Placed(res, f"{RENDERED}/{env}/{PLATFORM_FOLDER}/{_fname(res)}") for res in layer]
+    callers = {p.model: p.callers for p in parts}
+    refs = [p.ref for p in parts]
+    if links is None:
+        every = [x for p in parts for x in placed(p, p.objects)] + platform
+        return link.link(link_input(ws, env, refs, callers, every))
+    # What each namespace holds: its models (by part key: the same key, the same objects) and
+    # the platform layer's objects (by their bytes).
+    held: dict[str, list[str]] = {"": []}
+    for p in parts:
+        for ns in p.spaces:
+            held.setdefault(ns, []).append(f"{p.model}={links.keys[p.model]}")
+    for res in layer:
+        held.setdefault(link._ns(res), []).append(Digest(_pickled(res)).hexdigest())
+    digests = {ns: Digest(*kept).hexdigest() for ns, kept in held.items()}
+    edges = [e for p in parts for e in p.reads] + [e for res in layer for e in link.reads(res)]
+
+    def key_of(ns: str) -> str:
+        need = link.needed([ns], edges)
+        return Digest(*(f"{n}={digests.get(n, '')}" for n in sorted(digests if need is None else need))).hexdigest()
+
+    wanted = {ns: key_of(ns) for ns in sorted(digests)}
+    stale = [ns for ns, key in wanted.items() if links.old.get(ns, ("",))[0] != key]
+    found = [f for ns in wanted if ns not in stale for f in links.old[ns][1]]
+    if stale:
+        need = link.needed(stale, edges)
+        some = [
+            x
+            for p in parts
+            if need is None or not need.isdisjoint(p.spaces)
+            for x in placed(p, links.load(p))
+            if need is None or link._ns(x.obj) in need
+        ]
+        some += [x for x in platform if need is None or link._ns(x.obj) in need]
+        found += link.link(link_input(ws, env, refs, callers, some), only=stale)
+    for ns, key in wanted.items():
+        links.used[ns] = (key, [f for f in found if f.namespace == ns])
+    return link.ordered(found)
 
 
 Made = tuple[str, list[Diagnostic], list[Diagnostic]]  # file text, secret-scan and schema findings
@@ -624,9 +704,6 @@ def _layer_object(res: Resource, prefix: str, verifier: Verifier, memo: Memo | N
     environment's 1,000 Argo CD Applications as they were: dumping and checking them again
     was a quarter of the layer. Equal pickles are equal objects (of the same types: a literal
     block string is not a plain one), so a hit is what dumping and checking would give."""
-    import io
-    import pickle
-
     from maestro.cache import Digest
     from maestro.output.secret_values import inline_secret_findings
     from maestro.serialize import dump
@@ -637,16 +714,24 @@ def _layer_object(res: Resource, prefix: str, verifier: Verifier, memo: Memo | N
 
     if memo is None:
         return made()
-    # Without the pickler's memo (`fast`), equal trees pickle to equal bytes: with it, a string
-    # object met twice is written once, so the bytes depend on how the object was built.
+    key = Digest(prefix, _pickled(res)).hexdigest()
+    got = memo.used.get(key) or memo.old.get(key) or made()
+    memo.used[key] = got
+    return got
+
+
+def _pickled(res: Resource) -> bytes:
+    """An object's bytes: equal objects (of the same types), equal bytes. Without the pickler's
+    memo (`fast`): with it, a string object met twice is written once, so the bytes would
+    depend on how the object was built."""
+    import io
+    import pickle
+
     out = io.BytesIO()
     pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.fast = True
     pickler.dump(res)
-    key = Digest(prefix, out.getvalue()).hexdigest()
-    got = memo.used.get(key) or memo.old.get(key) or made()
-    memo.used[key] = got
-    return got
+    return out.getvalue()
 
 
 @dataclass
@@ -1289,15 +1374,20 @@ def _env_layer(
     and whether a policy set had failed when it was made (then it is not cached)."""
     from maestro.cache import Cache, Digest
 
-    full = [_with_objects(inc, p, k, verifier) for p, k in zip(parts, keys, strict=True)]
     if not isinstance(inc.cache, Cache):  # --no-cache: nothing to reuse, nothing kept
+        full = [_with_objects(inc, p, k, verifier) for p, k in zip(parts, keys, strict=True)]
         return render_env_layer(inc.ws, env, full, verifier, inc.gov, checked_for), _policies_failed(inc.gov)
-    # What the last layer of these environment inputs made of each object.
-    kept = Digest(inc.env_keys[env], "layer objects", env).hexdigest()
-    old = inc.cache.get(kept)
-    memo = Memo(old if isinstance(old, dict) else {})
-    layer = render_env_layer(inc.ws, env, full, verifier, inc.gov, checked_for, memo)
-    inc.cache.put(kept, memo.used)
+    # What the last layer of these environment inputs made of each object, and found linking
+    # each namespace; the parts' objects are read only for the namespaces linked again.
+    by_model = dict(zip((p.model for p in parts), keys, strict=True))
+    entries = [Digest(inc.env_keys[env], kept, env).hexdigest() for kept in ("layer objects", "link findings")]
+    old_made, old_found = (inc.cache.get(entry) for entry in entries)
+    memo = Memo(old_made if isinstance(old_made, dict) else {})
+    links = Links(by_model, lambda p: _with_objects(inc, p, by_model[p.model], verifier).objects)
+    links.old = old_found if isinstance(old_found, dict) else {}
+    layer = render_env_layer(inc.ws, env, parts, verifier, inc.gov, checked_for, memo, links)
+    inc.cache.put(entries[0], memo.used)
+    inc.cache.put(entries[1], links.used)
     return layer, _policies_failed(inc.gov)
 
 
@@ -1364,7 +1454,20 @@ def _part_from(ws: Workspace, env: str, c: Checked, objects: list[Resource]) -> 
 
     spec = c.effective[env]
     ref, callers = _ref_and_callers(ws, env, spec, _source(ws, c))
-    return ModelEnv(env, spec.metadata.name, {}, [], objects, ref, callers, uses_of(objects), len(objects))
+    return ModelEnv(
+        env,
+        spec.metadata.name,
+        {},
+        [],
+        objects,
+        ref,
+        callers,
+        uses_of(objects),
+        len(objects),
+        False,
+        (),
+        *_spaces(objects, ref),
+    )
 
 
 def _ref_and_callers(ws: Workspace, env: str, spec: Spec, source: str) -> tuple[ModelRef, tuple[str, ...]]:

@@ -200,6 +200,7 @@ class Finding:
     model: str | None = None
     cause: str | None = None  # spec pointer of what caused it ("/spec/serving"), when known
     subject: str | None = None  # the name that did not resolve, when there is one
+    namespace: str = ""  # of the object the finding is on ("": cluster-scoped)
 
 
 # ------------------------------------------------------------------ the index
@@ -630,7 +631,7 @@ def _cause(placed: Placed) -> str | None:
 def _finding(
     code: str, placed: Placed, pointer: str, message: str, hint: str, cause: str | None = None, subject: str = ""
 ) -> Finding:
-    return Finding(code, placed.path, pointer, message, hint, placed.model, cause, subject or None)
+    return Finding(code, placed.path, pointer, message, hint, placed.model, cause, subject or None, _ns(placed.obj))
 
 
 # ------------------------------------------------------------------ M830 references
@@ -1653,10 +1654,89 @@ CHECKS: dict[str, Check] = {
 DISABLED: dict[str, str] = {}
 
 
-def link(inp: LinkInput, checks: Iterable[str] | None = None) -> list[Finding]:
-    """The findings of the enabled checks (or of exactly `checks`), in a stable order."""
+def link(inp: LinkInput, checks: Iterable[str] | None = None, only: Iterable[str] | None = None) -> list[Finding]:
+    """The findings of the enabled checks (or of exactly `checks`), in a stable order; with
+    `only`, those on the objects of these namespaces (`inp` then needs no more than the
+    objects of `needed(only, ...)`)."""
     ix = build_index(inp)
     out: set[Finding] = set()
     for name in checks if checks is not None else [c for c in CHECKS if c not in DISABLED]:
         out.update(CHECKS[name](ix))
-    return sorted(out, key=lambda f: (f.path, f.pointer, f.code, f.message))
+    if only is not None:
+        spaces = frozenset(only)
+        out = {f for f in out if f.namespace in spaces}
+    return ordered(out)
+
+
+def ordered(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(set(findings), key=lambda f: (f.path, f.pointer, f.code, f.message))
+
+
+# ------------------------------------------------------------------ what depends on what
+#
+# The findings on the objects of a namespace depend on the objects of that namespace, on the
+# cluster-scoped ones (Namespaces, PriorityClasses, ClusterStorageContainers, runtimes) and on
+# no other namespace's, except through the references below. So a change inside one team's
+# namespace is linked again from that namespace's objects alone (pipeline.py keeps the other
+# namespaces' findings); test_link.py links every world it builds both ways.
+
+
+def reads(res: Resource) -> Iterator[tuple[str, str]]:
+    """(A, B): the findings on the objects of namespace A depend on those of namespace B,
+    because of `res` ("*": every namespace). One case per check that looks into another
+    namespace than its subject's; a value of the wrong shape reads nothing more (the schema
+    check reports it)."""
+    g, kind, ns, spec = group_of(res), res.get("kind"), _ns(res), _spec(res)
+    if (g, kind) == ("rbac.authorization.k8s.io", "RoleBinding"):  # check_rbac_references
+        for subject in _items(res.get("subjects")):
+            if subject.get("namespace"):
+                yield ns, str(subject["namespace"])
+    elif g == "monitoring.coreos.com" and kind in ("PodMonitor", "ServiceMonitor"):
+        # Its selector and scrapes read the pods and Services it watches (check_monitor_selectors,
+        # check_scrape_*), and whether their NetworkPolicies admit it is a finding on those pods
+        # (check_ingress).
+        selector = spec.get("namespaceSelector") or {}
+        names = selector.get("matchNames") if isinstance(selector, dict) else None
+        if isinstance(selector, dict) and selector.get("any"):
+            spaces: list[str] = ["*"]
+        elif isinstance(names, list) and names:
+            spaces = [str(n) for n in names]
+        else:
+            spaces = [ns] if isinstance(selector, dict) and not names else ["*"]  # a shape the check may misread
+        for other in spaces:
+            yield ns, other
+            yield other, ns
+    elif g == "networking.istio.io" and kind in ("DestinationRule", "VirtualService"):  # _host_service
+        hosts = [spec.get("host"), *_list(spec.get("hosts"))]
+        for proto in ("http", "tcp", "tls"):
+            for route in _items(spec.get(proto)):
+                hosts += [
+                    dest.get("host")
+                    for d in _items(route.get("route"))
+                    if isinstance(dest := d.get("destination"), dict)
+                ]
+        for host in hosts:
+            parts = str(host).split(".")
+            if isinstance(host, str) and _local_host(host) and len(parts) > 1:
+                yield ns, parts[1]
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _items(value: Any) -> list[dict[str, Any]]:
+    return [v for v in _list(value) if isinstance(v, dict)]
+
+
+def needed(spaces: Iterable[str], edges: Iterable[tuple[str, str]]) -> frozenset[str] | None:
+    """The namespaces whose objects the findings on the objects of `spaces` depend on, given
+    every `reads` edge of the environment ("" is the cluster scope); None: every one."""
+    wanted = frozenset(spaces)
+    out = {"", *wanted}
+    for a, b in edges:
+        if a == "*" or a in wanted:
+            if b == "*":
+                return None
+            out.add(b)
+    return frozenset(out)
