@@ -537,6 +537,71 @@ def test_stats_recorded_are_never_of_the_clock_tick_the_file_was_written_in(tmp_
     assert scan(tmp_path, ["b"], settle=False) == {}
 
 
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def test_a_scan_ahead_is_the_scan_and_leaves_no_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A render's scan of the output folder runs in a forked process while the render works
+    (manifest.Ahead): it gives what `scan` gives, raises what it raises, and its process is
+    gone after `result()` and after `close()` (a render that ended before wanting it)."""
+    from maestro.output import manifest
+
+    for i in range(300):
+        (tmp_path / "a" / f"m{i % 7}").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "a" / f"m{i % 7}" / f"f{i}.yaml").write_text("x" * i)
+    ahead = manifest.Ahead(tmp_path, [""])
+    assert ahead.pid and _alive(ahead.pid)
+    pid = ahead.pid
+    got = ahead.result()
+    assert got == manifest.scan(tmp_path, [""]) and got is not None and len(got) == 300
+    assert not _alive(pid)
+    ahead = manifest.Ahead(tmp_path, ["a/m1"])
+    pid = ahead.pid
+    ahead.close()
+    assert not _alive(pid)
+
+    def failing(root: Path, scopes: list[str], *, settle: bool = True) -> Any:
+        raise PermissionError(13, "Permission denied", str(root))
+
+    monkeypatch.setattr(manifest, "scan", failing)  # the forked process inherits it
+    with pytest.raises(PermissionError, match="Permission denied"):
+        manifest.Ahead(tmp_path, [""]).result()
+
+
+def test_a_render_takes_its_scan_ahead_and_waits_for_no_other(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A render with a manifest (not --model, --shard, --stdout, --no-cache) scans its output
+    folder ahead, once; the tree and the no-op after it are as ever."""
+    from maestro.output import manifest
+
+    out = repo.parent / "out"
+    render(repo, out, "--jobs", "1")
+    ahead: list[list[str]] = []
+    scans: list[bool] = []
+    original_ahead, original_scan = manifest.Ahead.__init__, manifest.scan
+
+    def started(self: Any, root: Path, scopes: list[str]) -> None:
+        ahead.append(scopes)
+        original_ahead(self, root, scopes)
+
+    def scanning(root: Path, scopes: list[str], *, settle: bool = True) -> Any:
+        scans.append(settle)
+        return original_scan(root, scopes, settle=settle)
+
+    monkeypatch.setattr(manifest.Ahead, "__init__", started)
+    monkeypatch.setattr(manifest, "scan", scanning)
+    _edit(
+        repo / "specs" / "churn-predictor" / "maestro.yaml", "replicas: {min: 2, max: 6}", "replicas: {min: 2, max: 7}"
+    )
+    after = render(repo, out, "--jobs", "1")
+    assert ahead == [[""]]
+    assert scans == []  # in this process: the forked one made the scan this render used
+    scans.clear()
+    assert render(repo, out, "--jobs", "1") == after  # a no-op: the quick key and a scan of its own
+    assert ahead == [[""]] and scans == [False]
+    assert after == full(repo)
+
+
 # ------------------------------------------------------------------ a one-spec change: read and write what changed
 
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from maestro.diagnostics import Diagnostic
     from maestro.output.emit import Spool
-    from maestro.output.manifest import Manifest, Stats
+    from maestro.output.manifest import Ahead, Manifest, Stats
     from maestro.pipeline import Incremental, Rendered, RunKeys
 
 
@@ -73,6 +73,27 @@ def _command(args: argparse.Namespace, root: Path, target: Path | None) -> int:
     last = early.unchanged(args) if early is not None else None
     if last is not None:
         return _unchanged(args, root, out_root, len(last.environments), last, started)
+    ahead = None
+    if early is not None and args.model is None:  # a manifest's whole tree or environment: scanned meanwhile
+        from maestro.output.manifest import Ahead
+
+        ahead = Ahead(early.target, _scopes(args, [args.env]))
+    try:
+        return _render(args, root, target, early, out_root, started, ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _render(
+    args: argparse.Namespace,
+    root: Path,
+    target: Path | None,
+    early: _Early | None,
+    out_root: Path,
+    started: float,
+    ahead: Ahead | None,
+) -> int:
     from maestro.cache import Cache
     from maestro.diagnostics import has_errors
     from maestro.output.emit import Spool
@@ -115,6 +136,7 @@ def _command(args: argparse.Namespace, root: Path, target: Path | None) -> int:
             quick=quick,
             crd=crd,
             environments=selected,
+            ahead=ahead,
         )
         # read once, under this lock, by _early (10 MB at N=1,000)
         last = manifest.last = early.last if early is not None else manifests.read(manifest.path)
@@ -327,10 +349,15 @@ class _Recorder:
     crd: str | None = None
     environments: list[str] = field(default_factory=list)
     last: Manifest | None = None  # what the last render of the folder recorded, whatever its key
+    ahead: Ahead | None = None  # the scan this render will want, under way
 
     def scan(self, scopes: list[str], *, settle: bool = True) -> Stats | None:
         from maestro.output.manifest import scan
 
+        ahead = self.ahead
+        if ahead is not None and settle and scopes == ahead.scopes:
+            self.ahead = None
+            return ahead.result()
         return scan(self.target, scopes, settle=settle)
 
     def forget(self) -> None:
