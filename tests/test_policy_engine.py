@@ -58,6 +58,68 @@ def summary(findings):
     return sorted((f.kind, f.rule, f.msg) for f in findings)
 
 
+@pytest.fixture(autouse=True)
+def every_rule_alone_too(monkeypatch):
+    """Every check in this file also runs with one engine call per rule (the way
+    `PolicySet._values` falls back): the same findings, prints and errors."""
+    original = PolicySet.check
+
+    def outcome(ps, input, namespace, data, all_namespaces, combined):
+        try:
+            found = original(ps, input, namespace, data, all_namespaces=all_namespaces, combined=combined)
+            return ("ok", found, ps.last_prints)
+        except PolicyError as e:
+            return ("error", (str(e), e.kind, e.rule, e.file, e.line, e.col), ps.last_prints)
+
+    def both(ps, input, namespace="main", data=None, *, all_namespaces=False, combined=True):
+        alone = outcome(ps, input, namespace, data, all_namespaces, False)
+        assert outcome(ps, input, namespace, data, all_namespaces, combined) == alone
+        return original(ps, input, namespace, data, all_namespaces=all_namespaces, combined=combined)
+
+    monkeypatch.setattr(PolicySet, "check", both)
+
+
+def test_every_rule_of_a_package_is_evaluated_in_one_engine_call(monkeypatch):
+    """The shipped policies on a rendered object: one call for the package; one per rule when
+    the call is undefined (a complete rule with no value), fails or prints, with the same outcome."""
+    import yaml
+
+    from maestro.policy.rego import RegoEngine
+
+    monkeypatch.undo()  # the check alone, not also every rule alone (every_rule_alone_too)
+    ps = PolicySet.load(Path(__file__).parent.parent / "policies" / "k8s")
+    doc = yaml.safe_load(
+        (Path(__file__).parent.parent / "rendered/prod/fraud-detector/inferenceservice-fraud-detector.yaml").read_text()
+    )
+    calls = []
+    for name in ("eval", "eval_rule"):
+        original = getattr(RegoEngine, name)
+
+        def counting(self, *args, _name=name, _original=original, **kw):
+            calls.append(_name)
+            return _original(self, *args, **kw)
+
+        monkeypatch.setattr(RegoEngine, name, counting)
+    calls.clear()
+    ps.check(doc, "main", combined=True)
+    assert calls == ["eval"]
+    calls.clear()
+    ps.check(doc, "main", combined=False)
+    assert calls.count("eval_rule") == len(ps.rules("main")) + 1  # and the exception rule
+    for extra in (
+        'deny_never := {"x"} if false',  # undefined: the list of every rule is undefined
+        'deny_divide contains "x" if 1 / input.zero',  # a runtime error, at this rule
+        'warn_print contains "x" if print("seen")',  # what it prints, in rule order
+    ):
+        one = PolicySet.from_sources({"p.rego": f"package main\n\nimport rego.v1\n\n{extra}\n"})
+        calls.clear()
+        try:
+            one.check({"zero": 0})
+        except PolicyError:
+            pass
+        assert calls[:2] == ["eval", "eval_rule"]  # the package at once, then the rule alone
+
+
 # ---------------------------------------------------------------- rule names
 
 

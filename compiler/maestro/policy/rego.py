@@ -139,6 +139,9 @@ def _is_static(message: str) -> bool:
 # and evaluation and to record where a fatal step was; nothing else does.
 CallGuard = Callable[[str, str, int, int], None]
 _call_guard: CallGuard | None = None
+# The step of `PolicySet.check` evaluating every rule of a package in one call: a bound
+# exceeded or a crash there is found again rule by rule, to say which rule (policy/sandbox.py).
+EVERY_RULE = "every rule of package "
 
 
 def set_call_guard(guard: CallGuard | None) -> None:
@@ -837,12 +840,13 @@ class RegoEngine:
     def set_input(self, value: Any) -> None:
         _guard(self._engine.set_input_json, to_json_text(value, "input"), kind="input")
 
-    def eval(self, query: str, input: Any = UNDEFINED) -> list[QueryResult]:
-        """All solutions of `query`; an empty list means undefined. Sets come back as lists."""
+    def eval(self, query: str, input: Any = UNDEFINED, *, what: str = "") -> list[QueryResult]:
+        """All solutions of `query`; an empty list means undefined. Sets come back as lists.
+        `what`: the step's name for the call guard (default: the query)."""
         if input is not UNDEFINED:
             self.set_input(input)
         if _call_guard is not None:
-            _call_guard(query, "", 0, 0)
+            _call_guard(what or query, "", 0, 0)
         try:
             out = json.loads(_guard(self._engine.eval_query_as_json, query, kind="compile"))
         except PolicyError as exc:

@@ -10,7 +10,8 @@ time, memory or instruction limit:
   parses in 5 s, 20 deep in more than a minute. Loading a policy must be bounded too.
 
 So the whole `PolicySet` (load, analyze, check, tests) lives in a forked worker:
-* CPU time: before every engine call (parsing one file, evaluating one rule) the worker
+* CPU time: before every engine call (parsing one file, evaluating the rules of a package for
+  one input: all at once, then, if that call exceeds a bound, one at a time) the worker
   re-arms `setitimer(ITIMER_PROF, timeout)`; SIGPROF keeps its default action, so the kernel
   ends the worker even while Rust code runs (no Python handler could: the GIL is held);
 * memory: RLIMIT_AS = the worker's size + the budget; a Rust allocation failure aborts
@@ -62,7 +63,9 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds of one engine call: parsing one policy file, evaluating one rule for one input."""
+    """Bounds of one engine call: parsing one policy file, evaluating one rule for one input
+    (every rule of a package is first evaluated in one call with the same bounds; exceeding
+    them there only means they are evaluated again one by one, each with its own)."""
 
     timeout_seconds: float = 5.0  # CPU seconds
     memory_mb: int = 1024  # address space above the loaded worker
@@ -155,11 +158,9 @@ class _Worker:
             answer: tuple[str, Any]
             try:
                 if verb == "check":
-                    input, namespace, data, all_namespaces = args
-                    answer = (
-                        "ok",
-                        (policy.check(input, namespace, data, all_namespaces=all_namespaces), policy.last_prints),
-                    )
+                    input, namespace, data, all_namespaces, combined = args
+                    findings = policy.check(input, namespace, data, all_namespaces=all_namespaces, combined=combined)
+                    answer = ("ok", (findings, policy.last_prints))
                 elif verb == "test":
                     answer = ("ok", policy.run_tests(*args))
                 else:
@@ -417,10 +418,19 @@ class IsolatedPolicySet:
         all_namespaces: bool = False,
         about: str = "an input",
     ) -> list[Any]:
-        """Findings for one input, as `PolicySet.check`; `about` names the input in errors."""
-        findings, self.last_prints = self._request(
-            "check", (input, namespace, data, all_namespaces), f"checking {about} against {self.source}"
-        )
+        """Findings for one input, as `PolicySet.check`; `about` names the input in errors.
+        A bound exceeded or a crash while every rule was evaluated at once is found again in a
+        new worker, one rule at a time, to report the rule it is in (or nothing: a package
+        whose rules together exceed a bound that none does alone)."""
+        doing = f"checking {about} against {self.source}"
+        try:
+            answer = self._request("check", (input, namespace, data, all_namespaces, True), doing)
+        except PolicyError as exc:
+            if exc.kind not in ("limit", "crash") or not exc.rule.startswith(rego.EVERY_RULE):
+                raise
+            self._failed = None
+            answer = self._request("check", (input, namespace, data, all_namespaces, False), doing)
+        findings, self.last_prints = answer
         return list(findings)
 
     def run_tests(self, match: str | None = None) -> list[TestResult]:
