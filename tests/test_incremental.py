@@ -87,7 +87,7 @@ def test_a_one_spec_change_dumps_and_checks_only_that_models_argo_cd_application
 ) -> None:
     """The environment layers keep what they made of each object (pipeline._layer_object):
     after a one-spec change only the changed model's Application is dumped and checked again
-    in each environment (the layers run in forked processes: they count in a file)."""
+    in each environment, and no platform object is policed again."""
     from maestro import serialize
 
     out = repo.parent / "out"
@@ -102,6 +102,16 @@ def test_a_one_spec_change_dumps_and_checks_only_that_models_argo_cd_application
         return original(doc)
 
     monkeypatch.setattr(serialize, "dump", counting)
+    from maestro.policy.governance import Governance
+
+    policed: list[str] = []
+    check_object = Governance.check_object
+
+    def policing(self: Any, obj: Any, env: str, team: str, platform: Any, file: str) -> Any:
+        policed.append(file)
+        return check_object(self, obj, env, team, platform, file)
+
+    monkeypatch.setattr(Governance, "check_object", policing)
     spec = repo / "specs" / "churn-predictor" / "maestro.yaml"
     text = spec.read_text()
     spec.write_text(text.replace('owners: ["@acme/growth-analytics"]', 'owners: ["@acme/growth-ml"]', 1))
@@ -109,6 +119,9 @@ def test_a_one_spec_change_dumps_and_checks_only_that_models_argo_cd_application
     after = render(repo, out, "--jobs", "1")
     # the owners are in its Application (spec.info), in each environment
     assert sorted(dumped.read_text().split()) == [f"churn-predictor-{env}" for env in ("dev", "prod", "staging")]
+    # and the platform layers' objects are the same: their policy findings too (no policy worker
+    # starts for them in a layer's process)
+    assert policed and not [f for f in policed if "/platform/" in f]
     assert b"@acme/growth-ml" in after["dev/argocd/application-churn-predictor-dev.yaml"]
     monkeypatch.setattr(serialize, "dump", original)
     assert after == full(repo)
@@ -396,6 +409,11 @@ deny contains "fraud-detector may not serve" if {
 	input.kind == "InferenceService"
 	input.metadata.name == "fraud-detector"
 }
+
+deny contains "no quota for growth" if {
+	input.kind == "ResourceQuota"
+	input.metadata.namespace == "growth-dev"
+}
 """
 
 
@@ -418,6 +436,7 @@ def test_nothing_checked_by_a_failed_policy_set_is_cached(
     shown = capsys.readouterr().out
     assert "M408" not in shown
     assert "fraud-detector may not serve" in shown
+    assert "no quota for growth" in shown  # a platform object (pipeline._layer_object)
 
 
 # ------------------------------------------------------------------ the manifest: a no-op from stats alone

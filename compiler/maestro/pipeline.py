@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from maestro.render import Context, Resource
     from maestro.render.argocd import ModelRef
     from maestro.render.platform import Uses
+    from maestro.resolve.config import Platform
 
 # ------------------------------------------------------------------ the front half: load, validate, resolve
 
@@ -601,14 +602,12 @@ def render_env_layer(
     apps = argocd.render_env(env, ws.platforms[env], ws.overlays.get(env), refs, layer)
     for name, objects in ((PLATFORM_FOLDER, layer), (ARGOCD_FOLDER, apps)):
         prefix = f"{env}/{name}"
-        made = [_layer_object(res, prefix, verifier, memo) for res in objects]
+        policed = gov if name == PLATFORM_FOLDER else None  # Maestro's own Argo CD objects are not policed
+        made = [_layer_object(res, prefix, verifier, memo, policed, ws.platforms[env]) for res in objects]
         # in the order of a check of the whole folder: the secret scan's findings sorted first
         tree.diagnostics.extend(sorted((d for _, found, _ in made for d in found), key=finding_order))
-        for res, (_, _, checked) in zip(objects, made, strict=True):
+        for _, _, checked in made:
             tree.diagnostics.extend(checked)
-            if gov is not None and name == PLATFORM_FOLDER:  # Maestro's own Argo CD objects are not policed
-                where = f"{prefix}/{_fname(res)}"
-                tree.diagnostics.extend(gov.check_object(res, env, "", ws.platforms[env], f"rendered/{where}"))
         if objects:
             folder(tree, prefix, objects, dumped=[text for text, _, _ in made])
         count += len(objects)
@@ -685,7 +684,7 @@ def _linked(
     return link.ordered(found)
 
 
-Made = tuple[str, list[Diagnostic], list[Diagnostic]]  # file text, secret-scan and schema findings
+Made = tuple[str, list[Diagnostic], list[Diagnostic]]  # file text, secret-scan findings, schema and policy findings
 
 
 @dataclass
@@ -698,19 +697,28 @@ class Memo:
     used: dict[str, Made] = field(default_factory=dict)
 
 
-def _layer_object(res: Resource, prefix: str, verifier: Verifier, memo: Memo | None) -> Made:
-    """The file text and findings of one object of an environment layer, from `memo` when an
-    earlier layer made the same object. A one-spec change leaves all but one of an
-    environment's 1,000 Argo CD Applications as they were: dumping and checking them again
-    was a quarter of the layer. Equal pickles are equal objects (of the same types: a literal
-    block string is not a plain one), so a hit is what dumping and checking would give."""
+def _layer_object(
+    res: Resource, prefix: str, verifier: Verifier, memo: Memo | None, gov: Governance | None, platform: Platform
+) -> Made:
+    """The file text and findings of one object of an environment layer (with `gov`, its
+    resource policies' too), from `memo` when an earlier layer made the same object. A
+    one-spec change leaves all but one of an environment's 1,000 Argo CD Applications as they
+    were: dumping and checking them again was a quarter of the layer. And a layer computed in
+    a forked process that checks no policy starts no policy worker there (0.2 s of CPU each).
+    Equal pickles are equal objects (of the same types: a literal block string is not a plain
+    one), so a hit is what dumping and checking would give. The memo's inputs are those of
+    the environment: the policies and config among them."""
     from maestro.cache import Digest
     from maestro.output.secret_values import inline_secret_findings
     from maestro.serialize import dump
 
     def made() -> Made:
         where = f"{prefix}/{_fname(res)}"
-        return dump(res), inline_secret_findings([res], prefix=prefix), verifier.verify(res, source=where)
+        checked = verifier.verify(res, source=where)
+        if gov is not None:
+            env = prefix.split("/")[0]
+            checked = [*checked, *gov.check_object(res, env, "", platform, f"rendered/{where}")]
+        return dump(res), inline_secret_findings([res], prefix=prefix), checked
 
     if memo is None:
         return made()
@@ -1386,9 +1394,11 @@ def _env_layer(
     links = Links(by_model, lambda p: _with_objects(inc, p, by_model[p.model], verifier).objects)
     links.old = old_found if isinstance(old_found, dict) else {}
     layer = render_env_layer(inc.ws, env, parts, verifier, inc.gov, checked_for, memo, links)
-    inc.cache.put(entries[0], memo.used)
+    failed = _policies_failed(inc.gov)
+    if not failed:  # what a failed policy set found (or skipped) is not kept
+        inc.cache.put(entries[0], memo.used)
     inc.cache.put(entries[1], links.used)
-    return layer, _policies_failed(inc.gov)
+    return layer, failed
 
 
 def _layer_work(i: int) -> tuple[EnvLayer, bool]:
