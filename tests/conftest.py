@@ -15,6 +15,7 @@ the controlling process makes (`pytest_configure`) and hands to each worker.
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import shutil
 import tempfile
@@ -120,6 +121,27 @@ def example(model: str, env: str = "prod") -> tuple[Any, Any]:
 
 
 # ------------------------------------------------------------------ what the xdist workers share
+
+
+# The test files that make regorus engines in the test process itself (not in a policy worker).
+_ENGINE_MAKERS = frozenset(
+    {"test_cli", "test_policies", "test_policy_engine", "test_policy_sandbox", "test_rego_conformance"}
+)
+
+
+@pytest.fixture(autouse=True)
+def _engines_die_on_their_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A regorus Engine may only be dropped on the thread that made it (PyO3 `unsendable`).
+    One left in a reference cycle (a `pytest.raises` block keeps its frame, and with it the
+    policy set, alive) and collected later by a garbage collection that a process pool's
+    result-handler thread happens to trigger makes that thread fail what it was doing
+    (`RuntimeError: regoruspy::Engine is unsendable, but is being dropped on another thread`,
+    seen once in a later render test of the same worker). So the files that make engines here
+    collect their garbage on the main thread after each test. A render's own process holds no
+    engine: its policies run in workers (policy/sandbox.py)."""
+    yield
+    if request.module.__name__ in _ENGINE_MAKERS:
+        gc.collect()
 
 
 def pytest_configure(config: pytest.Config) -> None:
