@@ -538,6 +538,7 @@ def render_model_env(
     folder(tree, prefix, written, source)
     ref, callers = _ref_and_callers(ws, env, spec, source)
     unchecked = gov is not None and gov.failed
+    spaces, reads = _spaces(objects, ref)
     return ModelEnv(
         env,
         spec.metadata.name,
@@ -549,8 +550,8 @@ def render_model_env(
         uses_of(objects),
         len(written),
         unchecked,
-        (),
-        *_spaces(objects, ref),
+        spaces=spaces,
+        reads=reads,
     )
 
 
@@ -1464,6 +1465,7 @@ def _part_from(ws: Workspace, env: str, c: Checked, objects: list[Resource]) -> 
 
     spec = c.effective[env]
     ref, callers = _ref_and_callers(ws, env, spec, _source(ws, c))
+    spaces, reads = _spaces(objects, ref)
     return ModelEnv(
         env,
         spec.metadata.name,
@@ -1474,9 +1476,8 @@ def _part_from(ws: Workspace, env: str, c: Checked, objects: list[Resource]) -> 
         callers,
         uses_of(objects),
         len(objects),
-        False,
-        (),
-        *_spaces(objects, ref),
+        spaces=spaces,
+        reads=reads,
     )
 
 
