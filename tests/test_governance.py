@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -199,3 +200,78 @@ def test_policy_test_and_check_commands(repo: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     for code in ("MPK001", "MPK002", "MPK008", "MPK009"):
         assert code in out
+
+
+SLOW_SPEC_RULE = """package maestro.spec
+
+import rego.v1
+
+deny contains "slow" if {
+	some i in numbers.range(1, 40000)
+	some j in numbers.range(1, 40000)
+	i + j == 0
+}
+"""
+
+
+def spawned(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the policy workers this process starts from now on."""
+    from maestro.policy.sandbox import IsolatedPolicySet
+
+    pids: list[int] = []
+    original = IsolatedPolicySet._spawn
+
+    def spawn(self: IsolatedPolicySet) -> None:
+        original(self)
+        pids.append(self._pid)
+
+    monkeypatch.setattr(IsolatedPolicySet, "_spawn", spawn)
+    return pids
+
+
+def test_validate_takes_the_policy_workers_it_started_before_reading_config(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pids = spawned(monkeypatch)
+    rc, out = validate(capsys)
+    assert rc == 0, out
+    assert len(pids) == 2  # spec and k8s, started before config was read, and used
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)
+
+
+def test_validate_bounds_the_policies_by_config_though_they_started_before_it_was_read(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The workers start with the engine's default bounds before config is read: config's
+    own bounds start them again, and the early ones end. (A rule without input is evaluated
+    while loading: loading is bounded too.)"""
+    (repo / "policies/spec/zz_slow.rego").write_text(SLOW_SPEC_RULE)
+    config = repo / "config/platform.yaml"
+    config.write_text(config.read_text() + "\npolicies:\n  timeout_seconds: 0.5\n")
+    pids = spawned(monkeypatch)
+    rc, out = validate(capsys)
+    assert rc == 2 and "M408" in out and "CPU time limit of 0.5 s while loading the policies" in out, out
+    assert len(pids) == 4
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)
+
+
+def test_validate_ends_the_early_policy_workers_when_config_is_broken(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ended before the error is reported, not when the failed call's frames are collected."""
+    import maestro.cli
+
+    config = repo / "config/platform.yaml"
+    config.write_text(config.read_text() + "\nno_such_setting: 1\n")
+    pids = spawned(monkeypatch)
+    alive: list[int] = []
+    original = maestro.cli.exit_code_for
+
+    def reporting(exc: BaseException) -> int:
+        alive.extend(pid for pid in pids if os.path.exists(f"/proc/{pid}"))
+        return original(exc)
+
+    monkeypatch.setattr(maestro.cli, "exit_code_for", reporting)
+    rc, out = validate(capsys)
+    assert rc == 2 and "no_such_setting" in out, out
+    assert len(pids) == 2 and alive == []

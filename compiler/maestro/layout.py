@@ -15,6 +15,7 @@ SPECS_DIR = "specs"
 SPEC_FILE = "maestro.yaml"
 OVERLAYS_DIR = "overlays"
 POLICIES_DIR = "policies"
+POLICY_SCOPES = ("spec", "k8s")  # policies/spec checks specs, policies/k8s rendered objects
 
 
 def find_root(start: Path) -> Path | None:
@@ -28,3 +29,17 @@ def find_root(start: Path) -> Path | None:
 def discover(root: Path) -> list[Path]:
     """Every specs/*/maestro.yaml, sorted (determinism does not depend on the file system)."""
     return sorted((root / SPECS_DIR).glob(f"*/{SPEC_FILE}"))
+
+
+def shown(root: Path, path: Path) -> str:
+    """A path as diagnostics name it: relative to the repository when it is inside."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def policy_folders(root: Path, policy_dir: Path | None) -> list[tuple[str, Path, str]]:
+    """(scope, folder, name shown) of each policy scope: under policies/, or under --policy."""
+    base = policy_dir or root / POLICIES_DIR
+    return [(scope, base / scope, shown(root, base / scope)) for scope in POLICY_SCOPES]

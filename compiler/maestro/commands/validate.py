@@ -16,6 +16,7 @@ from maestro.commands.common import (
     remember,
     repo_root,
     spec_paths,
+    start_policies,
 )
 from maestro.output.reporters import print_diagnostics
 
@@ -34,9 +35,15 @@ def command(args: argparse.Namespace) -> int:
     if kept is not None:
         diags, count, selected = kept
         return _report(args, diags, count, selected)
-    ws, diags = load_workspace(root, args.format)
-    selected = ws.selected(args.env)
-    gov = load_governance(root, args, ws, early=True)  # the policies load while the pipeline imports
+    started = start_policies(root, args)  # the policies load while config is read and the checks import
+    try:
+        ws, diags = load_workspace(root, args.format)
+        selected = ws.selected(args.env)
+        gov = load_governance(root, args, ws, early=True, started=started)
+    except BaseException:
+        if started is not None:
+            started.close()
+        raise
 
     from maestro.pipeline import check_overlays, check_specs, verifier_for
 

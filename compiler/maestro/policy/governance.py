@@ -28,11 +28,11 @@ from maestro.diagnostics import CODES, Diagnostic, Severity, error
 from maestro.frontend.loader import Located
 from maestro.frontend.spec import Spec
 from maestro.keys import today
-from maestro.layout import POLICIES_DIR
+from maestro.layout import POLICIES_DIR, POLICY_SCOPES, policy_folders, shown
 from maestro.mlflow.lockfile import EnvLock
 from maestro.policy.policyset import InputDocument, finding_to_diagnostic, policy_error_diagnostic
 from maestro.policy.rego import PolicyError
-from maestro.policy.sandbox import IsolatedPolicySet, Limits
+from maestro.policy.sandbox import IsolatedPolicySet, Limits, Starting
 from maestro.resolve.config import Platform, Policies
 
 CODES.update(
@@ -111,35 +111,49 @@ class Governance:
 
     @classmethod
     def start(
-        cls, root: Path, policy_dir: Path | None = None, settings: Policies | None = None
+        cls,
+        root: Path,
+        policy_dir: Path | None = None,
+        settings: Policies | None = None,
+        started: Starting | None = None,
     ) -> Callable[[], tuple[Governance, list[Diagnostic]]]:
         """`load` in two halves: the workers start loading now, and the returned function
         waits for them. The caller does its own work in between (a cold `validate` imports
-        and parses while the policies parse)."""
+        and parses while the policies parse). `started`: workers the caller started before
+        config was read (`commands.common.start_policies`), taken when they are the ones these
+        settings start, else ended."""
         settings = settings or Policies()
         limits = Limits(timeout_seconds=settings.timeout_seconds, memory_mb=settings.memory_mb)
         base = policy_dir or root / POLICIES_DIR
-        missing = [scope for scope in ("spec", "k8s") if not (base / scope).is_dir()]
+        missing = [scope for scope in POLICY_SCOPES if not (base / scope).is_dir()]
+        if missing and started is not None:
+            started.close()
+            started = None
         if missing and settings.required:
-            shown = _rel(root, base) if base.is_dir() else _rel(root, base) + "/"
+            named = shown(root, base) if base.is_dir() else shown(root, base) + "/"
             what = (
-                f"{shown} does not exist" if not base.is_dir() else f"{shown} has no {' and no '.join(missing)}/ folder"
+                f"{named} does not exist" if not base.is_dir() else f"{named} has no {' and no '.join(missing)}/ folder"
             )
             diags = [
                 error(
                     "M404",
                     f"{what}: the platform's governance policies (spec/ for specs, k8s/ for rendered objects) must "
                     "be there, or nothing would be checked",
-                    file=_rel(root, base),
+                    file=shown(root, base),
                     hint="restore them, or set policies.required: false in config/platform.yaml if this repository "
                     "runs without governance",
                 )
             ]
             return lambda: (cls(None, None), diags)
-        scopes = [scope for scope in ("spec", "k8s") if scope not in missing]
-        finish = IsolatedPolicySet.start_all(
-            [(base / scope, _rel(root, base / scope)) for scope in scopes], limits, None if policy_dir else root
-        )
+        scopes = [scope for scope in POLICY_SCOPES if scope not in missing]
+        folders = [(folder, name) for scope, folder, name in policy_folders(root, policy_dir) if scope in scopes]
+        within = None if policy_dir else root
+        if started is not None and started.made_as(folders, limits, within):
+            finish = started
+        else:
+            if started is not None:
+                started.close()
+            finish = IsolatedPolicySet.start_all(folders, limits, within)
 
         def done() -> tuple[Governance, list[Diagnostic]]:
             sets: dict[str, IsolatedPolicySet | None] = {"spec": None, "k8s": None}
@@ -269,10 +283,3 @@ def apply_waivers(
         else:
             out.append(d)
     return out + problems
-
-
-def _rel(root: Path, path: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)

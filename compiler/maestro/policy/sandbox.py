@@ -45,7 +45,7 @@ import select
 import signal
 import struct
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -259,25 +259,12 @@ class IsolatedPolicySet:
         return cls.start_all(folders, limits, within)()
 
     @classmethod
-    def start_all(
-        cls, folders: list[tuple[Path, str]], limits: Limits, within: Path | None = None
-    ) -> Callable[[], list[IsolatedPolicySet | PolicyError]]:
-        """`load_all` in two halves: the workers start now; the returned function awaits them."""
+    def start_all(cls, folders: list[tuple[Path, str]], limits: Limits, within: Path | None = None) -> Starting:
+        """`load_all` in two halves: the workers start now; calling the result awaits them."""
         sets = [cls(Path(folder), shown, limits, within, start=False) for folder, shown in folders]
         for one in sets:
             one._spawn()
-
-        def finish() -> list[IsolatedPolicySet | PolicyError]:
-            out: list[IsolatedPolicySet | PolicyError] = []
-            for one in sets:
-                try:
-                    one._meta = one._loaded()
-                    out.append(one)
-                except PolicyError as exc:
-                    out.append(exc)
-            return out
-
-        return finish
+        return Starting(sets)
 
     # -- the worker process
 
@@ -450,4 +437,33 @@ class IsolatedPolicySet:
                 package, _, rule = name[len("data.") :].rpartition(".")
                 out.append(TestResult(package, rule, "error", exc.file, exc.line, exc.col, exc.message))
         self._failed = None
+        return out
+
+
+class Starting:
+    """Policy workers started and loading (`IsolatedPolicySet.start_all`). Calling it awaits
+    them: each set, or the PolicyError it failed to load with."""
+
+    def __init__(self, sets: list[IsolatedPolicySet]) -> None:
+        self._sets = sets
+
+    def made_as(self, folders: list[tuple[Path, str]], limits: Limits, within: Path | None) -> bool:
+        """Whether these workers are what `start_all(folders, limits, within)` would start."""
+        mine = [(one.policy_dir, one.source) for one in self._sets]
+        return mine == [(Path(f), shown) for f, shown in folders] and all(
+            one.limits == limits and one.within == within for one in self._sets
+        )
+
+    def close(self) -> None:
+        for one in self._sets:
+            one.close()
+
+    def __call__(self) -> list[IsolatedPolicySet | PolicyError]:
+        out: list[IsolatedPolicySet | PolicyError] = []
+        for one in self._sets:
+            try:
+                one._meta = one._loaded()
+                out.append(one)
+            except PolicyError as exc:
+                out.append(exc)
         return out
