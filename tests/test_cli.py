@@ -437,3 +437,69 @@ def test_a_finding_in_several_environments_is_printed_once(tmp_path: Path, capsy
         "prod",
         "staging",
     ]
+
+
+class _Exited(Exception):
+    pass
+
+
+def _exit_calls(monkeypatch: pytest.MonkeyPatch, code: int) -> list[str]:
+    """What `cli.run` does after a `main` that returns `code`, in order."""
+    import atexit
+
+    import maestro.cli
+
+    calls: list[str] = []
+
+    def hard_exit(status: int) -> None:
+        calls.append(f"os._exit({status})")
+        raise _Exited
+
+    monkeypatch.setattr(maestro.cli, "main", lambda: code)
+    monkeypatch.setattr(maestro.cli.os, "_exit", hard_exit)
+    monkeypatch.setattr(atexit, "_run_exitfuncs", lambda: calls.append("exit handler"))
+    return calls
+
+
+def test_the_program_runs_the_exit_handlers_then_exits_without_teardown(monkeypatch: pytest.MonkeyPatch) -> None:
+    import maestro.cli
+
+    calls = _exit_calls(monkeypatch, 3)
+    with pytest.raises(_Exited):
+        maestro.cli.run()
+    assert calls == ["exit handler", "os._exit(3)"]
+
+
+def test_the_program_exits_normally_while_another_thread_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import maestro.cli
+
+    calls = _exit_calls(monkeypatch, 1)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with pytest.raises(SystemExit) as info:
+            maestro.cli.run()
+    finally:
+        stop.set()
+        other.join()
+    assert info.value.code == 1 and calls == []
+
+
+def test_the_program_prints_everything_and_keeps_the_exit_code(repo: Path) -> None:
+    """Through a pipe (block-buffered) the output is complete; findings are exit 1."""
+    ok = subprocess.run(
+        [sys.executable, "-m", "maestro", "--root", str(repo), "validate"], capture_output=True, text=True, check=False
+    )
+    assert ok.returncode == 0 and ok.stdout.endswith("spec(s) valid in dev, staging, prod\n"), ok.stdout + ok.stderr
+    spec = next((repo / "specs").glob("*/maestro.yaml"))
+    spec.write_text(spec.read_text().replace("apiVersion: maestro.ml/v1alpha1", "apiVersion: maestro.ml/v9"))
+    bad = subprocess.run(
+        [sys.executable, "-m", "maestro", "--root", str(repo), "validate", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1 and json.loads(bad.stdout), bad.stdout + bad.stderr

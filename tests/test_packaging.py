@@ -134,7 +134,7 @@ def test_wheel_metadata_and_contents(wheel: Path) -> None:
     assert meta["Name"] == DIST_NAME and meta["Version"] == __version__
     assert meta["License-Expression"] == "Apache-2.0"
     assert f"{info}/licenses/LICENSE" in names
-    assert "maestro = maestro.cli:main" in entry_points
+    assert "maestro = maestro.cli:run" in entry_points
     # every file of the package travels: modules, templates, CRD schemas with README and NOTICE
     missing = _package_files() - names
     assert not missing, sorted(missing)

@@ -1,5 +1,3 @@
-import sys
+from maestro.cli import run
 
-from maestro.cli import main
-
-sys.exit(main())
+run()

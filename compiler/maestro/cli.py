@@ -7,9 +7,14 @@ or an exception) becomes the process's exit code is in `errors.exit_code_for`.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import importlib
+import os
+import sys
+import threading
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from maestro import __version__
 from maestro.errors import exit_code_for
@@ -237,3 +242,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except (Exception, KeyboardInterrupt) as exc:  # the one place an outcome becomes an exit code
         return exit_code_for(exc)
+
+
+def run() -> NoReturn:
+    """The `maestro` program: `main`, then exit without tearing the interpreter down. Freeing
+    every object a render held, one by one, took 0.12-0.14 s after a one-spec render at
+    N=1,000 (mypy exits the same way). The exit handlers still run (a pool's, a temporary
+    folder's); with another thread alive, which a normal exit waits for, it exits normally."""
+    code = main()
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader gone (`maestro ... | head`), a closed stream
+            pass
+    os._exit(code)
