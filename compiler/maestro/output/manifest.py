@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
-import signal
 import stat
 import time
 from dataclasses import dataclass, fields
@@ -42,6 +40,7 @@ from pathlib import Path
 
 from maestro.cache import read_entry, write_entry
 from maestro.diagnostics import Diagnostic
+from maestro.forked import Forked
 
 MANIFEST_DIR = Path(".maestro") / "manifests"
 
@@ -125,63 +124,14 @@ def scan(root: Path, scopes: list[str], *, settle: bool = True) -> Stats | None:
     return _settled(root, out, started) if settle else out
 
 
-class Ahead:
+class Ahead(Forked[Stats | None]):
     """`scan(root, scopes)` (settled), made in a forked process from now on, while this one
     renders: its 100,000 `lstat` calls at N=1,000 (0.5-1 s) then cost no time of a one-spec
-    render. Fork early, while the process is small. `result()` gives the scan (raising what it
-    raised); `close()` ends the process if nobody took the result. Without `fork` (not
-    Linux or macOS), `result()` scans then."""
+    render. Fork early, while the process is small."""
 
     def __init__(self, root: Path, scopes: list[str]) -> None:
-        self.root, self.scopes = root, scopes
-        self.pid, self.fd = 0, -1
-        if not hasattr(os, "fork"):
-            return
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: scan, send, and leave without running the parent's exit handlers
-            code = 0
-            try:
-                os.close(r)
-                try:
-                    answer: tuple[bool, object] = (True, scan(root, scopes))
-                except Exception as e:  # the parent raises it where it wants the scan
-                    answer = (False, e)
-                with os.fdopen(w, "wb") as out:
-                    pickle.dump(answer, out, protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException:  # the parent, gone or closing, reads nothing
-                code = 1
-            os._exit(code)
-        os.close(w)
-        self.pid, self.fd = pid, r
-
-    def result(self) -> Stats | None:
-        if self.pid == 0:
-            return scan(self.root, self.scopes)
-        try:
-            with os.fdopen(self.fd, "rb") as answer:
-                self.fd = -1
-                ok, value = pickle.load(answer)
-        except (EOFError, pickle.UnpicklingError):  # the child died first (killed, out of memory)
-            return scan(self.root, self.scopes)
-        finally:
-            self.close()
-        if not ok:
-            assert isinstance(value, Exception)
-            raise value
-        return value
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        if self.pid:
-            try:
-                os.kill(self.pid, signal.SIGKILL)  # done already, or not wanted any more
-            except ProcessLookupError:
-                pass
-            os.waitpid(self.pid, 0)
-            self.pid = 0
+        self.scopes = scopes
+        super().__init__(lambda: scan(root, scopes))
 
 
 _TICK_NS = 20_000_000  # twice the coarsest kernel clock tick (HZ=100): file systems with ns times
