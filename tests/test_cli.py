@@ -465,6 +465,8 @@ def test_the_program_runs_the_exit_handlers_then_exits_without_teardown(monkeypa
     import maestro.cli
 
     calls = _exit_calls(monkeypatch, 3)
+    monkeypatch.setattr(maestro.cli.threading, "active_count", lambda: 1)  # the test runner's own threads
+    monkeypatch.setattr(maestro.cli.sys, "gettrace", lambda: None)  # a debugger's, a coverage tool's
     with pytest.raises(_Exited):
         maestro.cli.run()
     assert calls == ["exit handler", "os._exit(3)"]
@@ -503,3 +505,19 @@ def test_the_program_prints_everything_and_keeps_the_exit_code(repo: Path) -> No
         check=False,
     )
     assert bad.returncode == 1 and json.loads(bad.stdout), bad.stdout + bad.stderr
+
+
+def test_the_program_exits_normally_under_a_profiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cProfile
+
+    import maestro.cli
+
+    calls = _exit_calls(monkeypatch, 0)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        with pytest.raises(SystemExit):
+            maestro.cli.run()
+    finally:
+        profiler.disable()
+    assert calls == []
