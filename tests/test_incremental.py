@@ -248,6 +248,58 @@ def test_the_front_half_pool_fills_the_cache(
     assert edited == full(repo)
 
 
+@pytest.fixture
+def forked_layers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the environment layers a render starts in forked processes as it goes."""
+    pids: list[int] = []
+
+    class Counted(pipeline.Forked):  # type: ignore[type-arg]
+        def __init__(self, fn: Any) -> None:
+            super().__init__(fn)
+            pids.append(self.pid)
+
+    monkeypatch.setattr(pipeline, "Forked", Counted)
+    return pids
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_a_one_spec_change_starts_each_layer_as_its_parts_are_in(
+    repo: Path, jobs: int, forked_layers: list[int]
+) -> None:
+    """The changed parts are rendered here; up to --jobs - 1 environments' layers start in
+    forked processes as soon as their parts are in, the rest side by side at the end."""
+    out = repo.parent / "out"
+    render(repo, out, "--jobs", str(jobs))
+    forked_layers.clear()
+    _edit(repo / "specs" / "sentiment-bert" / "maestro.yaml", "  description: ", "  description: edited ")
+    edited = render(repo, out, "--jobs", str(jobs))
+    assert len(forked_layers) == jobs - 1
+    assert not any(_alive(pid) for pid in forked_layers)
+    assert edited == full(repo)
+
+
+def test_a_layer_failing_in_its_forked_process_fails_the_render(
+    repo: Path, forked_layers: list[int], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = repo.parent / "out"
+    before = render(repo, out, "--jobs", "2")
+    forked_layers.clear()
+    original = pipeline._env_layer
+
+    def failing(inc: Any, env: str, *args: Any) -> Any:
+        if env == "dev":
+            raise RuntimeError("the dev layer broke")
+        return original(inc, env, *args)
+
+    monkeypatch.setattr(pipeline, "_env_layer", failing)
+    _edit(repo / "specs" / "sentiment-bert" / "maestro.yaml", "  description: ", "  description: edited ")
+    capsys.readouterr()
+    assert main(["--root", str(repo), "render", "--out", str(out), "--jobs", "2"]) == 3  # an internal error
+    assert "RuntimeError: the dev layer broke" in capsys.readouterr().err
+    assert len(forked_layers) == 1 and not _alive(forked_layers[0])
+    assert read_tree(out, [""]) == before  # nothing written
+
+
 def test_damaged_and_foreign_entries_are_misses(repo: Path) -> None:
     out = repo.parent / "out"
     first = render(repo, out)

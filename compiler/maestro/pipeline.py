@@ -12,6 +12,7 @@ Each step is a function of data; this module only composes them.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Callable, Generator, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from maestro.diagnostics import Diagnostic, error, has_errors
 from maestro.errors import UsageError
+from maestro.forked import Forked
 from maestro.frontend.loader import Located, load
 from maestro.frontend.pydantic_errors import validate_model
 from maestro.frontend.semantics import check_airflow_templating, check_literals, check_spec, to_diagnostics
@@ -1315,6 +1317,10 @@ def _render_incremental(
     # side by side once every part is in: each reads its parts' objects back from the cache.
     side_by_side = layers and cache is not None and jobs > 1
     pending: list[tuple[str, list[ModelEnv], list[str], bool, str]] = []  # (env, parts, keys, read, layer key)
+    # When the parts are rendered here (a few changed: no pool, no thread), a layer starts in
+    # a forked process as soon as its environment's parts are in, beside the next ones' parts.
+    early = side_by_side and not _pool_pays(jobs, len(missing)) and hasattr(os, "fork")
+    started: dict[int, Forked[tuple[EnvLayer, bool]]] = {}  # pending index -> its process
     try:
         for env in envs:
             parts: list[ModelEnv] = []
@@ -1353,17 +1359,35 @@ def _render_incremental(
             if not isinstance(layer, EnvLayer):
                 if side_by_side:
                     pending.append((env, parts, keys, read, layer_key))
+                    if early and len(started) < jobs - 1:
+                        if not started and gov is not None:
+                            gov.k8s_policies  # noqa: B018 (a lazily loaded set loads once, here, not in every process)
+                        started[len(pending) - 1] = Forked(
+                            functools.partial(_env_layer, inc, env, parts, keys, verifier, checked_for)
+                        )
                     continue
                 layer, failed = _env_layer(inc, env, parts, keys, verifier, checked_for)
                 if cache is not None and not read and not failed:
                     cache.put(layer_key, layer)
             _add(result, layer.files, layer.diagnostics, layer.objects)
             result.origins.update(dict.fromkeys(layer.files, layer_key))
+    except BaseException:
+        for process in started.values():
+            process.close()
+        raise
     finally:
         rendered.close()  # ends the pool when an error leaves parts unread
-    for (_env, _parts, _keys, read, layer_key), (layer, failed) in zip(
-        pending, _layers_in_pool(inc, pending, verifier, checked_for, jobs), strict=True
-    ):
+    try:  # the layers not started yet, then those that were
+        rest = [i for i in range(len(pending)) if i not in started]
+        made = dict(
+            zip(rest, _layers_in_pool(inc, [pending[i] for i in rest], verifier, checked_for, jobs), strict=True)
+        )
+        made.update((i, process.result()) for i, process in started.items())
+    finally:
+        for process in started.values():
+            process.close()
+    for i, (_env, _parts, _keys, read, layer_key) in enumerate(pending):
+        layer, failed = made[i]
         if cache is not None and not read and not failed:
             cache.put(layer_key, layer)
         _add(result, layer.files, layer.diagnostics, layer.objects)
