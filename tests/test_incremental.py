@@ -1257,3 +1257,27 @@ def test_a_one_spec_change_links_again_only_the_namespaces_it_touches(
     assert sorted(linked) == ["growth-dev", "growth-prod", "growth-staging"]
     assert read_back == []  # churn-predictor's own objects were just rendered
     assert findings("--no-cache") == first
+
+
+def test_a_render_hashes_each_spec_folder_once(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quick key and the render's own keys share each spec folder's digest."""
+    from maestro import keys
+
+    hashed: list[Path] = []
+    original = keys.folder_key
+
+    def counting(path: Path, shown: str) -> str:
+        hashed.append(path)
+        return original(path, shown)
+
+    monkeypatch.setattr(keys, "folder_key", counting)
+    monkeypatch.setattr(pipeline, "folder_key", counting)
+    out = repo.parent / "out"
+    first = render(repo, out, "--jobs", "1")
+    specs = sorted((repo / "specs").glob("*/maestro.yaml"))
+    assert sorted(hashed) == specs
+    _edit(repo / "specs" / "sentiment-bert" / "maestro.yaml", "  description: ", "  description: edited ")
+    hashed.clear()
+    assert render(repo, out, "--jobs", "1") != first
+    assert sorted(hashed) == specs
+    assert read_tree(out, [""]) == full(repo)

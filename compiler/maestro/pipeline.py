@@ -27,6 +27,7 @@ from maestro.frontend.loader import Located, load
 from maestro.frontend.pydantic_errors import validate_model
 from maestro.frontend.semantics import check_airflow_templating, check_literals, check_spec, to_diagnostics
 from maestro.frontend.spec import Spec
+from maestro.keys import folder_key
 from maestro.mlflow.lockfile import LOCK_FILE, EnvLock, LockFile, lock_problems, stale_diagnostics, wanted
 from maestro.resolve.effective import effective
 from maestro.resolve.merge import get
@@ -1202,13 +1203,6 @@ def _put_part(store: Cache | Scratch, key: str, part: ModelEnv) -> None:
     store.put(Digest(key, "files").hexdigest(), part.files)
 
 
-def folder_key(path: Path, shown: str) -> str:
-    """The digest of a spec as the pipeline reads it: how it is named and every file of its folder."""
-    from maestro.cache import Digest
-
-    return Digest("spec", shown, path.as_posix()).add_tree(path.parent, "folder").hexdigest()
-
-
 def spec_key(inputs: str, folder: str) -> str:
     """The key of a spec's front-half outcome: the inputs of the selection and its `folder_key`."""
     from maestro.cache import Digest
@@ -1234,11 +1228,19 @@ class RunKeys:
         return d.hexdigest()
 
 
-def run_keys(ws: Workspace, paths: Sequence[tuple[Path, str]], envs: list[str], policy_dir: Path | None) -> RunKeys:
+def run_keys(
+    ws: Workspace,
+    paths: Sequence[tuple[Path, str]],
+    envs: list[str],
+    policy_dir: Path | None,
+    known: Mapping[tuple[Path, str], str] | None = None,
+) -> RunKeys:
     """The keys of rendering every spec of `paths` into `envs` with the policies of `policy_dir`
-    (None: governance off); `check_specs_incremental(keys=)` reuses them."""
+    (None: governance off); `check_specs_incremental(keys=)` reuses them. `known`: folder keys
+    already hashed (by `keys.quick_key`), by (path, name shown)."""
     inputs = inputs_key(ws, envs, policy_dir)
-    folders = {path: folder_key(path, shown) for path, shown in paths}
+    known = known or {}
+    folders = {path: known.get((path, shown)) or folder_key(path, shown) for path, shown in paths}
     return RunKeys(inputs, {path: spec_key(inputs, folder) for path, folder in folders.items()}, folders)
 
 

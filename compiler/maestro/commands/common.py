@@ -166,17 +166,23 @@ def policy_folder(root: Path, args: argparse.Namespace) -> Path:
     return Path(args.policy) if getattr(args, "policy", None) else root / POLICIES_DIR
 
 
-def quick_key_of(args: argparse.Namespace, root: Path, specs: list[tuple[Path, str]], selection: list[str]) -> str:
-    """keys.quick_key of these inputs, or "" when one cannot be hashed here: a --policy folder
-    that is not there, a MAESTRO_TODAY that is not a date (the full path reports them:
-    load_governance, keys.today)."""
+def quick_key_of(
+    args: argparse.Namespace,
+    root: Path,
+    specs: list[tuple[Path, str]],
+    selection: list[str],
+    folders: dict[tuple[Path, str], str] | None = None,
+) -> str:
+    """keys.quick_key of these inputs (`folders`: as there), or "" when one cannot be hashed
+    here: a --policy folder that is not there, a MAESTRO_TODAY that is not a date (the full
+    path reports them: load_governance, keys.today)."""
     from maestro.keys import quick_key
 
     policies = policy_folder(root, args)
     if getattr(args, "policy", None) and not policies.is_dir():
         return ""
     try:
-        return quick_key(root, policies, specs, selection)
+        return quick_key(root, policies, specs, selection, folders)
     except ValueError:
         return ""
 

@@ -114,7 +114,8 @@ def _render(
     paths = early.paths if early is not None else [(p, display(p)) for p in spec_paths(root, [])]
     from maestro.pipeline import run_keys
 
-    keys = run_keys(ws, _read_by(paths, args.model), selected, policy_folder(root, args))
+    known = early.folders if early is not None else None
+    keys = run_keys(ws, _read_by(paths, args.model), selected, policy_folder(root, args), known)
     # A render from the cache needs no policies (loading them is most of a no-op render): they
     # load on first use. A spec not in the cache is checked against them: then they start
     # loading now, while this process parses and checks.
@@ -283,6 +284,7 @@ class _Early:
     paths: list[tuple[Path, str]]
     quick: str  # "" when the inputs could not be hashed here (the full path says why)
     last: Manifest | None
+    folders: dict[tuple[Path, str], str]  # keys.folder_key of the specs hashed, by (path, name shown)
 
     def unchanged(self, args: argparse.Namespace) -> Manifest | None:
         """The manifest of the last render of the folder when that render had these inputs
@@ -305,8 +307,9 @@ def _early(args: argparse.Namespace, root: Path, target: Path | None) -> _Early 
     from maestro.output.manifest import manifest_path, read
 
     paths = [(p, display(p)) for p in spec_paths(root, [])]
-    quick = quick_key_of(args, root, _read_by(paths, args.model), _selection(args, target))
-    return _Early(root, target, paths, quick, read(manifest_path(root, target, _slot(args))))
+    folders: dict[tuple[Path, str], str] = {}
+    quick = quick_key_of(args, root, _read_by(paths, args.model), _selection(args, target), folders)
+    return _Early(root, target, paths, quick, read(manifest_path(root, target, _slot(args))), folders)
 
 
 def _read_by(paths: list[tuple[Path, str]], model: str | None) -> list[tuple[Path, str]]:
