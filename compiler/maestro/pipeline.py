@@ -12,7 +12,6 @@ Each step is a function of data; this module only composes them.
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Callable, Generator, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -1321,65 +1320,62 @@ def _render_incremental(
     pending: list[tuple[str, list[ModelEnv], list[str], bool, str]] = []  # (env, parts, keys, read, layer key)
     # When the parts are rendered here (a few changed: no pool, no thread), a layer starts in
     # a forked process as soon as its environment's parts are in, beside the next ones' parts.
-    early = side_by_side and not _pool_pays(jobs, len(missing)) and hasattr(os, "fork")
+    early = side_by_side and not _pool_pays(jobs, len(missing))
     started: dict[int, Forked[tuple[EnvLayer, bool]]] = {}  # pending index -> its process
-    try:
-        for env in envs:
-            parts: list[ModelEnv] = []
-            keys: list[str] = []
-            read = False  # a part made from another shard's folder: the layer is not cached
-            for _e, rec, key in (t for t in plan if t[0] == env):
-                part: ModelEnv | None = None
-                if key in todo:
-                    part = next(rendered)
-                    if cache is not None and not part.unchecked:
-                        _put_part(cache, key, part)
-                        if side_by_side:
-                            part = replace(part, objects=[])  # read back by the layer's process
-                elif key in cached:
-                    got = cache.get(key) if cache is not None else None
-                    part = got if isinstance(got, ModelEnv) else render_here(env, rec)  # damaged: a miss
-                    if part.names:
-                        part = _with_files(inc, part, key, rec, verifier, result.tree.files)
-                else:
-                    objects = elsewhere(env, rec.name or "") if elsewhere is not None else None
-                    part = _part_from(ws, env, inc.checked_for(rec), objects) if objects is not None else None
-                    read = read or part is not None
-                    part = part or render_here(env, rec)
-                if inc.mine(rec):
-                    _add(result, part.files, part.diagnostics, part.count)
-                    result.models.add(part.model)
-                    result.origins.update(dict.fromkeys(part.names or part.files, key))
-                parts.append(replace(part, files={}, names=()))
-                keys.append(key)
-            if not layers:
-                continue
-            layer_key = Digest(
-                inc.env_keys[env], "layer", env, *(f"{p.model}={k}" for p, k in zip(parts, keys, strict=True))
-            ).hexdigest()
-            layer = cache.get(layer_key) if cache is not None else None
-            if not isinstance(layer, EnvLayer):
-                if side_by_side:
-                    pending.append((env, parts, keys, read, layer_key))
-                    if early and len(started) < jobs - 1:
-                        if not started and gov is not None:
-                            gov.k8s_policies  # noqa: B018 (a lazily loaded set loads once, here, not in every process)
-                        started[len(pending) - 1] = Forked(
-                            functools.partial(_env_layer, inc, env, parts, keys, verifier, checked_for)
-                        )
+    try:  # the started layers end, whatever happens
+        try:
+            for env in envs:
+                parts: list[ModelEnv] = []
+                keys: list[str] = []
+                read = False  # a part made from another shard's folder: the layer is not cached
+                for _e, rec, key in (t for t in plan if t[0] == env):
+                    part: ModelEnv | None = None
+                    if key in todo:
+                        part = next(rendered)
+                        if cache is not None and not part.unchecked:
+                            _put_part(cache, key, part)
+                            if side_by_side:
+                                part = replace(part, objects=[])  # read back by the layer's process
+                    elif key in cached:
+                        got = cache.get(key) if cache is not None else None
+                        part = got if isinstance(got, ModelEnv) else render_here(env, rec)  # damaged: a miss
+                        if part.names:
+                            part = _with_files(inc, part, key, rec, verifier, result.tree.files)
+                    else:
+                        objects = elsewhere(env, rec.name or "") if elsewhere is not None else None
+                        part = _part_from(ws, env, inc.checked_for(rec), objects) if objects is not None else None
+                        read = read or part is not None
+                        part = part or render_here(env, rec)
+                    if inc.mine(rec):
+                        _add(result, part.files, part.diagnostics, part.count)
+                        result.models.add(part.model)
+                        result.origins.update(dict.fromkeys(part.names or part.files, key))
+                    parts.append(replace(part, files={}, names=()))
+                    keys.append(key)
+                if not layers:
                     continue
-                layer, failed = _env_layer(inc, env, parts, keys, verifier, checked_for)
-                if cache is not None and not read and not failed:
-                    cache.put(layer_key, layer)
-            _add(result, layer.files, layer.diagnostics, layer.objects)
-            result.origins.update(dict.fromkeys(layer.files, layer_key))
-    except BaseException:
-        for process in started.values():
-            process.close()
-        raise
-    finally:
-        rendered.close()  # ends the pool when an error leaves parts unread
-    try:  # the layers not started yet, then those that were
+                layer_key = Digest(
+                    inc.env_keys[env], "layer", env, *(f"{p.model}={k}" for p, k in zip(parts, keys, strict=True))
+                ).hexdigest()
+                layer = cache.get(layer_key) if cache is not None else None
+                if not isinstance(layer, EnvLayer):
+                    if side_by_side:
+                        pending.append((env, parts, keys, read, layer_key))
+                        if early and len(started) < jobs - 1:
+                            if not started and gov is not None:
+                                gov.k8s_policies  # noqa: B018 (a lazily loaded set loads once, here, not in every process)
+                            started[len(pending) - 1] = Forked(
+                                functools.partial(_env_layer, inc, env, parts, keys, verifier, checked_for)
+                            )
+                        continue
+                    layer, failed = _env_layer(inc, env, parts, keys, verifier, checked_for)
+                    if cache is not None and not read and not failed:
+                        cache.put(layer_key, layer)
+                _add(result, layer.files, layer.diagnostics, layer.objects)
+                result.origins.update(dict.fromkeys(layer.files, layer_key))
+        finally:
+            rendered.close()  # ends the pool when an error leaves parts unread
+        # the layers not started yet, then those that were
         rest = [i for i in range(len(pending)) if i not in started]
         made = dict(
             zip(rest, _layers_in_pool(inc, [pending[i] for i in rest], verifier, checked_for, jobs), strict=True)

@@ -28,7 +28,7 @@ from maestro.diagnostics import CODES, Diagnostic, Severity, error
 from maestro.frontend.loader import Located
 from maestro.frontend.spec import Spec
 from maestro.keys import today
-from maestro.layout import POLICIES_DIR, POLICY_SCOPES, policy_folders, shown
+from maestro.layout import POLICIES_DIR, policy_folders, shown
 from maestro.mlflow.lockfile import EnvLock
 from maestro.policy.policyset import InputDocument, finding_to_diagnostic, policy_error_diagnostic
 from maestro.policy.rego import PolicyError
@@ -125,8 +125,11 @@ class Governance:
         settings = settings or Policies()
         limits = Limits(timeout_seconds=settings.timeout_seconds, memory_mb=settings.memory_mb)
         base = policy_dir or root / POLICIES_DIR
-        missing = [scope for scope in POLICY_SCOPES if not (base / scope).is_dir()]
-        if missing and started is not None:
+        every = policy_folders(root, policy_dir)
+        missing = [scope for scope, folder, _ in every if not folder.is_dir()]
+        folders = [(folder, name) for scope, folder, name in every if scope not in missing]
+        within = None if policy_dir else root
+        if started is not None and not started.made_as(folders, limits, within):
             started.close()
             started = None
         if missing and settings.required:
@@ -145,15 +148,8 @@ class Governance:
                 )
             ]
             return lambda: (cls(None, None), diags)
-        scopes = [scope for scope in POLICY_SCOPES if scope not in missing]
-        folders = [(folder, name) for scope, folder, name in policy_folders(root, policy_dir) if scope in scopes]
-        within = None if policy_dir else root
-        if started is not None and started.made_as(folders, limits, within):
-            finish = started
-        else:
-            if started is not None:
-                started.close()
-            finish = IsolatedPolicySet.start_all(folders, limits, within)
+        scopes = [scope for scope, _, _ in every if scope not in missing]
+        finish = started or IsolatedPolicySet.start_all(folders, limits, within)
 
         def done() -> tuple[Governance, list[Diagnostic]]:
             sets: dict[str, IsolatedPolicySet | None] = {"spec": None, "k8s": None}

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from maestro.diagnostics import Diagnostic, error
 from maestro.frontend.loader import Located, load
 from maestro.frontend.spec import Owner
-from maestro.layout import CONFIG_DIR, CONFIG_FILE
+from maestro.layout import CONFIG_DIR, CONFIG_FILE, shown
 from maestro.names import DNS1123_LABEL
 from maestro.resolve.merge import deep_merge, merge_located
 
@@ -879,13 +879,13 @@ def load_config_source(
     from maestro.frontend.pydantic_errors import model_errors
 
     base_path = root / CONFIG_DIR / CONFIG_FILE
-    located, diags = (base, []) if base is not None else load(base_path, _rel(root, base_path), root=root)
+    located, diags = (base, []) if base is not None else load(base_path, shown(root, base_path), root=root)
     if located is None:
         return None, None, diags
     if env is not None:
         env_path = root / CONFIG_DIR / f"platform.{env}.yaml"
         if env_path.exists():
-            over, more = load(env_path, _rel(root, env_path), root=root)
+            over, more = load(env_path, shown(root, env_path), root=root)
             if over is None:
                 return None, None, more
             located = merge_located(located, over)
@@ -1071,10 +1071,3 @@ def _tuning_storage_errors(platform: Platform, located: Located) -> list[Diagnos
                 )
             )
     return out
-
-
-def _rel(root: Path, path: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
